@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+import { logFormatOption, newProgram, parseProgram } from './program.js';
+import { runSession } from './session.js';
+
+const program = newProgram('bareon', 'Build Linux OS images in containers and deploy them onto disks; every stage is a plugin.');
+
+program
+  .command('plugins')
+  .description('list every plugin with its namespace, package, version, source and status')
+  .argument('[namespace]', 'only this namespace, e.g. bareon.actions')
+  .option('--json', 'print JSON')
+  .action(async (namespace: string | undefined, opts: { json?: boolean }) =>
+    runSession('text', async () => {
+      const { PluginRegistry } = await import('../core/plugins/registry.js');
+      const { listPlugins, formatPluginTable } = await import('./commands/plugins.js');
+      const rows = await listPlugins(await PluginRegistry.discover(), namespace);
+      process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : `${formatPluginTable(rows)}\n`);
+    }),
+  );
+
+program
+  .command('validate')
+  .description('validate a profile or a layout file')
+  .argument('<file>', 'profile or layout YAML')
+  .action(async (file: string) =>
+    runSession('text', async () => {
+      const { validateFile } = await import('./commands/validate.js');
+      process.stdout.write(`${await validateFile(file)}\n`);
+    }),
+  );
+
+program
+  .command('run')
+  .description('run bareon.actions plugins in order: all plan, then all validate, then all run')
+  .argument('<action...>', 'action names')
+  .option('--layout <file>', 'layout YAML')
+  .option('--target <path>', 'block device or image file')
+  .option('--yes', 'do not ask before writing to a block device', false)
+  .option('--dry-run', 'plan and validate, print the plan, change nothing', false)
+  .addOption(logFormatOption())
+  .action(async (actions: string[], opts: { layout?: string; target?: string; yes: boolean; dryRun: boolean; logFormat: 'text' | 'json' }) =>
+    runSession(opts.logFormat, async (session) => {
+      const { runActions } = await import('./commands/run.js');
+      await runActions(actions, opts, session);
+    }),
+  );
+
+program
+  .command('gc')
+  .description('remove containers and temporary images left by bareon runs (label org.bareon.run)')
+  .action(async () =>
+    runSession('text', async (session) => {
+      const { DockerEngine } = await import('../docker/engine.js');
+      const { collectGarbage } = await import('./commands/gc.js');
+      const engine = await DockerEngine.connect(session.runId);
+      const result = await collectGarbage(engine, (line) => process.stdout.write(`${line}\n`));
+      process.stdout.write(`gc: removed ${result.containers} container(s), ${result.images} image(s)\n`);
+    }),
+  );
+
+await parseProgram(program);

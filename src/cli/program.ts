@@ -1,0 +1,33 @@
+import { Command, CommanderError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ExitCode } from '../core/errors.js';
+import { bareonPackageDir } from '../core/plugins/discovery.js';
+
+export const VERSION: string = JSON.parse(readFileSync(path.join(bareonPackageDir(), 'package.json'), 'utf8')).version;
+
+export const logFormatOption = () =>
+  new Option('--log-format <format>', 'text (bars on a TTY, plain lines otherwise) or json (one event per line)').choices(['text', 'json']).default('text');
+
+/** A commander program with bareon's conventions: --version, exit 2 on usage errors. */
+export function newProgram(name: string, description: string): Command {
+  return new Command(name)
+    .description(description)
+    .version(VERSION, '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+}
+
+/** Parses argv; help and version exit 0, usage errors exit 2. */
+export async function parseProgram(program: Command, argv = process.argv): Promise<void> {
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
+      process.exit(ok ? ExitCode.ok : ExitCode.usage);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import { CleanupStack } from '../core/cleanup.js';
+import { ExitCode, exitCodeOf, formatError, InterruptedError } from '../core/errors.js';
+import { Reporter, type LogFormat } from '../core/reporter.js';
+
+/** What one command invocation owns: its run id, cancellation, teardown stack and output. */
+export interface Session {
+  runId: string;
+  signal: AbortSignal;
+  cleanup: CleanupStack;
+  reporter: Reporter;
+}
+
+export function newRunId(): string {
+  return `${new Date().toISOString().replace(/[-:TZ.]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * Runs a command body with signal handling: SIGINT/SIGTERM abort the run, drain the cleanup stack
+ * (LIFO) and exit 130; a second signal exits at once. Errors become messages and exit codes.
+ */
+export async function runSession(logFormat: LogFormat, body: (s: Session) => Promise<void>): Promise<never> {
+  const controller = new AbortController();
+  const cleanup = new CleanupStack();
+  const reporter = new Reporter(logFormat, Boolean(process.stdout.isTTY));
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) process.exit(ExitCode.interrupted);
+    interrupted = true;
+    controller.abort(new InterruptedError(signal));
+    process.stderr.write(`\n${signal}: stopping and cleaning up…\n`);
+    void cleanup.run().then((failures) => {
+      for (const f of failures) process.stderr.write(`warning: cleanup failed: ${f.message}\n`);
+      process.exit(ExitCode.interrupted);
+    });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    await body({ runId: newRunId(), signal: controller.signal, cleanup, reporter });
+    await cleanup.run();
+    process.exit(ExitCode.ok);
+  } catch (err) {
+    if (interrupted) return new Promise<never>(() => {});
+    const failures = await cleanup.run();
+    process.stderr.write(`${formatError(err)}\n`);
+    for (const f of failures) process.stderr.write(`warning: cleanup failed: ${f.message}\n`);
+    if (process.env.BAREON_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    process.exit(exitCodeOf(err));
+  }
+}

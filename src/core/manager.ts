@@ -1,0 +1,181 @@
+import { Listr, type ListrTaskWrapper } from 'listr2';
+import { z } from 'zod';
+import type { Objects } from '../objects/index.js';
+import { issuesToError } from '../objects/yaml-source.js';
+import type { CleanupStack } from './cleanup.js';
+import { BareonError, ValidationError } from './errors.js';
+import type { PluginRegistry } from './plugins/registry.js';
+import type { Plugin, PluginContext, QueueEntry, RunFlags, Subtask, TaskIO } from './plugins/types.js';
+import { throttledProgress } from './progress.js';
+import type { Reporter } from './reporter.js';
+
+export interface RunRequest {
+  registry: PluginRegistry;
+  queue: QueueEntry[];
+  objects: Objects;
+  flags: RunFlags;
+  signal: AbortSignal;
+  cleanup: CleanupStack;
+  runId: string;
+  reporter: Reporter;
+}
+
+export interface PreparedEntry {
+  entry: QueueEntry;
+  plugin: Plugin;
+  options: unknown;
+}
+
+const label = (e: QueueEntry) => `${e.namespace}/${e.name}`;
+
+/**
+ * Loads every queued plugin, runs all `plan` hooks in queue order, parses each plugin's options and
+ * runs every `validate`. Throws one ValidationError listing every problem; nothing has run yet.
+ */
+export async function prepareRun(req: Pick<RunRequest, 'registry' | 'queue' | 'objects'>): Promise<PreparedEntry[]> {
+  const plugins: Plugin[] = [];
+  for (const entry of req.queue) plugins.push(await req.registry.load(entry.namespace, entry.name));
+  for (const plugin of plugins) await plugin.plan?.(req.objects, req.queue);
+  const prepared: PreparedEntry[] = [];
+  const problems: string[] = [];
+  const hints: string[] = [];
+  for (const [i, plugin] of plugins.entries()) {
+    const entry = req.queue[i];
+    let options: unknown = entry.options;
+    if (plugin.options) {
+      const parsed = plugin.options.safeParse(entry.options ?? {}, { reportInput: true });
+      if (!parsed.success) {
+        const err = issuesToError(parsed.error.issues, plugin.options, { label: `${entry.origin ?? label(entry)} options` });
+        problems.push(`${label(entry)}: ${err.message}`);
+        if (err.hint) hints.push(err.hint);
+        continue;
+      }
+      options = parsed.data;
+    }
+    try {
+      await plugin.validate?.(req.objects, options);
+      prepared.push({ entry, plugin, options });
+    } catch (err) {
+      if (err instanceof z.ZodError) problems.push(`${label(entry)}: ${issuesToError(err.issues, z.any(), { label: label(entry) }).message}`);
+      else if (err instanceof BareonError) {
+        problems.push(`${label(entry)}: ${err.message}`);
+        if (err.hint) hints.push(err.hint);
+      } else throw err;
+    }
+  }
+  if (problems.length > 0) {
+    throw new ValidationError(problems.length === 1 ? problems[0] : `validation failed:\n  ${problems.join('\n  ')}`, {
+      hint: hints.length ? hints.join('; ') : 'nothing was changed',
+    });
+  }
+  return prepared;
+}
+
+type AnyTask = ListrTaskWrapper<unknown, any, any>;
+
+function taskIO(task: AnyTask, path: string, reporter: Reporter): TaskIO {
+  let currentPath = path;
+  return {
+    log(line) {
+      task.output = line;
+      reporter.emit({ event: 'log', task: currentPath, line });
+    },
+    progress: throttledProgress((bytes, total, text) => {
+      task.output = text;
+      reporter.emit({ event: 'progress', task: currentPath, bytes, total, text });
+    }, reporter.progressIntervalMs),
+    setTitle(title) {
+      task.title = title;
+      currentPath = title;
+    },
+  };
+}
+
+/** Runs `body` as one reported task: started, then finished or failed, with its duration. */
+async function reported<T>(reporter: Reporter, task: AnyTask, body: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  reporter.emit({ event: 'started', task: task.title ?? '' });
+  try {
+    const result = await body();
+    reporter.emit({ event: 'finished', task: task.title ?? '', duration_ms: Date.now() - started });
+    return result;
+  } catch (err) {
+    reporter.emit({ event: 'failed', task: task.title ?? '', duration_ms: Date.now() - started, error: (err as Error)?.message ?? String(err) });
+    throw err;
+  }
+}
+
+function subtaskList(task: AnyTask, subtasks: Subtask[], reporter: Reporter) {
+  return task.newListr(
+    subtasks.map((sub) => ({
+      title: sub.title,
+      task: (_: unknown, child: AnyTask) =>
+        reported(reporter, child, async () => {
+          const more = await sub.run(taskIO(child, sub.title, reporter));
+          if (Array.isArray(more) && more.length > 0) await subtaskList(child, more, reporter).run();
+        }),
+      rendererOptions: { outputBar: 5, persistentOutput: false },
+    })),
+    { exitOnError: true, concurrent: false },
+  );
+}
+
+/** Runs prepared plugins in queue order as a listr2 task tree. Cleanup is the caller's (see runPlugins). */
+export async function executeRun(prepared: PreparedEntry[], req: RunRequest): Promise<void> {
+  const { reporter } = req;
+  const listr = new Listr(
+    prepared.map(({ entry, plugin, options }) => ({
+      title: entry.origin ? `${entry.name} (${entry.origin})` : entry.name,
+      task: (_: unknown, task: AnyTask) =>
+        reported(reporter, task, async () => {
+          const ctx: PluginContext = {
+            ...taskIO(task, entry.name, reporter),
+            objects: req.objects,
+            options,
+            signal: req.signal,
+            cleanup: req.cleanup,
+            runId: req.runId,
+            flags: req.flags,
+          };
+          const subtasks = await plugin.run(ctx);
+          if (Array.isArray(subtasks) && subtasks.length > 0) await subtaskList(task, subtasks, reporter).run();
+        }),
+      rendererOptions: { outputBar: 5, persistentOutput: false },
+    })),
+    {
+      concurrent: false,
+      exitOnError: true,
+      registerSignalListeners: false,
+      renderer: reporter.renderer,
+      fallbackRenderer: reporter.format === 'json' ? 'silent' : 'simple',
+      fallbackRendererCondition: !reporter.tty,
+      rendererOptions: { collapseSubtasks: false },
+    } as never,
+  );
+  await listr.run();
+}
+
+/** The dry-run plan: what would run, in order, with parsed options. */
+export function describePlan(prepared: PreparedEntry[]): string {
+  const lines = ['plan (dry run, nothing will be changed):'];
+  prepared.forEach(({ entry, options }, i) => {
+    const opts = options === undefined || (typeof options === 'object' && options && Object.keys(options).length === 0) ? '' : ` ${JSON.stringify(options)}`;
+    lines.push(`  ${i + 1}. ${label(entry)}${opts}`);
+  });
+  return lines.join('\n');
+}
+
+/** plan → validate → run, with the cleanup stack drained at the end whatever happens. */
+export async function runPlugins(req: RunRequest): Promise<void> {
+  try {
+    const prepared = await prepareRun(req);
+    if (req.flags.dryRun) {
+      req.reporter.print(describePlan(prepared));
+      return;
+    }
+    await executeRun(prepared, req);
+  } finally {
+    const failures = await req.cleanup.run();
+    for (const f of failures) process.stderr.write(`warning: cleanup failed: ${f.message}\n`);
+  }
+}

@@ -1,0 +1,79 @@
+import type { z } from 'zod';
+import type { CleanupStack } from '../cleanup.js';
+import type { Objects } from '../../objects/index.js';
+
+export const NAMESPACES = ['bareon.drivers', 'bareon.builders', 'bareon.exporters', 'bareon.deployers', 'bareon.actions'] as const;
+export type Namespace = (typeof NAMESPACES)[number];
+
+/** The plugin API version this bareon implements (`"bareon": {"apiVersion": 1}` in package.json). */
+export const API_VERSION = 1;
+
+/** Byte progress of a task; rendered as bytes, rate and ETA on a TTY, plain lines otherwise. */
+export interface Progress {
+  /** Starts (or restarts) counting; `total` enables the percentage and ETA. */
+  start(total?: number): void;
+  add(bytes: number): void;
+  done(): void;
+}
+
+/** What a running task can do to report itself. */
+export interface TaskIO {
+  /** One line of output (for example a container's stdout); the tail is shown live and kept for errors. */
+  log(line: string): void;
+  progress: Progress;
+  setTitle(title: string): void;
+}
+
+/** A subtask a plugin's `run` may return; the manager runs them in order as nested tasks. */
+export interface Subtask {
+  title: string;
+  run(io: TaskIO): Promise<void | Subtask[]>;
+}
+
+/** Flags of the command line that plugins may honour. */
+export interface RunFlags {
+  dryRun: boolean;
+  yes: boolean;
+  noCache: boolean;
+}
+
+/** Everything `run` gets: the shared objects, its own parsed options, output, cancellation and cleanup. */
+export interface PluginContext<O = unknown> extends TaskIO {
+  objects: Objects;
+  options: O;
+  /** Aborted on SIGINT/SIGTERM; pass it to long operations. */
+  signal: AbortSignal;
+  /** LIFO teardown stack: `ctx.cleanup.defer(fn)`. */
+  cleanup: CleanupStack;
+  /** Identifies this run; containers and images carry it as the `org.bareon.run` label. */
+  runId: string;
+  flags: RunFlags;
+}
+
+/** One queued plugin: what the manager is asked to run. */
+export interface QueueEntry {
+  namespace: Namespace;
+  name: string;
+  /** Raw options for the plugin, parsed with its `options` schema before validate. */
+  options?: unknown;
+  /** Where the options came from, for error messages ("profile.yaml outputs[1]"). */
+  origin?: string;
+}
+
+/**
+ * The contract of a plugin module's export.
+ * `plan` may adjust the shared objects (all plans run before any validate), `validate` must throw on
+ * objects it cannot work with (all validates run before any run), `run` does the work.
+ */
+export interface Plugin<O = any> {
+  summary: string;
+  options?: z.ZodType<O>;
+  plan?(objects: Objects, queue: readonly QueueEntry[]): void | Promise<void>;
+  validate?(objects: Objects, options: O): void | Promise<void>;
+  run(ctx: PluginContext<O>): Promise<void | Subtask[]>;
+}
+
+/** Identity function that gives plugin authors type checking of their definition. */
+export function definePlugin<O = undefined>(plugin: Plugin<O>): Plugin<O> {
+  return plugin;
+}

@@ -1,0 +1,239 @@
+import Docker from 'dockerode';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { BareonError } from '../core/errors.js';
+import { CappedText, LineTail, lineSplitter } from '../stream/lines.js';
+
+/** Every container and image bareon creates carries this label, valued with the run id. */
+export const RUN_LABEL = 'org.bareon.run';
+
+export interface ContainerSpec {
+  image: string;
+  cmd?: string[];
+  entrypoint?: string[];
+  env?: Record<string, string>;
+  workdir?: string;
+  user?: string;
+  labels?: Record<string, string>;
+  /** Container-side options (privileged, devices…) for adapters that need them. */
+  hostConfig?: Docker.HostConfig;
+}
+
+export interface CommandResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** The last lines of stdout and stderr interleaved, for error reports. */
+  tail: string;
+}
+
+export interface OutputOptions {
+  /** Each line of output as it arrives. */
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  signal?: AbortSignal;
+  tailLines?: number;
+}
+
+function describeHost(): string {
+  return process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
+}
+
+/** The adapter between bareon and a Docker Engine API (Docker or Podman's compatible socket). */
+export class DockerEngine {
+  private constructor(
+    readonly docker: Docker,
+    readonly runId: string,
+  ) {}
+
+  /** Connects through DOCKER_HOST or the default socket and checks that a daemon answers. */
+  static async connect(runId: string, opts?: Docker.DockerOptions): Promise<DockerEngine> {
+    const docker = new Docker(opts);
+    try {
+      await docker.ping();
+    } catch (err) {
+      throw new BareonError(`cannot reach a Docker daemon at ${describeHost()}: ${(err as Error).message}`, {
+        hint: 'start dockerd (`make setup` does), or point DOCKER_HOST at a Docker or Podman socket (unix:///run/podman/podman.sock, tcp://host:2375)',
+        cause: err,
+      });
+    }
+    return new DockerEngine(docker, runId);
+  }
+
+  /** Labels for anything this run creates. */
+  labels(extra: Record<string, string> = {}): Record<string, string> {
+    return { [RUN_LABEL]: this.runId, ...extra };
+  }
+
+  async inspectImage(ref: string): Promise<Docker.ImageInspectInfo | undefined> {
+    try {
+      return await this.docker.getImage(ref).inspect();
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw err;
+    }
+  }
+
+  /** Pulls `ref`; rejects when no registry can serve it. */
+  async pull(ref: string, onLine?: (line: string) => void): Promise<void> {
+    const stream = await this.docker.pull(ref);
+    await new Promise<void>((resolve, reject) =>
+      this.docker.modem.followProgress(
+        stream,
+        (err) => (err ? reject(err) : resolve()),
+        (ev: { status?: string; error?: string }) => ev.status && onLine?.(ev.status),
+      ),
+    );
+  }
+
+  /** `docker import`: a root filesystem tar stream becomes image `repo:tag`. Returns the image id. */
+  async importImage(tar: Readable, ref: { repo: string; tag: string }, labels: Record<string, string> = {}): Promise<string> {
+    const changes = Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`);
+    const response = (await this.docker.importImage(tar, { repo: ref.repo, tag: ref.tag, changes } as never)) as unknown as Readable;
+    const events: { status?: string; error?: string }[] = await new Promise((resolve, reject) =>
+      this.docker.modem.followProgress(response, (err: Error | null, out: { status?: string }[]) => (err ? reject(err) : resolve(out))),
+    );
+    const failure = events.find((e) => e.error);
+    if (failure) throw new BareonError(`docker import of ${ref.repo}:${ref.tag} failed: ${failure.error}`);
+    const image = await this.inspectImage(`${ref.repo}:${ref.tag}`);
+    if (!image) throw new BareonError(`docker import finished but ${ref.repo}:${ref.tag} is missing`);
+    return image.Id;
+  }
+
+  /** Creates a labelled container; it is not started. */
+  async createContainer(spec: ContainerSpec): Promise<Docker.Container> {
+    return this.docker.createContainer({
+      Image: spec.image,
+      Cmd: spec.cmd,
+      Entrypoint: spec.entrypoint,
+      Env: spec.env ? Object.entries(spec.env).map(([k, v]) => `${k}=${v}`) : undefined,
+      WorkingDir: spec.workdir,
+      User: spec.user,
+      Labels: this.labels(spec.labels),
+      Tty: false,
+      AttachStdout: true,
+      AttachStderr: true,
+      HostConfig: spec.hostConfig,
+    });
+  }
+
+  /** Starts a created container, streams its output, and waits for its exit code. */
+  async start(container: Docker.Container, opts: OutputOptions = {}): Promise<CommandResult> {
+    const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+    const collected = collectOutput(this.docker, stream, opts);
+    const onAbort = () => void container.kill().catch(() => {});
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await container.start();
+      const [{ StatusCode }] = await Promise.all([container.wait() as Promise<{ StatusCode: number }>, collected.done]);
+      return collected.result(StatusCode);
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Creates, starts and waits for a container, then removes it. */
+  async run(spec: ContainerSpec, opts: OutputOptions = {}): Promise<CommandResult> {
+    const container = await this.createContainer(spec);
+    try {
+      return await this.start(container, opts);
+    } finally {
+      await this.removeContainer(container.id);
+    }
+  }
+
+  /** Runs a command in a running container. */
+  async exec(containerId: string, cmd: string[], opts: OutputOptions & { env?: Record<string, string>; user?: string } = {}): Promise<CommandResult> {
+    const exec = await this.docker.getContainer(containerId).exec({
+      Cmd: cmd,
+      AttachStdout: true,
+      AttachStderr: true,
+      Env: opts.env ? Object.entries(opts.env).map(([k, v]) => `${k}=${v}`) : undefined,
+      User: opts.user,
+    });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    const collected = collectOutput(this.docker, stream, opts);
+    await collected.done;
+    const { ExitCode } = await exec.inspect();
+    return collected.result(ExitCode ?? -1);
+  }
+
+  /** `docker export`: the container's filesystem as a tar stream. */
+  async exportContainer(containerId: string): Promise<Readable> {
+    return (await this.docker.getContainer(containerId).export()) as unknown as Readable;
+  }
+
+  /** `docker commit` with labels; returns the new image id. */
+  async commit(containerId: string, labels: Record<string, string>, ref?: { repo: string; tag: string }): Promise<string> {
+    const changes = Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`).join('\n');
+    const result = (await this.docker.getContainer(containerId).commit({ changes, ...ref })) as { Id: string };
+    return result.Id;
+  }
+
+  /** Copies a tar stream into the container at `path` (which must exist). */
+  async putArchive(containerId: string, path: string, tar: Readable): Promise<void> {
+    await this.docker.getContainer(containerId).putArchive(tar, { path });
+  }
+
+  /** A tar stream of `path` inside the container. */
+  async getArchive(containerId: string, path: string): Promise<Readable> {
+    return (await this.docker.getContainer(containerId).getArchive({ path })) as unknown as Readable;
+  }
+
+  /** Removes a container (running or not) and its anonymous volumes; a missing one is fine. */
+  async removeContainer(containerId: string): Promise<void> {
+    try {
+      await this.docker.getContainer(containerId).remove({ force: true, v: true });
+    } catch (err) {
+      const code = (err as { statusCode?: number }).statusCode;
+      if (code !== 404 && code !== 409) throw err;
+    }
+  }
+
+  async removeImage(ref: string, force = false): Promise<void> {
+    try {
+      await this.docker.getImage(ref).remove({ force, noprune: false });
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    }
+  }
+
+  async tagImage(id: string, repo: string, tag: string): Promise<void> {
+    await this.docker.getImage(id).tag({ repo, tag });
+  }
+
+  async listContainers(label: string): Promise<Docker.ContainerInfo[]> {
+    return this.docker.listContainers({ all: true, filters: { label: [label] } });
+  }
+
+  async listImages(label: string): Promise<Docker.ImageInfo[]> {
+    return this.docker.listImages({ all: false, filters: { label: [label] } });
+  }
+}
+
+function collectOutput(docker: Docker, stream: NodeJS.ReadableStream, opts: OutputOptions) {
+  const stdout = new CappedText();
+  const stderr = new CappedText();
+  const tail = new LineTail(opts.tailLines ?? 30);
+  const out = new PassThrough();
+  const err = new PassThrough();
+  const sink = (which: 'stdout' | 'stderr', text: CappedText) =>
+    lineSplitter((line) => {
+      text.append(`${line}\n`);
+      tail.push(line);
+      opts.onLine?.(line, which);
+    });
+  docker.modem.demuxStream(stream, out, err);
+  const ended = new Promise<void>((resolve) => {
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+    stream.on('error', resolve);
+  }).then(() => {
+    out.end();
+    err.end();
+  });
+  const done = Promise.all([pipeline(out, sink('stdout', stdout)), pipeline(err, sink('stderr', stderr)), ended]).then(() => {});
+  return {
+    done,
+    result: (exitCode: number): CommandResult => ({ exitCode, stdout: stdout.toString(), stderr: stderr.toString(), tail: tail.toString() }),
+  };
+}

@@ -1,0 +1,13 @@
+/**
+ * bareon's public API for plugin authors: the plugin contract, the shared objects and their
+ * schemas, errors, and the Docker adapter.
+ */
+export { definePlugin, API_VERSION, NAMESPACES } from './core/plugins/types.js';
+export type { Namespace, Plugin, PluginContext, Progress, QueueEntry, RunFlags, Subtask, TaskIO } from './core/plugins/types.js';
+export { BareonError, ValidationError, InterruptedError, ExitCode } from './core/errors.js';
+export { CleanupStack } from './core/cleanup.js';
+export { PluginRegistry } from './core/plugins/registry.js';
+export { runPlugins, prepareRun } from './core/manager.js';
+export * from './objects/index.js';
+export { DockerEngine, RUN_LABEL } from './docker/engine.js';
+export type { CommandResult, ContainerSpec } from './docker/engine.js';

@@ -1,0 +1,42 @@
+import { z } from 'zod';
+
+/** Where a partition of a disk image lies, and what it holds: enough for deploy to find it again. */
+export const ArtifactPartitionSchema = z.strictObject({
+  number: z.number().int().positive(),
+  type: z.string(),
+  offset: z.number().int().nonnegative(),
+  size: z.number().int().positive(),
+  uuid: z.string().optional(),
+  fs: z.strictObject({ type: z.string(), uuid: z.string().optional(), label: z.string().optional() }).optional(),
+  mount: z.string().optional(),
+});
+
+export const ArtifactSchema = z.strictObject({
+  /** A path relative to the manifest, an absolute path, or an http(s) URL. */
+  uri: z.string().min(1),
+  format: z.string().min(1),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  size: z.number().int().nonnegative(),
+  /** Virtual size of a disk image. */
+  virtual_size: z.number().int().positive().optional(),
+  table: z.enum(['gpt', 'msdos']).optional(),
+  partitions: z.array(ArtifactPartitionSchema).optional(),
+});
+
+export const PackageSchema = z.strictObject({ name: z.string(), version: z.string(), arch: z.string() });
+
+export const ManifestSchema = z.strictObject({
+  manifest_version: z.literal(1),
+  name: z.string(),
+  created: z.string(),
+  profile_digest: z.string(),
+  base_image: z.string(),
+  builder: z.string(),
+  artifacts: z.array(ArtifactSchema),
+  packages: z.array(PackageSchema),
+});
+
+export type Artifact = z.infer<typeof ArtifactSchema>;
+export type ArtifactPartition = z.infer<typeof ArtifactPartitionSchema>;
+export type InstalledPackage = z.infer<typeof PackageSchema>;
+export type Manifest = z.infer<typeof ManifestSchema>;

@@ -1,0 +1,67 @@
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { LayoutSchema, type Layout } from './layout.js';
+import { ProfileSchema, type Profile } from './profile.js';
+import type { Artifact, InstalledPackage } from './artifact.js';
+import { parseWith, YamlSource } from './yaml-source.js';
+
+export * from './artifact.js';
+export * from './configdrive.js';
+export * from './layout.js';
+export * from './profile.js';
+export * from './size.js';
+export { formatPath, parseWith, YamlSource } from './yaml-source.js';
+
+/** A root filesystem produced by a builder, readable as a tar stream as many times as exporters need. */
+export interface RootfsSource {
+  /** The container image holding the finished root filesystem. */
+  image: string;
+  /** Sum of the file sizes in the tree, used to size filesystem images. */
+  apparentSize?: number;
+  /** Packages installed in the tree (name, version, arch). */
+  packages?: InstalledPackage[];
+  /** Opens a cleaned tar stream of the tree (Docker artifacts removed, hostname files written). */
+  open(signal?: AbortSignal): Promise<Readable>;
+}
+
+/**
+ * The shared data model. Every queued plugin sees the same object: `plan` may add to it,
+ * `validate` checks it, `run` reads and extends it (a builder sets `rootfs`, exporters push `artifacts`).
+ */
+export interface Objects {
+  profile?: Profile;
+  /** The profile file, for resolving relative paths and for error messages. */
+  profileFile?: string;
+  layout?: Layout;
+  layoutFile?: string;
+  /** Where build artifacts go. */
+  outDir?: string;
+  /** A block device or image file for deploy and combined runs. */
+  target?: string;
+  rootfs?: RootfsSource;
+  artifacts: Artifact[];
+  /** Room for out-of-tree plugins' own objects. */
+  [extra: string]: unknown;
+}
+
+/** Reads and validates a profile; a `layout:` file reference is loaded and validated too. */
+export async function loadProfile(file: string): Promise<{ profile: Profile; layout?: Layout; layoutFile?: string }> {
+  const source = await YamlSource.load(file);
+  const profile = parseWith(ProfileSchema, source.toJS(), { source, label: file });
+  if (typeof profile.layout === 'string') {
+    const layoutFile = path.resolve(path.dirname(file), profile.layout);
+    return { profile, layout: await loadLayout(layoutFile), layoutFile };
+  }
+  return { profile, layout: profile.layout };
+}
+
+export async function loadLayout(file: string): Promise<Layout> {
+  const source = await YamlSource.load(file);
+  return parseWith(LayoutSchema, source.toJS(), { source, label: file });
+}
+
+/** Tells a layout file from a profile by its top-level keys. */
+export async function detectDocumentKind(file: string): Promise<'layout' | 'profile'> {
+  const value = (await YamlSource.load(file)).toJS();
+  return value && typeof value === 'object' && 'disks' in value ? 'layout' : 'profile';
+}

@@ -1,0 +1,37 @@
+import { defineConfig } from 'vitest/config';
+
+// Three tiers: unit (no privileges, parallel), integration (real Docker, disks; serial),
+// e2e (QEMU boots; serial). Heavy tiers share built images through test/setup/images.ts.
+export default defineConfig({
+  test: {
+    globalSetup: ['test/setup/compile.ts'],
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 600_000,
+          hookTimeout: 900_000,
+          globalSetup: ['test/setup/images.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 900_000,
+          hookTimeout: 900_000,
+          globalSetup: ['test/setup/images.ts'],
+        },
+      },
+    ],
+  },
+});
