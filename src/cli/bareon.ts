@@ -58,4 +58,19 @@ program
     }),
   );
 
+const image = program.command('image').description('manage base images');
+image
+  .command('bootstrap')
+  .description('build a base image with mmdebstrap from a mirror and import it (no registry needed)')
+  .argument('<ref>', 'distro:suite, e.g. debian:bookworm or ubuntu:noble; the result is also tagged so')
+  .option('--mirror <url>', 'apt mirror (default: the host\'s apt mirror for that distro, else the official one)')
+  .option('--variant <variant>', 'mmdebstrap variant', 'minbase')
+  .addOption(logFormatOption())
+  .action(async (ref: string, opts: { mirror?: string; variant: string; logFormat: 'text' | 'json' }) =>
+    runSession(opts.logFormat, async (session) => {
+      const { bootstrapCommand } = await import('./commands/image.js');
+      await bootstrapCommand(ref, opts, session);
+    }),
+  );
+
 await parseProgram(program);

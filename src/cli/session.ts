@@ -36,12 +36,17 @@ export async function runSession(logFormat: LogFormat, body: (s: Session) => Pro
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A plugin may await something that holds no handle (a promise it resolves on a signal); the run is
+  // still in progress, so keep the process alive until the body settles.
+  const keepAlive = setInterval(() => {}, 1 << 30);
   try {
     await body({ runId: newRunId(), signal: controller.signal, cleanup, reporter });
+    clearInterval(keepAlive);
     await cleanup.run();
     process.exit(ExitCode.ok);
   } catch (err) {
     if (interrupted) return new Promise<never>(() => {});
+    clearInterval(keepAlive);
     const failures = await cleanup.run();
     process.stderr.write(`${formatError(err)}\n`);
     for (const f of failures) process.stderr.write(`warning: cleanup failed: ${f.message}\n`);

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what bareon and its tests need on Debian, then makes sure a Docker daemon answers.
+# Idempotent: when everything is present it only checks, in a second or two.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  docker.io mmdebstrap qemu-utils qemu-system-x86 ovmf gdisk fdisk dosfstools mtools e2fsprogs
+  xfsprogs btrfs-progs zstd xorriso bmap-tools grub-common grub-pc-bin grub-efi-amd64-bin
+  iptables ca-certificates time
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  [ "$(id -u)" = 0 ] || { echo "setup: missing packages ${missing[*]}; run as root or install them" >&2; exit 1; }
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# dockerd on the default socket, and on loopback TCP for the tests that must not share paths with it.
+if ! docker info >/dev/null 2>&1; then
+  [ "$(id -u)" = 0 ] || { echo "setup: no Docker daemon answers and only root can start one" >&2; exit 1; }
+  echo "setup: starting dockerd"
+  nohup dockerd -H unix:///var/run/docker.sock -H tcp://127.0.0.1:2375 >/var/log/bareon-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /var/log/bareon-dockerd.log" >&2; tail -20 /var/log/bareon-dockerd.log >&2; exit 1; }
+fi
+echo "setup: ready (docker $(docker version -f '{{.Server.Version}}'))"

@@ -1,0 +1,117 @@
+import { execa } from 'execa';
+import { BareonError } from '../core/errors.js';
+import { canonicalJson, sha256 } from '../core/digest.js';
+import type { BootstrapBase, ImageBase } from '../objects/profile.js';
+import { LineTail } from '../stream/lines.js';
+import type { DockerEngine } from './engine.js';
+import { defaultMirror } from './mirror.js';
+
+export const BASE_DIGEST_LABEL = 'org.bareon.base.digest';
+
+export interface ResolvedBase {
+  /** A reference that names the image locally (tag or id). */
+  ref: string;
+  id: string;
+  how: 'local' | 'pulled' | 'bootstrapped' | 'reused';
+}
+
+export interface ResolveOptions {
+  onLine?: (line: string) => void;
+  signal?: AbortSignal;
+  /** Also tag the result with this reference (e.g. debian:bookworm). */
+  alsoTag?: string;
+}
+
+const DEFAULT_COMPONENTS: Record<string, string[]> = { debian: ['main'], ubuntu: ['main', 'universe'] };
+
+/** The bootstrap spec with every default filled in: what the digest is taken over. */
+export async function completeBootstrap(spec: BootstrapBase): Promise<Required<BootstrapBase>> {
+  return {
+    distro: spec.distro,
+    suite: spec.suite,
+    variant: spec.variant,
+    arch: spec.arch,
+    mirror: spec.mirror ?? (await defaultMirror(spec.distro)),
+    components: spec.components ?? DEFAULT_COMPONENTS[spec.distro] ?? ['main'],
+  };
+}
+
+export function bootstrapTag(spec: Required<BootstrapBase>): { repo: string; tag: string; digest: string } {
+  const digest = sha256(canonicalJson({ tool: 'mmdebstrap', ...spec }));
+  return { repo: `bareon/base-${spec.distro}`, tag: `${spec.suite}-${digest.slice(0, 12)}`, digest };
+}
+
+/**
+ * mmdebstrap → docker import, streamed (the tar never touches the disk). Tagged by a digest of the
+ * bootstrap inputs, so the same inputs are bootstrapped once and reused afterwards.
+ */
+export async function bootstrapBase(engine: DockerEngine, input: BootstrapBase, opts: ResolveOptions = {}): Promise<ResolvedBase> {
+  const spec = await completeBootstrap(input);
+  const { repo, tag, digest } = bootstrapTag(spec);
+  const existing = await engine.inspectImage(`${repo}:${tag}`);
+  if (existing) {
+    if (opts.alsoTag) await tagAs(engine, existing.Id, opts.alsoTag);
+    return { ref: `${repo}:${tag}`, id: existing.Id, how: 'reused' };
+  }
+  const args = [
+    `--variant=${spec.variant}`,
+    `--architectures=${spec.arch}`,
+    `--components=${spec.components.join(',')}`,
+    '--format=tar',
+    spec.suite,
+    '-',
+    spec.mirror,
+  ];
+  const tail = new LineTail(30);
+  const child = execa('mmdebstrap', args, { buffer: false, stdout: 'pipe', stderr: 'pipe', cancelSignal: opts.signal, reject: false });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) =>
+    chunk.split('\n').filter(Boolean).forEach((line) => {
+      tail.push(line);
+      opts.onLine?.(line);
+    }),
+  );
+  const pending = `${tag}-partial`;
+  const imported = engine.importImage(child.stdout, { repo, tag: pending }, { [BASE_DIGEST_LABEL]: digest, 'org.bareon.base.spec': canonicalJson(spec) });
+  const [result, id] = await Promise.all([child, imported.catch((err: Error) => err)]);
+  if (result.failed || id instanceof Error) {
+    if (typeof id === 'string') await engine.removeImage(id, true);
+    const why = result.failed ? `mmdebstrap exited with ${result.exitCode ?? result.signal ?? 'an error'}` : (id as Error).message;
+    throw new BareonError(`bootstrap of ${spec.distro} ${spec.suite} from ${spec.mirror} failed: ${why}`, {
+      hint: result.code === 'ENOENT' ? 'install mmdebstrap (apt-get install mmdebstrap) or set base.image to an image you have' : 'check base.mirror is reachable',
+      details: tail.toString(),
+    });
+  }
+  await engine.tagImage(id, repo, tag);
+  await engine.removeImage(`${repo}:${pending}`);
+  if (opts.alsoTag) await tagAs(engine, id, opts.alsoTag);
+  return { ref: `${repo}:${tag}`, id, how: 'bootstrapped' };
+}
+
+async function tagAs(engine: DockerEngine, id: string, ref: string): Promise<void> {
+  const i = ref.lastIndexOf(':');
+  const [repo, tag] = i > 0 && !ref.slice(i).includes('/') ? [ref.slice(0, i), ref.slice(i + 1)] : [ref, 'latest'];
+  await engine.tagImage(id, repo, tag);
+}
+
+/** Base image resolution: a local image, then a pull, then a bootstrap when the profile allows one. */
+export async function resolveBaseImage(engine: DockerEngine, base: ImageBase | BootstrapBase, opts: ResolveOptions = {}): Promise<ResolvedBase> {
+  if (!('image' in base)) return bootstrapBase(engine, base, opts);
+  const local = await engine.inspectImage(base.image);
+  if (local) return { ref: base.image, id: local.Id, how: 'local' };
+  let pullError: Error;
+  try {
+    await engine.pull(base.image, opts.onLine);
+    const pulled = await engine.inspectImage(base.image);
+    if (pulled) return { ref: base.image, id: pulled.Id, how: 'pulled' };
+    pullError = new Error('the pull reported success but the image is missing');
+  } catch (err) {
+    pullError = err as Error;
+  }
+  if (base.bootstrap) return bootstrapBase(engine, base.bootstrap, { ...opts, alsoTag: base.image });
+  const [distro, suite] = base.image.split(':');
+  throw new BareonError(`base image ${base.image} is not local and cannot be pulled: ${pullError.message.split('\n')[0]}`, {
+    hint:
+      `bootstrap it from a Debian/Ubuntu mirror: \`bareon image bootstrap ${distro}:${suite ?? 'bookworm'} [--mirror URL]\`, ` +
+      `or add base.bootstrap: {distro: ${distro}, suite: ${suite ?? 'bookworm'}} to the profile, or use base: {distro, suite} instead of base.image`,
+  });
+}
