@@ -22,7 +22,8 @@ export function throttledProgress(report: (bytes: number, total: number | undefi
       bytes = 0;
       total = t;
       started = Date.now();
-      last = 0;
+      last = started; // the first second's rate says nothing
+
     },
     add(n) {
       bytes += n;

@@ -59,6 +59,19 @@ export class DockerEngine {
     return new DockerEngine(docker, runId);
   }
 
+  private static readonly shared = new Map<string, Promise<DockerEngine>>();
+
+  /** One connection per run, shared by the plugins of that run. */
+  static forRun(runId: string): Promise<DockerEngine> {
+    let engine = DockerEngine.shared.get(runId);
+    if (!engine) {
+      engine = DockerEngine.connect(runId);
+      engine.catch(() => DockerEngine.shared.delete(runId));
+      DockerEngine.shared.set(runId, engine);
+    }
+    return engine;
+  }
+
   /** Labels for anything this run creates. */
   labels(extra: Record<string, string> = {}): Record<string, string> {
     return { [RUN_LABEL]: this.runId, ...extra };
@@ -96,6 +109,26 @@ export class DockerEngine {
     if (failure) throw new BareonError(`docker import of ${ref.repo}:${ref.tag} failed: ${failure.error}`);
     const image = await this.inspectImage(`${ref.repo}:${ref.tag}`);
     if (!image) throw new BareonError(`docker import finished but ${ref.repo}:${ref.tag} is missing`);
+    return image.Id;
+  }
+
+  /** The Engine's build API on a tar'ed context (`docker build`). Returns the image id. */
+  async buildImage(context: Readable, opts: { tag: string; dockerfile: string; labels?: Record<string, string>; onLine?: (line: string) => void }): Promise<string> {
+    const response = (await this.docker.buildImage(context as never, { t: opts.tag, dockerfile: opts.dockerfile, labels: this.labels(opts.labels), rm: true, forcerm: true })) as unknown as Readable;
+    const events: { stream?: string; error?: string; errorDetail?: { message?: string } }[] = await new Promise((resolve, reject) =>
+      this.docker.modem.followProgress(
+        response,
+        (err: Error | null, out: { stream?: string; error?: string; errorDetail?: { message?: string } }[]) => (err ? reject(err) : resolve(out)),
+        (ev: { stream?: string }) => ev.stream?.split('\n').filter((l) => l.trim()).forEach((l) => opts.onLine?.(l)),
+      ),
+    );
+    const failure = events.find((e) => e.error || e.errorDetail);
+    if (failure) {
+      const tail = events.flatMap((e) => (e.stream ? e.stream.split('\n') : [])).filter(Boolean).slice(-30).join('\n');
+      throw new BareonError(`docker build of ${opts.dockerfile} failed: ${failure.error ?? failure.errorDetail?.message}`, { details: tail });
+    }
+    const image = await this.inspectImage(opts.tag);
+    if (!image) throw new BareonError(`docker build finished but ${opts.tag} is missing`);
     return image.Id;
   }
 
@@ -206,7 +239,7 @@ export class DockerEngine {
   }
 
   async listImages(label: string): Promise<Docker.ImageInfo[]> {
-    return this.docker.listImages({ all: false, filters: { label: [label] } });
+    return this.docker.listImages({ all: true, filters: { label: [label] } });
   }
 }
 

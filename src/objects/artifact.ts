@@ -31,9 +31,13 @@ export const ManifestSchema = z.strictObject({
   created: z.string(),
   profile_digest: z.string(),
   base_image: z.string(),
+  /** The container image holding the built root filesystem. */
+  image: z.string(),
   builder: z.string(),
   artifacts: z.array(ArtifactSchema),
   packages: z.array(PackageSchema),
+  /** How the build went: each step's title, cache key and whether it was a cache hit. */
+  steps: z.array(z.strictObject({ title: z.string(), key: z.string(), cached: z.boolean(), seconds: z.number() })).default([]),
 });
 
 export type Artifact = z.infer<typeof ArtifactSchema>;

@@ -1,0 +1,35 @@
+import { writeFile, rename } from 'node:fs/promises';
+import path from 'node:path';
+import { canonicalJson, sha256 } from '../src/core/digest.js';
+import { ValidationError } from '../src/core/errors.js';
+import { definePlugin } from '../src/core/plugins/types.js';
+import { ManifestSchema, type Manifest } from '../src/objects/index.js';
+import type { BuildRecord } from '../builders/common/container-builder.js';
+
+/** Writes `<outDir>/<name>.manifest.json`: artifacts with sha256, the profile digest, base image and packages. */
+export default definePlugin({
+  summary: 'writes <name>.manifest.json: artifacts, checksums, base image and installed packages',
+  validate(objects) {
+    if (!objects.profile || !objects.outDir) throw new ValidationError('manifest: needs a profile and an output directory');
+  },
+  async run(ctx) {
+    const { profile, outDir, rootfs, artifacts } = ctx.objects;
+    const build = ctx.objects.build as BuildRecord | undefined;
+    const manifest: Manifest = ManifestSchema.parse({
+      manifest_version: 1,
+      name: profile!.name,
+      created: new Date().toISOString(),
+      profile_digest: sha256(canonicalJson(profile)),
+      base_image: build?.baseImage ?? '',
+      image: rootfs?.image ?? '',
+      builder: build?.builder ?? profile!.builder,
+      artifacts,
+      packages: rootfs?.packages ?? [],
+      steps: build?.steps.map((s) => ({ title: s.title, key: s.key, cached: s.cached, seconds: Math.round(s.ms / 100) / 10 })) ?? [],
+    });
+    const file = path.join(outDir!, `${profile!.name}.manifest.json`);
+    await writeFile(`${file}.partial`, `${JSON.stringify(manifest, null, 2)}\n`);
+    await rename(`${file}.partial`, file);
+    ctx.setTitle(`manifest ${path.basename(file)}: ${artifacts.length} artifact(s), ${manifest.packages.length} packages`);
+  },
+});

@@ -1,0 +1,100 @@
+import path from 'node:path';
+import { ValidationError } from '../../src/core/errors.js';
+import { definePlugin, type Plugin, type PluginContext } from '../../src/core/plugins/types.js';
+import { DockerEngine } from '../../src/docker/engine.js';
+import type { Objects, Profile } from '../../src/objects/index.js';
+import { ContainerRootfs } from '../../src/rootfs/container-rootfs.js';
+import { DETECT_PACKAGE_MANAGER, PACKAGE_MANAGERS, type PackageManager } from './package-manager.js';
+import { baseKey } from './step-cache.js';
+import { stepSubtasks, type StepOutcome } from './step-runner.js';
+import { planSteps } from './steps.js';
+
+/** A base image ready for the steps: its id, package manager and distro family. */
+export interface PreparedBase {
+  ref: string;
+  id: string;
+  pm: PackageManager;
+  distro: 'debian' | 'ubuntu';
+  how: string;
+}
+
+/** The build record the manifest reports. */
+export interface BuildRecord {
+  builder: string;
+  baseImage: string;
+  steps: StepOutcome[];
+}
+
+export function requireProfile(objects: Objects): Profile {
+  if (!objects.profile) throw new ValidationError('builders need a profile (run them through bareon-build PROFILE)');
+  return objects.profile;
+}
+
+/** Runs DETECT_PACKAGE_MANAGER in the image. */
+export async function detectPackageManager(engine: DockerEngine, image: string): Promise<PackageManager> {
+  const result = await engine.run({ image, cmd: ['/bin/sh', '-c', DETECT_PACKAGE_MANAGER], labels: { 'org.bareon.role': 'detect' } });
+  const name = result.stdout.trim() as keyof typeof PACKAGE_MANAGERS;
+  const pm = PACKAGE_MANAGERS[name];
+  if (!pm) throw new ValidationError(`image ${image} has no apt-get, apk or dnf`, { hint: 'use a base image with a package manager, or leave packages empty' });
+  return pm;
+}
+
+/**
+ * A builder plugin: resolve a base image, then run the profile's steps in containers with the step
+ * cache, and publish the result as `objects.rootfs`. Builders differ only in how they get the base.
+ */
+export function containerBuilder(spec: {
+  name: string;
+  summary: string;
+  validate?(profile: Profile, objects: Objects): void | Promise<void>;
+  prepareBase(engine: DockerEngine, profile: Profile, ctx: PluginContext): Promise<PreparedBase>;
+}): Plugin {
+  return definePlugin({
+    summary: spec.summary,
+    async validate(objects) {
+      const profile = requireProfile(objects);
+      if (!objects.outDir && !objects.target) throw new ValidationError('a build needs an output directory or a target');
+      await spec.validate?.(profile, objects);
+    },
+    async run(ctx) {
+      const profile = requireProfile(ctx.objects);
+      const engine = await DockerEngine.forRun(ctx.runId);
+      ctx.log('resolving the base image');
+      const base = await spec.prepareBase(engine, profile, ctx);
+      ctx.setTitle(`build ${profile.name} with ${spec.name} from ${base.ref} (${base.how})`);
+      const plan = await planSteps(profile, {
+        profileDir: path.dirname(ctx.objects.profileFile ?? '.'),
+        pm: base.pm,
+        distro: base.distro,
+        layout: ctx.objects.layout,
+      });
+      const record: BuildRecord = { builder: spec.name, baseImage: base.id, steps: [] };
+      ctx.objects.build = record;
+      let image = base.id;
+      const steps = stepSubtasks({
+        engine,
+        plan,
+        baseImage: base.id,
+        baseKey: baseKey(base.id),
+        noCache: ctx.flags.noCache,
+        signal: ctx.signal,
+        cleanup: ctx.cleanup,
+        onStep: (outcome) => {
+          record.steps.push(outcome);
+          image = outcome.image;
+        },
+      });
+      return [
+        ...steps,
+        {
+          title: 'root filesystem',
+          async run(io) {
+            const info = await engine.inspectImage(image);
+            ctx.objects.rootfs = new ContainerRootfs(engine, image, base.id, { hostname: profile.hostname ?? 'localhost' }, ctx.cleanup, info?.Size);
+            io.setTitle(`root filesystem: image ${image.slice(7, 19)}, ${((info?.Size ?? 0) / 2 ** 20).toFixed(0)} MiB`);
+          },
+        },
+      ];
+    },
+  });
+}

@@ -1,0 +1,23 @@
+import { canonicalJson, sha256 } from '../../src/core/digest.js';
+import type { DockerEngine } from '../../src/docker/engine.js';
+import type { BuildStep } from './steps.js';
+
+export const CACHE_KEY_LABEL = 'org.bareon.cache.key';
+export const CACHE_STEP_LABEL = 'org.bareon.cache.step';
+
+/** A step's cache key: sha256 of the parent key, the step kind, its canonical options and local contents. */
+export function stepKey(parentKey: string, step: BuildStep, contentDigest = ''): string {
+  return sha256(parentKey, '\0', step.kind, '\0', canonicalJson(step.options), '\0', contentDigest);
+}
+
+/** The base's key: the image id pins its contents exactly. */
+export function baseKey(baseImageId: string): string {
+  return sha256('base\0', baseImageId);
+}
+
+/** The newest image committed for `key`, if any. */
+export async function findCachedStep(engine: DockerEngine, key: string): Promise<string | undefined> {
+  const images = await engine.listImages(`${CACHE_KEY_LABEL}=${key}`);
+  images.sort((a, b) => b.Created - a.Created);
+  return images[0]?.Id;
+}

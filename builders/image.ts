@@ -1,0 +1,17 @@
+import { ValidationError } from '../src/core/errors.js';
+import { resolveBaseImage } from '../src/docker/base-image.js';
+import { containerBuilder, detectPackageManager } from './common/container-builder.js';
+
+/** Any base image; apt, apk or dnf is detected for `packages`. */
+export default containerBuilder({
+  name: 'image',
+  summary: 'any container base image; installs packages with the apt, apk or dnf it finds',
+  validate(profile) {
+    if (!('image' in profile.base)) throw new ValidationError('base: the image builder needs base.image', { hint: 'or use builder: debian with base: {distro, suite}' });
+  },
+  async prepareBase(engine, profile, ctx) {
+    const base = await resolveBaseImage(engine, profile.base, { onLine: (l) => ctx.log(l), signal: ctx.signal });
+    const pm = await detectPackageManager(engine, base.id);
+    return { ...base, pm, distro: 'image' in profile.base && /ubuntu/i.test(profile.base.image) ? 'ubuntu' : 'debian' };
+  },
+});

@@ -1,0 +1,47 @@
+import type { TarDecision, TarEntryInfo, TarFilterOptions } from './tar-filter.js';
+
+/** What an exported root filesystem should say about itself where Docker's bind mounts hid the truth. */
+export interface RootfsIdentity {
+  hostname: string;
+}
+
+export function hostsFile(hostname: string): string {
+  return `127.0.0.1\tlocalhost\n127.0.1.1\t${hostname}\n\n::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n`;
+}
+
+const RESOLV_CONF = '# Written by bareon. The network configuration (DHCP, cloud-init) fills this in at boot.\n';
+
+/**
+ * The rules that turn `docker export` into a clean root filesystem:
+ * - `/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf` were bind mounts (empty in the export): written;
+ * - `/.dockerenv`, apt lists and the build-time `policy-rc.d` are dropped;
+ * - `/etc/machine-id` is emptied, so each deployed machine generates its own at first boot.
+ * `/var/lib/dpkg/status` and `/lib/apk/db/installed` are captured for the package list.
+ */
+export function dockerArtifactRules(identity: RootfsIdentity): Pick<TarFilterOptions, 'decide' | 'append'> {
+  const replacements: Record<string, string> = {
+    'etc/hostname': `${identity.hostname}\n`,
+    'etc/hosts': hostsFile(identity.hostname),
+    'etc/resolv.conf': RESOLV_CONF,
+  };
+  const seen = new Set<string>();
+  return {
+    decide(entry: TarEntryInfo): TarDecision {
+      const { name, type } = entry;
+      if (name === '.dockerenv' || name === 'usr/sbin/policy-rc.d') return { action: 'drop' };
+      if (name.startsWith('var/lib/apt/lists/') && type !== '5') return { action: 'drop' };
+      if (name in replacements && (type === '0' || type === '\0')) {
+        seen.add(name);
+        return { action: 'replace', content: Buffer.from(replacements[name]), mode: 0o644 };
+      }
+      if (name === 'etc/machine-id' && (type === '0' || type === '\0')) return { action: 'replace', content: Buffer.alloc(0), mode: 0o444 };
+      if (name === 'var/lib/dpkg/status' || name === 'lib/apk/db/installed') return { action: 'keep', capture: true };
+      if (name in replacements) seen.add(name); // a symlink (resolv.conf → systemd-resolved) is the image's choice
+      return { action: 'keep' };
+    },
+    append: () =>
+      Object.entries(replacements)
+        .filter(([name]) => !seen.has(name))
+        .map(([name, text]) => ({ name, content: Buffer.from(text), mode: 0o644 })),
+  };
+}

@@ -1,0 +1,146 @@
+import { execa } from 'execa';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import type { Manifest } from '../../src/objects/index.js';
+import { bareon, REPO } from '../helpers/cli.js';
+import { bareonContainers, dockerExportList } from '../helpers/docker.js';
+import { jsonEvents } from '../helpers/events.js';
+import { TEST_BASE } from '../helpers/images.js';
+
+const sha256File = async (file: string) => {
+  const h = createHash('sha256');
+  for await (const c of createReadStream(file)) h.update(c);
+  return h.digest('hex');
+};
+const readManifest = async (file: string): Promise<Manifest> => JSON.parse(await readFile(file, 'utf8'));
+const untar = (file: string, ...args: string[]) => execa('tar', ['--zstd', '-xOf', file, ...args], { maxBuffer: 1 << 26 }).then((r) => r.stdout);
+
+/** A small profile on the shared test base, with `run` steps of the caller's choosing. */
+async function profileWith(run: string[], name = 'probe'): Promise<{ file: string; out: string }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'bareon-build-'));
+  const file = path.join(dir, `${name}.yaml`);
+  await writeFile(file, stringify({ name, base: TEST_BASE, packages: ['less'], hostname: 'probe', run, outputs: ['tar'] }));
+  return { file, out: path.join(dir, 'out') };
+}
+
+describe('bareon-build profiles/debian-minimal.yaml', () => {
+  let out: string;
+  let manifest: Manifest;
+  let tarFile: string;
+
+  beforeAll(async () => {
+    out = path.join(await mkdtemp(path.join(tmpdir(), 'bareon-minimal-')), 'out');
+    const r = await bareon('build', [path.join(REPO, 'profiles/debian-minimal.yaml'), '-o', out]);
+    expect(r.exitCode, String(r.all)).toBe(0);
+    manifest = await readManifest(path.join(out, 'debian-minimal.manifest.json'));
+    tarFile = path.join(out, 'debian-minimal.tar.zst');
+  });
+
+  it('writes a manifest whose sha256 and size match the artifact, with base image and packages', async () => {
+    expect(manifest.artifacts).toHaveLength(1);
+    const [artifact] = manifest.artifacts;
+    expect(artifact).toMatchObject({ uri: 'debian-minimal.tar.zst', format: 'tar.zst' });
+    expect(artifact.sha256).toBe(await sha256File(tarFile));
+    expect(artifact.size).toBe((await readFile(tarFile)).length);
+    expect(manifest.base_image).toMatch(/^sha256:/);
+    expect(manifest.packages).toContainEqual(expect.objectContaining({ name: 'ca-certificates', arch: 'all' }));
+    expect(manifest.packages).toContainEqual(expect.objectContaining({ name: 'iputils-ping', arch: 'amd64' }));
+  });
+
+  it('holds the profile’s files, users, hostname and packages', async () => {
+    expect(await untar(tarFile, 'etc/motd')).toBe('debian-minimal, built by bareon');
+    expect(await untar(tarFile, 'etc/built-by')).toBe('built by bareon');
+    expect(await untar(tarFile, 'etc/hostname')).toBe('minimal');
+    expect(await untar(tarFile, 'etc/hosts')).toContain('127.0.1.1\tminimal');
+    expect(await untar(tarFile, 'etc/passwd')).toMatch(/^admin:x:1000:1000::\/home\/admin:\/bin\/bash$/m);
+    expect(await untar(tarFile, 'etc/sudoers.d/90-bareon-admin')).toContain('admin ALL=(ALL:ALL) NOPASSWD: ALL');
+    const status = await untar(tarFile, 'var/lib/dpkg/status');
+    for (const pkg of ['ca-certificates', 'less', 'iputils-ping', 'sudo']) expect(status).toMatch(new RegExp(`^Package: ${pkg}\\nStatus: install ok installed`, 'm'));
+    const machineId = (await execa('tar', ['--zstd', '-tvf', tarFile, '--wildcards', 'etc/machine-id'], { reject: false })).stdout;
+    expect(machineId === '' || /^-r--r--r-- root\/root\s+0 /.test(machineId), machineId).toBe(true);
+  });
+
+  it('equals docker export of the final image, less the Docker artifacts', async () => {
+    const ours = (await execa('tar', ['--zstd', '-tf', tarFile], { maxBuffer: 1 << 28 })).stdout.split('\n').filter(Boolean);
+    const raw = await dockerExportList(manifest.image);
+    const artifact = (p: string) => p === '.dockerenv' || p === 'usr/sbin/policy-rc.d' || (p.startsWith('var/lib/apt/lists/') && !p.endsWith('/'));
+    expect(raw.filter(artifact).length).toBeGreaterThan(0); // the export does carry the artifacts…
+    expect(ours.sort()).toEqual(raw.filter((p) => !artifact(p)).sort()); // …and ours is the rest, entry for entry
+  });
+
+  it('preserves ownership, modes, symlinks, device nodes, hardlinks and file capabilities', async () => {
+    const listing = (await execa('tar', ['--zstd', '-tvf', tarFile], { maxBuffer: 1 << 28 })).stdout;
+    expect(listing).toMatch(/^crw-rw-rw- root\/root\s+1,3 .* dev\/null$/m);
+    expect(listing).toMatch(/^lrwxrwxrwx root\/root .* bin -> usr\/bin$/m);
+    expect(listing).toMatch(/^-rwsr-xr-x root\/root .* usr\/bin\/sudo$/m);
+    expect(listing).toMatch(/^drwxrwxrwt root\/root .* tmp\/$/m);
+    expect(listing).toMatch(/^-rw-r----- root\/shadow .* etc\/shadow$/m);
+    const rawLinks = (await execa('sh', ['-c', `docker export $(docker create ${manifest.image} /bin/true) | tar -tv | grep -c '^h'`], { reject: false })).stdout;
+    expect(listing.split('\n').filter((l) => l.startsWith('h')).length).toBe(Number(rawLinks));
+    await execa('sh', ['-c', `docker ps -aq --filter ancestor=${manifest.image} | xargs -r docker rm -f`]);
+    const dest = await mkdtemp(path.join(tmpdir(), 'bareon-xattr-'));
+    await execa('tar', ['--zstd', '--xattrs', '--xattrs-include=*', '-C', dest, '-xf', tarFile, 'usr/bin/ping']);
+    expect((await execa('getcap', [path.join(dest, 'usr/bin/ping')])).stdout).toMatch(/cap_net_raw=ep/);
+  });
+});
+
+describe('the step cache', () => {
+  it('hits every step on an unchanged rebuild, and reruns a changed run step and the ones after it', async () => {
+    const { file, out } = await profileWith(['echo one > /one', 'echo two > /two']);
+    const stepsOf = async () => (await readManifest(path.join(out, 'probe.manifest.json'))).steps.map((s) => [s.title.replace(/:.*/, ''), s.cached]);
+    expect((await bareon('build', [file, '-o', out])).exitCode).toBe(0);
+    const second = await bareon('build', [file, '-o', out]);
+    expect(second.exitCode).toBe(0);
+    expect(await stepsOf()).toEqual([
+      ['prepare', true], ['packages (1)', true], ['run[0]', true], ['run[1]', true], ['finalize', true],
+    ]);
+    await writeFile(file, (await readFile(file, 'utf8')).replace('echo two > /two', 'echo TWO > /two'));
+    expect((await bareon('build', [file, '-o', out])).exitCode).toBe(0);
+    expect(await stepsOf()).toEqual([
+      ['prepare', true], ['packages (1)', true], ['run[0]', true], ['run[1]', false], ['finalize', false],
+    ]);
+    expect((await execa('tar', ['-xOf', path.join(out, 'probe.tar'), 'two'])).stdout).toBe('TWO');
+  });
+
+  it('reruns everything with --no-cache', async () => {
+    const { file, out } = await profileWith(['true']);
+    await bareon('build', [file, '-o', out]);
+    expect((await bareon('build', [file, '-o', out, '--no-cache'])).exitCode).toBe(0);
+    const steps = (await readManifest(path.join(out, 'probe.manifest.json'))).steps;
+    expect(steps.every((s) => !s.cached)).toBe(true);
+  });
+});
+
+describe('a failing build', () => {
+  it('reports the step, command, exit code and output tail, exits 1 and leaves no container', async () => {
+    const { file, out } = await profileWith(['echo preparing; for i in $(seq 1 40); do echo line-$i; done; echo about to fail >&2; exit 3']);
+    const r = await bareon('build', [file, '-o', out]);
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/build step 3\/4 "run\[0\]: .*" failed with exit code 3/);
+    expect(r.stderr).toContain('exit 3');
+    expect(r.stderr).toContain('about to fail');
+    expect(r.stderr).toContain('line-40');
+    expect(r.stderr).not.toContain('line-5\n');
+    expect(await bareonContainers()).toEqual([]);
+  });
+
+  it('cleans up its container after SIGINT mid-step and exits 130', async () => {
+    const { file, out } = await profileWith([`echo started-${Date.now()}; sleep 600`]);
+    const child = execa(process.execPath, [path.join(REPO, 'dist/src/cli/bareon-build.js'), file, '-o', out, '--log-format', 'json'], { reject: false });
+    await new Promise<void>((resolve) =>
+      child.stdout!.on('data', (d: Buffer) => {
+        if (jsonEvents(d.toString()).some((e) => e.event === 'log' && String(e.line).startsWith('started-'))) resolve();
+      }),
+    );
+    expect((await bareonContainers()).length).toBe(1);
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode).toBe(130);
+    expect(await bareonContainers()).toEqual([]);
+  });
+});
