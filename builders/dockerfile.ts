@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ValidationError } from '../src/core/errors.js';
+import { CACHE_KEY_LABEL, CACHE_PROFILE_LABEL } from '../src/docker/engine.js';
 import { entriesFromLocal, packEntries } from '../src/rootfs/file-archive.js';
 import { containerBuilder, detectPackageManager } from './common/container-builder.js';
 
@@ -23,6 +24,7 @@ export default containerBuilder({
     const id = await engine.buildImage(packEntries(entries), {
       tag: `bareon/dockerfile-${profile.name}:latest`,
       dockerfile: path.basename(file),
+      labels: { [CACHE_KEY_LABEL]: `dockerfile:${profile.name}`, [CACHE_PROFILE_LABEL]: profile.name },
       onLine: (l) => ctx.log(l),
     });
     const pm = await detectPackageManager(engine, id);

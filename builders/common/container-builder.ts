@@ -77,6 +77,7 @@ export function containerBuilder(spec: {
         baseImage: base.id,
         baseKey: baseKey(base.id),
         noCache: ctx.flags.noCache,
+        profile: profile.name,
         signal: ctx.signal,
         cleanup: ctx.cleanup,
         onStep: (outcome) => {

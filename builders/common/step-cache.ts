@@ -1,9 +1,6 @@
 import { canonicalJson, sha256 } from '../../src/core/digest.js';
-import type { DockerEngine } from '../../src/docker/engine.js';
+import { CACHE_KEY_LABEL, type DockerEngine } from '../../src/docker/engine.js';
 import type { BuildStep } from './steps.js';
-
-export const CACHE_KEY_LABEL = 'org.bareon.cache.key';
-export const CACHE_STEP_LABEL = 'org.bareon.cache.step';
 
 /** A step's cache key: sha256 of the parent key, the step kind, its canonical options and local contents. */
 export function stepKey(parentKey: string, step: BuildStep, contentDigest = ''): string {

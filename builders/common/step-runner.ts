@@ -1,8 +1,8 @@
 import { BareonError } from '../../src/core/errors.js';
 import type { CleanupStack } from '../../src/core/cleanup.js';
 import type { Subtask, TaskIO } from '../../src/core/plugins/types.js';
-import type { DockerEngine } from '../../src/docker/engine.js';
-import { CACHE_KEY_LABEL, CACHE_STEP_LABEL, findCachedStep, stepKey } from './step-cache.js';
+import { CACHE_KEY_LABEL, CACHE_PROFILE_LABEL, CACHE_STEP_LABEL, type DockerEngine } from '../../src/docker/engine.js';
+import { findCachedStep, stepKey } from './step-cache.js';
 import { archiveStream, type BuildStep, type StepPlan } from './steps.js';
 
 /** What happened to each step, for tests, benchmarks and the summary. */
@@ -24,6 +24,8 @@ export interface StepRunOptions {
   signal: AbortSignal;
   cleanup: CleanupStack;
   env?: Record<string, string>;
+  /** The profile's name, recorded on cache images so `bareon gc --profile` can find them. */
+  profile: string;
   /** Receives each outcome, and the final image after the last step. */
   onStep(outcome: StepOutcome): void;
 }
@@ -46,7 +48,7 @@ async function runStep(step: BuildStep, parent: string, key: string, io: TaskIO,
         hint: step.kind === 'run' ? 'fix the command in the profile\'s run list; earlier steps stay cached' : undefined,
       });
     }
-    return await engine.commit(container.id, { [CACHE_KEY_LABEL]: key, [CACHE_STEP_LABEL]: step.title });
+    return await engine.commit(container.id, { [CACHE_KEY_LABEL]: key, [CACHE_STEP_LABEL]: step.title, [CACHE_PROFILE_LABEL]: opts.profile });
   } finally {
     await remove();
   }

@@ -47,14 +47,18 @@ program
 
 program
   .command('gc')
-  .description('remove containers and temporary images left by bareon runs (label org.bareon.run)')
-  .action(async () =>
+  .description('remove containers and temporary images of bareon runs, and prune the step cache to its budget')
+  .option('--max-age <duration>', 'remove cache images older than this (s, m, h, d, w)', '14d')
+  .option('--max-size <size>', 'then remove the oldest cache images until the cache fits', '20GiB')
+  .option('--profile <name>', "only this profile's cache")
+  .action(async (opts: { maxAge: string; maxSize: string; profile?: string }) =>
     runSession('text', async (session) => {
       const { DockerEngine } = await import('../docker/engine.js');
-      const { collectGarbage } = await import('./commands/gc.js');
+      const { collectGarbage, parseBudget, parseDuration } = await import('./commands/gc.js');
+      const budget = { maxAgeMs: parseDuration(opts.maxAge), maxSize: parseBudget(opts.maxSize), profile: opts.profile };
       const engine = await DockerEngine.connect(session.runId);
-      const result = await collectGarbage(engine, (line) => process.stdout.write(`${line}\n`));
-      process.stdout.write(`gc: removed ${result.containers} container(s), ${result.images} image(s)\n`);
+      const r = await collectGarbage(engine, budget, (line) => process.stdout.write(`${line}\n`));
+      process.stdout.write(`gc: removed ${r.containers} container(s), ${r.images} temporary image(s), ${r.cacheRemoved} cache image(s); kept ${r.cacheKept}\n`);
     }),
   );
 

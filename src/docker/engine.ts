@@ -6,6 +6,10 @@ import { CappedText, LineTail, lineSplitter } from '../stream/lines.js';
 
 /** Every container and image bareon creates carries this label, valued with the run id. */
 export const RUN_LABEL = 'org.bareon.run';
+/** Step-cache images: the step's cache key, its title, and the profile that built it. */
+export const CACHE_KEY_LABEL = 'org.bareon.cache.key';
+export const CACHE_STEP_LABEL = 'org.bareon.cache.step';
+export const CACHE_PROFILE_LABEL = 'org.bareon.cache.profile';
 
 export interface ContainerSpec {
   image: string;
@@ -112,9 +116,9 @@ export class DockerEngine {
     return image.Id;
   }
 
-  /** The Engine's build API on a tar'ed context (`docker build`). Returns the image id. */
+  /** The Engine's build API on a tar'ed context (`docker build`). Returns the image id. The image is kept (a cache). */
   async buildImage(context: Readable, opts: { tag: string; dockerfile: string; labels?: Record<string, string>; onLine?: (line: string) => void }): Promise<string> {
-    const response = (await this.docker.buildImage(context as never, { t: opts.tag, dockerfile: opts.dockerfile, labels: this.labels(opts.labels), rm: true, forcerm: true })) as unknown as Readable;
+    const response = (await this.docker.buildImage(context as never, { t: opts.tag, dockerfile: opts.dockerfile, labels: opts.labels, rm: true, forcerm: true })) as unknown as Readable;
     const events: { stream?: string; error?: string; errorDetail?: { message?: string } }[] = await new Promise((resolve, reject) =>
       this.docker.modem.followProgress(
         response,
