@@ -23,5 +23,12 @@ test-integration: setup
 test-e2e: setup
 	npx vitest run --project e2e
 
+# The main job on the embedded default profile: a Debian root filesystem as out/debian-minimal.tar.zst.
+demo: setup build
+	node dist/src/cli/bareon-build.js profiles/debian-minimal.yaml -o out
+
+bench: setup build
+	bash bench/build
+
 clean:
 	rm -rf dist out .test-artifacts
