@@ -1,7 +1,7 @@
 import { ValidationError } from '../src/core/errors.js';
 import { resolveBaseImage } from '../src/docker/base-image.js';
 import { containerBuilder } from './common/container-builder.js';
-import { PACKAGE_MANAGERS } from './common/package-manager.js';
+import { PACKAGE_MANAGERS } from '../src/build/package-manager.js';
 
 /** Debian and Ubuntu with apt: a bootstrapped (mmdebstrap) or existing base image. */
 export default containerBuilder({

@@ -4,9 +4,9 @@ import { definePlugin, type Plugin, type PluginContext } from '../../src/core/pl
 import { DockerEngine } from '../../src/docker/engine.js';
 import type { Objects, Profile } from '../../src/objects/index.js';
 import { ContainerRootfs } from '../../src/rootfs/container-rootfs.js';
-import { DETECT_PACKAGE_MANAGER, PACKAGE_MANAGERS, type PackageManager } from './package-manager.js';
-import { baseKey } from './step-cache.js';
-import { stepSubtasks, type StepOutcome } from './step-runner.js';
+import { DETECT_PACKAGE_MANAGER, PACKAGE_MANAGERS, type PackageManager } from '../../src/build/package-manager.js';
+import { baseKey } from '../../src/build/step-cache.js';
+import { stepSubtasks, type StepOutcome } from '../../src/build/step-runner.js';
 import { planSteps } from './steps.js';
 
 /** A base image ready for the steps: its id, package manager and distro family. */

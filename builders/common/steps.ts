@@ -1,21 +1,12 @@
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { ValidationError } from '../../src/core/errors.js';
-import { digestEntries, entriesFromLocal, packEntries, type ArchiveEntry } from '../../src/rootfs/file-archive.js';
+import { digestEntries, entriesFromLocal, type ArchiveEntry } from '../../src/rootfs/file-archive.js';
+import type { BuildStep } from '../../src/build/build-step.js';
+import type { StepPlan } from '../../src/build/step-runner.js';
 import type { Layout, Profile } from '../../src/objects/index.js';
-import type { PackageManager } from './package-manager.js';
-import { shq, writeFileCommand } from './shell.js';
+import type { PackageManager } from '../../src/build/package-manager.js';
+import { shq, writeFileCommand } from '../../src/build/shell.js';
 
-/** One cached unit of a build: a shell script run in a container from the previous step's image. */
-export interface BuildStep {
-  kind: string;
-  title: string;
-  /** Everything that defines the step's result besides local file contents; part of the cache key. */
-  options: unknown;
-  script: string;
-  /** Files copied into the container before the script runs. */
-  archive?: ArchiveEntry[];
-}
 
 /** Packages a bootable image needs, per distro. */
 export function bootablePackages(distro: 'debian' | 'ubuntu'): string[] {
@@ -108,11 +99,8 @@ async function filesStep(profile: Profile, profileDir: string): Promise<{ entrie
   return { entries, script: script.join('\n') || 'true', digest: await digestEntries(entries) };
 }
 
-export interface StepPlan {
-  steps: BuildStep[];
-  /** Content digests of local inputs, by step index. */
-  digests: Map<number, string>;
-}
+export type { BuildStep };
+
 
 /** Turns a profile into the ordered, cacheable steps of a build. */
 export async function planSteps(
@@ -158,8 +146,4 @@ export async function planSteps(
   profile.run.forEach((command, i) => steps.push({ kind: 'run', title: `run[${i}]: ${command.split('\n')[0].slice(0, 60)}`, options: command, script: command }));
   steps.push({ kind: 'finalize', title: 'finalize', options: { pm: pm.name }, script: `${pm.clean}\nrm -f /usr/sbin/policy-rc.d` });
   return { steps, digests };
-}
-
-export function archiveStream(step: BuildStep): Readable | undefined {
-  return step.archive?.length ? packEntries(step.archive) : undefined;
 }

@@ -1,6 +1,6 @@
-import { canonicalJson, sha256 } from '../../src/core/digest.js';
-import { CACHE_KEY_LABEL, type DockerEngine } from '../../src/docker/engine.js';
-import type { BuildStep } from './steps.js';
+import { canonicalJson, sha256 } from '../core/digest.js';
+import { CACHE_KEY_LABEL, type DockerEngine } from '../docker/engine.js';
+import type { BuildStep } from './build-step.js';
 
 /** A step's cache key: sha256 of the parent key, the step kind, its canonical options and local contents. */
 export function stepKey(parentKey: string, step: BuildStep, contentDigest = ''): string {

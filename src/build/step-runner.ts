@@ -1,9 +1,15 @@
-import { BareonError } from '../../src/core/errors.js';
-import type { CleanupStack } from '../../src/core/cleanup.js';
-import type { Subtask, TaskIO } from '../../src/core/plugins/types.js';
-import { CACHE_KEY_LABEL, CACHE_PROFILE_LABEL, CACHE_STEP_LABEL, type DockerEngine } from '../../src/docker/engine.js';
+import { BareonError } from '../core/errors.js';
+import type { CleanupStack } from '../core/cleanup.js';
+import type { Subtask, TaskIO } from '../core/plugins/types.js';
+import { CACHE_KEY_LABEL, CACHE_PROFILE_LABEL, CACHE_STEP_LABEL, type DockerEngine } from '../docker/engine.js';
 import { findCachedStep, stepKey } from './step-cache.js';
-import { archiveStream, type BuildStep, type StepPlan } from './steps.js';
+import { archiveStream, type BuildStep } from './build-step.js';
+
+/** The steps of a build and the content digests of their local inputs, by step index. */
+export interface StepPlan {
+  steps: BuildStep[];
+  digests: Map<number, string>;
+}
 
 /** What happened to each step, for tests, benchmarks and the summary. */
 export interface StepOutcome {
@@ -33,7 +39,14 @@ export interface StepRunOptions {
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
 /** Runs one step in a container from `parent`, commits it under `key`, removes the container. */
-async function runStep(step: BuildStep, parent: string, key: string, io: TaskIO, opts: StepRunOptions, position: string): Promise<string> {
+export async function runStep(
+  step: BuildStep,
+  parent: string,
+  key: string,
+  io: Pick<TaskIO, 'log'>,
+  opts: Pick<StepRunOptions, 'engine' | 'env' | 'cleanup' | 'signal' | 'profile'>,
+  position: string,
+): Promise<string> {
   const { engine } = opts;
   const container = await engine.createContainer({ image: parent, cmd: ['/bin/sh', '-ec', step.script], env: opts.env, labels: { 'org.bareon.role': 'build-step' } });
   const remove = opts.cleanup.defer(() => engine.removeContainer(container.id), `remove build container ${container.id.slice(0, 12)}`);

@@ -1,0 +1,84 @@
+import { posix } from 'node:path';
+import { buffer } from 'node:stream/consumers';
+import tar from 'tar-stream';
+import { runStep } from '../build/step-runner.js';
+import { baseKey, findCachedStep, stepKey } from '../build/step-cache.js';
+import { PACKAGE_MANAGERS } from '../build/package-manager.js';
+import type { BuildStep } from '../build/build-step.js';
+import type { CleanupStack } from '../core/cleanup.js';
+import { ToolError } from '../core/tool-error.js';
+import type { DockerEngine } from '../docker/engine.js';
+import type { DiskExecutor } from './executor.js';
+
+/** The disk tools an image build needs, installed in the toolbox image. */
+export const TOOLBOX_PACKAGES = [
+  'gdisk', 'fdisk', 'dosfstools', 'mtools', 'e2fsprogs', 'xfsprogs', 'btrfs-progs', 'qemu-utils', 'grub-common', 'grub-pc-bin', 'grub-efi-amd64-bin',
+];
+
+const toolboxStep: BuildStep = {
+  kind: 'toolbox',
+  title: 'toolbox',
+  options: { packages: TOOLBOX_PACKAGES },
+  script: PACKAGE_MANAGERS.apt.install(TOOLBOX_PACKAGES),
+};
+
+/** The toolbox image for `baseImage` (an apt-based image), built once and then taken from the step cache. */
+export async function ensureToolbox(
+  engine: DockerEngine,
+  baseImage: string,
+  opts: { cleanup: CleanupStack; signal: AbortSignal; onLine?: (line: string) => void },
+): Promise<{ image: string; cached: boolean }> {
+  const key = stepKey(baseKey(baseImage), toolboxStep);
+  const cached = await findCachedStep(engine, key);
+  if (cached) return { image: cached, cached: true };
+  const image = await runStep(toolboxStep, baseImage, key, { log: opts.onLine ?? (() => {}) }, { engine, cleanup: opts.cleanup, signal: opts.signal, profile: 'bareon-toolbox' }, 'toolbox');
+  return { image, cached: false };
+}
+
+/** Runs disk tools in a long-lived toolbox container; files cross the Docker API as tar archives. */
+export class ToolboxExecutor implements DiskExecutor {
+  constructor(
+    private readonly engine: DockerEngine,
+    readonly containerId: string,
+  ) {}
+
+  /** Starts a toolbox container (removed by the cleanup stack) and returns its executor. */
+  static async start(engine: DockerEngine, image: string, cleanup: CleanupStack): Promise<ToolboxExecutor> {
+    const container = await engine.createContainer({ image, cmd: ['sleep', 'infinity'], labels: { 'org.bareon.role': 'toolbox' } });
+    cleanup.defer(() => engine.removeContainer(container.id), `remove toolbox ${container.id.slice(0, 12)}`);
+    await container.start();
+    return new ToolboxExecutor(engine, container.id);
+  }
+
+  async run(cmd: string[], opts: { step?: string; onLine?: (line: string) => void; allowFailure?: boolean } = {}) {
+    const result = await this.engine.exec(this.containerId, cmd, { onLine: opts.onLine, tailLines: 30 });
+    if (result.exitCode !== 0 && !opts.allowFailure) throw new ToolError(opts.step ?? 'toolbox', cmd, result.exitCode, result.tail);
+    return result;
+  }
+
+  async writeFile(path: string, data: Buffer, mode = 0o644): Promise<void> {
+    const pack = tar.pack();
+    pack.entry({ name: posix.basename(path), mode, uid: 0, gid: 0, size: data.length }, data);
+    pack.finalize();
+    await this.run(['mkdir', '-p', posix.dirname(path)]);
+    await this.engine.putArchive(this.containerId, posix.dirname(path), pack as never);
+  }
+
+  async readFile(path: string): Promise<Buffer> {
+    const archive = await this.engine.getArchive(this.containerId, path);
+    const extract = tar.extract();
+    const result = new Promise<Buffer>((resolve, reject) => {
+      let found: Buffer | undefined;
+      extract.on('entry', (_header, stream, next) => {
+        buffer(stream).then((data) => {
+          found ??= data;
+          next();
+        }, reject);
+      });
+      extract.on('finish', () => (found ? resolve(found) : reject(new Error(`${path}: empty archive`))));
+      extract.on('error', reject);
+    });
+    archive.pipe(extract);
+    return result;
+  }
+}
