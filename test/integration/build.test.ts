@@ -91,7 +91,8 @@ describe('bareon-build profiles/debian-minimal.yaml', () => {
 
 describe('the step cache', () => {
   it('hits every step on an unchanged rebuild, and reruns a changed run step and the ones after it', async () => {
-    const { file, out } = await profileWith(['echo one > /one', 'echo two > /two']);
+    const nonce = Date.now(); // the cache outlives test runs: make this run's steps new
+    const { file, out } = await profileWith([`echo one-${nonce} > /one`, 'echo two > /two']);
     const stepsOf = async () => (await readManifest(path.join(out, 'probe.manifest.json'))).steps.map((s) => [s.title.replace(/:.*/, ''), s.cached]);
     expect((await bareon('build', [file, '-o', out])).exitCode).toBe(0);
     const second = await bareon('build', [file, '-o', out]);
