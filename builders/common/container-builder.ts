@@ -22,6 +22,7 @@ export interface PreparedBase {
 export interface BuildRecord {
   builder: string;
   baseImage: string;
+  packageManager: string;
   steps: StepOutcome[];
 }
 
@@ -68,7 +69,7 @@ export function containerBuilder(spec: {
         distro: base.distro,
         layout: ctx.objects.layout,
       });
-      const record: BuildRecord = { builder: spec.name, baseImage: base.id, steps: [] };
+      const record: BuildRecord = { builder: spec.name, baseImage: base.id, packageManager: base.pm.name, steps: [] };
       ctx.objects.build = record;
       let image = base.id;
       const steps = stepSubtasks({

@@ -136,6 +136,7 @@ export async function executeRun(prepared: PreparedEntry[], req: RunRequest): Pr
             cleanup: req.cleanup,
             runId: req.runId,
             flags: req.flags,
+            plugins: req.registry,
           };
           const subtasks = await plugin.run(ctx);
           if (Array.isArray(subtasks) && subtasks.length > 0) await subtaskList(task, subtasks, reporter).run();
@@ -153,6 +154,20 @@ export async function executeRun(prepared: PreparedEntry[], req: RunRequest): Pr
     } as never,
   );
   await listr.run();
+}
+
+/**
+ * Runs another plugin as a subtask of `ctx`'s task, sharing its objects, cancellation and cleanup;
+ * its options are parsed with its own schema. For plugins that compose others.
+ */
+export function pluginSubtask(ctx: PluginContext, plugin: Plugin, title: string, options: unknown = {}): Subtask {
+  return {
+    title,
+    run: async (io) => {
+      const parsed = plugin.options ? plugin.options.parse(options) : options;
+      return (await plugin.run({ ...ctx, ...io, options: parsed })) ?? undefined;
+    },
+  };
 }
 
 /** The dry-run plan: what would run, in order, with parsed options. */

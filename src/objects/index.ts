@@ -4,6 +4,8 @@ import { LayoutSchema, type Layout } from './layout.js';
 import { ProfileSchema, type Profile } from './profile.js';
 import type { Artifact, InstalledPackage } from './artifact.js';
 import { parseWith, YamlSource } from './yaml-source.js';
+import type { DiskExecutor } from '../disk/executor.js';
+import type { DiskGeometry } from '../disk/geometry.js';
 
 export * from './artifact.js';
 export * from './configdrive.js';
@@ -11,6 +13,20 @@ export * from './layout.js';
 export * from './profile.js';
 export * from './size.js';
 export { formatPath, parseWith, YamlSource } from './yaml-source.js';
+
+/** A disk being written: an image file in the toolbox, or a block device. */
+export interface DiskTarget {
+  /** The layout's disk id. */
+  id: string;
+  /** The disk as the executor sees it. */
+  path: string;
+  size: number;
+  executor: DiskExecutor;
+  /** Set by the partitioning action. */
+  geometry?: DiskGeometry;
+  /** Image builds: the root filesystem tree (as the executor sees it) that the filesystems are made from. */
+  stagedRoot?: string;
+}
 
 /** A root filesystem produced by a builder, readable as a tar stream as many times as exporters need. */
 export interface RootfsSource {
@@ -39,6 +55,8 @@ export interface Objects {
   /** A block device or image file for deploy and combined runs. */
   target?: string;
   rootfs?: RootfsSource;
+  /** Disks being written, in layout order (set by image exporters or deploy). */
+  disks?: DiskTarget[];
   artifacts: Artifact[];
   /** Room for out-of-tree plugins' own objects. */
   [extra: string]: unknown;

@@ -6,6 +6,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { CleanupStack } from '../core/cleanup.js';
 import type { Progress } from '../core/plugins/types.js';
+import { SparseFileWriter } from './sparse-writer.js';
 
 /** Counts bytes into a Progress as they pass. */
 export function progressMeter(progress: Progress): Transform {
@@ -45,13 +46,14 @@ export async function writeArtifactFile(
   file: string,
   source: Readable,
   stages: NodeJS.ReadWriteStream[],
-  opts: { cleanup: CleanupStack; signal?: AbortSignal },
+  opts: { cleanup: CleanupStack; signal?: AbortSignal; sparse?: boolean },
 ): Promise<{ sha256: string; size: number }> {
   await mkdir(path.dirname(file), { recursive: true });
   const partial = `${file}.partial`;
   const discard = opts.cleanup.defer(() => rm(partial, { force: true }), `remove ${partial}`);
   const meter = new HashMeter();
-  await pipeline([source, ...stages, meter, createWriteStream(partial)] as never, { signal: opts.signal });
+  const sink = opts.sparse ? new SparseFileWriter(partial) : createWriteStream(partial);
+  await pipeline([source, ...stages, meter, sink] as never, { signal: opts.signal });
   await rename(partial, file);
   await discard();
   return { sha256: meter.sha256, size: meter.size };

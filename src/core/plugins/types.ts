@@ -37,6 +37,11 @@ export interface RunFlags {
   noCache: boolean;
 }
 
+/** Access to the other plugins of the run, for plugins that compose them (an image exporter runs the disk actions). */
+export interface PluginLoader {
+  load(namespace: Namespace, name: string): Promise<Plugin>;
+}
+
 /** Everything `run` gets: the shared objects, its own parsed options, output, cancellation and cleanup. */
 export interface PluginContext<O = unknown> extends TaskIO {
   objects: Objects;
@@ -48,6 +53,7 @@ export interface PluginContext<O = unknown> extends TaskIO {
   /** Identifies this run; containers and images carry it as the `org.bareon.run` label. */
   runId: string;
   flags: RunFlags;
+  plugins: PluginLoader;
 }
 
 /** One queued plugin: what the manager is asked to run. */

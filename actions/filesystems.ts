@@ -1,0 +1,104 @@
+import { BareonError } from '../src/core/errors.js';
+import { definePlugin } from '../src/core/plugins/types.js';
+import { shq } from '../src/build/shell.js';
+import type { DiskExecutor } from '../src/disk/executor.js';
+import type { PlacedPartition } from '../src/disk/geometry.js';
+import { disksWithTargets, requireLayout } from '../src/disk/targets.js';
+import type { DiskTarget } from '../src/objects/index.js';
+import type { Filesystem } from '../src/objects/layout.js';
+import { MiB } from '../src/objects/size.js';
+
+const KiB = (bytes: number) => `${Math.floor(bytes / 1024)}`;
+
+/**
+ * Commands that make `fs` on a partition of `disk` (an image file or a device), filled from `dir`
+ * when given. ext* and vfat are written in place at the partition's offset; swap, btrfs and xfs are
+ * made as a file and copied in (their tools have no offset option).
+ */
+export function mkfsCommands(fs: Filesystem, part: PlacedPartition, disk: string, dir: string | undefined, scratch: string): string[][] {
+  const off = part.start;
+  const label = fs.label ? [fs.label] : [];
+  const viaFile = (mk: string[]): string[][] => [
+    ['rm', '-f', scratch],
+    ['truncate', '-s', String(part.size), scratch],
+    mk,
+    ['dd', `if=${scratch}`, `of=${disk}`, 'bs=1M', `seek=${off / MiB}`, 'conv=notrunc,sparse', 'status=none'],
+    ['rm', '-f', scratch],
+  ];
+  switch (fs.type) {
+    case 'ext2':
+    case 'ext3':
+    case 'ext4':
+      return [[
+        'mkfs.ext4', '-F', '-q', '-t', fs.type, ...(fs.label ? ['-L', fs.label] : []), '-U', fs.uuid!, ...(dir ? ['-d', dir] : []),
+        '-E', `offset=${off}`, ...fs.mkfs_options, disk, `${KiB(part.size)}k`,
+      ]];
+    case 'vfat': {
+      const fat = part.size < 64 * MiB ? ['-F', '16'] : ['-F', '32', '-s', '1'];
+      const mk = ['mkfs.vfat', ...fat, ...(fs.label ? ['-n', fs.label] : []), '-i', fs.uuid!.replace('-', ''), `--offset=${off / 512}`, ...fs.mkfs_options, disk, KiB(part.size)];
+      const copy = dir ? [['sh', '-c', `cd ${shq(dir)} && if [ -n "$(ls -A)" ]; then MTOOLS_SKIP_CHECK=1 mcopy -s -p -Q -i ${shq(`${disk}@@${off}`)} ./* ::/; fi`]] : [];
+      return [mk, ...copy];
+    }
+    case 'swap':
+      return viaFile(['mkswap', ...(fs.label ? ['-L', fs.label] : []), '-U', fs.uuid!, scratch]);
+    case 'btrfs':
+      return viaFile(['mkfs.btrfs', '-q', '-f', ...label.flatMap((l) => ['-L', l]), '-U', fs.uuid!, ...(dir ? ['--rootdir', dir] : []), ...fs.mkfs_options, scratch]);
+    case 'xfs':
+      return viaFile(['mkfs.xfs', '-q', '-f', ...label.flatMap((l) => ['-L', l]), '-m', `uuid=${fs.uuid}`, ...fs.mkfs_options, scratch]);
+  }
+}
+
+async function isEmptyDir(ex: DiskExecutor, dir: string): Promise<boolean> {
+  const r = await ex.run(['sh', '-c', `[ ! -d ${shq(dir)} ] || [ -z "$(ls -A ${shq(dir)})" ]`], { allowFailure: true });
+  return r.exitCode === 0;
+}
+
+/**
+ * Moves the content under each non-root mount point of the staged tree into its own directory, deepest
+ * first, so that each filesystem is made from exactly its subtree. Returns the directory per partition.
+ */
+async function splitStagedTree(target: DiskTarget, mounts: { index: number; mount: string }[]): Promise<Map<number, string>> {
+  const root = target.stagedRoot!;
+  const dirs = new Map<number, string>();
+  const nested = mounts.filter((m) => m.mount !== '/').sort((a, b) => b.mount.split('/').length - a.mount.split('/').length);
+  for (const { index, mount } of nested) {
+    const dir = `/tmp/bareon-mounts/${index}`;
+    await target.executor.run(['sh', '-c', `mkdir -p ${shq(dir)} ${shq(root + mount)} && cd ${shq(root + mount)} && find . -mindepth 1 -maxdepth 1 -exec mv -t ${shq(dir)} {} +`], {
+      step: `filesystems: split ${mount}`,
+    });
+    dirs.set(index, dir);
+  }
+  for (const m of mounts) if (m.mount === '/') dirs.set(m.index, root);
+  return dirs;
+}
+
+/** Makes every filesystem of the layout; for image builds, each is filled from its part of the root tree. */
+export default definePlugin({
+  summary: 'makes the filesystems of the layout (ext2/3/4, xfs, btrfs, vfat, swap), filled from the root tree for images',
+  validate(objects) {
+    requireLayout(objects, 'filesystems');
+  },
+  async run(ctx) {
+    for (const { disk, target } of disksWithTargets(ctx.objects, 'filesystems')) {
+      if (!target.geometry) throw new BareonError(`filesystems: disk "${disk.id}" is not partitioned; run partitioning first`);
+      const withFs = target.geometry.partitions.filter((p) => p.spec.fs);
+      const dirs = target.stagedRoot
+        ? await splitStagedTree(target, withFs.filter((p) => p.spec.mount).map((p) => ({ index: p.index, mount: p.spec.mount! })))
+        : new Map<number, string>();
+      // the root last: the other trees have been moved out of it
+      withFs.sort((a, b) => Number(a.spec.mount === '/') - Number(b.spec.mount === '/'));
+      for (const part of withFs) {
+        const fs = part.spec.fs!;
+        const dir = dirs.get(part.index);
+        if (fs.type === 'xfs' && dir && !(await isEmptyDir(target.executor, dir))) {
+          throw new BareonError(`filesystems: ${part.spec.mount} is xfs and has content; xfsprogs here cannot fill xfs without mounting`, { hint: 'use ext4 or btrfs for this mount in images' });
+        }
+        ctx.log(`mkfs.${fs.type} on partition ${part.number}${part.spec.mount ? ` (${part.spec.mount})` : ''}`);
+        for (const cmd of mkfsCommands(fs, part, target.path, fs.type === 'xfs' ? undefined : dir, `/tmp/bareon-fs-${part.number}.img`)) {
+          await target.executor.run(cmd, { step: `filesystems: ${fs.type} on ${disk.id} partition ${part.number}`, onLine: ctx.log });
+        }
+      }
+      ctx.setTitle(`filesystems on ${disk.id}: ${withFs.map((p) => `${p.spec.fs!.type}${p.spec.mount ? ` ${p.spec.mount}` : ''}`).join(', ')}`);
+    }
+  },
+});

@@ -1,0 +1,38 @@
+import { BareonError } from '../src/core/errors.js';
+import { definePlugin } from '../src/core/plugins/types.js';
+import { rootPartition } from '../src/disk/layout-checks.js';
+import { requireLayout } from '../src/disk/targets.js';
+import type { Layout } from '../src/objects/layout.js';
+
+/** The fstab for a layout: every mounted filesystem and every swap, by UUID. */
+export function fstabFor(layout: Layout): string {
+  const lines = ['# <file system>  <mount point>  <type>  <options>  <dump>  <pass>', '# written by bareon from the layout'];
+  const mounts = layout.disks.flatMap((d) => d.partitions).filter((p) => p.fs && (p.mount || p.fs.type === 'swap'));
+  mounts.sort((a, b) => (a.mount ?? '~').split('/').length - (b.mount ?? '~').split('/').length);
+  for (const p of mounts) {
+    const fs = p.fs!;
+    if (fs.type === 'swap') {
+      lines.push(`UUID=${fs.uuid}  none  swap  ${fs.options.join(',') || 'sw'}  0  0`);
+      continue;
+    }
+    const defaults = p.mount === '/' && fs.type.startsWith('ext') ? 'errors=remount-ro' : fs.type === 'vfat' ? 'umask=0077' : 'defaults';
+    const pass = p.mount === '/' ? 1 : fs.type === 'btrfs' || fs.type === 'xfs' ? 0 : 2;
+    lines.push(`UUID=${fs.uuid}  ${p.mount}  ${fs.type}  ${fs.options.join(',') || defaults}  0  ${pass}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Writes /etc/fstab into the root filesystem being built, from the layout's mounts. */
+export default definePlugin({
+  summary: 'writes /etc/fstab from the layout mounts, by filesystem UUID',
+  validate(objects) {
+    rootPartition(requireLayout(objects, 'fstab'), objects.layoutFile ?? objects.profileFile);
+  },
+  async run(ctx) {
+    const layout = requireLayout(ctx.objects, 'fstab');
+    const root = ctx.objects.disks?.find((d) => d.stagedRoot);
+    if (!root?.stagedRoot) throw new BareonError('fstab: no root filesystem tree to write into');
+    await root.executor.writeFile(`${root.stagedRoot}/etc/fstab`, Buffer.from(fstabFor(layout)));
+    ctx.setTitle(`fstab: ${fstabFor(layout).split('\n').filter((l) => l.startsWith('UUID=')).length} entries`);
+  },
+});

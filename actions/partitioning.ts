@@ -1,0 +1,74 @@
+import { ValidationError } from '../src/core/errors.js';
+import { definePlugin } from '../src/core/plugins/types.js';
+import { GPT_ROOT_X86_64, GPT_TYPE, MSDOS_TYPE } from '../src/disk/partition-types.js';
+import { placePartitions, SECTOR, type DiskGeometry } from '../src/disk/geometry.js';
+import { assignIdentifiers, makeUuid } from '../src/disk/identifiers.js';
+import { checkFits } from '../src/disk/layout-checks.js';
+import { disksWithTargets, requireLayout } from '../src/disk/targets.js';
+import type { Disk } from '../src/objects/layout.js';
+
+const sectors = (bytes: number) => bytes / SECTOR;
+
+/** sgdisk arguments that write a fresh GPT for `geometry`. */
+export function sgdiskArgs(disk: Disk, geometry: DiskGeometry, diskGuid: string, path: string): string[] {
+  const args = ['sgdisk', '--zap-all', '--set-alignment=2048', `--disk-guid=${diskGuid}`];
+  for (const p of geometry.partitions) {
+    const n = p.number;
+    const code = p.spec.type === 'linux' && p.spec.mount === '/' ? GPT_ROOT_X86_64 : GPT_TYPE[p.spec.type];
+    args.push(`--new=${n}:${sectors(p.start)}:${sectors(p.start + p.size) - 1}`, `--typecode=${n}:${code}`, `--change-name=${n}:${p.spec.name ?? p.spec.fs?.label ?? p.spec.type}`);
+    if (p.spec.uuid) args.push(`--partition-guid=${n}:${p.spec.uuid}`);
+    if (p.spec.flags.includes('legacy_boot')) args.push(`--attributes=${n}:set:2`);
+  }
+  args.push(path);
+  return args;
+}
+
+/** An sfdisk script for an msdos table: primaries, then an extended partition with logicals. */
+export function sfdiskScript(disk: Disk, geometry: DiskGeometry, diskId: string): string {
+  const lines = ['label: dos', `label-id: 0x${diskId.replace(/-/g, '').slice(0, 8)}`, 'unit: sectors', ''];
+  const line = (start: number, size: number, type: string, bootable: boolean) =>
+    `start=${sectors(start)}, size=${sectors(size)}, type=${type}${bootable ? ', bootable' : ''}`;
+  for (const p of geometry.partitions) {
+    if (geometry.extended && p.number === 5) lines.push(line(geometry.extended.start, geometry.extended.size, '5', false));
+    lines.push(line(p.start, p.size, MSDOS_TYPE[p.spec.type]!, p.spec.flags.includes('boot') || p.spec.mount === '/'));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Lays out each disk of the layout: GPT through sgdisk, msdos through sfdisk, 1 MiB aligned. */
+export default definePlugin({
+  summary: 'writes the partition tables of the layout (sgdisk for GPT, sfdisk for msdos)',
+  plan(objects) {
+    if (objects.layout) assignIdentifiers(objects.layout);
+  },
+  validate(objects) {
+    const layout = requireLayout(objects, 'partitioning');
+    const file = objects.layoutFile ?? objects.profileFile ?? 'layout';
+    checkFits(layout, (d) => {
+      const size = layout.disks[d].size;
+      return size !== 'auto' && size.kind === 'bytes' ? size.bytes : undefined;
+    }, file);
+    layout.disks.forEach((disk, d) => {
+      if (disk.table === 'msdos' && disk.partitions.some((p) => p.type === 'bios_grub')) {
+        throw new ValidationError(`${file}: disks[${d}]: bios_grub partitions exist on gpt only`);
+      }
+    });
+  },
+  async run(ctx) {
+    for (const { disk, target } of disksWithTargets(ctx.objects, 'partitioning')) {
+      const geometry = placePartitions(disk, target.size);
+      const diskGuid = makeUuid(ctx.objects.layout!.seed, `${disk.id}/disk`);
+      if (disk.table === 'gpt') {
+        await target.executor.run(sgdiskArgs(disk, geometry, diskGuid, target.path), { step: `partitioning ${disk.id}`, onLine: ctx.log });
+      } else {
+        await target.executor.writeFile('/tmp/bareon-table.sfdisk', Buffer.from(sfdiskScript(disk, geometry, diskGuid)));
+        await target.executor.run(['sh', '-c', `sfdisk --no-reread --no-tell-kernel --wipe always ${target.path} < /tmp/bareon-table.sfdisk`], {
+          step: `partitioning ${disk.id}`,
+          onLine: ctx.log,
+        });
+      }
+      target.geometry = geometry;
+      ctx.setTitle(`partitioning ${disk.id}: ${disk.table}, ${geometry.partitions.length} partitions`);
+    }
+  },
+});

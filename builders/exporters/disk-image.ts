@@ -1,0 +1,177 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { BareonError, ValidationError } from '../../src/core/errors.js';
+import { pluginSubtask } from '../../src/core/manager.js';
+import { definePlugin, type Plugin, type PluginContext, type Subtask } from '../../src/core/plugins/types.js';
+import { bareonPackageDir } from '../../src/core/plugins/discovery.js';
+import { autoDiskSize } from '../../src/disk/geometry.js';
+import { assignIdentifiers } from '../../src/disk/identifiers.js';
+import { fetchFile, workspaceSubtasks, WORK_DIR, type ImageWorkspace } from '../../src/disk/image-workspace.js';
+import { checkBootloader, checkFits, findPartitions, rootPartition } from '../../src/disk/layout-checks.js';
+import { loadLayout, type Artifact, type DiskTarget, type Objects } from '../../src/objects/index.js';
+import { progressMeter, writeArtifactFile } from '../../src/stream/artifact-writer.js';
+
+/** The layout bootable profiles get when they name none. */
+export const DEFAULT_LAYOUT = 'profiles/layouts/bios-uefi-gpt.yaml';
+
+/** A partitioned disk image built in the toolbox, shared by the raw and qcow2 exporters of one run. */
+interface BuiltDisk {
+  ws: ImageWorkspace;
+  path: string;
+  target: DiskTarget;
+}
+
+const DISK_ACTIONS = ['partitioning', 'fstab', 'bootloader', 'filesystems'] as const;
+
+function layoutFile(objects: Objects): string {
+  return objects.layoutFile ?? objects.profileFile ?? 'layout';
+}
+
+/** Fail-fast checks of everything an image build needs, before any container starts. */
+function validateImageLayout(objects: Objects): void {
+  const file = layoutFile(objects);
+  const layout = objects.layout;
+  if (!layout) throw new ValidationError(`${file}: disk images need a layout (layout: in the profile) or bootable: true for the default`);
+  if (layout.disks.length !== 1) throw new ValidationError(`${file}: disks: a disk image holds one disk; the layout has ${layout.disks.length}`);
+  const root = rootPartition(layout, file);
+  if (root.partition.fs?.type === 'xfs') {
+    throw new ValidationError(`${file}: ${root.path}.fs.type: an xfs root cannot be filled without mounting (xfsprogs 6.1 takes only protofiles)`, {
+      hint: 'use ext4 or btrfs for / in images; xfs works when deploying onto a disk',
+    });
+  }
+  checkFits(layout, () => (layout.disks[0].size !== 'auto' && layout.disks[0].size.kind === 'bytes' ? layout.disks[0].size.bytes : undefined), file);
+  checkBootloader(layout, file);
+  if (layout.bootloader && objects.profile && !objects.profile.bootable) {
+    throw new ValidationError(`${objects.profileFile ?? 'profile'}: bootable: a layout with a bootloader needs bootable: true (a kernel and GRUB in the image)`);
+  }
+}
+
+/** Builds the partitioned disk in the toolbox: size, partitioning, fstab, bootloader, filesystems, checks. */
+function diskSubtasks(ctx: PluginContext, done: (disk: BuiltDisk) => void): Subtask[] {
+  let ws: ImageWorkspace;
+  const target = {} as DiskTarget;
+  const diskPath = `${WORK_DIR}/disk.img`;
+  const actions: Subtask[] = DISK_ACTIONS.filter((name) => name !== 'bootloader' || ctx.objects.layout!.bootloader).map((name) => ({
+    title: name,
+    async run(io) {
+      const plugin = await ctx.plugins.load('bareon.actions', name);
+      await plugin.validate?.(ctx.objects, {});
+      return pluginSubtask(ctx, plugin, name).run(io);
+    },
+  }));
+  return [
+    ...workspaceSubtasks(ctx, (w) => (ws = w)),
+    {
+      title: 'disk image file',
+      async run(io) {
+        const disk = ctx.objects.layout!.disks[0];
+        const size = disk.size === 'auto' || disk.size.kind !== 'bytes' ? autoDiskSize(disk, ws.rootBytes) : disk.size.bytes;
+        await ws.executor.run(['truncate', '-s', String(size), diskPath], { step: 'create the disk image' });
+        Object.assign(target, { id: disk.id, path: diskPath, size, executor: ws.executor, stagedRoot: ws.rootDir });
+        ctx.objects.disks = [target];
+        io.setTitle(`disk image: ${(size / 2 ** 20).toFixed(0)} MiB (${disk.size === 'auto' ? 'auto' : 'fixed'}), ${disk.table}`);
+      },
+    },
+    ...actions,
+    {
+      title: 'verify the partition table and filesystems',
+      async run(io) {
+        const table = ctx.objects.layout!.disks[0].table;
+        const ex = ws.executor;
+        if (table === 'gpt') {
+          const v = await ex.run(['sgdisk', '-v', diskPath], { step: 'verify the GPT' });
+          if (!/No problems found/.test(v.stdout)) throw new BareonError('sgdisk -v reports problems with the image', { details: v.stdout });
+        } else await ex.run(['sfdisk', '--verify', diskPath], { step: 'verify the msdos table' });
+        for (const part of target.geometry!.partitions) {
+          const fs = part.spec.fs;
+          if (fs?.type.startsWith('ext')) await ex.run(['e2fsck', '-fn', `${diskPath}?offset=${part.start}`], { step: `fsck partition ${part.number}`, onLine: io.log });
+          if (fs?.type === 'vfat') await ex.run(['sh', '-c', `MTOOLS_SKIP_CHECK=1 mdir -i '${diskPath}@@${part.start}' ::/ >/dev/null`], { step: `read the vfat partition ${part.number}` });
+        }
+        io.setTitle(`verified: ${table} table and ${target.geometry!.partitions.filter((p) => p.spec.fs).length} filesystems`);
+        done({ ws, path: diskPath, target });
+      },
+    },
+  ];
+}
+
+function diskArtifact(disk: BuiltDisk, file: string, format: string, sha256: string, size: number): Artifact {
+  const geometry = disk.target.geometry!;
+  return {
+    uri: path.basename(file),
+    format,
+    sha256,
+    size,
+    virtual_size: geometry.size,
+    table: geometry.table,
+    partitions: geometry.partitions.map((p) => ({
+      number: p.number,
+      type: p.spec.type,
+      offset: p.start,
+      size: p.size,
+      uuid: p.spec.uuid,
+      fs: p.spec.fs ? { type: p.spec.fs.type, uuid: p.spec.fs.uuid, label: p.spec.fs.label } : undefined,
+      mount: p.spec.mount,
+    })),
+  };
+}
+
+/** Converts (for qcow2), checks and streams the disk image out of the toolbox into the output directory. */
+function exportSubtask(ctx: PluginContext, format: 'raw' | 'qcow2', compress: boolean, disk: () => BuiltDisk): Subtask {
+  return {
+    title: `write ${format}`,
+    async run(io) {
+      const built = disk();
+      let source = built.path;
+      if (format === 'qcow2') {
+        source = `${WORK_DIR}/disk.qcow2`;
+        await built.ws.executor.run(['rm', '-f', source]);
+        await built.ws.executor.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', '-o', 'compat=1.1', ...(compress ? ['-c'] : []), built.path, source], { step: 'qemu-img convert' });
+        await built.ws.executor.run(['qemu-img', 'check', source], { step: 'qemu-img check' });
+      }
+      const file = path.join(ctx.objects.outDir!, `${ctx.objects.profile!.name}.${format}`);
+      const sizeOut = await built.ws.executor.run(['stat', '-c', '%s', source]);
+      io.progress.start(Number(sizeOut.stdout.trim()));
+      const stream = await fetchFile(built.ws, source);
+      const { sha256, size } = await writeArtifactFile(file, stream, [progressMeter(io.progress)], { cleanup: ctx.cleanup, signal: ctx.signal, sparse: format === 'raw' });
+      ctx.objects.artifacts.push(diskArtifact(built, file, format, sha256, size));
+      io.setTitle(`${path.basename(file)}: ${(size / 2 ** 20).toFixed(0)} MiB, sha256 ${sha256.slice(0, 12)}`);
+    },
+  };
+}
+
+function diskImageExporter(format: 'raw' | 'qcow2'): Plugin<{ compress: boolean }> {
+  return definePlugin({
+    summary:
+      format === 'raw'
+        ? 'partitioned, bootable raw disk image, built in a toolbox container (no host privileges)'
+        : 'partitioned, bootable qcow2 disk image (compat 1.1, optional compress), built in a toolbox container',
+    options: z.strictObject({ compress: z.boolean().default(false) }),
+    async plan(objects) {
+      if (!objects.layout && objects.profile?.bootable) {
+        objects.layoutFile = path.join(bareonPackageDir(), DEFAULT_LAYOUT);
+        objects.layout = await loadLayout(objects.layoutFile);
+      }
+      if (objects.layout) assignIdentifiers(objects.layout);
+    },
+    validate(objects, options) {
+      if (!objects.outDir || !objects.profile) throw new ValidationError(`${format}: needs a profile and an output directory`);
+      if (format === 'raw' && options.compress) throw new ValidationError('raw: compress applies to qcow2 only');
+      validateImageLayout(objects);
+    },
+    async run(ctx) {
+      const existing = ctx.objects.diskImage as BuiltDisk | undefined;
+      if (existing) return [exportSubtask(ctx, format, ctx.options.compress, () => existing)];
+      let built: BuiltDisk;
+      return [
+        ...diskSubtasks(ctx, (d) => {
+          built = d;
+          ctx.objects.diskImage = d;
+        }),
+        exportSubtask(ctx, format, ctx.options.compress, () => built),
+      ];
+    },
+  });
+}
+
+export const raw = diskImageExporter('raw');
+export const qcow2 = diskImageExporter('qcow2');

@@ -1,0 +1,18 @@
+import { BareonError, ValidationError } from '../core/errors.js';
+import type { Disk, Layout } from '../objects/layout.js';
+import type { DiskTarget, Objects } from '../objects/index.js';
+
+export function requireLayout(objects: Objects, who: string): Layout {
+  if (!objects.layout) throw new ValidationError(`${who}: needs a layout (--layout FILE, or layout: in the profile)`);
+  return objects.layout;
+}
+
+/** Each layout disk with the target it is being written to. */
+export function disksWithTargets(objects: Objects, who: string): { disk: Disk; target: DiskTarget }[] {
+  const layout = requireLayout(objects, who);
+  return layout.disks.map((disk) => {
+    const target = objects.disks?.find((t) => t.id === disk.id);
+    if (!target) throw new BareonError(`${who}: layout disk "${disk.id}" has no target (objects.disks)`);
+    return { disk, target };
+  });
+}
