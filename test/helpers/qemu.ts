@@ -1,0 +1,63 @@
+import { execa } from 'execa';
+import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { REPO } from './cli.js';
+
+export interface BootResult {
+  reachedLogin: boolean;
+  seconds: number;
+  log: string;
+  /** Where the serial log was kept (only when the boot failed). */
+  keptLog?: string;
+}
+
+const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
+const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+
+/**
+ * Boots a disk image under QEMU with software emulation (TCG: KVM here is a nested software
+ * hypervisor that stalls guests) and waits for "login:" on the serial console. The disk is opened
+ * with snapshot=on, so the image is not modified. The serial log is kept in .test-artifacts/ on failure.
+ */
+export async function bootToLogin(disk: string, opts: { firmware: 'bios' | 'uefi'; timeoutMs?: number; name: string }): Promise<BootResult> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'bareon-qemu-'));
+  const serial = path.join(dir, 'serial.log');
+  const format = disk.endsWith('.qcow2') ? 'qcow2' : 'raw';
+  const firmware: string[] = [];
+  if (opts.firmware === 'uefi') {
+    await copyFile(OVMF_VARS, path.join(dir, 'vars.fd'));
+    firmware.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${path.join(dir, 'vars.fd')}`);
+  }
+  const started = Date.now();
+  const qemu = execa(
+    'qemu-system-x86_64',
+    ['-machine', 'q35', '-accel', 'tcg', '-m', '1024', '-smp', '2', ...firmware,
+      '-drive', `file=${disk},format=${format},if=virtio,snapshot=on`,
+      '-nic', 'user,model=virtio-net-pci', '-display', 'none', '-monitor', 'none', '-serial', `file:${serial}`, '-no-reboot'],
+    { reject: false },
+  );
+  const deadline = started + (opts.timeoutMs ?? 240_000);
+  let log = '';
+  let reachedLogin = false;
+  while (Date.now() < deadline && qemu.exitCode === null) {
+    await new Promise((r) => setTimeout(r, 500));
+    log = await readFile(serial, 'latin1').catch(() => '');
+    if (/login:/.test(log)) {
+      reachedLogin = true;
+      break;
+    }
+  }
+  const seconds = (Date.now() - started) / 1000;
+  qemu.kill('SIGKILL');
+  await qemu;
+  let keptLog: string | undefined;
+  if (!reachedLogin) {
+    const artifacts = path.join(REPO, '.test-artifacts');
+    await mkdir(artifacts, { recursive: true });
+    keptLog = path.join(artifacts, `${opts.name}-${opts.firmware}-serial.log`);
+    await copyFile(serial, keptLog).catch(() => {});
+  }
+  await rm(dir, { recursive: true, force: true });
+  return { reachedLogin, seconds, log, keptLog };
+}

@@ -1,0 +1,41 @@
+import { execa } from 'execa';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { BIN, REPO } from '../helpers/cli.js';
+
+/** Where the e2e tier's shared images are built (kept between runs; the step cache makes rebuilds quick). */
+export const IMAGES_DIR = path.join(REPO, '.test-artifacts', 'images');
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    bootableImages: { dir: string; gpt: string; msdos: string; buildSeconds: number };
+  }
+}
+
+async function build(profile: string, out: string): Promise<number> {
+  const started = Date.now();
+  const r = await execa(process.execPath, [BIN.build, profile, '-o', out], { reject: false, all: true, env: { BAREON_PLUGIN_PATH: '' } });
+  if (r.exitCode !== 0) throw new Error(`building ${profile} failed (exit ${r.exitCode}):\n${String(r.all).slice(-4000)}`);
+  return (Date.now() - started) / 1000;
+}
+
+/**
+ * Builds the images the e2e tests boot and inspect, once per run: profiles/debian-bootable.yaml
+ * (GPT, BIOS + UEFI, qcow2 + raw) and the same profile on layouts/bios-msdos.yaml (qcow2).
+ */
+export default async function buildBootableImages(project: TestProject): Promise<void> {
+  await mkdir(IMAGES_DIR, { recursive: true });
+  const gptOut = path.join(IMAGES_DIR, 'gpt');
+  const buildSeconds = await build(path.join(REPO, 'profiles/debian-bootable.yaml'), gptOut);
+
+  const msdosProfile = path.join(IMAGES_DIR, 'debian-msdos.yaml');
+  const text = (await readFile(path.join(REPO, 'profiles/debian-bootable.yaml'), 'utf8'))
+    .replace(/^name: .*$/m, 'name: debian-msdos')
+    .replace(/^outputs: .*$/m, `outputs: [qcow2]\nlayout: ${path.join(REPO, 'profiles/layouts/bios-msdos.yaml')}`);
+  await writeFile(msdosProfile, text);
+  const msdosOut = path.join(IMAGES_DIR, 'msdos');
+  await build(msdosProfile, msdosOut);
+
+  project.provide('bootableImages', { dir: IMAGES_DIR, gpt: gptOut, msdos: msdosOut, buildSeconds });
+}
