@@ -7,7 +7,7 @@ node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
 build: node_modules/.package-lock.json
-	npx tsc -p tsconfig.json
+	npm run build --silent
 
 # Everything: unit, then integration (real Docker, image files), then e2e (QEMU boots).
 test: setup

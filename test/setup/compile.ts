@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
+import { chmodSync, readdirSync } from 'node:fs';
 
 /** Tests spawn the compiled CLI and built-in plugins are declared by their dist paths: compile first. */
 export default function compile(): void {
   execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+  for (const f of readdirSync('dist/src/cli')) if (f.endsWith('.js')) chmodSync(`dist/src/cli/${f}`, 0o755);
 }
