@@ -86,3 +86,16 @@ describe('bareon gc', () => {
     expect(await bareonContainers()).toEqual([]);
   });
 });
+
+describe('the ext4 exporter', () => {
+  it('writes a filesystem image of the root tree that e2fsck finds clean', async () => {
+    const dir = await project({ 'p.yaml': stringify({ name: 'fsimg', builder: 'image', base: { image: TEST_BASE_IMAGE }, files: [{ path: '/etc/motd', content: 'ext4 image\n' }], outputs: [{ format: 'ext4', label: 'rootfs' }] }) });
+    const r = await bareon('build', [path.join(dir, 'p.yaml'), '-o', path.join(dir, 'out')]);
+    expect(r.exitCode, String(r.all)).toBe(0);
+    const img = path.join(dir, 'out/fsimg.ext4');
+    await execa('e2fsck', ['-fn', img]);
+    expect((await execa('debugfs', ['-R', 'cat /etc/motd', img])).stdout).toBe('ext4 image');
+    expect((await execa('dumpe2fs', ['-h', img])).stdout).toMatch(/Filesystem volume name:\s+rootfs/);
+    expect(await bareonContainers()).toEqual([]);
+  });
+});

@@ -1,0 +1,48 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { ValidationError } from '../../src/core/errors.js';
+import { definePlugin } from '../../src/core/plugins/types.js';
+import { makeUuid } from '../../src/disk/identifiers.js';
+import { fetchFile, workspaceSubtasks, WORK_DIR, type ImageWorkspace } from '../../src/disk/image-workspace.js';
+import { alignUp, MiB, sizeField } from '../../src/objects/size.js';
+import { progressMeter, writeArtifactFile } from '../../src/stream/artifact-writer.js';
+
+/** A bare ext4 filesystem image of the root tree (no partition table), made with mkfs.ext4 -d in the toolbox. */
+export const ext4 = definePlugin({
+  summary: 'ext4 filesystem image of the root filesystem (mkfs.ext4 -d in the toolbox), sparse on the host',
+  options: z.strictObject({
+    label: z.string().max(16).default('root'),
+    uuid: z.uuid().optional(),
+    /** A size, or auto: the tree plus 30 %. */
+    size: z.union([z.literal('auto'), sizeField({ allowRelative: false })]).default('auto'),
+  }),
+  validate(objects) {
+    if (!objects.outDir || !objects.profile) throw new ValidationError('ext4: needs a profile and an output directory');
+  },
+  async run(ctx) {
+    let ws: ImageWorkspace;
+    const image = `${WORK_DIR}/rootfs.ext4`;
+    return [
+      ...workspaceSubtasks(ctx, (w) => (ws = w)),
+      {
+        title: 'mkfs.ext4 -d',
+        async run(io) {
+          const { size: wanted, label } = ctx.options;
+          const size = wanted === 'auto' || wanted.kind !== 'bytes' ? alignUp(Math.ceil(ws.rootBytes * 1.3), MiB) : wanted.bytes;
+          const uuid = ctx.options.uuid ?? makeUuid(undefined, 'ext4');
+          await ws.executor.run(['mkfs.ext4', '-F', '-q', '-L', label, '-U', uuid, '-d', ws.rootDir, image, `${size / 1024}k`], { step: 'mkfs.ext4', onLine: io.log });
+          await ws.executor.run(['e2fsck', '-fn', image], { step: 'e2fsck' });
+          const file = path.join(ctx.objects.outDir!, `${ctx.objects.profile!.name}.ext4`);
+          io.progress.start(size);
+          const { sha256, size: bytes } = await writeArtifactFile(file, await fetchFile(ws, image), [progressMeter(io.progress)], {
+            cleanup: ctx.cleanup,
+            signal: ctx.signal,
+            sparse: true,
+          });
+          ctx.objects.artifacts.push({ uri: path.basename(file), format: 'ext4', sha256, size: bytes, virtual_size: bytes });
+          io.setTitle(`${path.basename(file)}: ${(bytes / MiB).toFixed(0)} MiB, UUID ${uuid}`);
+        },
+      },
+    ];
+  },
+});
