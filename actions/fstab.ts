@@ -8,7 +8,8 @@ import type { Layout } from '../src/objects/layout.js';
 export function fstabFor(layout: Layout): string {
   const lines = ['# <file system>  <mount point>  <type>  <options>  <dump>  <pass>', '# written by bareon from the layout'];
   const mounts = layout.disks.flatMap((d) => d.partitions).filter((p) => p.fs && (p.mount || p.fs.type === 'swap'));
-  mounts.sort((a, b) => (a.mount ?? '~').split('/').length - (b.mount ?? '~').split('/').length);
+  const depth = (mount?: string) => (mount === undefined ? Infinity : mount === '/' ? 0 : mount.split('/').length);
+  mounts.sort((a, b) => depth(a.mount) - depth(b.mount));
   for (const p of mounts) {
     const fs = p.fs!;
     if (fs.type === 'swap') {
