@@ -10,6 +10,8 @@ import { fetchFile, workspaceSubtasks, WORK_DIR, type ImageWorkspace } from '../
 import { checkBootloader, checkFits, findPartitions, rootPartition } from '../../src/disk/layout-checks.js';
 import { loadLayout, type Artifact, type DiskTarget, type Objects } from '../../src/objects/index.js';
 import { progressMeter, writeArtifactFile } from '../../src/stream/artifact-writer.js';
+import { artifactInputs, reusableArtifact } from '../../src/build/artifact-reuse.js';
+import { VERSION } from '../../src/core/version.js';
 
 /** The layout bootable profiles get when they name none. */
 export const DEFAULT_LAYOUT = 'profiles/layouts/bios-uefi-gpt.yaml';
@@ -116,7 +118,7 @@ function diskArtifact(disk: BuiltDisk, file: string, format: string, sha256: str
 }
 
 /** Converts (for qcow2), checks and streams the disk image out of the toolbox into the output directory. */
-function exportSubtask(ctx: PluginContext, format: 'raw' | 'qcow2', compress: boolean, disk: () => BuiltDisk): Subtask {
+function exportSubtask(ctx: PluginContext, format: 'raw' | 'qcow2', compress: boolean, inputs: string, disk: () => BuiltDisk): Subtask {
   return {
     title: `write ${format}`,
     async run(io) {
@@ -133,7 +135,7 @@ function exportSubtask(ctx: PluginContext, format: 'raw' | 'qcow2', compress: bo
       io.progress.start(Number(sizeOut.stdout.trim()));
       const stream = await fetchFile(built.ws, source);
       const { sha256, size } = await writeArtifactFile(file, stream, [progressMeter(io.progress)], { cleanup: ctx.cleanup, signal: ctx.signal, sparse: format === 'raw' });
-      ctx.objects.artifacts.push(diskArtifact(built, file, format, sha256, size));
+      ctx.objects.artifacts.push({ ...diskArtifact(built, file, format, sha256, size), inputs });
       io.setTitle(`${path.basename(file)}: ${(size / 2 ** 20).toFixed(0)} MiB, sha256 ${sha256.slice(0, 12)}`);
     },
   };
@@ -159,15 +161,29 @@ function diskImageExporter(format: 'raw' | 'qcow2'): Plugin<{ compress: boolean 
       validateImageLayout(objects);
     },
     async run(ctx) {
+      const inputs = artifactInputs({
+        bareon: VERSION,
+        image: ctx.objects.rootfs?.image,
+        format,
+        options: ctx.options,
+        layout: ctx.objects.layout,
+        hostname: ctx.objects.profile?.hostname,
+      });
+      const previous = ctx.flags.noCache ? undefined : await reusableArtifact(ctx.objects, format, inputs);
+      if (previous) {
+        ctx.objects.artifacts.push(previous);
+        ctx.setTitle(`${previous.uri}: up to date (same root filesystem and seeded layout, sha256 verified)`);
+        return;
+      }
       const existing = ctx.objects.diskImage as BuiltDisk | undefined;
-      if (existing) return [exportSubtask(ctx, format, ctx.options.compress, () => existing)];
+      if (existing) return [exportSubtask(ctx, format, ctx.options.compress, inputs, () => existing)];
       let built: BuiltDisk;
       return [
         ...diskSubtasks(ctx, (d) => {
           built = d;
           ctx.objects.diskImage = d;
         }),
-        exportSubtask(ctx, format, ctx.options.compress, () => built),
+        exportSubtask(ctx, format, ctx.options.compress, inputs, () => built),
       ];
     },
   });

@@ -6,6 +6,8 @@ import { BareonError, ValidationError } from '../../src/core/errors.js';
 import { definePlugin, type Plugin } from '../../src/core/plugins/types.js';
 import type { Objects } from '../../src/objects/index.js';
 import { progressMeter, writeArtifactFile } from '../../src/stream/artifact-writer.js';
+import { artifactInputs, reusableArtifact } from '../../src/build/artifact-reuse.js';
+import { VERSION } from '../../src/core/version.js';
 
 type Compression = 'none' | 'gzip' | 'zstd';
 
@@ -42,6 +44,13 @@ function tarball(format: string, kind: Compression, levels: { min: number; max: 
       const rootfs = ctx.objects.rootfs;
       if (!rootfs) throw new BareonError(`${format}: no root filesystem; a builder must run first`);
       const file = path.join(outDir, `${ctx.objects.profile!.name}.${format}`);
+      const inputs = artifactInputs({ bareon: VERSION, image: rootfs.image, format, options: ctx.options, hostname: ctx.objects.profile!.hostname });
+      const previous = ctx.flags.noCache ? undefined : await reusableArtifact(ctx.objects, format, inputs);
+      if (previous) {
+        ctx.objects.artifacts.push(previous);
+        ctx.setTitle(`export ${path.basename(file)}: up to date (same root filesystem, sha256 ${previous.sha256.slice(0, 12)} verified)`);
+        return;
+      }
       ctx.setTitle(`export ${path.basename(file)}`);
       ctx.progress.start(rootfs.apparentSize);
       const source = await rootfs.open(ctx.signal);
@@ -49,7 +58,7 @@ function tarball(format: string, kind: Compression, levels: { min: number; max: 
         cleanup: ctx.cleanup,
         signal: ctx.signal,
       });
-      ctx.objects.artifacts.push({ uri: path.basename(file), format, sha256, size });
+      ctx.objects.artifacts.push({ uri: path.basename(file), format, sha256, size, inputs });
       ctx.setTitle(`export ${path.basename(file)}: ${(size / 2 ** 20).toFixed(1)} MiB, sha256 ${sha256.slice(0, 12)}`);
     },
   });

@@ -1,10 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { ExitCode } from '../core/errors.js';
-import { bareonPackageDir } from '../core/plugins/discovery.js';
-
-export const VERSION: string = JSON.parse(readFileSync(path.join(bareonPackageDir(), 'package.json'), 'utf8')).version;
+import { VERSION } from '../core/version.js';
 
 export const logFormatOption = () =>
   new Option('--log-format <format>', 'text (bars on a TTY, plain lines otherwise) or json (one event per line)').choices(['text', 'json']).default('text');

@@ -20,6 +20,8 @@ export const ArtifactSchema = z.strictObject({
   /** Virtual size of a disk image. */
   virtual_size: z.number().int().positive().optional(),
   table: z.enum(['gpt', 'msdos']).optional(),
+  /** Digest of what the artifact was made from; an unchanged rebuild reuses an artifact with the same inputs. */
+  inputs: z.string().optional(),
   partitions: z.array(ArtifactPartitionSchema).optional(),
 });
 

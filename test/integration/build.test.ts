@@ -145,3 +145,24 @@ describe('a failing build', () => {
     expect(await bareonContainers()).toEqual([]);
   });
 });
+
+describe('artifacts of an unchanged build', () => {
+  it('are reused when the root filesystem is the same and the file is intact, and rewritten otherwise', async () => {
+    const { file, out } = await profileWith([`echo reuse-${Date.now()} > /r`]);
+    expect((await bareon('build', [file, '-o', out])).exitCode).toBe(0);
+    const tarFile = path.join(out, 'probe.tar');
+    const first = await sha256File(tarFile);
+    const titles = async (args: string[] = []) => {
+      const r = await bareon('build', [file, '-o', out, '--log-format', 'json', ...args]);
+      expect(r.exitCode, String(r.all)).toBe(0);
+      return jsonEvents(r.stdout).filter((e) => e.event === 'finished').map((e) => e.task);
+    };
+    expect((await titles()).some((t) => /probe\.tar: up to date/.test(t))).toBe(true);
+    expect(await sha256File(tarFile)).toBe(first);
+    expect((await readManifest(path.join(out, 'probe.manifest.json'))).packages.length).toBeGreaterThan(50);
+
+    await writeFile(tarFile, 'damaged');
+    expect((await titles()).some((t) => /up to date/.test(t))).toBe(false);
+    expect((await readManifest(path.join(out, 'probe.manifest.json'))).artifacts[0].sha256).toBe(await sha256File(tarFile));
+  });
+});

@@ -1,0 +1,40 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { canonicalJson, sha256 } from '../core/digest.js';
+import { ManifestSchema, type Artifact, type Objects } from '../objects/index.js';
+
+/** Digest of an artifact's inputs (root filesystem image, format, options…), recorded in the manifest. */
+export function artifactInputs(parts: Record<string, unknown>): string {
+  return sha256(canonicalJson(parts));
+}
+
+async function fileSha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(file), async function* (chunks) {
+    for await (const chunk of chunks) hash.update(chunk as Buffer);
+  });
+  return hash.digest('hex');
+}
+
+/**
+ * The artifact of the previous build in `outDir` when it was made from the same inputs and the file
+ * is still intact (same size and sha256): like make, an unchanged build does not redo it. Its
+ * package list is carried over, as the root filesystem is the same image.
+ */
+export async function reusableArtifact(objects: Objects, format: string, inputs: string): Promise<Artifact | undefined> {
+  const { outDir, profile } = objects;
+  if (!outDir || !profile) return undefined;
+  const text = await readFile(path.join(outDir, `${profile.name}.manifest.json`), 'utf8').catch(() => undefined);
+  const manifest = text ? ManifestSchema.safeParse(JSON.parse(text)) : undefined;
+  if (!manifest?.success) return undefined;
+  const previous = manifest.data.artifacts.find((a) => a.format === format && a.inputs === inputs);
+  if (!previous) return undefined;
+  const file = path.join(outDir, previous.uri);
+  const st = await stat(file).catch(() => undefined);
+  if (!st || st.size !== previous.size || (await fileSha256(file)) !== previous.sha256) return undefined;
+  if (objects.rootfs && !objects.rootfs.packages) objects.rootfs.packages = manifest.data.packages;
+  return previous;
+}
