@@ -69,8 +69,9 @@ image
   .argument('<ref>', 'distro:suite, e.g. debian:bookworm or ubuntu:noble; the result is also tagged so')
   .option('--mirror <url>', 'apt mirror (default: the host\'s apt mirror for that distro, else the official one)')
   .option('--variant <variant>', 'mmdebstrap variant', 'minbase')
+  .option('--tag <ref>', 'tag the result as this reference instead of distro:suite')
   .addOption(logFormatOption())
-  .action(async (ref: string, opts: { mirror?: string; variant: string; logFormat: 'text' | 'json' }) =>
+  .action(async (ref: string, opts: { mirror?: string; variant: string; tag?: string; logFormat: 'text' | 'json' }) =>
     runSession(opts.logFormat, async (session) => {
       const { bootstrapCommand } = await import('./commands/image.js');
       await bootstrapCommand(ref, opts, session);

@@ -101,8 +101,19 @@ export class TarFilter extends Transform {
   }
 
   private consume(chunk: Buffer): void {
-    let buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
-    this.pending = Buffer.alloc(0);
+    let buf = chunk;
+    if (this.pending.length > 0) {
+      // complete the pending header block from the front of the chunk, without copying the rest
+      const need = BLOCK - this.pending.length;
+      if (buf.length < need) {
+        this.pending = Buffer.concat([this.pending, buf]);
+        return;
+      }
+      const block = Buffer.concat([this.pending, buf.subarray(0, need)]);
+      this.pending = Buffer.alloc(0);
+      buf = buf.subarray(need);
+      this.header(block);
+    }
     while (buf.length > 0 && !this.ended) {
       if (this.remaining > 0) {
         const n = Math.min(this.remaining, buf.length);

@@ -5,7 +5,7 @@ import { ValidationError } from '../../core/errors.js';
 import type { Session } from '../session.js';
 
 /** `bareon image bootstrap debian:bookworm`: mmdebstrap → docker import, tagged by digest and as REF. */
-export async function bootstrapCommand(ref: string, opts: { mirror?: string; variant: string }, session: Session): Promise<void> {
+export async function bootstrapCommand(ref: string, opts: { mirror?: string; variant: string; tag?: string }, session: Session): Promise<void> {
   const [distro, suite] = ref.split(':');
   if (!distro || !suite) throw new ValidationError(`"${ref}" is not distro:suite`, { hint: 'for example debian:bookworm or ubuntu:noble' });
   const spec = parseWith(BootstrapBaseSchema, { distro, suite, variant: opts.variant, mirror: opts.mirror }, { label: 'bareon image bootstrap' });
@@ -13,8 +13,8 @@ export async function bootstrapCommand(ref: string, opts: { mirror?: string; var
   const started = Date.now();
   const base = await bootstrapBase(engine, spec, {
     signal: session.signal,
-    alsoTag: ref,
+    alsoTag: opts.tag ?? ref,
     onLine: (line) => session.reporter.emit({ event: 'log', task: 'bootstrap', line }),
   });
-  session.reporter.print(`${base.how === 'reused' ? 'reused' : 'bootstrapped'} ${base.ref} (${base.id.slice(7, 19)}), tagged ${ref}, in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  session.reporter.print(`${base.how === 'reused' ? 'reused' : 'bootstrapped'} ${base.ref} (${base.id.slice(7, 19)}), tagged ${opts.tag ?? ref}, in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 }
