@@ -28,9 +28,6 @@ export async function buildCommand(profileFile: string, opts: { outDir: string; 
     queue: buildQueue(profile, profileFile),
     objects,
     flags: { dryRun: opts.dryRun, yes: false, noCache: opts.noCache },
-    signal: session.signal,
-    cleanup: session.cleanup,
-    runId: session.runId,
-    reporter: session.reporter,
+    ...session,
   });
 }

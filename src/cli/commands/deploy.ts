@@ -77,9 +77,6 @@ export async function deployCommand(
     queue,
     objects,
     flags: { dryRun: opts.dryRun, yes: opts.yes, noCache: false },
-    signal: session.signal,
-    cleanup: session.cleanup,
-    runId: session.runId,
-    reporter: session.reporter,
+    ...session,
   });
 }

@@ -23,9 +23,6 @@ export async function runActions(actions: string[], opts: RunCommandOptions, ses
     queue: actions.map((name) => ({ namespace: 'bareon.actions', name })),
     objects,
     flags: { dryRun: opts.dryRun, yes: opts.yes, noCache: false },
-    signal: session.signal,
-    cleanup: session.cleanup,
-    runId: session.runId,
-    reporter: session.reporter,
+    ...session,
   });
 }
