@@ -56,11 +56,10 @@ export async function prepareRun(req: Pick<RunRequest, 'registry' | 'queue' | 'o
       await plugin.validate?.(req.objects, options);
       prepared.push({ entry, plugin, options });
     } catch (err) {
+      // Whatever a validate hook throws is its verdict on the objects (plain-JS plugins throw plain Errors).
       if (err instanceof z.ZodError) problems.push(`${label(entry)}: ${issuesToError(err.issues, z.any(), { label: label(entry) }).message}`);
-      else if (err instanceof BareonError) {
-        problems.push(`${label(entry)}: ${err.message}`);
-        if (err.hint) hints.push(err.hint);
-      } else throw err;
+      else problems.push(`${label(entry)}: ${(err as Error)?.message ?? String(err)}`);
+      if (err instanceof BareonError && err.hint) hints.push(err.hint);
     }
   }
   if (problems.length > 0) {

@@ -1,4 +1,4 @@
-import { cp, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -53,6 +53,41 @@ describe('a plugin package outside the repo', () => {
     const run = await bareon('bareon', ['run', 'hello'], { cwd: project, env: { HELLO_OUT: out } });
     expect(run.exitCode, String(run.all)).toBe(0);
     expect(await readFile(out, 'utf8')).toBe('hello ran');
+  });
+});
+
+describe('discovery in the global node_modules', () => {
+  it('finds a plugin package installed globally', async () => {
+    const prefix = await mkdtemp(path.join(tmpdir(), 'bareon-prefix-'));
+    await helloPackage(path.join(prefix, 'lib', 'node_modules', 'bareon-plugin-hello'));
+    const rows = parseRows((await bareon('bareon', ['plugins', '--json'], { env: { npm_config_prefix: prefix } })).stdout);
+    expect(rows).toContainEqual(expect.objectContaining({ name: 'hello', source: 'global', status: 'ok' }));
+  });
+});
+
+describe('validate before run, through the command line', () => {
+  it('runs none of three actions when the third fails validation, exits 2 and names plugin and field', async () => {
+    const marker = await mkdtemp(path.join(tmpdir(), 'bareon-markers-'));
+    const action = (name: string, validate: string) => `
+import { writeFileSync } from 'node:fs';
+export default {
+  summary: '${name}',
+  validate(objects) { ${validate} },
+  async run() { writeFileSync(process.env.MARKERS + '/${name}', 'ran'); },
+};`;
+    const pkg = await writePluginPackage({
+      name: 'bareon-plugin-three',
+      entryPoints: { 'bareon.actions': { one: './one.js', two: './two.js', three: './three.js' } },
+      modules: {
+        'one.js': action('one', ''),
+        'two.js': action('two', ''),
+        'three.js': action('three', "if (!objects.target) { const e = new Error('target: required (give --target)'); throw e; }"),
+      },
+    });
+    const r = await bareon('bareon', ['run', 'one', 'two', 'three'], { env: { BAREON_PLUGIN_PATH: pkg, MARKERS: marker } });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('bareon.actions/three: target: required (give --target)');
+    expect(await readdir(marker)).toEqual([]);
   });
 });
 

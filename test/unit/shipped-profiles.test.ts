@@ -1,0 +1,48 @@
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { bareon, REPO } from '../helpers/cli.js';
+import { planSteps } from '../../builders/common/steps.js';
+import { PACKAGE_MANAGERS } from '../../src/build/package-manager.js';
+import { ProfileSchema } from '../../src/objects/profile.js';
+
+describe('the shipped profiles and layouts', () => {
+  it('all validate', async () => {
+    const files = [
+      ...(await readdir(path.join(REPO, 'profiles'))).filter((f) => f.endsWith('.yaml')).map((f) => path.join(REPO, 'profiles', f)),
+      ...(await readdir(path.join(REPO, 'profiles/layouts'))).map((f) => path.join(REPO, 'profiles/layouts', f)),
+    ];
+    expect(files.length).toBeGreaterThanOrEqual(5);
+    for (const file of files) {
+      const r = await bareon('bareon', ['validate', file]);
+      expect(r.exitCode, `${file}: ${r.stderr}`).toBe(0);
+    }
+  });
+
+  it('plan a dry run without touching Docker', async () => {
+    const r = await bareon('build', [path.join(REPO, 'profiles/web-server.yaml'), '--dry-run'], { env: { DOCKER_HOST: 'unix:///nonexistent.sock' } });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(r.stdout).toContain('1. bareon.builders/debian');
+    expect(r.stdout).toContain('bareon.exporters/tar.gz');
+  });
+});
+
+describe('build steps from a profile', () => {
+  it('writes extra apt repositories as deb822 sources with their keys, and pulls in implied packages', async () => {
+    const profile = ProfileSchema.parse({
+      name: 'r', base: { distro: 'debian', suite: 'bookworm' },
+      repos: [{ name: 'vendor', uri: 'https://apt.example.com/debian', suites: ['bookworm'], key: '-----BEGIN PGP PUBLIC KEY BLOCK-----\n…' }],
+      packages: ['vendor-agent'], users: [{ name: 'ops', sudo: true, ssh_authorized_keys: ['ssh-ed25519 AAAA ops'] }], timezone: 'Europe/Berlin', locale: 'de_DE.UTF-8',
+    });
+    const { steps, digests } = await planSteps(profile, { profileDir: REPO, pm: PACKAGE_MANAGERS.apt, distro: 'debian' });
+    expect(steps.map((s) => s.kind)).toEqual(['prepare', 'repos', 'packages', 'users', 'system', 'finalize']);
+    const repos = steps[1];
+    expect(repos.archive!.map((e) => e.path)).toEqual(['etc/apt/keyrings/bareon-vendor.asc', 'etc/apt/sources.list.d/bareon-vendor.sources']);
+    expect(repos.archive![1].content!.toString()).toBe(
+      'Types: deb\nURIs: https://apt.example.com/debian\nSuites: bookworm\nComponents: main\nSigned-By: /etc/apt/keyrings/bareon-vendor.asc\n',
+    );
+    expect(digests.get(1)).toMatch(/^[0-9a-f]{64}$/);
+    expect((steps[2].options as { packages: string[] }).packages).toEqual(['sudo', 'openssh-server', 'tzdata', 'locales', 'vendor-agent']);
+    expect(steps[4].script).toContain('locale-gen');
+  });
+});
