@@ -2,7 +2,8 @@ import { cp, mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bareon } from '../helpers/cli.js';
+import { execa } from 'execa';
+import { bareon, REPO } from '../helpers/cli.js';
 import { writePluginPackage } from '../helpers/plugin-package.js';
 
 const helloModule = `
@@ -140,6 +141,17 @@ describe('broken and clashing plugins', () => {
 });
 
 describe('the command line', () => {
+  it('installs with npm install -g . and its three bins run', async () => {
+    const prefix = await mkdtemp(path.join(tmpdir(), 'bareon-global-'));
+    await execa('npm', ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', REPO]);
+    for (const bin of ['bareon', 'bareon-build', 'bareon-deploy']) {
+      const r = await execa(path.join(prefix, 'bin', bin), ['--version']);
+      expect(r.stdout).toMatch(/^\d+\.\d+\.\d+$/);
+    }
+    const plugins = await execa(path.join(prefix, 'bin', 'bareon'), ['plugins', '--json'], { env: { BAREON_PLUGIN_PATH: '' } });
+    expect(JSON.parse(plugins.stdout)).toContainEqual(expect.objectContaining({ namespace: 'bareon.builders', name: 'debian', source: 'builtin', status: 'ok' }));
+  });
+
   it('answers --help and --version on every command, and exits 2 on usage errors', async () => {
     for (const bin of ['bareon', 'build', 'deploy'] as const) {
       expect((await bareon(bin, ['--help'])).exitCode).toBe(0);
