@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   docker.io mmdebstrap qemu-utils qemu-system-x86 ovmf gdisk fdisk dosfstools mtools e2fsprogs
   xfsprogs btrfs-progs zstd xorriso bmap-tools grub-common grub-pc-bin grub-efi-amd64-bin
-  iptables ca-certificates time
+  iptables ca-certificates socat
 )
 
 missing=()
@@ -35,4 +35,10 @@ if ! docker info >/dev/null 2>&1; then
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /var/log/bareon-dockerd.log" >&2; tail -20 /var/log/bareon-dockerd.log >&2; exit 1; }
 fi
-echo "setup: ready (docker $(docker version -f '{{.Server.Version}}'))"
+# A daemon started elsewhere may not listen on TCP: forward the loopback port to its socket.
+if ! docker -H tcp://127.0.0.1:2375 version >/dev/null 2>&1; then
+  echo "setup: forwarding tcp://127.0.0.1:2375 to /var/run/docker.sock"
+  nohup socat TCP-LISTEN:2375,bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:/var/run/docker.sock >/dev/null 2>&1 &
+  for _ in $(seq 1 20); do docker -H tcp://127.0.0.1:2375 version >/dev/null 2>&1 && break; sleep 0.25; done
+fi
+echo "setup: ready (docker $(docker version -f '{{.Server.Version}}'), also on tcp://127.0.0.1:2375)"
