@@ -30,11 +30,11 @@ export function dockerArtifactRules(identity: RootfsIdentity): Pick<TarFilterOpt
       const { name, type } = entry;
       if (name === '.dockerenv' || name === 'usr/sbin/policy-rc.d') return { action: 'drop' };
       if (name.startsWith('var/lib/apt/lists/') && type !== '5') return { action: 'drop' };
-      if (name in replacements && (type === '0' || type === '\0')) {
+      if (name in replacements && type === '0') {
         seen.add(name);
         return { action: 'replace', content: Buffer.from(replacements[name]), mode: 0o644 };
       }
-      if (name === 'etc/machine-id' && (type === '0' || type === '\0')) return { action: 'replace', content: Buffer.alloc(0), mode: 0o444 };
+      if (name === 'etc/machine-id' && type === '0') return { action: 'replace', content: Buffer.alloc(0), mode: 0o444 };
       if (name === 'var/lib/dpkg/status' || name === 'lib/apk/db/installed') return { action: 'keep', capture: true };
       if (name in replacements) seen.add(name); // a symlink (resolv.conf → systemd-resolved) is the image's choice
       return { action: 'keep' };

@@ -147,12 +147,11 @@ export class TarFilter extends Transform {
       this.finishArchive();
       return;
     }
-    const type = String.fromCharCode(block[156] || 0x30);
+    const type = String.fromCharCode(block[156] || 0x30); // an old-style NUL typeflag is a regular file
     let size = readNumber(block, 124, 12);
     if (type === 'x' || type === 'L' || type === 'K') {
       this.meta.push(Buffer.from(block));
       this.current = { info: { name: '', type, size, mode: 0 }, decision: { action: 'drop' }, metaKind: type === 'x' ? 'pax' : 'gnuname', metaData: [] };
-      if (type === 'K') this.current.metaKind = 'gnuname';
       this.startData(size);
       return;
     }
@@ -184,7 +183,7 @@ export class TarFilter extends Transform {
     this.current = { info, decision };
     this.captured = [];
     // links, devices and directories carry no data even when size says otherwise
-    this.startData(type === '0' || type === '\0' || type === '7' ? size : 0);
+    this.startData(type === '0' || type === '7' ? size : 0);
   }
 
   private startData(size: number): void {
