@@ -61,7 +61,9 @@ export async function runStep(
         hint: step.kind === 'run' ? 'fix the command in the profile\'s run list; earlier steps stay cached' : undefined,
       });
     }
-    return await engine.commit(container.id, { [CACHE_KEY_LABEL]: key, [CACHE_STEP_LABEL]: step.title, [CACHE_PROFILE_LABEL]: opts.profile });
+    // Tagged, so that `docker image prune` does not take the cache for dangling images.
+    const ref = { repo: `bareon-cache/${opts.profile.toLowerCase()}`, tag: key.slice(0, 16) };
+    return await engine.commit(container.id, { [CACHE_KEY_LABEL]: key, [CACHE_STEP_LABEL]: step.title, [CACHE_PROFILE_LABEL]: opts.profile }, ref);
   } finally {
     await remove();
   }
