@@ -10,6 +10,11 @@ export function requireLayout(objects: Objects, who: string): Layout {
 /** Each layout disk with the target it is being written to. */
 export function disksWithTargets(objects: Objects, who: string): { disk: Disk; target: DiskTarget }[] {
   const layout = requireLayout(objects, who);
+  if (!objects.disks) {
+    throw new BareonError(`${who}: no disk to work on`, {
+      hint: 'the disk actions run inside the raw/qcow2 exporters today; running them against --target arrives with bareon-deploy',
+    });
+  }
   return layout.disks.map((disk) => {
     const target = objects.disks?.find((t) => t.id === disk.id);
     if (!target) throw new BareonError(`${who}: layout disk "${disk.id}" has no target (objects.disks)`);

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { bareon } from '../helpers/cli.js';
+import { bareon, BIN } from '../helpers/cli.js';
+import { jsonEvents } from '../helpers/events.js';
 import { bareonContainers } from '../helpers/docker.js';
 import { TEST_BASE_IMAGE } from '../helpers/images.js';
 
@@ -97,5 +98,23 @@ describe('the ext4 exporter', () => {
     expect((await execa('debugfs', ['-R', 'cat /etc/motd', img])).stdout).toBe('ext4 image');
     expect((await execa('dumpe2fs', ['-h', img])).stdout).toMatch(/Filesystem volume name:\s+rootfs/);
     expect(await bareonContainers()).toEqual([]);
+  });
+});
+
+describe('interrupting an image build', () => {
+  it('removes the toolbox and the partial artifact on SIGINT and exits 130', async () => {
+    const dir = await project({ 'p.yaml': stringify({ name: 'sigimg', builder: 'image', base: { image: TEST_BASE_IMAGE }, outputs: ['ext4'] }) });
+    const out = path.join(dir, 'out');
+    const child = execa(process.execPath, [BIN.build, path.join(dir, 'p.yaml'), '-o', out, '--log-format', 'json'], { reject: false, env: { BAREON_PLUGIN_PATH: '' } });
+    await new Promise<void>((resolve) =>
+      child.stdout!.on('data', (d: Buffer) => {
+        if (jsonEvents(d.toString()).some((e) => e.event === 'started' && e.task.startsWith('mkfs.ext4'))) resolve();
+      }),
+    );
+    child.kill('SIGINT');
+    expect((await child).exitCode).toBe(130);
+    expect(await bareonContainers()).toEqual([]);
+    const left = await execa('sh', ['-c', `ls -A ${out} 2>/dev/null || true`]);
+    expect(left.stdout).not.toMatch(/\.partial/);
   });
 });
