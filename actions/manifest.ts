@@ -4,7 +4,6 @@ import { canonicalJson, sha256 } from '../src/core/digest.js';
 import { ValidationError } from '../src/core/errors.js';
 import { definePlugin } from '../src/core/plugins/types.js';
 import { ManifestSchema, type Manifest } from '../src/objects/index.js';
-import type { BuildRecord } from '../builders/common/container-builder.js';
 
 /** Writes `<outDir>/<name>.manifest.json`: artifacts with sha256, the profile digest, base image and packages. */
 export default definePlugin({
@@ -13,8 +12,7 @@ export default definePlugin({
     if (!objects.profile || !objects.outDir) throw new ValidationError('manifest: needs a profile and an output directory');
   },
   async run(ctx) {
-    const { profile, outDir, rootfs, artifacts } = ctx.objects;
-    const build = ctx.objects.build as BuildRecord | undefined;
+    const { profile, outDir, rootfs, artifacts, build } = ctx.objects;
     const manifest: Manifest = ManifestSchema.parse({
       manifest_version: 1,
       name: profile!.name,

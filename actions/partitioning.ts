@@ -1,4 +1,3 @@
-import { ValidationError } from '../src/core/errors.js';
 import { definePlugin } from '../src/core/plugins/types.js';
 import { GPT_ROOT_X86_64, GPT_TYPE, MSDOS_TYPE } from '../src/disk/partition-types.js';
 import { placePartitions, SECTOR, type DiskGeometry } from '../src/disk/geometry.js';
@@ -48,11 +47,6 @@ export default definePlugin({
       const size = layout.disks[d].size;
       return size !== 'auto' && size.kind === 'bytes' ? size.bytes : undefined;
     }, file);
-    layout.disks.forEach((disk, d) => {
-      if (disk.table === 'msdos' && disk.partitions.some((p) => p.type === 'bios_grub')) {
-        throw new ValidationError(`${file}: disks[${d}]: bios_grub partitions exist on gpt only`);
-      }
-    });
   },
   async run(ctx) {
     for (const { disk, target } of disksWithTargets(ctx.objects, 'partitioning')) {

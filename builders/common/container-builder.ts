@@ -2,11 +2,11 @@ import path from 'node:path';
 import { ValidationError } from '../../src/core/errors.js';
 import { definePlugin, type Plugin, type PluginContext } from '../../src/core/plugins/types.js';
 import { DockerEngine } from '../../src/docker/engine.js';
-import type { Objects, Profile } from '../../src/objects/index.js';
+import type { BuildRecord, Objects, Profile } from '../../src/objects/index.js';
 import { ContainerRootfs } from '../../src/rootfs/container-rootfs.js';
 import { DETECT_PACKAGE_MANAGER, PACKAGE_MANAGERS, type PackageManager } from '../../src/build/package-manager.js';
 import { baseKey } from '../../src/build/step-cache.js';
-import { stepSubtasks, type StepOutcome } from '../../src/build/step-runner.js';
+import { stepSubtasks } from '../../src/build/step-runner.js';
 import { planSteps } from './steps.js';
 
 /** A base image ready for the steps: its id, package manager and distro family. */
@@ -16,14 +16,6 @@ export interface PreparedBase {
   pm: PackageManager;
   distro: 'debian' | 'ubuntu';
   how: string;
-}
-
-/** The build record the manifest reports. */
-export interface BuildRecord {
-  builder: string;
-  baseImage: string;
-  packageManager: string;
-  steps: StepOutcome[];
 }
 
 export function requireProfile(objects: Objects): Profile {

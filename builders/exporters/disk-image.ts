@@ -6,10 +6,11 @@ import { definePlugin, type Plugin, type PluginContext, type Subtask } from '../
 import { bareonPackageDir } from '../../src/core/plugins/discovery.js';
 import { autoDiskSize } from '../../src/disk/geometry.js';
 import { assignIdentifiers } from '../../src/disk/identifiers.js';
-import { fetchFile, workspaceSubtasks, WORK_DIR, type ImageWorkspace } from '../../src/disk/image-workspace.js';
+import { workspaceSubtasks, WORK_DIR, type ImageWorkspace } from '../../src/disk/image-workspace.js';
 import { checkBootloader, checkFits, findPartitions, rootPartition } from '../../src/disk/layout-checks.js';
 import { loadLayout, type Artifact, type DiskTarget, type Objects } from '../../src/objects/index.js';
 import { progressMeter, writeArtifactFile } from '../../src/stream/artifact-writer.js';
+import { requireBuildOutput } from './build-output.js';
 import { artifactInputs, reusableArtifact } from '../../src/build/artifact-reuse.js';
 import { VERSION } from '../../src/core/version.js';
 
@@ -133,7 +134,7 @@ function exportSubtask(ctx: PluginContext, format: 'raw' | 'qcow2', compress: bo
       const file = path.join(ctx.objects.outDir!, `${ctx.objects.profile!.name}.${format}`);
       const sizeOut = await built.ws.executor.run(['stat', '-c', '%s', source]);
       io.progress.start(Number(sizeOut.stdout.trim()));
-      const stream = await fetchFile(built.ws, source);
+      const stream = await built.ws.executor.openFile(source);
       const { sha256, size } = await writeArtifactFile(file, stream, [progressMeter(io.progress)], { cleanup: ctx.cleanup, signal: ctx.signal, sparse: format === 'raw' });
       ctx.objects.artifacts.push({ ...diskArtifact(built, file, format, sha256, size), inputs });
       io.setTitle(`${path.basename(file)}: ${(size / 2 ** 20).toFixed(0)} MiB, sha256 ${sha256.slice(0, 12)}`);
@@ -156,7 +157,7 @@ function diskImageExporter(format: 'raw' | 'qcow2'): Plugin<{ compress: boolean 
       if (objects.layout) assignIdentifiers(objects.layout);
     },
     validate(objects, options) {
-      if (!objects.outDir || !objects.profile) throw new ValidationError(`${format}: needs a profile and an output directory`);
+      requireBuildOutput(objects, format);
       if (format === 'raw' && options.compress) throw new ValidationError('raw: compress applies to qcow2 only');
       validateImageLayout(objects);
     },

@@ -1,11 +1,11 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ValidationError } from '../../src/core/errors.js';
 import { definePlugin } from '../../src/core/plugins/types.js';
 import { makeUuid } from '../../src/disk/identifiers.js';
-import { fetchFile, workspaceSubtasks, WORK_DIR, type ImageWorkspace } from '../../src/disk/image-workspace.js';
+import { workspaceSubtasks, WORK_DIR, type ImageWorkspace } from '../../src/disk/image-workspace.js';
 import { alignUp, MiB, sizeField } from '../../src/objects/size.js';
 import { progressMeter, writeArtifactFile } from '../../src/stream/artifact-writer.js';
+import { requireBuildOutput } from './build-output.js';
 
 /** A bare ext4 filesystem image of the root tree (no partition table), made with mkfs.ext4 -d in the toolbox. */
 export const ext4 = definePlugin({
@@ -17,7 +17,7 @@ export const ext4 = definePlugin({
     size: z.union([z.literal('auto'), sizeField({ allowRelative: false })]).default('auto'),
   }),
   validate(objects) {
-    if (!objects.outDir || !objects.profile) throw new ValidationError('ext4: needs a profile and an output directory');
+    requireBuildOutput(objects, 'ext4');
   },
   async run(ctx) {
     let ws: ImageWorkspace;
@@ -34,7 +34,7 @@ export const ext4 = definePlugin({
           await ws.executor.run(['e2fsck', '-fn', image], { step: 'e2fsck' });
           const file = path.join(ctx.objects.outDir!, `${ctx.objects.profile!.name}.ext4`);
           io.progress.start(size);
-          const { sha256, size: bytes } = await writeArtifactFile(file, await fetchFile(ws, image), [progressMeter(io.progress)], {
+          const { sha256, size: bytes } = await writeArtifactFile(file, await ws.executor.openFile(image), [progressMeter(io.progress)], {
             cleanup: ctx.cleanup,
             signal: ctx.signal,
             sparse: true,

@@ -4,8 +4,8 @@ import { createGzip } from 'node:zlib';
 import { z } from 'zod';
 import { BareonError, ValidationError } from '../../src/core/errors.js';
 import { definePlugin, type Plugin } from '../../src/core/plugins/types.js';
-import type { Objects } from '../../src/objects/index.js';
 import { progressMeter, writeArtifactFile } from '../../src/stream/artifact-writer.js';
+import { requireBuildOutput } from './build-output.js';
 import { artifactInputs, reusableArtifact } from '../../src/build/artifact-reuse.js';
 import { VERSION } from '../../src/core/version.js';
 
@@ -21,30 +21,24 @@ function compressor(kind: Compression, level: number): NodeJS.ReadWriteStream[] 
   return [];
 }
 
-function requireOutDir(objects: Objects): string {
-  if (!objects.outDir) throw new ValidationError('exporters need an output directory (-o DIR)');
-  if (!objects.profile) throw new ValidationError('exporters need a profile');
-  return objects.outDir;
-}
-
 /** A rootfs tarball exporter: docker export → Docker-artifact filter → compressor → sha256 → file. */
 function tarball(format: string, kind: Compression, levels: { min: number; max: number; default: number }): Plugin<{ level: number }> {
   return definePlugin({
     summary: `root filesystem tarball (${format}), streamed from the container with no staging on disk`,
     options: z.strictObject({ level: z.number().int().min(levels.min).max(levels.max).default(levels.default) }),
     async validate(objects) {
-      requireOutDir(objects);
+      requireBuildOutput(objects, format);
       if (kind === 'zstd') {
         const found = await execa('zstd', ['--version'], { reject: false });
         if (found.failed) throw new ValidationError('tar.zst needs the zstd command', { hint: 'apt-get install zstd (make setup does)' });
       }
     },
     async run(ctx) {
-      const outDir = requireOutDir(ctx.objects);
+      const { outDir, profile } = requireBuildOutput(ctx.objects, format);
       const rootfs = ctx.objects.rootfs;
       if (!rootfs) throw new BareonError(`${format}: no root filesystem; a builder must run first`);
-      const file = path.join(outDir, `${ctx.objects.profile!.name}.${format}`);
-      const inputs = artifactInputs({ bareon: VERSION, image: rootfs.image, format, options: ctx.options, hostname: ctx.objects.profile!.hostname });
+      const file = path.join(outDir, `${profile.name}.${format}`);
+      const inputs = artifactInputs({ bareon: VERSION, image: rootfs.image, format, options: ctx.options, hostname: profile.hostname });
       const previous = ctx.flags.noCache ? undefined : await reusableArtifact(ctx.objects, format, inputs);
       if (previous) {
         ctx.objects.artifacts.push(previous);

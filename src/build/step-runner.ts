@@ -4,21 +4,12 @@ import type { Subtask, TaskIO } from '../core/plugins/types.js';
 import { CACHE_KEY_LABEL, CACHE_PROFILE_LABEL, CACHE_STEP_LABEL, type DockerEngine } from '../docker/engine.js';
 import { findCachedStep, stepKey } from './step-cache.js';
 import { archiveStream, type BuildStep } from './build-step.js';
+import type { StepOutcome } from '../objects/index.js';
 
 /** The steps of a build and the content digests of their local inputs, by step index. */
 export interface StepPlan {
   steps: BuildStep[];
   digests: Map<number, string>;
-}
-
-/** What happened to each step, for tests, benchmarks and the summary. */
-export interface StepOutcome {
-  title: string;
-  kind: string;
-  key: string;
-  cached: boolean;
-  image: string;
-  ms: number;
 }
 
 export interface StepRunOptions {

@@ -1,6 +1,3 @@
-import path from 'node:path';
-import tar from 'tar-stream';
-import type { Readable } from 'node:stream';
 import { BareonError } from '../core/errors.js';
 import type { PluginContext, Subtask } from '../core/plugins/types.js';
 import { bootstrapBase } from '../docker/base-image.js';
@@ -22,9 +19,7 @@ export const WORK_DIR = '/work';
 
 /** The base the toolbox is made from: the build's own base image, or a Debian bootstrap. */
 async function toolboxBase(engine: DockerEngine, objects: Objects, signal: AbortSignal): Promise<string> {
-  const build = objects.build as { baseImage?: string } | undefined;
-  const pm = (objects.build as { packageManager?: string } | undefined)?.packageManager;
-  if (build?.baseImage && (pm === undefined || pm === 'apt')) return build.baseImage;
+  if (objects.build?.packageManager === 'apt') return objects.build.baseImage;
   return (await bootstrapBase(engine, { distro: 'debian', suite: 'bookworm', variant: 'minbase', arch: 'amd64' }, { signal })).id;
 }
 
@@ -65,20 +60,4 @@ export function workspaceSubtasks(ctx: PluginContext, ready: (ws: ImageWorkspace
       },
     },
   ];
-}
-
-/** Streams one file out of the toolbox (a tar of one entry from the Docker API) as a plain stream. */
-export async function fetchFile(ws: ImageWorkspace, file: string): Promise<Readable> {
-  const archive = await ws.engine.getArchive(ws.executor.containerId, file);
-  const extract = tar.extract();
-  return new Promise<Readable>((resolve, reject) => {
-    extract.once('entry', (header, stream, next) => {
-      if (header.name !== path.posix.basename(file)) reject(new BareonError(`unexpected ${header.name} while fetching ${file}`));
-      stream.on('end', next);
-      resolve(stream as unknown as Readable);
-    });
-    extract.on('error', reject);
-    archive.on('error', (err) => extract.destroy(err));
-    archive.pipe(extract);
-  });
 }

@@ -48,9 +48,5 @@ export function checkBootloader(layout: Layout, file = 'layout'): void {
   if (kinds.includes('grub-bios') && disk.table === 'gpt' && !disk.partitions.some((p) => p.type === 'bios_grub')) {
     throw new ValidationError(`${file}: bootloader.kind: grub-bios on a gpt disk needs a partition of type bios_grub`, { hint: 'add {type: bios_grub, size: 1MiB} as the first partition' });
   }
-  if (disk.table === 'msdos') {
-    const bad = findPartitions(layout, (p) => p.type === 'bios_grub');
-    if (bad.length) throw new ValidationError(`${file}: ${bad[0].path}.type: bios_grub exists on gpt only; msdos disks keep the boot code after the MBR`);
-  }
   if (kinds.includes('systemd-boot')) throw new ValidationError(`${file}: bootloader.kind: systemd-boot is not implemented yet`, { hint: 'use grub-efi' });
 }

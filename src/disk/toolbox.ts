@@ -1,4 +1,5 @@
 import { posix } from 'node:path';
+import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import tar from 'tar-stream';
 import { runStep } from '../build/step-runner.js';
@@ -65,20 +66,23 @@ export class ToolboxExecutor implements DiskExecutor {
   }
 
   async readFile(path: string): Promise<Buffer> {
+    return buffer(await this.openFile(path));
+  }
+
+  /** Streams one file out of the container: the Docker API answers with a tar of one entry. */
+  async openFile(path: string): Promise<Readable> {
     const archive = await this.engine.getArchive(this.containerId, path);
     const extract = tar.extract();
-    const result = new Promise<Buffer>((resolve, reject) => {
-      let found: Buffer | undefined;
-      extract.on('entry', (_header, stream, next) => {
-        buffer(stream).then((data) => {
-          found ??= data;
-          next();
-        }, reject);
+    return new Promise<Readable>((resolve, reject) => {
+      extract.once('entry', (header, stream, next) => {
+        if (header.name !== posix.basename(path)) reject(new Error(`unexpected ${header.name} while reading ${path}`));
+        stream.on('end', next);
+        resolve(stream as unknown as Readable);
       });
-      extract.on('finish', () => (found ? resolve(found) : reject(new Error(`${path}: empty archive`))));
+      extract.on('finish', () => reject(new Error(`${path}: empty archive`)));
       extract.on('error', reject);
+      archive.on('error', (err) => extract.destroy(err));
+      archive.pipe(extract);
     });
-    archive.pipe(extract);
-    return result;
   }
 }

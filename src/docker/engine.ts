@@ -234,6 +234,19 @@ export class DockerEngine {
     }
   }
 
+  /** Removes an image unless a container or a child image still uses it; says whether it is gone. */
+  async removeImageIfUnused(ref: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(ref).remove({ noprune: false });
+      return true;
+    } catch (err) {
+      const code = (err as { statusCode?: number }).statusCode;
+      if (code === 409) return false;
+      if (code === 404) return true;
+      throw err;
+    }
+  }
+
   async tagImage(id: string, repo: string, tag: string): Promise<void> {
     await this.docker.getImage(id).tag({ repo, tag });
   }

@@ -14,6 +14,24 @@ export * from './profile.js';
 export * from './size.js';
 export { formatPath, parseWith, YamlSource } from './yaml-source.js';
 
+/** One build step's outcome: a cache hit (reused image) or a run. */
+export interface StepOutcome {
+  title: string;
+  kind: string;
+  key: string;
+  cached: boolean;
+  image: string;
+  ms: number;
+}
+
+/** What a builder did: set by the builder, read by exporters (toolbox base) and the manifest. */
+export interface BuildRecord {
+  builder: string;
+  baseImage: string;
+  packageManager: string;
+  steps: StepOutcome[];
+}
+
 /** A disk being written: an image file in the toolbox, or a block device. */
 export interface DiskTarget {
   /** The layout's disk id. */
@@ -55,6 +73,7 @@ export interface Objects {
   /** A block device or image file for deploy and combined runs. */
   target?: string;
   rootfs?: RootfsSource;
+  build?: BuildRecord;
   /** Disks being written, in layout order (set by image exporters or deploy). */
   disks?: DiskTarget[];
   artifacts: Artifact[];

@@ -52,6 +52,10 @@ export const DiskSchema = z
     partitions: z.array(PartitionSchema).min(1),
   })
   .superRefine((disk, ctx) => {
+    if (disk.table === 'msdos') {
+      const i = disk.partitions.findIndex((p) => p.type === 'bios_grub');
+      if (i >= 0) ctx.addIssue({ code: 'custom', path: ['partitions', i, 'type'], message: 'bios_grub exists on gpt only; msdos disks keep the boot code after the MBR' });
+    }
     const remaining = disk.partitions.flatMap((p, i) => (p.size.kind === 'remaining' ? [i] : []));
     if (remaining.length > 1) {
       ctx.addIssue({

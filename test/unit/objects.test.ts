@@ -65,3 +65,11 @@ describe('layouts', () => {
     expect(parseSize('12 parsecs')).toMatch(/unknown unit/);
   });
 });
+
+describe('layout structure', () => {
+  it('refuses a bios_grub partition on an msdos disk', async () => {
+    const file = await yamlFile('m.yaml', 'disks:\n  - id: d\n    table: msdos\n    partitions:\n      - {type: bios_grub, size: 1MiB}\n      - {type: linux, size: remaining, fs: {type: ext4}, mount: /}\n');
+    const err = await loadLayout(file).catch((e) => e);
+    expect(err.message).toMatch(/m\.yaml:5:\d+: disks\[0\]\.partitions\[0\]\.type: bios_grub exists on gpt only/);
+  });
+});

@@ -35,17 +35,6 @@ export function parseBudget(text: string): number {
   return size.bytes;
 }
 
-async function removeIfUnused(engine: DockerEngine, id: string): Promise<boolean> {
-  try {
-    await engine.docker.getImage(id).remove({ noprune: false });
-    return true;
-  } catch (err) {
-    if ((err as { statusCode?: number }).statusCode === 409) return false; // a child image or a container still uses it
-    if ((err as { statusCode?: number }).statusCode === 404) return true;
-    throw err;
-  }
-}
-
 /**
  * Tries each image in order, again and again while a pass removes something: an image that pins a
  * child (Docker refuses with 409) may be removable once its child is gone, and creation times have
@@ -78,7 +67,7 @@ export async function collectGarbage(engine: DockerEngine, opts: GcOptions, log:
   const temporary = (await engine.listImages(RUN_LABEL)).filter((img) => !img.Labels?.[CACHE_KEY_LABEL]);
   let temporaryRemoved = 0;
   for (const img of temporary) {
-    if (!(await removeIfUnused(engine, img.Id))) continue;
+    if (!(await engine.removeImageIfUnused(img.Id))) continue;
     temporaryRemoved++;
     log(`removed image ${img.Id.slice(7, 19)} (run ${img.Labels?.[RUN_LABEL]})`);
   }
@@ -95,7 +84,7 @@ export async function collectGarbage(engine: DockerEngine, opts: GcOptions, log:
   const oldestFirst = [...candidates].reverse().filter((img) => !expired.includes(img));
   let removed = 0;
   const removeOne = async (img: Docker.ImageInfo, why: string): Promise<boolean> => {
-    if (!(await removeIfUnused(engine, img.Id))) return false;
+    if (!(await engine.removeImageIfUnused(img.Id))) return false;
     removed++;
     total -= own(img);
     log(`removed cache image ${img.Id.slice(7, 19)} "${img.Labels?.['org.bareon.cache.step'] ?? ''}" (${why})`);
