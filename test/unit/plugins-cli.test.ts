@@ -168,3 +168,39 @@ describe('the command line', () => {
     expect(r.stderr).toMatch(/source \/nonexistent\/image\.qcow2: no such file/);
   });
 });
+
+describe('plugins named by a profile', () => {
+  it('are discovered from the profile’s plugins: list, relative to the profile', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'bareon-profile-plugins-'));
+    await writePluginPackage({
+      name: 'bareon-builder-custom',
+      dir: path.join(dir, 'custom-builder'),
+      entryPoints: { 'bareon.builders': { custom: './custom.js' } },
+      modules: { 'custom.js': "export default { summary: 'a custom builder', async run() {} };" },
+    });
+    await writeFile(path.join(dir, 'p.yaml'), 'name: p\nbuilder: custom\nbase: {image: "x:1"}\nplugins: [./custom-builder]\noutputs: [tar]\n');
+    const r = await bareon('build', [path.join(dir, 'p.yaml'), '--dry-run']);
+    expect(r.exitCode, String(r.all)).toBe(0);
+    expect(r.stdout).toContain('1. bareon.builders/custom');
+  });
+});
+
+describe('--log-format json', () => {
+  it('prints one event per line: started, log, progress, finished and failed', async () => {
+    const pkg = await writePluginPackage({
+      name: 'bareon-plugin-events',
+      entryPoints: { 'bareon.actions': { good: './good.js', bad: './bad.js' } },
+      modules: {
+        'good.js': "export default { summary: 'g', async run(ctx) { ctx.log('hello'); ctx.progress.start(10); ctx.progress.add(10); ctx.progress.done(); } };",
+        'bad.js': "export default { summary: 'b', async run() { throw new Error('it broke'); } };",
+      },
+    });
+    const r = await bareon('bareon', ['run', 'good', 'bad', '--log-format', 'json'], { env: { BAREON_PLUGIN_PATH: pkg } });
+    expect(r.exitCode).toBe(1);
+    const events = String(r.stdout).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    expect(events.map((e) => `${e.event}:${e.task}`)).toEqual(['started:good', 'log:good', 'progress:good', 'finished:good', 'started:bad', 'failed:bad']);
+    expect(events[2]).toMatchObject({ bytes: 10, total: 10 });
+    expect(events.at(-1)).toMatchObject({ error: 'it broke' });
+    expect(r.stderr).toContain('error: it broke');
+  });
+});
