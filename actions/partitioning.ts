@@ -4,12 +4,12 @@ import { placePartitions, SECTOR, type DiskGeometry } from '../src/disk/geometry
 import { assignIdentifiers, makeUuid } from '../src/disk/identifiers.js';
 import { checkFits } from '../src/disk/layout-checks.js';
 import { disksWithTargets, requireLayout } from '../src/disk/targets.js';
-import type { Disk } from '../src/objects/layout.js';
+import { fixedBytes } from '../src/objects/size.js';
 
 const sectors = (bytes: number) => bytes / SECTOR;
 
 /** sgdisk arguments that write a fresh GPT for `geometry`. */
-export function sgdiskArgs(disk: Disk, geometry: DiskGeometry, diskGuid: string, path: string): string[] {
+export function sgdiskArgs(geometry: DiskGeometry, diskGuid: string, path: string): string[] {
   const args = ['sgdisk', '--zap-all', '--set-alignment=2048', `--disk-guid=${diskGuid}`];
   for (const p of geometry.partitions) {
     const n = p.number;
@@ -23,7 +23,7 @@ export function sgdiskArgs(disk: Disk, geometry: DiskGeometry, diskGuid: string,
 }
 
 /** An sfdisk script for an msdos table: primaries, then an extended partition with logicals. */
-export function sfdiskScript(disk: Disk, geometry: DiskGeometry, diskId: string): string {
+export function sfdiskScript(geometry: DiskGeometry, diskId: string): string {
   const lines = ['label: dos', `label-id: 0x${diskId.replace(/-/g, '').slice(0, 8)}`, 'unit: sectors', ''];
   const line = (start: number, size: number, type: string, bootable: boolean) =>
     `start=${sectors(start)}, size=${sectors(size)}, type=${type}${bootable ? ', bootable' : ''}`;
@@ -43,19 +43,16 @@ export default definePlugin({
   validate(objects) {
     const layout = requireLayout(objects, 'partitioning');
     const file = objects.layoutFile ?? objects.profileFile ?? 'layout';
-    checkFits(layout, (d) => {
-      const size = layout.disks[d].size;
-      return size !== 'auto' && size.kind === 'bytes' ? size.bytes : undefined;
-    }, file);
+    checkFits(layout, (d) => fixedBytes(layout.disks[d].size), file);
   },
   async run(ctx) {
     for (const { disk, target } of disksWithTargets(ctx.objects, 'partitioning')) {
       const geometry = placePartitions(disk, target.size);
       const diskGuid = makeUuid(ctx.objects.layout!.seed, `${disk.id}/disk`);
       if (disk.table === 'gpt') {
-        await target.executor.run(sgdiskArgs(disk, geometry, diskGuid, target.path), { step: `partitioning ${disk.id}`, onLine: ctx.log });
+        await target.executor.run(sgdiskArgs(geometry, diskGuid, target.path), { step: `partitioning ${disk.id}`, onLine: ctx.log });
       } else {
-        await target.executor.writeFile('/tmp/bareon-table.sfdisk', Buffer.from(sfdiskScript(disk, geometry, diskGuid)));
+        await target.executor.writeFile('/tmp/bareon-table.sfdisk', Buffer.from(sfdiskScript(geometry, diskGuid)));
         await target.executor.run(['sh', '-c', `sfdisk --no-reread --no-tell-kernel --wipe always ${target.path} < /tmp/bareon-table.sfdisk`], {
           step: `partitioning ${disk.id}`,
           onLine: ctx.log,

@@ -7,8 +7,8 @@ import { bareonPackageDir } from '../../src/core/plugins/discovery.js';
 import { autoDiskSize } from '../../src/disk/geometry.js';
 import { assignIdentifiers } from '../../src/disk/identifiers.js';
 import { workspaceSubtasks, WORK_DIR, type ImageWorkspace } from '../../src/disk/image-workspace.js';
-import { checkBootloader, checkFits, findPartitions, rootPartition } from '../../src/disk/layout-checks.js';
-import { loadLayout, type Artifact, type DiskTarget, type Objects } from '../../src/objects/index.js';
+import { checkBootloader, checkFits, rootPartition } from '../../src/disk/layout-checks.js';
+import { fixedBytes, loadLayout, type Artifact, type DiskTarget, type Objects } from '../../src/objects/index.js';
 import { progressMeter, writeArtifactFile } from '../../src/stream/artifact-writer.js';
 import { requireBuildOutput } from './build-output.js';
 import { artifactInputs, reusableArtifact } from '../../src/build/artifact-reuse.js';
@@ -42,7 +42,7 @@ function validateImageLayout(objects: Objects): void {
       hint: 'use ext4 or btrfs for / in images; xfs works when deploying onto a disk',
     });
   }
-  checkFits(layout, () => (layout.disks[0].size !== 'auto' && layout.disks[0].size.kind === 'bytes' ? layout.disks[0].size.bytes : undefined), file);
+  checkFits(layout, () => fixedBytes(layout.disks[0].size), file);
   checkBootloader(layout, file);
   if (layout.bootloader && objects.profile && !objects.profile.bootable) {
     throw new ValidationError(`${objects.profileFile ?? 'profile'}: bootable: a layout with a bootloader needs bootable: true (a kernel and GRUB in the image)`);
@@ -68,7 +68,7 @@ function diskSubtasks(ctx: PluginContext, done: (disk: BuiltDisk) => void): Subt
       title: 'disk image file',
       async run(io) {
         const disk = ctx.objects.layout!.disks[0];
-        const size = disk.size === 'auto' || disk.size.kind !== 'bytes' ? autoDiskSize(disk, ws.rootBytes) : disk.size.bytes;
+        const size = fixedBytes(disk.size) ?? autoDiskSize(disk, ws.rootBytes);
         await ws.executor.run(['truncate', '-s', String(size), diskPath], { step: 'create the disk image' });
         Object.assign(target, { id: disk.id, path: diskPath, size, executor: ws.executor, stagedRoot: ws.rootDir });
         ctx.objects.disks = [target];

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { definePlugin } from '../../src/core/plugins/types.js';
 import { makeUuid } from '../../src/disk/identifiers.js';
 import { workspaceSubtasks, WORK_DIR, type ImageWorkspace } from '../../src/disk/image-workspace.js';
-import { alignUp, MiB, sizeField } from '../../src/objects/size.js';
+import { fixedBytes, MiB, sizeField } from '../../src/objects/size.js';
+import { withHeadroom } from '../../src/disk/geometry.js';
 import { progressMeter, writeArtifactFile } from '../../src/stream/artifact-writer.js';
 import { requireBuildOutput } from './build-output.js';
 
@@ -28,9 +29,9 @@ export const ext4 = definePlugin({
         title: 'mkfs.ext4 -d',
         async run(io) {
           const { size: wanted, label } = ctx.options;
-          const size = wanted === 'auto' || wanted.kind !== 'bytes' ? alignUp(Math.ceil(ws.rootBytes * 1.3), MiB) : wanted.bytes;
+          const size = fixedBytes(wanted) ?? withHeadroom(ws.rootBytes);
           const uuid = ctx.options.uuid ?? makeUuid(undefined, 'ext4');
-          await ws.executor.run(['mkfs.ext4', '-F', '-q', '-L', label, '-U', uuid, '-d', ws.rootDir, image, `${size / 1024}k`], { step: 'mkfs.ext4', onLine: io.log });
+          await ws.executor.run(['mkfs.ext4', '-F', '-q', '-L', label, '-U', uuid, '-d', ws.rootDir, image, `${Math.floor(size / 1024)}k`], { step: 'mkfs.ext4', onLine: io.log });
           await ws.executor.run(['e2fsck', '-fn', image], { step: 'e2fsck' });
           const file = path.join(ctx.objects.outDir!, `${ctx.objects.profile!.name}.ext4`);
           io.progress.start(size);

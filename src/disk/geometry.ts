@@ -34,12 +34,17 @@ function requested(p: Partition, diskSize: number): number | undefined {
   return Math.max(ALIGNMENT, alignUp(raw, ALIGNMENT));
 }
 
+/** Room for `contentBytes` of files in a filesystem image: 30 % headroom, whole MiB. */
+export function withHeadroom(contentBytes: number): number {
+  return alignUp(Math.ceil(contentBytes * 1.3), ALIGNMENT);
+}
+
 /** The disk size `auto` gives: `content` bytes for the remaining partition plus 30 % headroom, plus the rest. */
 export function autoDiskSize(disk: Disk, contentBytes: number): number {
   const fixed = disk.partitions.reduce((n, p) => n + (p.size.kind === 'bytes' ? alignUp(p.size.bytes, ALIGNMENT) : 0), 0);
   const percent = disk.partitions.reduce((n, p) => n + (p.size.kind === 'percent' ? p.size.percent : 0), 0);
   const hasRemaining = disk.partitions.some((p) => p.size.kind === 'remaining');
-  const content = hasRemaining ? alignUp(Math.ceil(contentBytes * 1.3), ALIGNMENT) : 0;
+  const content = hasRemaining ? withHeadroom(contentBytes) : 0;
   const logicals = disk.table === 'msdos' && disk.partitions.length > 4 ? disk.partitions.length * ALIGNMENT : 0;
   const overhead = 2 * ALIGNMENT + logicals;
   return alignUp(Math.ceil((fixed + content + overhead) / (1 - percent / 100)), ALIGNMENT);

@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import { BareonError } from '../core/errors.js';
 import { canonicalJson, sha256 } from '../core/digest.js';
 import type { BootstrapBase, ImageBase } from '../objects/profile.js';
-import { LineTail } from '../stream/lines.js';
+import { LineTail, lineSplitter } from '../stream/lines.js';
 import type { DockerEngine } from './engine.js';
 import { defaultMirror } from './mirror.js';
 
@@ -64,8 +64,8 @@ export async function bootstrapBase(engine: DockerEngine, input: BootstrapBase, 
   ];
   const tail = new LineTail(30);
   const child = execa('mmdebstrap', args, { buffer: false, stdout: 'pipe', stderr: 'pipe', cancelSignal: opts.signal, reject: false });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) =>
-    chunk.split('\n').filter(Boolean).forEach((line) => {
+  child.stderr.pipe(
+    lineSplitter((line) => {
       tail.push(line);
       opts.onLine?.(line);
     }),

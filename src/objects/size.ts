@@ -53,6 +53,11 @@ export function sizeField(opts: { allowRelative: boolean }) {
   });
 }
 
+/** The byte count of an absolute size; undefined for `auto`, percentages and `remaining`. */
+export function fixedBytes(size: 'auto' | SizeSpec): number | undefined {
+  return size !== 'auto' && size.kind === 'bytes' ? size.bytes : undefined;
+}
+
 export function alignUp(value: number, alignment: number): number {
   return Math.ceil(value / alignment) * alignment;
 }

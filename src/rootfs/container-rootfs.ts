@@ -17,7 +17,6 @@ export class ContainerRootfs implements RootfsSource {
   constructor(
     private readonly engine: DockerEngine,
     readonly image: string,
-    readonly baseImage: string,
     private readonly identity: RootfsIdentity,
     private readonly cleanup: CleanupStack,
     /** The bytes `docker export` will produce, roughly, for progress and image sizing. */
@@ -33,13 +32,8 @@ export class ContainerRootfs implements RootfsSource {
     return this.container;
   }
 
-  /** The raw export, Docker artifacts included. */
-  async openRaw(): Promise<Readable> {
-    return this.engine.exportContainer(await this.containerId());
-  }
-
   async open(signal?: AbortSignal): Promise<Readable> {
-    const raw = await this.openRaw();
+    const raw = await this.engine.exportContainer(await this.containerId());
     const filter = new TarFilter({
       ...dockerArtifactRules(this.identity),
       onCapture: (entry, data) => {

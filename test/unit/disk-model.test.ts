@@ -43,7 +43,7 @@ describe('partition geometry', () => {
     expect(g.partitions.map((p) => p.number)).toEqual([1, 2, 3, 5, 6, 7]);
     expect(g.extended).toEqual({ number: 4, start: 301 * MiB, size: 2048 * MiB - 301 * MiB });
     expect(g.partitions[3].start).toBe(302 * MiB);
-    const script = sfdiskScript(layoutOf({ disks: [{ id: 'd', table: 'msdos', partitions: parts }] }).disks[0], g, '0a0b0c0d-0000-4000-8000-000000000000');
+    const script = sfdiskScript(g, '0a0b0c0d-0000-4000-8000-000000000000');
     expect(script).toMatch(/^label: dos\nlabel-id: 0x0a0b0c0d\n/);
     expect(script).toContain(`start=${301 * 2048}, size=${(2048 - 301) * 2048}, type=5\n`);
   });
@@ -71,7 +71,7 @@ describe('partitioning, fstab and grub.cfg from a layout', () => {
   const g = placePartitions(layout.disks[0], 4 * GiB);
 
   it('writes GPT types, names and GUIDs, with the root type for /', () => {
-    const args = sgdiskArgs(layout.disks[0], g, '11111111-1111-4111-8111-111111111111', '/work/disk.img');
+    const args = sgdiskArgs(g, '11111111-1111-4111-8111-111111111111', '/work/disk.img');
     expect(args).toContain('--new=1:2048:4095');
     expect(args).toContain('--typecode=1:EF02');
     expect(args).toContain('--typecode=2:EF00');
