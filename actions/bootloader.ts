@@ -58,8 +58,8 @@ export default definePlugin({
     const rootDisk = layout.disks[rootPartition(layout).disk];
     const { target } = disksWithTargets(ctx.objects, 'bootloader').find((d) => d.disk === rootDisk)!;
     const ex = target.executor;
-    const tree = target.stagedRoot;
-    if (!tree) throw new BareonError('bootloader: no root filesystem tree to install into');
+    const tree = await target.rootDir();
+    const scratch = await target.scratchDir();
     const step = (what: string) => ({ step: `bootloader: ${what}`, onLine: ctx.log });
 
     const boot = (await ex.run(['ls', '-1', `${tree}/boot`], step('find the kernel'))).stdout.split('\n').filter(Boolean);
@@ -73,7 +73,7 @@ export default definePlugin({
     const fsModule = GRUB_FS_MODULE[bootPart.fs!.type] ?? 'ext2';
     const partModule = rootDisk.table === 'msdos' ? 'part_msdos' : 'part_gpt';
     const early = `search --no-floppy --fs-uuid --set=root ${bootPart.fs!.uuid}\nset prefix=($root)${prefix}/grub\n`;
-    await ex.writeFile('/tmp/bareon-grub-early.cfg', Buffer.from(early));
+    await ex.writeFile(`${scratch}/bareon-grub-early.cfg`, Buffer.from(early));
     const mkimage = async (platform: 'i386-pc' | 'x86_64-efi', out: string, modules: string[]) => {
       const lib = `${tree}/usr/lib/grub/${platform}`;
       const present = await ex.run(['test', '-d', lib], { allowFailure: true });
@@ -83,26 +83,37 @@ export default definePlugin({
         });
       }
       await ex.run(['cp', '-a', lib, `${tree}/boot/grub/`], step(`copy ${platform} modules`));
-      await ex.run(['grub-mkimage', '-d', lib, '-O', platform, '-o', out, '-c', '/tmp/bareon-grub-early.cfg', '-p', `${prefix}/grub`, ...modules], step(`grub-mkimage ${platform}`));
+      await ex.run(['grub-mkimage', '-d', lib, '-O', platform, '-o', out, '-c', `${scratch}/bareon-grub-early.cfg`, '-p', `${prefix}/grub`, ...modules], step(`grub-mkimage ${platform}`));
     };
 
     if (bootloader.kind.includes('grub-efi')) {
-      const esp = findPartitions(layout, (p) => p.type === 'esp')[0].partition;
-      if (!esp.mount) throw new BareonError('bootloader: the esp needs a mount point (such as /boot/efi) to receive EFI/BOOT/BOOTX64.EFI');
-      const efiDir = `${tree}${esp.mount}/EFI/BOOT`;
-      await ex.run(['mkdir', '-p', efiDir]);
-      await mkimage('x86_64-efi', `${efiDir}/BOOTX64.EFI`, [partModule, fsModule, 'fat', 'search', 'search_fs_uuid', 'normal']);
+      const esp = target.geometry?.partitions.find((p) => p.spec.type === 'esp');
+      if (!esp?.spec.mount) throw new BareonError('bootloader: the esp needs a mount point (such as /boot/efi) to receive EFI/BOOT/BOOTX64.EFI');
+      const modules = [partModule, fsModule, 'fat', 'search', 'search_fs_uuid', 'normal'];
+      if (target.stagedRoot) {
+        // image order: the ESP is made from the staged tree after this
+        const efiDir = `${tree}${esp.spec.mount}/EFI/BOOT`;
+        await ex.run(['mkdir', '-p', efiDir]);
+        await mkimage('x86_64-efi', `${efiDir}/BOOTX64.EFI`, modules);
+      } else {
+        // deploy order: the ESP exists, and vfat is written with mtools (no vfat mount needed)
+        await mkimage('x86_64-efi', `${scratch}/BOOTX64.EFI`, modules);
+        const ref = await target.partition(esp.number);
+        const img = `${ref.path}@@${ref.offset}`;
+        await ex.run(['mmd', '-D', 's', '-i', img, '::/EFI', '::/EFI/BOOT'], { ...step('create EFI/BOOT on the esp'), allowFailure: true });
+        await ex.run(['mcopy', '-o', '-i', img, `${scratch}/BOOTX64.EFI`, '::/EFI/BOOT/BOOTX64.EFI'], step('copy BOOTX64.EFI to the esp'));
+      }
     }
     if (bootloader.kind.includes('grub-bios')) {
-      await mkimage('i386-pc', '/tmp/bareon-core.img', ['biosdisk', partModule, fsModule, 'search', 'search_fs_uuid']);
+      await mkimage('i386-pc', `${scratch}/bareon-core.img`, ['biosdisk', partModule, fsModule, 'search', 'search_fs_uuid']);
       const biosGrub = target.geometry?.partitions.find((p) => p.spec.type === 'bios_grub');
       const coreSector = biosGrub ? biosGrub.start / SECTOR : 1;
       const room = biosGrub ? biosGrub.size / SECTOR : Math.min(...target.geometry!.partitions.map((p) => p.start)) / SECTOR - 1;
-      const code = embedGrubBios(await ex.readFile(`${tree}/usr/lib/grub/i386-pc/boot.img`), await ex.readFile('/tmp/bareon-core.img'), coreSector, room);
-      await ex.writeFile('/tmp/bareon-mbr.bin', code.mbrCode);
-      await ex.writeFile('/tmp/bareon-core.bin', code.core);
-      await ex.run(['dd', 'if=/tmp/bareon-mbr.bin', `of=${target.path}`, `bs=${MBR_CODE_BYTES}`, 'count=1', 'conv=notrunc', 'status=none'], step('write the MBR boot code'));
-      await ex.run(['dd', 'if=/tmp/bareon-core.bin', `of=${target.path}`, `bs=${SECTOR}`, `seek=${coreSector}`, 'conv=notrunc', 'status=none'], step('write core.img'));
+      const code = embedGrubBios(await ex.readFile(`${tree}/usr/lib/grub/i386-pc/boot.img`), await ex.readFile(`${scratch}/bareon-core.img`), coreSector, room);
+      await ex.writeFile(`${scratch}/bareon-mbr.bin`, code.mbrCode);
+      await ex.writeFile(`${scratch}/bareon-core.bin`, code.core);
+      await ex.run(['dd', `if=${scratch}/bareon-mbr.bin`, `of=${target.path}`, `bs=${MBR_CODE_BYTES}`, 'count=1', 'conv=notrunc', 'status=none'], step('write the MBR boot code'));
+      await ex.run(['dd', `if=${scratch}/bareon-core.bin`, `of=${target.path}`, `bs=${SECTOR}`, `seek=${coreSector}`, 'conv=notrunc', 'status=none'], step('write core.img'));
     }
     ctx.setTitle(`bootloader: ${bootloader.kind.join(' + ')}, kernel ${kernel.slice('vmlinuz-'.length)}`);
   },

@@ -2,40 +2,44 @@ import { BareonError } from '../src/core/errors.js';
 import { definePlugin } from '../src/core/plugins/types.js';
 import { shq } from '../src/build/shell.js';
 import type { DiskExecutor } from '../src/disk/executor.js';
-import type { PlacedPartition } from '../src/disk/geometry.js';
 import { disksWithTargets, requireLayout } from '../src/disk/targets.js';
-import type { DiskTarget } from '../src/objects/index.js';
+import type { DiskTarget, PartitionRef } from '../src/objects/index.js';
 import type { Filesystem } from '../src/objects/layout.js';
 import { MiB } from '../src/objects/size.js';
 
 const KiB = (bytes: number) => `${Math.floor(bytes / 1024)}`;
 
 /**
- * Commands that make `fs` on a partition of `disk` (an image file or a device), filled from `dir`
- * when given. ext* and vfat are written in place at the partition's offset; swap, btrfs and xfs are
- * made as a file and copied in (their tools have no offset option).
+ * Commands that make `fs` on a partition, filled from `dir` when given. On a partition device they
+ * run on the device itself. Inside a disk image file, ext* and vfat are written in place at the
+ * partition's offset; swap, btrfs and xfs are made as a file and copied in (their tools have no
+ * offset option).
  */
-export function mkfsCommands(fs: Filesystem, part: PlacedPartition, disk: string, dir: string | undefined, scratch: string): string[][] {
-  const off = part.start;
+export function mkfsCommands(fs: Filesystem, part: PartitionRef, dir: string | undefined, scratch: string): string[][] {
+  const off = part.offset;
+  const disk = part.path;
   const label = fs.label ? [fs.label] : [];
-  const viaFile = (mk: string[]): string[][] => [
-    ['rm', '-f', scratch],
-    ['truncate', '-s', String(part.size), scratch],
-    mk,
-    ['dd', `if=${scratch}`, `of=${disk}`, 'bs=1M', `seek=${off / MiB}`, 'conv=notrunc,sparse', 'status=none'],
-    ['rm', '-f', scratch],
-  ];
+  const viaFile = (mk: string[]): string[][] =>
+    part.device
+      ? [mk.map((a) => (a === scratch ? disk : a))]
+      : [
+          ['rm', '-f', scratch],
+          ['truncate', '-s', String(part.size), scratch],
+          mk,
+          ['dd', `if=${scratch}`, `of=${disk}`, 'bs=1M', `seek=${off / MiB}`, 'conv=notrunc,sparse', 'status=none'],
+          ['rm', '-f', scratch],
+        ];
   switch (fs.type) {
     case 'ext2':
     case 'ext3':
     case 'ext4':
       return [[
         'mkfs.ext4', '-F', '-q', '-t', fs.type, ...(fs.label ? ['-L', fs.label] : []), '-U', fs.uuid!, ...(dir ? ['-d', dir] : []),
-        '-E', `offset=${off}`, ...fs.mkfs_options, disk, `${KiB(part.size)}k`,
+        ...(part.device ? [] : ['-E', `offset=${off}`]), ...fs.mkfs_options, disk, `${KiB(part.size)}k`,
       ]];
     case 'vfat': {
       const fat = part.size < 64 * MiB ? ['-F', '16'] : ['-F', '32', '-s', '1'];
-      const mk = ['mkfs.vfat', ...fat, ...(fs.label ? ['-n', fs.label] : []), '-i', fs.uuid!.replace('-', ''), `--offset=${off / 512}`, ...fs.mkfs_options, disk, KiB(part.size)];
+      const mk = ['mkfs.vfat', ...fat, ...(fs.label ? ['-n', fs.label] : []), '-i', fs.uuid!.replace('-', ''), ...(part.device ? [] : [`--offset=${off / 512}`]), ...fs.mkfs_options, disk, KiB(part.size)];
       const copy = dir ? [['sh', '-c', `cd ${shq(dir)} && if [ -n "$(ls -A)" ]; then MTOOLS_SKIP_CHECK=1 mcopy -s -p -Q -i ${shq(`${disk}@@${off}`)} ./* ::/; fi`]] : [];
       return [mk, ...copy];
     }
@@ -78,6 +82,11 @@ export default definePlugin({
   validate(objects) {
     requireLayout(objects, 'filesystems');
   },
+  describe(objects) {
+    return (objects.layout?.disks ?? []).flatMap((d) =>
+      d.partitions.flatMap((p, i) => (p.fs ? [`${d.id} partition ${i + 1}: mkfs.${p.fs.type}${p.fs.label ? ` -L ${p.fs.label}` : ''} uuid ${p.fs.uuid}`] : [])),
+    );
+  },
   async run(ctx) {
     for (const { disk, target } of disksWithTargets(ctx.objects, 'filesystems')) {
       if (!target.geometry) throw new BareonError(`filesystems: disk "${disk.id}" is not partitioned; run partitioning first`);
@@ -87,6 +96,7 @@ export default definePlugin({
         : new Map<number, string>();
       // the root last: the other trees have been moved out of it
       withFs.sort((a, b) => Number(a.spec.mount === '/') - Number(b.spec.mount === '/'));
+      const scratch = await target.scratchDir();
       for (const part of withFs) {
         const fs = part.spec.fs!;
         const dir = dirs.get(part.index);
@@ -94,7 +104,8 @@ export default definePlugin({
           throw new BareonError(`filesystems: ${part.spec.mount} is xfs and has content; xfsprogs here cannot fill xfs without mounting`, { hint: 'use ext4 or btrfs for this mount in images' });
         }
         ctx.log(`mkfs.${fs.type} on partition ${part.number}${part.spec.mount ? ` (${part.spec.mount})` : ''}`);
-        for (const cmd of mkfsCommands(fs, part, target.path, fs.type === 'xfs' ? undefined : dir, `/tmp/bareon-fs-${part.number}.img`)) {
+        const ref = await target.partition(part.number);
+        for (const cmd of mkfsCommands(fs, ref, fs.type === 'xfs' ? undefined : dir, `${scratch}/bareon-fs-${part.number}.img`)) {
           await target.executor.run(cmd, { step: `filesystems: ${fs.type} on ${disk.id} partition ${part.number}`, onLine: ctx.log });
         }
       }

@@ -1,7 +1,6 @@
-import { BareonError } from '../src/core/errors.js';
 import { definePlugin } from '../src/core/plugins/types.js';
 import { rootPartition } from '../src/disk/layout-checks.js';
-import { requireLayout } from '../src/disk/targets.js';
+import { disksWithTargets, requireLayout } from '../src/disk/targets.js';
 import type { Layout } from '../src/objects/layout.js';
 
 /** The fstab for a layout: every mounted filesystem and every swap, by UUID. */
@@ -31,9 +30,9 @@ export default definePlugin({
   },
   async run(ctx) {
     const layout = requireLayout(ctx.objects, 'fstab');
-    const root = ctx.objects.disks?.find((d) => d.stagedRoot);
-    if (!root?.stagedRoot) throw new BareonError('fstab: no root filesystem tree to write into');
-    await root.executor.writeFile(`${root.stagedRoot}/etc/fstab`, Buffer.from(fstabFor(layout)));
+    const rootDisk = layout.disks[rootPartition(layout).disk];
+    const { target } = disksWithTargets(ctx.objects, 'fstab').find((d) => d.disk === rootDisk)!;
+    await target.executor.writeFile(`${await target.rootDir()}/etc/fstab`, Buffer.from(fstabFor(layout)));
     ctx.setTitle(`fstab: ${fstabFor(layout).split('\n').filter((l) => l.startsWith('UUID=')).length} entries`);
   },
 });

@@ -1,10 +1,11 @@
 import { definePlugin } from '../src/core/plugins/types.js';
+import { shq } from '../src/build/shell.js';
 import { GPT_ROOT_X86_64, GPT_TYPE, MSDOS_TYPE } from '../src/disk/partition-types.js';
 import { placePartitions, SECTOR, type DiskGeometry } from '../src/disk/geometry.js';
 import { assignIdentifiers, makeUuid } from '../src/disk/identifiers.js';
 import { checkFits } from '../src/disk/layout-checks.js';
 import { disksWithTargets, requireLayout } from '../src/disk/targets.js';
-import { fixedBytes } from '../src/objects/size.js';
+import { fixedBytes, formatBytes } from '../src/objects/size.js';
 
 const sectors = (bytes: number) => bytes / SECTOR;
 
@@ -43,17 +44,28 @@ export default definePlugin({
   validate(objects) {
     const layout = requireLayout(objects, 'partitioning');
     const file = objects.layoutFile ?? objects.profileFile ?? 'layout';
-    checkFits(layout, (d) => fixedBytes(layout.disks[d].size), file);
+    // a deploy target's real size, else the image's fixed size
+    checkFits(layout, (d) => objects.disks?.find((t) => t.id === layout.disks[d].id)?.size ?? fixedBytes(layout.disks[d].size), file);
+  },
+  describe(objects) {
+    return disksWithTargets(objects, 'partitioning').flatMap(({ disk, target }) => [
+      `${target.path}: new ${disk.table} table on ${formatBytes(target.size)}`,
+      ...placePartitions(disk, target.size).partitions.map(
+        (p) => `  ${p.number}. ${p.spec.type.padEnd(9)} offset ${String(p.start).padStart(12)}  size ${formatBytes(p.size).padStart(10)}${p.spec.fs ? `  ${p.spec.fs.type}${p.spec.fs.label ? ` "${p.spec.fs.label}"` : ''}` : ''}${p.spec.mount ? ` on ${p.spec.mount}` : ''}`,
+      ),
+    ]);
   },
   async run(ctx) {
     for (const { disk, target } of disksWithTargets(ctx.objects, 'partitioning')) {
+      await target.prepare();
       const geometry = placePartitions(disk, target.size);
       const diskGuid = makeUuid(ctx.objects.layout!.seed, `${disk.id}/disk`);
       if (disk.table === 'gpt') {
         await target.executor.run(sgdiskArgs(geometry, diskGuid, target.path), { step: `partitioning ${disk.id}`, onLine: ctx.log });
       } else {
-        await target.executor.writeFile('/tmp/bareon-table.sfdisk', Buffer.from(sfdiskScript(geometry, diskGuid)));
-        await target.executor.run(['sh', '-c', `sfdisk --no-reread --no-tell-kernel --wipe always ${target.path} < /tmp/bareon-table.sfdisk`], {
+        const script = `${await target.scratchDir()}/bareon-table.sfdisk`;
+        await target.executor.writeFile(script, Buffer.from(sfdiskScript(geometry, diskGuid)));
+        await target.executor.run(['sh', '-c', `sfdisk --no-reread --no-tell-kernel --wipe always ${shq(target.path)} < ${shq(script)}`], {
           step: `partitioning ${disk.id}`,
           onLine: ctx.log,
         });

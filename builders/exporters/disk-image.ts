@@ -7,7 +7,7 @@ import { bareonPackageDir } from '../../src/core/plugins/discovery.js';
 import { autoDiskSize } from '../../src/disk/geometry.js';
 import { assignIdentifiers } from '../../src/disk/identifiers.js';
 import { workspaceSubtasks, WORK_DIR, type ImageWorkspace } from '../../src/disk/image-workspace.js';
-import { checkBootloader, checkFits, rootPartition } from '../../src/disk/layout-checks.js';
+import { rootPartition } from '../../src/disk/layout-checks.js';
 import { fixedBytes, loadLayout, type Artifact, type DiskTarget, type Objects } from '../../src/objects/index.js';
 import { progressMeter, writeArtifactFile } from '../../src/stream/artifact-writer.js';
 import { requireBuildOutput } from './build-output.js';
@@ -26,6 +26,9 @@ interface BuiltDisk {
 
 const DISK_ACTIONS = ['partitioning', 'fstab', 'bootloader', 'filesystems'] as const;
 
+/** The disk actions an image build runs, in image order (bootloader only when the layout has one). */
+const diskActions = (objects: Objects) => DISK_ACTIONS.filter((name) => name !== 'bootloader' || objects.layout?.bootloader);
+
 function layoutFile(objects: Objects): string {
   return objects.layoutFile ?? objects.profileFile ?? 'layout';
 }
@@ -42,11 +45,30 @@ function validateImageLayout(objects: Objects): void {
       hint: 'use ext4 or btrfs for / in images; xfs works when deploying onto a disk',
     });
   }
-  checkFits(layout, () => fixedBytes(layout.disks[0].size), file);
-  checkBootloader(layout, file);
   if (layout.bootloader && objects.profile && !objects.profile.bootable) {
     throw new ValidationError(`${objects.profileFile ?? 'profile'}: bootable: a layout with a bootloader needs bootable: true (a kernel and GRUB in the image)`);
   }
+}
+
+/** A fresh disk image file in the toolbox: partitions are reached by offset, the root tree is staged. */
+function fillToolboxDiskTarget(target: DiskTarget, id: string, diskPath: string, size: number, ws: ImageWorkspace): void {
+  Object.assign(target, {
+    id,
+    path: diskPath,
+    size,
+    executor: ws.executor,
+    kind: 'image',
+    zeroFrom: 0,
+    stagedRoot: ws.rootDir,
+    prepare: async () => {},
+    partition: async (number: number) => {
+      const p = target.geometry?.partitions.find((q) => q.number === number);
+      if (!p) throw new BareonError(`disk image: no partition ${number}`);
+      return { path: diskPath, offset: p.start, size: p.size, device: false };
+    },
+    rootDir: async () => ws.rootDir,
+    scratchDir: async () => '/tmp',
+  } satisfies DiskTarget);
 }
 
 /** Builds the partitioned disk in the toolbox: size, partitioning, fstab, bootloader, filesystems, checks. */
@@ -54,12 +76,10 @@ function diskSubtasks(ctx: PluginContext, done: (disk: BuiltDisk) => void): Subt
   let ws: ImageWorkspace;
   const target = {} as DiskTarget;
   const diskPath = `${WORK_DIR}/disk.img`;
-  const actions: Subtask[] = DISK_ACTIONS.filter((name) => name !== 'bootloader' || ctx.objects.layout!.bootloader).map((name) => ({
+  const actions: Subtask[] = diskActions(ctx.objects).map((name) => ({
     title: name,
     async run(io) {
-      const plugin = await ctx.plugins.load('bareon.actions', name);
-      await plugin.validate?.(ctx.objects, {});
-      return pluginSubtask(ctx, plugin, name).run(io);
+      return pluginSubtask(ctx, await ctx.plugins.load('bareon.actions', name), name).run(io);
     },
   }));
   return [
@@ -70,7 +90,7 @@ function diskSubtasks(ctx: PluginContext, done: (disk: BuiltDisk) => void): Subt
         const disk = ctx.objects.layout!.disks[0];
         const size = fixedBytes(disk.size) ?? autoDiskSize(disk, ws.rootBytes);
         await ws.executor.run(['truncate', '-s', String(size), diskPath], { step: 'create the disk image' });
-        Object.assign(target, { id: disk.id, path: diskPath, size, executor: ws.executor, stagedRoot: ws.rootDir });
+        fillToolboxDiskTarget(target, disk.id, diskPath, size, ws);
         ctx.objects.disks = [target];
         io.setTitle(`disk image: ${(size / 2 ** 20).toFixed(0)} MiB (${disk.size === 'auto' ? 'auto' : 'fixed'}), ${disk.table}`);
       },
@@ -149,6 +169,7 @@ function diskImageExporter(format: 'raw' | 'qcow2'): Plugin<{ compress: boolean 
         ? 'partitioned, bootable raw disk image, built in a toolbox container (no host privileges)'
         : 'partitioned, bootable qcow2 disk image (compat 1.1, optional compress), built in a toolbox container',
     options: z.strictObject({ compress: z.boolean().default(false) }),
+    uses: (objects) => diskActions(objects).map((name) => `bareon.actions/${name}`),
     async plan(objects) {
       if (!objects.layout && objects.profile?.bootable) {
         objects.layoutFile = path.join(bareonPackageDir(), DEFAULT_LAYOUT);

@@ -1,17 +1,25 @@
 #!/usr/bin/env node
+
 import { logFormatOption, newProgram, parseProgram } from './program.js';
 import { runSession } from './session.js';
 
-const program = newProgram('bareon-deploy', 'Deploy an image or a build manifest onto a block device or an image file.')
-  .argument('<source>', 'disk image (raw, qcow2), rootfs tarball, or <name>.manifest.json')
-  .argument('<target>', 'block device (/dev/sda) or image file')
-  .option('--layout <file>', 'layout YAML (for rootfs sources)')
-  .option('--only <actions>', 'comma-separated actions to run')
+const program = newProgram('bareon-deploy', 'Deploy a disk image, a rootfs tarball, a filesystem image or a build manifest onto a block device or an image file.')
+  .argument('<source>', 'a path, an http(s):// URL, or - for stdin: raw[.gz|.xz|.zst], qcow2, tar[.gz|.zst], ext4[.zst], or <name>.manifest.json')
+  .argument('<target>', 'a whole disk (/dev/sda, /dev/nvme0n1, /dev/loop0) or an image file (created or extended to --size)')
+  .option('--layout <file>', 'layout YAML for rootfs and filesystem images (default: profiles/layouts/bios-uefi-gpt.yaml)')
+  .option('--size <size>', 'size of an image-file target, such as 8GiB (default: the image size, or the file as it is)')
+  .option('--checksum <sha256:hex>', 'expected sha256 of the source (a manifest supplies it)')
+  .option('--no-verify', 'write without checking a checksum (prints a warning)')
+  .option('--format <format>', 'what the source must be; its bytes must agree (qcow2, raw, raw.zst, tar.zst, ext4…)')
+  .option('--grow', 'after a whole-disk image: make the last partition and its filesystem fill the disk', false)
+  .option('--only <actions>', 'comma-separated actions to run (partitioning,filesystems,deploy,fstab,bootloader)')
   .option('--skip <actions>', 'comma-separated actions to skip')
-  .option('--yes', 'do not ask before writing to a block device', false)
-  .option('--dry-run', 'validate and print the plan, write nothing', false)
+  .option('--preserve-on-error', 'on failure, keep the half-written disk instead of clearing its partition tables', false)
+  .option('--yes', 'do not ask before overwriting a block device', false)
+  .option('--dry-run', 'validate and print the plan (partitions, offsets, writes); touch nothing', false)
   .addOption(logFormatOption())
-  .action(async (source: string, target: string, opts: { layout?: string; only?: string; skip?: string; yes: boolean; dryRun: boolean; logFormat: 'text' | 'json' }) =>
+  .addHelpText('after', '\nExamples:\n  bareon-deploy out/debian-bootable.manifest.json /dev/sdb --yes\n  bareon-deploy --checksum sha256:… --grow https://images.example/disk.raw.zst /dev/nvme0n1 --yes\n  bareon-deploy rootfs.tar.zst disk.img --size 8GiB --checksum sha256:…')
+  .action(async (source: string, target: string, opts: import('./commands/deploy.js').DeployOptions & { logFormat: 'text' | 'json' }) =>
     runSession(opts.logFormat, async (session) => {
       const { deployCommand } = await import('./commands/deploy.js');
       await deployCommand(source, target, opts, session);

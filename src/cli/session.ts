@@ -42,8 +42,10 @@ export async function runSession(logFormat: LogFormat, body: (s: Session) => Pro
   try {
     await body({ runId: newRunId(), signal: controller.signal, cleanup, reporter });
     clearInterval(keepAlive);
-    await cleanup.run();
-    process.exit(ExitCode.ok);
+    // a teardown that fails after a successful run (an unmount, a flush) means the result is not certain
+    const failures = await cleanup.run('ok');
+    for (const f of failures) process.stderr.write(`error: the run finished, but releasing what it held failed: ${f.message}\n`);
+    process.exit(failures.length ? ExitCode.failure : ExitCode.ok);
   } catch (err) {
     if (interrupted) return new Promise<never>(() => {});
     clearInterval(keepAlive);

@@ -6,7 +6,7 @@ export type Teardown = () => unknown | Promise<unknown>;
  * run succeeded, failed or was interrupted. A failing teardown does not stop the others.
  */
 export class CleanupStack {
-  private readonly stack: { label: string; fn: Teardown }[] = [];
+  private readonly stack: { label: string; fn: Teardown; onFailureOnly?: boolean }[] = [];
   private draining: Promise<Error[]> | undefined;
 
   /** Registers `fn`; the returned function runs it now (and drops it from the stack). */
@@ -21,16 +21,33 @@ export class CleanupStack {
     };
   }
 
+  /**
+   * Registers `fn` to run only if the run fails or is interrupted (for example clearing the partition
+   * table of a half-written disk). Returns a function that drops it, once the work it guards is complete.
+   */
+  deferOnFailure(fn: Teardown, label: string): () => void {
+    const entry = { label, fn, onFailureOnly: true };
+    this.stack.push(entry);
+    return () => {
+      const i = this.stack.indexOf(entry);
+      if (i >= 0) this.stack.splice(i, 1);
+    };
+  }
+
   get size(): number {
     return this.stack.length;
   }
 
-  /** Runs every pending teardown, newest first; concurrent callers share one drain. Returns the failures. */
-  run(): Promise<Error[]> {
+  /**
+   * Runs every pending teardown, newest first; failure-only ones run unless `outcome` is "ok".
+   * Concurrent callers share one drain. Returns the failures.
+   */
+  run(outcome: 'ok' | 'failed' = 'failed'): Promise<Error[]> {
     this.draining ??= (async () => {
       const failures: Error[] = [];
       while (this.stack.length > 0) {
-        const { label, fn } = this.stack.pop()!;
+        const { label, fn, onFailureOnly } = this.stack.pop()!;
+        if (onFailureOnly && outcome === 'ok') continue;
         try {
           await fn();
         } catch (err) {

@@ -5,7 +5,7 @@ import { issuesToError } from '../objects/yaml-source.js';
 import type { CleanupStack } from './cleanup.js';
 import { BareonError, ValidationError } from './errors.js';
 import type { PluginRegistry } from './plugins/registry.js';
-import type { Plugin, PluginContext, QueueEntry, RunFlags, Subtask, TaskIO } from './plugins/types.js';
+import { NAMESPACES, type Namespace, type Plugin, type PluginContext, type QueueEntry, type RunFlags, type Subtask, type TaskIO } from './plugins/types.js';
 import { throttledProgress } from './progress.js';
 import type { Reporter } from './reporter.js';
 
@@ -18,12 +18,16 @@ export interface RunRequest {
   cleanup: CleanupStack;
   runId: string;
   reporter: Reporter;
+  /** Runs after every plugin validated and before the first one runs (not on --dry-run): the last word before writing. */
+  confirm?: (prepared: PreparedEntry[]) => Promise<void>;
 }
 
 export interface PreparedEntry {
   entry: QueueEntry;
   plugin: Plugin;
   options: unknown;
+  /** Loaded because another plugin `uses` it: planned and validated here, run by its user. */
+  usedBy?: string;
 }
 
 const label = (e: QueueEntry) => `${e.namespace}/${e.name}`;
@@ -33,14 +37,12 @@ const label = (e: QueueEntry) => `${e.namespace}/${e.name}`;
  * runs every `validate`. Throws one ValidationError listing every problem; nothing has run yet.
  */
 export async function prepareRun(req: Pick<RunRequest, 'registry' | 'queue' | 'objects'>): Promise<PreparedEntry[]> {
-  const plugins: Plugin[] = [];
-  for (const entry of req.queue) plugins.push(await req.registry.load(entry.namespace, entry.name));
-  for (const plugin of plugins) await plugin.plan?.(req.objects, req.queue);
+  const { entries, plugins, usedBy } = await loadWithUses(req);
   const prepared: PreparedEntry[] = [];
   const problems: string[] = [];
   const hints: string[] = [];
   for (const [i, plugin] of plugins.entries()) {
-    const entry = req.queue[i];
+    const entry = entries[i];
     let options: unknown = entry.options;
     if (plugin.options) {
       const parsed = plugin.options.safeParse(entry.options ?? {}, { reportInput: true });
@@ -54,7 +56,7 @@ export async function prepareRun(req: Pick<RunRequest, 'registry' | 'queue' | 'o
     }
     try {
       await plugin.validate?.(req.objects, options);
-      prepared.push({ entry, plugin, options });
+      prepared.push({ entry, plugin, options, usedBy: usedBy.get(i) });
     } catch (err) {
       // Whatever a validate hook throws is its verdict on the objects (plain-JS plugins throw plain Errors).
       if (err instanceof z.ZodError) problems.push(`${label(entry)}: ${issuesToError(err.issues, z.any(), { label: label(entry) }).message}`);
@@ -68,6 +70,39 @@ export async function prepareRun(req: Pick<RunRequest, 'registry' | 'queue' | 'o
     });
   }
   return prepared;
+}
+
+/** "bareon.actions/partitioning" → its queue entry. */
+function parseUse(ref: string, user: string): QueueEntry {
+  const slash = ref.lastIndexOf('/');
+  const namespace = ref.slice(0, slash) as Namespace;
+  if (slash < 0 || !NAMESPACES.includes(namespace)) throw new ValidationError(`${user}: uses "${ref}": expected "namespace/name" such as bareon.actions/partitioning`);
+  return { namespace, name: ref.slice(slash + 1), origin: `used by ${user}` };
+}
+
+/**
+ * Loads the queue, plans it in order, then adds every plugin named by a `uses` (transitively, each
+ * once, after its user's plan so that `uses` may depend on the planned objects) and plans those too.
+ */
+async function loadWithUses(req: Pick<RunRequest, 'registry' | 'queue' | 'objects'>) {
+  const entries: QueueEntry[] = [...req.queue];
+  const plugins: Plugin[] = [];
+  const usedBy = new Map<number, string>();
+  for (const entry of entries) plugins.push(await req.registry.load(entry.namespace, entry.name));
+  for (const plugin of plugins) await plugin.plan?.(req.objects, req.queue);
+  for (let i = 0; i < plugins.length; i++) {
+    const uses = typeof plugins[i].uses === 'function' ? (plugins[i].uses as (o: Objects) => readonly string[])(req.objects) : ((plugins[i].uses as readonly string[] | undefined) ?? []);
+    for (const ref of uses) {
+      const use = parseUse(ref, label(entries[i]));
+      if (entries.some((e) => e.namespace === use.namespace && e.name === use.name)) continue;
+      const plugin = await req.registry.load(use.namespace, use.name);
+      await plugin.plan?.(req.objects, req.queue);
+      usedBy.set(entries.length, label(entries[i]));
+      entries.push(use);
+      plugins.push(plugin);
+    }
+  }
+  return { entries, plugins, usedBy };
 }
 
 type AnyTask = ListrTaskWrapper<unknown, any, any>;
@@ -123,7 +158,7 @@ function subtaskList(task: AnyTask, subtasks: Subtask[], reporter: Reporter) {
 export async function executeRun(prepared: PreparedEntry[], req: RunRequest): Promise<void> {
   const { reporter } = req;
   const listr = new Listr(
-    prepared.map(({ entry, plugin, options }) => ({
+    prepared.filter((p) => !p.usedBy).map(({ entry, plugin, options }) => ({
       title: entry.origin ? `${entry.name} (${entry.origin})` : entry.name,
       task: (_: unknown, task: AnyTask) =>
         reported(reporter, task, async () => {
@@ -169,27 +204,33 @@ export function pluginSubtask(ctx: PluginContext, plugin: Plugin, title: string,
   };
 }
 
-/** The dry-run plan: what would run, in order, with parsed options. */
-export function describePlan(prepared: PreparedEntry[]): string {
+/** The dry-run plan: what would run, in order, with parsed options and each plugin's own description. */
+export async function describePlan(prepared: PreparedEntry[], objects: Objects): Promise<string> {
   const lines = ['plan (dry run, nothing will be changed):'];
-  prepared.forEach(({ entry, options }, i) => {
+  let n = 0;
+  for (const { entry, plugin, options, usedBy } of prepared) {
     const opts = options === undefined || (typeof options === 'object' && options && Object.keys(options).length === 0) ? '' : ` ${JSON.stringify(options)}`;
-    lines.push(`  ${i + 1}. ${label(entry)}${opts}`);
-  });
+    lines.push(usedBy ? `     ${label(entry)}${opts} (run by ${usedBy})` : `  ${++n}. ${label(entry)}${opts}`);
+    for (const line of (await plugin.describe?.(objects, options)) ?? []) lines.push(`       ${line}`);
+  }
   return lines.join('\n');
 }
 
 /** plan → validate → run, with the cleanup stack drained at the end whatever happens. */
 export async function runPlugins(req: RunRequest): Promise<void> {
+  let ok = false;
   try {
     const prepared = await prepareRun(req);
     if (req.flags.dryRun) {
-      req.reporter.print(describePlan(prepared));
+      req.reporter.print(await describePlan(prepared, req.objects));
+      ok = true;
       return;
     }
+    await req.confirm?.(prepared);
     await executeRun(prepared, req);
+    ok = true;
   } finally {
-    const failures = await req.cleanup.run();
+    const failures = await req.cleanup.run(ok ? 'ok' : 'failed');
     for (const f of failures) process.stderr.write(`warning: cleanup failed: ${f.message}\n`);
   }
 }

@@ -8,3 +8,12 @@ export class ToolError extends BareonError {
     });
   }
 }
+
+/** What a finished system tool left: its exit code and output. */
+export interface CommandResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  /** The last lines of stdout and stderr interleaved, for error reports. */
+  tail: string;
+}

@@ -1,4 +1,4 @@
-import type { CommandResult } from '../docker/engine.js';
+import type { CommandResult } from '../core/tool-error.js';
 
 /**
  * Where disk tools run: inside the toolbox container for images (no host privileges), or on the
@@ -6,7 +6,7 @@ import type { CommandResult } from '../docker/engine.js';
  */
 export interface DiskExecutor {
   /** Runs a command; a non-zero exit throws a ToolError naming the step, the command and its output tail. */
-  run(cmd: string[], opts?: { step?: string; onLine?: (line: string) => void; allowFailure?: boolean }): Promise<CommandResult>;
+  run(cmd: string[], opts?: { step?: string; onLine?: (line: string) => void; allowFailure?: boolean; input?: string }): Promise<CommandResult>;
   writeFile(path: string, data: Buffer, mode?: number): Promise<void>;
   readFile(path: string): Promise<Buffer>;
 }

@@ -1,3 +1,4 @@
+import type { CommandResult } from '../core/tool-error.js';
 import Docker from 'dockerode';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -23,13 +24,7 @@ export interface ContainerSpec {
   hostConfig?: Docker.HostConfig;
 }
 
-export interface CommandResult {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-  /** The last lines of stdout and stderr interleaved, for error reports. */
-  tail: string;
-}
+export type { CommandResult } from '../core/tool-error.js';
 
 export interface OutputOptions {
   /** Each line of output as it arrives. */

@@ -6,9 +6,11 @@ import type { Artifact, InstalledPackage } from './artifact.js';
 import { parseWith, YamlSource } from './yaml-source.js';
 import type { DiskExecutor } from '../disk/executor.js';
 import type { DiskGeometry } from '../disk/geometry.js';
+import type { DeployRequest, DeploySource } from './deploy.js';
 
 export * from './artifact.js';
 export * from './configdrive.js';
+export * from './deploy.js';
 export * from './layout.js';
 export * from './profile.js';
 export * from './size.js';
@@ -32,7 +34,16 @@ export interface BuildRecord {
   steps: StepOutcome[];
 }
 
-/** A disk being written: an image file in the toolbox, or a block device. */
+/** How a tool reaches one partition: a byte offset into the disk, or a device of its own (offset 0). */
+export interface PartitionRef {
+  path: string;
+  offset: number;
+  size: number;
+  /** A block device holding just this partition (a kernel partition node or an offset loop device). */
+  device: boolean;
+}
+
+/** A disk being written: an image file in the toolbox, or a block device or image file on this host. */
 export interface DiskTarget {
   /** The layout's disk id. */
   id: string;
@@ -40,10 +51,24 @@ export interface DiskTarget {
   path: string;
   size: number;
   executor: DiskExecutor;
-  /** Set by the partitioning action. */
+  /** image: a disk image in the toolbox; file or block: a deploy target on this host. */
+  kind: 'image' | 'file' | 'block';
+  /** Bytes from this offset on read back as zeros without being written (a new or extended file); Infinity when unknown. */
+  zeroFrom: number;
+  /** Set by the partitioning action, or by the driver from the table already on the disk. */
   geometry?: DiskGeometry;
   /** Image builds: the root filesystem tree (as the executor sees it) that the filesystems are made from. */
   stagedRoot?: string;
+  /** Where a whole-disk image written onto this disk ends (its own backup GPT lies there). */
+  imageEnd?: number;
+  /** Creates or extends an image file target to `size`; a no-op for devices. Idempotent. */
+  prepare(): Promise<void>;
+  /** How tools reach a partition of `geometry`. */
+  partition(number: number): Promise<PartitionRef>;
+  /** The root tree to write files into: the staged tree (images) or the mounted filesystems (deploy). */
+  rootDir(): Promise<string>;
+  /** A directory for scratch files, as the executor sees it. */
+  scratchDir(): Promise<string>;
 }
 
 /** A root filesystem produced by a builder, readable as a tar stream as many times as exporters need. */
@@ -76,6 +101,9 @@ export interface Objects {
   build?: BuildRecord;
   /** Disks being written, in layout order (set by image exporters or deploy). */
   disks?: DiskTarget[];
+  /** What bareon-deploy writes, and how. */
+  source?: DeploySource;
+  deploy?: DeployRequest;
   artifacts: Artifact[];
   /** Room for out-of-tree plugins' own objects. */
   [extra: string]: unknown;

@@ -10,6 +10,8 @@ export interface TarEntryInfo {
   type: string;
   size: number;
   mode: number;
+  /** Target of a hardlink ("1") or symlink ("2"), as stored. */
+  linkname?: string;
 }
 
 export type TarDecision =
@@ -75,6 +77,7 @@ export class TarFilter extends Transform {
   private meta: Buffer[] = [];
   private metaName: string | undefined;
   private metaSize: number | undefined;
+  private metaLink: string | undefined;
   private remaining = 0;
   private pad = 0;
   private current: { info: TarEntryInfo; decision: TarDecision; metaKind?: 'pax' | 'gnuname'; metaData?: Buffer[] } | undefined;
@@ -168,7 +171,8 @@ export class TarFilter extends Transform {
     }
     if (this.metaName !== undefined) name = this.metaName;
     if (this.metaSize !== undefined) size = this.metaSize;
-    const info: TarEntryInfo = { name: normalize(name), type, size, mode: readNumber(block, 100, 8) };
+    const linkname = type === '1' || type === '2' ? (this.metaLink ?? readString(block, 157, 100)) : undefined;
+    const info: TarEntryInfo = { name: normalize(name), type, size, mode: readNumber(block, 100, 8), ...(linkname === undefined ? {} : { linkname }) };
     const decision = this.opts.decide(info);
     if (decision.action === 'keep') {
       for (const m of this.meta) this.push(m);
@@ -180,6 +184,7 @@ export class TarFilter extends Transform {
     this.meta = [];
     this.metaName = undefined;
     this.metaSize = undefined;
+    this.metaLink = undefined;
     this.current = { info, decision };
     this.captured = [];
     // links, devices and directories carry no data even when size says otherwise
@@ -211,8 +216,12 @@ export class TarFilter extends Transform {
       if (p) this.metaName = p.toString('utf8');
       const s = records.get('size');
       if (s) this.metaSize = parseInt(s.toString('latin1'), 10);
+      const l = records.get('linkpath');
+      if (l) this.metaLink = l.toString('utf8');
     } else if (cur.metaKind === 'gnuname' && cur.info.type === 'L') {
       this.metaName = Buffer.concat(cur.metaData!).toString('utf8').replace(/\0+$/, '');
+    } else if (cur.metaKind === 'gnuname' && cur.info.type === 'K') {
+      this.metaLink = Buffer.concat(cur.metaData!).toString('utf8').replace(/\0+$/, '');
     } else if (!cur.metaKind && cur.decision.action === 'keep' && cur.decision.capture) {
       this.opts.onCapture?.(cur.info, Buffer.concat(this.captured));
       this.captured = [];

@@ -6,7 +6,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { CleanupStack } from '../core/cleanup.js';
 import type { Progress } from '../core/plugins/types.js';
-import { SparseFileWriter } from './sparse-writer.js';
+import { SparseFileWriter } from './disk-writer.js';
 
 /** Counts bytes into a Progress as they pass. */
 export function progressMeter(progress: Progress): Transform {

@@ -34,7 +34,7 @@ export async function bootToLogin(disk: string, opts: { firmware: 'bios' | 'uefi
     'qemu-system-x86_64',
     ['-machine', 'q35', '-accel', 'tcg', '-m', '1024', '-smp', '2', ...firmware,
       '-drive', `file=${disk},format=${format},if=virtio,snapshot=on`,
-      '-nic', 'user,model=virtio-net-pci', '-display', 'none', '-monitor', 'none', '-serial', `file:${serial}`, '-no-reboot'],
+      '-nic', 'user,restrict=on,model=virtio-net-pci', '-display', 'none', '-monitor', 'none', '-serial', `file:${serial}`, '-no-reboot'],
     { reject: false },
   );
   const deadline = started + (opts.timeoutMs ?? 240_000);

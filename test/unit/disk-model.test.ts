@@ -12,7 +12,7 @@ import { embedGrubBios } from '../../src/disk/grub-bios.js';
 import { assignIdentifiers } from '../../src/disk/identifiers.js';
 import { defaultMirror } from '../../src/docker/mirror.js';
 import { LayoutSchema, type LayoutInput } from '../../src/objects/layout.js';
-import { SparseFileWriter } from '../../src/stream/sparse-writer.js';
+import { SparseFileWriter } from '../../src/stream/disk-writer.js';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;

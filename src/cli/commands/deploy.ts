@@ -1,49 +1,37 @@
-import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { createInterface } from 'node:readline/promises';
 import { ValidationError } from '../../core/errors.js';
 import { runPlugins } from '../../core/manager.js';
+import { bareonPackageDir } from '../../core/plugins/discovery.js';
 import { PluginRegistry } from '../../core/plugins/registry.js';
 import type { QueueEntry } from '../../core/plugins/types.js';
-import { loadLayout, type Objects } from '../../objects/index.js';
+import { readPartitionTable } from '../../deploy/partition-table.js';
+import { placePartitions } from '../../disk/geometry.js';
+import { assignIdentifiers } from '../../disk/identifiers.js';
+import { HostExecutor } from '../../host/executor.js';
+import { describeTarget, hostDiskTarget, inspectTarget, refuseBusyTarget, type TargetInfo } from '../../host/disk-target.js';
+import { loadLayout, parseSize, type DiskTarget, type Objects } from '../../objects/index.js';
+import { resolveSource } from '../../source/resolve.js';
 import type { Session } from '../session.js';
 
-/** The deploy actions, in the order DESIGN.md gives them. */
+/** The deploy actions, in the order they run on a disk. */
 export const DEPLOY_ACTIONS = ['partitioning', 'filesystems', 'deploy', 'fstab', 'bootloader', 'configdrive'] as const;
 
-export type SourceFormat = 'qcow2' | 'raw' | 'tar' | 'tar.gz' | 'tar.zst' | 'manifest';
+/** The layout a rootfs or filesystem image gets when none is given. */
+export const DEFAULT_DEPLOY_LAYOUT = 'profiles/layouts/bios-uefi-gpt.yaml';
 
-/** Tells a source's format from its first bytes (and a manifest by its name). */
-export async function detectSourceFormat(file: string): Promise<SourceFormat> {
-  if (file.endsWith('.manifest.json')) return 'manifest';
-  const fh = await open(file, 'r').catch((err) => {
-    throw new ValidationError(`source ${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`, {
-      hint: 'give a disk image, a rootfs tarball or a <name>.manifest.json written by bareon-build',
-    });
-  });
-  try {
-    const head = Buffer.alloc(512);
-    const { bytesRead } = await fh.read(head, 0, 512, 0);
-    if (head.subarray(0, 4).equals(Buffer.from('QFI\xfb', 'latin1'))) return 'qcow2';
-    if (head[0] === 0x1f && head[1] === 0x8b) return 'tar.gz';
-    if (head.readUInt32LE(0) === 0xfd2fb528) return 'tar.zst';
-    if (bytesRead >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar') return 'tar';
-    return 'raw';
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Checks that a target is a block device, an existing regular file, or a new file in an existing directory. */
-export async function checkTarget(target: string): Promise<'block' | 'file'> {
-  const st = await stat(target).catch(() => undefined);
-  if (!st) {
-    const dir = await stat(path.dirname(path.resolve(target))).catch(() => undefined);
-    if (!dir?.isDirectory()) throw new ValidationError(`target ${target}: neither a device nor a file, and its directory does not exist`);
-    return 'file';
-  }
-  if (st.isBlockDevice()) return 'block';
-  if (st.isFile()) return 'file';
-  throw new ValidationError(`target ${target} is not a block device or a regular file`, { hint: 'give /dev/sdX, /dev/nvmeXnY or an image file path' });
+export interface DeployOptions {
+  layout?: string;
+  only?: string;
+  skip?: string;
+  size?: string;
+  format?: string;
+  checksum?: string;
+  verify: boolean;
+  grow: boolean;
+  preserveOnError: boolean;
+  yes: boolean;
+  dryRun: boolean;
 }
 
 function actionList(value: string | undefined, flag: string): string[] | undefined {
@@ -54,29 +42,96 @@ function actionList(value: string | undefined, flag: string): string[] | undefin
   return names;
 }
 
-export async function deployCommand(
-  source: string,
-  target: string,
-  opts: { layout?: string; only?: string; skip?: string; yes: boolean; dryRun: boolean },
-  session: Session,
-): Promise<void> {
-  const format = await detectSourceFormat(source);
-  await checkTarget(target);
+function sizeOption(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const parsed = parseSize(value);
+  if (typeof parsed === 'string' || parsed.kind !== 'bytes') throw new ValidationError(`--size: ${typeof parsed === 'string' ? parsed : `"${value}" must be an absolute size such as 8GiB`}`);
+  return parsed.bytes;
+}
+
+function checksumOption(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const m = /^sha256:([0-9a-fA-F]{64})$/.exec(value.trim());
+  if (!m) throw new ValidationError(`--checksum: expected sha256:<64 hex digits>, got "${value}"`);
+  return m[1].toLowerCase();
+}
+
+/** When partitioning does not run, the disk must already carry the layout's table: adopt it, or stop. */
+async function adoptExistingTable(target: DiskTarget, objects: Objects): Promise<void> {
+  const disk = objects.layout!.disks[0];
+  const planned = placePartitions(disk, target.size);
+  const table = await readPartitionTable(new HostExecutor(), target.path);
+  const matches =
+    table &&
+    (table.label === 'dos' ? 'msdos' : 'gpt') === disk.table &&
+    planned.partitions.every((p) => table.partitions.some((q) => q.number === p.number && q.start === p.start && q.size === p.size));
+  if (!matches) {
+    throw new ValidationError(`target ${target.path} does not hold the layout's partition table${table ? '' : ' (it has none)'}`, {
+      hint: 'run partitioning first (drop --only/--skip partitioning), or give the layout the disk was partitioned with',
+    });
+  }
+  for (const p of planned.partitions) p.spec.uuid = table.partitions.find((q) => q.number === p.number)!.uuid ?? p.spec.uuid;
+  target.geometry = planned;
+}
+
+/** Asks on the terminal before a block device is overwritten; refuses without a terminal. */
+async function confirmOverwrite(info: TargetInfo, yes: boolean): Promise<void> {
+  if (yes || info.kind === 'file') return;
+  if (!process.stdin.isTTY) {
+    throw new ValidationError(`refusing to overwrite block device ${describeTarget(info)} without --yes`, { hint: 'stdin is not a terminal, so bareon cannot ask; pass --yes to confirm' });
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(`Everything on ${describeTarget(info)} will be overwritten.\nType "yes" to continue: `);
+    if (answer.trim() !== 'yes') throw new ValidationError(`not confirmed; ${info.path} was not touched`);
+  } finally {
+    rl.close();
+  }
+}
+
+/**
+ * bareon-deploy: the driver that turns a source, a target and flags into the shared objects, then
+ * queues the deploy actions. Whole-disk images run `deploy` alone; rootfs tarballs and filesystem
+ * images run the layout chain (partitioning → filesystems → deploy → fstab → bootloader).
+ */
+export async function deployCommand(sourceUri: string, targetPath: string, opts: DeployOptions, session: Session): Promise<void> {
   const only = actionList(opts.only, '--only');
   const skip = actionList(opts.skip, '--skip') ?? [];
-  const objects: Objects = { artifacts: [], target, source: { path: source, format } };
-  if (opts.layout) {
-    objects.layout = await loadLayout(opts.layout);
-    objects.layoutFile = opts.layout;
+  const source = await resolveSource(sourceUri, { format: opts.format, sha256: checksumOption(opts.checksum), signal: session.signal });
+  const registry = await PluginRegistry.discover();
+  const installed = registry.names('bareon.actions');
+  const chain = source.content === 'disk' ? ['deploy'] : DEPLOY_ACTIONS.filter((a) => installed.includes(a));
+  const queue: QueueEntry[] = (only ?? chain).filter((name) => !skip.includes(name)).map((name) => ({ namespace: 'bareon.actions', name }));
+  if (queue.length === 0) throw new ValidationError('nothing to do: --only/--skip leave no action', { hint: `this source runs: ${chain.join(', ')}` });
+
+  const objects: Objects = { artifacts: [], target: targetPath, source, deploy: { verify: opts.verify, grow: opts.grow, preserveOnError: opts.preserveOnError } };
+  if (!opts.verify) process.stderr.write(`warning: --no-verify: ${sourceUri} is written without checking its sha256\n`);
+  if (opts.layout || source.content !== 'disk') {
+    objects.layoutFile = opts.layout ?? path.join(bareonPackageDir(), DEFAULT_DEPLOY_LAYOUT);
+    objects.layout = await loadLayout(objects.layoutFile);
+    if (objects.layout.disks.length !== 1) throw new ValidationError(`${objects.layoutFile}: disks: bareon-deploy writes one target disk; the layout has ${objects.layout.disks.length}`);
+    assignIdentifiers(objects.layout);
   }
-  const queue: QueueEntry[] = (only ?? [...DEPLOY_ACTIONS])
-    .filter((name) => !skip.includes(name))
-    .map((name) => ({ namespace: 'bareon.actions', name }));
+  const info = await inspectTarget(targetPath, sizeOption(opts.size) ?? (source.content === 'disk' ? source.virtualSize : undefined));
+  await refuseBusyTarget(info);
+  const target = hostDiskTarget(objects.layout?.disks[0].id ?? 'target', info, {
+    cleanup: session.cleanup,
+    signal: session.signal,
+    preserveOnError: opts.preserveOnError,
+    log: (line) => session.reporter.print(line),
+  });
+  objects.disks = [target];
+  // a layout without a bootloader section installs none
+  if (!objects.layout?.bootloader && !only) queue.splice(0, queue.length, ...queue.filter((q) => q.name !== 'bootloader'));
+  const names = queue.map((q) => q.name);
+  if (objects.layout && !names.includes('partitioning') && names.some((n) => n !== 'deploy' || source.content !== 'disk')) await adoptExistingTable(target, objects);
+
   await runPlugins({
-    registry: await PluginRegistry.discover(),
+    registry,
     queue,
     objects,
     flags: { dryRun: opts.dryRun, yes: opts.yes, noCache: false },
+    confirm: () => confirmOverwrite(info, opts.yes),
     ...session,
   });
 }

@@ -74,6 +74,14 @@ export interface QueueEntry {
 export interface Plugin<O = any> {
   summary: string;
   options?: z.ZodType<O>;
+  /**
+   * Plugins this one runs as subtasks ("namespace/name", e.g. "bareon.actions/partitioning"), or a
+   * function of the planned objects that names them. The manager loads, plans and validates them
+   * with the queue, so every check has passed before anything runs.
+   */
+  uses?: readonly string[] | ((objects: Objects) => readonly string[]);
+  /** Lines for `--dry-run`: what `run` would do with these objects (partitions, offsets, writes). */
+  describe?(objects: Objects, options: O): string[] | Promise<string[]>;
   plan?(objects: Objects, queue: readonly QueueEntry[]): void | Promise<void>;
   validate?(objects: Objects, options: O): void | Promise<void>;
   run(ctx: PluginContext<O>): Promise<void | Subtask[]>;

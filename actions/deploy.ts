@@ -1,0 +1,21 @@
+import { pluginSubtask } from '../src/core/manager.js';
+import { definePlugin } from '../src/core/plugins/types.js';
+import { requireSource } from '../src/deploy/request.js';
+import type { Objects } from '../src/objects/index.js';
+
+/** The deployer plugin for what the source holds. */
+const DEPLOYERS = { disk: 'disk-image', rootfs: 'rootfs-tar', fs: 'fs-image' } as const;
+const deployerFor = (objects: Objects) => (objects.source ? DEPLOYERS[objects.source.content] : undefined);
+
+/** Writes the source onto the target with the deployer plugin (bareon.deployers) for its content. */
+export default definePlugin({
+  summary: 'writes the source onto the target through the bareon.deployers plugin for its content (disk-image, rootfs-tar, fs-image)',
+  uses: (objects) => (deployerFor(objects) ? [`bareon.deployers/${deployerFor(objects)}`] : []),
+  validate(objects) {
+    requireSource(objects, 'deploy');
+  },
+  async run(ctx) {
+    const name = deployerFor(ctx.objects)!;
+    return [pluginSubtask(ctx, await ctx.plugins.load('bareon.deployers', name), `${name}: ${ctx.objects.source!.uri}`)];
+  },
+});

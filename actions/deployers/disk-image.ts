@@ -1,0 +1,131 @@
+import { execa } from 'execa';
+import { createReadStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { BareonError, ValidationError } from '../../src/core/errors.js';
+import { definePlugin, type PluginContext } from '../../src/core/plugins/types.js';
+import { checkSourceDigest } from '../../src/deploy/checksum.js';
+import { growLastPartition } from '../../src/deploy/grow.js';
+import { deployTarget, requireSource } from '../../src/deploy/request.js';
+import { HostExecutor } from '../../src/host/executor.js';
+import type { DeploySource, DiskTarget } from '../../src/objects/index.js';
+import { formatBytes, MiB } from '../../src/objects/size.js';
+import { decompressor } from '../../src/source/decompress.js';
+import { parseQcow2Header } from '../../src/source/magic.js';
+import { progressMeter, HashMeter } from '../../src/stream/artifact-writer.js';
+import { DiskWriter } from '../../src/stream/disk-writer.js';
+
+/** Hashes a stream to its end. */
+async function hashStream(stream: Readable, signal: AbortSignal): Promise<{ sha256: string; size: number }> {
+  const meter = new HashMeter();
+  await pipeline(stream, meter, async function* (src) {
+    for await (const _ of src);
+  }, { signal });
+  return { sha256: meter.sha256, size: meter.size };
+}
+
+/** A raw image, compressed or not, streamed onto the disk: hashed in flight, the first MiB written last. */
+async function writeRawStream(ctx: PluginContext, source: DeploySource, target: DiskTarget): Promise<{ length: number; head: Buffer }> {
+  const meter = new HashMeter();
+  const writer = new DiskWriter(target.path, { flags: 'r+', zeroFrom: target.zeroFrom, holdHead: MiB, limit: target.size });
+  ctx.progress.start(source.virtualSize);
+  await pipeline(
+    [await source.open(ctx.signal), meter, ...(source.compression ? [decompressor(source.compression, ctx.signal)] : []), progressMeter(ctx.progress), writer] as never,
+    { signal: ctx.signal },
+  );
+  checkSourceDigest(source, ctx.objects.deploy!.verify, meter);
+  const head = await writer.commitHead();
+  return { length: writer.length, head };
+}
+
+/** qcow2 goes through qemu-img (always as qcow2, never probed); a remote or piped qcow2 is spooled first. */
+async function writeQcow2(ctx: PluginContext, source: DeploySource, target: DiskTarget): Promise<{ length: number; head: Buffer }> {
+  const verify = ctx.objects.deploy!.verify;
+  let file = source.file;
+  let digest: Promise<{ sha256: string; size: number }>;
+  if (!file) {
+    file = `${await target.scratchDir()}/source.qcow2`;
+    ctx.log(`spooling ${source.uri} to ${file} (qcow2 is not sequential)`);
+    const meter = new HashMeter();
+    await pipeline([await source.open(ctx.signal), meter, new DiskWriter(file, { flags: 'w', zeroFrom: 0, truncate: true })] as never, { signal: ctx.signal });
+    digest = Promise.resolve({ sha256: meter.sha256, size: meter.size });
+  } else {
+    // hashed beside the conversion, not before it
+    digest = hashStream(createReadStream(file, { highWaterMark: 4 * MiB }), ctx.signal);
+  }
+  const virtualSize = parseQcow2Header(source.head).virtualSize;
+  const src = (extra: string) => `driver=raw,${extra},file.driver=qcow2,file.file.filename=${file}`;
+  const dst = `driver=raw,offset=${MiB},file.driver=${target.kind === 'block' ? 'host_device' : 'file'},file.filename=${target.path}`;
+  ctx.progress.start(virtualSize);
+  const convert = execa('qemu-img', ['convert', '-p', '-n', ...(target.zeroFrom === 0 ? ['--target-is-zero'] : []), '--image-opts', src(`offset=${MiB}`), '--target-image-opts', dst], {
+    cancelSignal: ctx.signal,
+    reject: false,
+    all: true,
+  });
+  let reported = 0;
+  convert.stdout!.on('data', (chunk: Buffer) => {
+    const m = /\((\d+\.\d+)\/100%\)[^(]*$/.exec(chunk.toString());
+    if (!m) return;
+    const bytes = Math.floor((Number(m[1]) / 100) * virtualSize);
+    ctx.progress.add(bytes - reported);
+    reported = bytes;
+  });
+  const [r, got] = await Promise.all([convert, digest]);
+  if (r.isCanceled) throw ctx.signal.reason;
+  if (r.exitCode !== 0) throw new BareonError(`qemu-img convert of ${source.uri} failed (exit ${r.exitCode})`, { details: String(r.all).split('\r').pop() });
+  ctx.progress.done();
+  checkSourceDigest(source, verify, got);
+  const headFile = `${await target.scratchDir()}/head.raw`;
+  await target.executor.run(['qemu-img', 'convert', '--image-opts', src(`size=${Math.min(MiB, virtualSize)}`), '-O', 'raw', headFile], { step: 'read the first MiB of the qcow2' });
+  const head = await target.executor.readFile(headFile);
+  const writer = new DiskWriter(target.path, { flags: 'r+' });
+  await pipeline(Readable.from([head]), writer);
+  return { length: virtualSize, head };
+}
+
+/** Writes a whole-disk image (raw, raw.gz/xz/zst or qcow2) onto the target, verified, then relocates the backup GPT and optionally grows. */
+export default definePlugin({
+  summary: 'writes a whole-disk image (raw, raw.gz, raw.xz, raw.zst, qcow2) onto a disk, sha256-verified in flight, first MiB last',
+  validate(objects) {
+    const source = requireSource(objects, 'disk-image');
+    if (source.content !== 'disk') throw new ValidationError(`disk-image deploys whole-disk images; ${source.uri} is ${source.format}`);
+    const target = deployTarget(objects, 'disk-image');
+    if (source.format === 'qcow2') {
+      const h = parseQcow2Header(source.head);
+      if (h.backingFile) throw new ValidationError(`source ${source.uri}: the qcow2 has a backing file; bareon refuses qcow2 images that point at other files`, { hint: 'flatten it: qemu-img convert -O qcow2 in.qcow2 flat.qcow2' });
+      if (h.externalDataFile) throw new ValidationError(`source ${source.uri}: the qcow2 keeps its data in an external file; bareon refuses it`, { hint: 'flatten it: qemu-img convert -O qcow2 in.qcow2 flat.qcow2' });
+      if (h.dirty || h.corrupt) throw new ValidationError(`source ${source.uri}: the qcow2 is marked ${h.corrupt ? 'corrupt' : 'dirty'}`, { hint: 'qemu-img check -r all on a copy' });
+    }
+    if (source.virtualSize !== undefined && source.virtualSize > target.size) {
+      throw new ValidationError(`source ${source.uri} is ${formatBytes(source.virtualSize)} but target ${target.path} has ${formatBytes(target.size)}`, { hint: 'use a larger disk, or --size for an image file' });
+    }
+  },
+  describe(objects) {
+    const source = objects.source!;
+    const target = objects.disks![0];
+    return [
+      `write ${source.format} ${source.uri}${source.virtualSize ? ` (${formatBytes(source.virtualSize)})` : ''} onto ${target.path} (${formatBytes(target.size)}) from offset 0`,
+      `verify sha256 ${objects.deploy!.verify && source.sha256 ? source.sha256 : 'off (--no-verify)'}; the first MiB is written last`,
+      `zeros ${target.zeroFrom === 0 ? 'skipped (the target reads back zeros)' : target.zeroFrom < target.size ? `skipped from ${formatBytes(target.zeroFrom)} on (the extended part)` : 'written (the target may hold old data)'}`,
+      ...(objects.deploy!.grow ? ['grow the last partition and its filesystem to the end of the disk'] : []),
+    ];
+  },
+  async run(ctx) {
+    const source = requireSource(ctx.objects, 'disk-image');
+    const target = deployTarget(ctx.objects, 'disk-image');
+    await target.prepare();
+    target.imageEnd = source.virtualSize;
+    const { length: written, head } = source.format === 'qcow2' ? await writeQcow2(ctx, source, target) : await writeRawStream(ctx, source, target);
+    target.imageEnd = written;
+    const ex = new HostExecutor(ctx.signal);
+    if (head.subarray(512, 520).toString('latin1') === 'EFI PART' && written < target.size) {
+      await ex.run(['sgdisk', '--move-second-header', target.path], { step: 'move the backup GPT to the end of the disk', onLine: ctx.log });
+    }
+    let grown = '';
+    if (ctx.objects.deploy!.grow) {
+      const g = await growLastPartition(ex, ctx.cleanup, target.path, ctx.log);
+      grown = `, partition ${g.partition} grown ${formatBytes(g.from)} → ${formatBytes(g.to)}${g.fs ? ` (${g.fs})` : ''}`;
+    }
+    ctx.setTitle(`wrote ${source.format} onto ${target.path}: ${formatBytes(written)}${ctx.objects.deploy!.verify && source.sha256 ? ', sha256 verified' : ''}${grown}`);
+  },
+});

@@ -1,0 +1,71 @@
+import { execa } from 'execa';
+import { pipeline } from 'node:stream/promises';
+import { BareonError, ValidationError } from '../../src/core/errors.js';
+import { definePlugin } from '../../src/core/plugins/types.js';
+import { shq } from '../../src/build/shell.js';
+import { checkSourceDigest } from '../../src/deploy/checksum.js';
+import { deployTarget, requireSource } from '../../src/deploy/request.js';
+import { rootPartition } from '../../src/disk/layout-checks.js';
+import { requireLayout } from '../../src/disk/targets.js';
+import { formatBytes } from '../../src/objects/size.js';
+import { extractGuard } from '../../src/rootfs/extract-guard.js';
+import { TarFilter } from '../../src/rootfs/tar-filter.js';
+import { decompressor } from '../../src/source/decompress.js';
+import { HashMeter, progressMeter } from '../../src/stream/artifact-writer.js';
+
+/**
+ * Extracts a rootfs tarball onto the layout's filesystems, mounted under a temp dir: owners, modes,
+ * hardlinks, device nodes and xattrs kept (GNU tar, numeric ids), entries that would escape refused.
+ * Files under a vfat mount point (the ESP) are moved onto it with mtools.
+ */
+export default definePlugin({
+  summary: 'extracts a rootfs tarball (tar, tar.gz, tar.zst) onto the mounted filesystems of the layout',
+  validate(objects) {
+    const source = requireSource(objects, 'rootfs-tar');
+    if (source.content !== 'rootfs') throw new ValidationError(`rootfs-tar deploys tarballs; ${source.uri} is ${source.format}`);
+    deployTarget(objects, 'rootfs-tar');
+    rootPartition(requireLayout(objects, 'rootfs-tar'), objects.layoutFile);
+  },
+  describe(objects) {
+    const layout = objects.layout!;
+    const mounts = layout.disks.flatMap((d) => d.partitions).filter((p) => p.mount).map((p) => `${p.mount} (${p.fs?.type})`);
+    return [`extract ${objects.source!.format} ${objects.source!.uri} onto ${mounts.join(', ')}`, `verify sha256 ${objects.deploy!.verify ? objects.source!.sha256 : 'off (--no-verify)'}`];
+  },
+  async run(ctx) {
+    const source = requireSource(ctx.objects, 'rootfs-tar');
+    const target = deployTarget(ctx.objects, 'rootfs-tar');
+    await target.prepare();
+    const root = await target.rootDir();
+    const meter = new HashMeter();
+    const tar = execa('tar', ['--extract', '--numeric-owner', '--same-owner', '--same-permissions', '--xattrs', '--xattrs-include=*', '--acls', '--file=-', '--directory', root], {
+      stdin: 'pipe',
+      cancelSignal: ctx.signal,
+      reject: false,
+      all: true,
+    });
+    tar.stdin!.on('error', () => {});
+    ctx.progress.start(source.compression ? undefined : source.size);
+    const feed = pipeline(
+      [await source.open(ctx.signal), meter, ...(source.compression ? [decompressor(source.compression, ctx.signal)] : []), progressMeter(ctx.progress), new TarFilter({ decide: extractGuard() }), tar.stdin!] as never,
+      { signal: ctx.signal },
+    );
+    const [fed, r] = await Promise.allSettled([feed, tar]);
+    if (fed.status === 'rejected') {
+      tar.kill();
+      throw fed.reason;
+    }
+    const result = (r as PromiseFulfilledResult<Awaited<typeof tar>>).value;
+    if (result.exitCode !== 0) throw new BareonError(`tar failed to extract ${source.uri} (exit ${result.exitCode})`, { details: String(result.all).split('\n').slice(-15).join('\n') });
+    checkSourceDigest(source, ctx.objects.deploy!.verify, meter);
+
+    // vfat cannot be mounted here: what the tarball put under an ESP mount point moves onto the ESP with mtools
+    for (const p of target.geometry!.partitions.filter((q) => q.spec.fs?.type === 'vfat' && q.spec.mount)) {
+      const dir = `${root}${p.spec.mount}`;
+      const ref = await target.partition(p.number);
+      await target.executor.run(['sh', '-c', `cd ${shq(dir)} 2>/dev/null || exit 0; if [ -n "$(ls -A)" ]; then mcopy -s -p -Q -o -i ${shq(`${ref.path}@@${ref.offset}`)} ./* ::/ && find . -mindepth 1 -delete; fi`], {
+        step: `copy ${p.spec.mount} onto its vfat partition`,
+      });
+    }
+    ctx.setTitle(`extracted ${source.format} (${formatBytes(meter.size)}) onto ${target.path}${ctx.objects.deploy!.verify ? ', sha256 verified' : ''}`);
+  },
+});

@@ -1,0 +1,45 @@
+import type { CleanupStack } from '../core/cleanup.js';
+import { BareonError } from '../core/errors.js';
+import { HostExecutor } from '../host/executor.js';
+import { attachLoop } from '../host/loop.js';
+import { mountDevice, tempDir } from '../host/mount.js';
+import { formatBytes } from '../objects/size.js';
+import { readPartitionTable } from './partition-table.js';
+
+/** What --grow did. */
+export interface GrowResult {
+  partition: number;
+  from: number;
+  to: number;
+  fs?: string;
+}
+
+/** The filesystem type on a device, as blkid sees it. */
+async function fsType(ex: HostExecutor, dev: string): Promise<string | undefined> {
+  const r = await ex.run(['blkid', '-o', 'value', '-s', 'TYPE', dev], { allowFailure: true });
+  return r.exitCode === 0 ? r.stdout.trim() : undefined;
+}
+
+/**
+ * Makes the last partition of `disk` end at the end of the disk (sfdisk keeps its type, uuid, name
+ * and attributes), then grows its filesystem: ext2/3/4 with resize2fs, xfs and btrfs while mounted.
+ */
+export async function growLastPartition(ex: HostExecutor, cleanup: CleanupStack, disk: string, log: (line: string) => void): Promise<GrowResult> {
+  const before = await readPartitionTable(ex, disk);
+  const last = before?.partitions.sort((a, b) => b.start - a.start)[0];
+  if (!before || !last) throw new BareonError(`--grow: ${disk} has no partition to grow`);
+  await ex.run(['sfdisk', '--no-reread', '--no-tell-kernel', '-N', String(last.number), disk], { step: `--grow: partition ${last.number}`, input: ', +\n', onLine: log });
+  const after = (await readPartitionTable(ex, disk))!.partitions.find((p) => p.number === last.number)!;
+  const dev = await attachLoop(ex, cleanup, disk, after.start, after.size);
+  const type = await fsType(ex, dev);
+  const step = { step: `--grow: ${type} on partition ${last.number}`, onLine: log };
+  if (type?.startsWith('ext')) {
+    await ex.run(['e2fsck', '-f', '-p', dev], step);
+    await ex.run(['resize2fs', dev], step);
+  } else if (type === 'xfs' || type === 'btrfs') {
+    const dir = await tempDir(cleanup, 'grow', { mountPoint: true });
+    await mountDevice(ex, cleanup, dev, dir, type);
+    await ex.run(type === 'xfs' ? ['xfs_growfs', dir] : ['btrfs', 'filesystem', 'resize', 'max', dir], step);
+  } else if (type) log(`--grow: partition ${last.number} grew to ${formatBytes(after.size)}; its ${type} filesystem is left as it is`);
+  return { partition: last.number, from: last.size, to: after.size, fs: type };
+}

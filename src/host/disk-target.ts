@@ -1,0 +1,191 @@
+import { open, realpath, stat, truncate } from 'node:fs/promises';
+import path from 'node:path';
+import type { CleanupStack } from '../core/cleanup.js';
+import { BareonError, ValidationError } from '../core/errors.js';
+import { SECTOR } from '../disk/geometry.js';
+import type { DiskTarget } from '../objects/index.js';
+import { formatBytes, MiB } from '../objects/size.js';
+import { HostExecutor } from './executor.js';
+import { findHolders } from './holders.js';
+import { attachLoop } from './loop.js';
+import { mountDevice, tempDir } from './mount.js';
+import { sysAttr, sysBlockDir, sysPartitions } from './sysfs.js';
+
+/** What bareon knows of a deploy target before touching it. */
+export interface TargetInfo {
+  path: string;
+  kind: 'block' | 'file';
+  /** Bytes the disk will have (a file is created or extended to it). */
+  size: number;
+  /** Current size (0 for a file that does not exist yet). */
+  currentSize: number;
+  zeroFrom: number;
+  model?: string;
+  serial?: string;
+  /** For loop devices: the file behind them. */
+  backingFile?: string;
+}
+
+/** Reads a block device's or image file's size and identity; `wantSize` sizes a new or short file. */
+export async function inspectTarget(target: string, wantSize?: number): Promise<TargetInfo> {
+  const st = await stat(target).catch(() => undefined);
+  if (!st) {
+    const dir = await stat(path.dirname(path.resolve(target))).catch(() => undefined);
+    if (!dir?.isDirectory()) throw new ValidationError(`target ${target}: neither a device nor a file, and its directory does not exist`);
+    if (!wantSize) throw new ValidationError(`target ${target} does not exist and its size is unknown`, { hint: 'give --size 8GiB to create the image file' });
+    return { path: path.resolve(target), kind: 'file', size: wantSize, currentSize: 0, zeroFrom: 0 };
+  }
+  if (st.isFile()) {
+    const size = Math.max(st.size, wantSize ?? 0);
+    // a file with no blocks allocated reads back zeros everywhere; otherwise only past its end
+    const zeroFrom = st.blocks === 0 ? 0 : st.size;
+    if (size === 0) throw new ValidationError(`target ${target} is an empty file`, { hint: 'give --size 8GiB to extend it' });
+    return { path: path.resolve(target), kind: 'file', size, currentSize: st.size, zeroFrom };
+  }
+  if (!st.isBlockDevice()) throw new ValidationError(`target ${target} is not a block device or a regular file`, { hint: 'give /dev/sdX, /dev/nvmeXnY or an image file path' });
+  const dev = await realpath(target);
+  const sys = await sysBlockDir(dev);
+  if (await sysAttr(path.join(sys, 'partition'))) throw new ValidationError(`target ${target} is a partition`, { hint: 'give the whole disk (for example /dev/sda, not /dev/sda1)' });
+  const size = Number(await sysAttr(path.join(sys, 'size'))) * SECTOR;
+  if (!size) throw new ValidationError(`target ${target} has no media (size 0)`);
+  if (wantSize && wantSize > size) throw new ValidationError(`--size ${formatBytes(wantSize)} is larger than ${target} (${formatBytes(size)})`);
+  return {
+    path: dev,
+    kind: 'block',
+    size,
+    currentSize: size,
+    zeroFrom: Infinity,
+    model: await sysAttr(path.join(sys, 'device/model')),
+    serial: (await sysAttr(path.join(sys, 'device/serial'))) ?? (await sysAttr(path.join(sys, 'serial'))),
+    backingFile: await sysAttr(path.join(sys, 'loop/backing_file')),
+  };
+}
+
+/** "/dev/sdb, 8.0 GiB, model QEMU HARDDISK, serial disk-a" */
+export function describeTarget(t: TargetInfo): string {
+  const parts = [t.path, formatBytes(t.size)];
+  if (t.model) parts.push(`model ${t.model}`);
+  if (t.serial) parts.push(`serial ${t.serial}`);
+  if (t.backingFile) parts.push(`loop device over ${t.backingFile}`);
+  if (t.kind === 'file') parts.push(t.currentSize ? `image file (${formatBytes(t.currentSize)} now)` : 'new image file');
+  return parts.join(', ');
+}
+
+/** Refuses a target that anything holds, listing every holder. */
+export async function refuseBusyTarget(t: TargetInfo): Promise<void> {
+  const holders = await findHolders(t.path, t.kind);
+  if (holders.length) {
+    throw new ValidationError(`target ${t.path} is in use:\n  - ${holders.join('\n  - ')}`, {
+      hint: 'unmount it, detach its loop devices, stop what holds it, or choose another disk; nothing was written',
+    });
+  }
+}
+
+/**
+ * Zeros where partition tables live: the MBR and primary GPT (first MiB), the backup GPT at the
+ * disk's end, and at `imageEnd` where a written image kept its own backup header.
+ */
+export async function clearPartitionTables(file: string, size: number, imageEnd?: number): Promise<void> {
+  const fh = await open(file, 'r+');
+  try {
+    const zeros = Buffer.alloc(MiB);
+    await fh.write(zeros, 0, Math.min(MiB, size), 0);
+    for (const end of new Set([size, imageEnd ?? size])) if (end > MiB) await fh.write(zeros, 0, 64 * SECTOR, Math.max(MiB, end - 64 * SECTOR));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * A deploy target on this host. Partitions are reached through their kernel node when one exists,
+ * else through an offset loop device; the root tree is the layout's filesystems mounted under a
+ * temp dir. Loop devices, mounts and temp dirs are released by the cleanup stack.
+ */
+export function hostDiskTarget(id: string, info: TargetInfo, opts: { cleanup: CleanupStack; signal: AbortSignal; preserveOnError: boolean; log: (line: string) => void }): DiskTarget {
+  const ex = new HostExecutor(opts.signal);
+  const devices = new Map<number, string>();
+  let prepared = false;
+  let root: string | undefined;
+  let scratch: string | undefined;
+
+  const target: DiskTarget = {
+    id,
+    path: info.path,
+    size: info.size,
+    executor: ex,
+    kind: info.kind,
+    zeroFrom: info.zeroFrom,
+    async prepare() {
+      if (prepared) return;
+      prepared = true;
+      if (info.kind === 'file' && info.currentSize < info.size) await truncate(info.path, info.size).catch(async (err) => {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        await (await open(info.path, 'w')).close();
+        await truncate(info.path, info.size);
+      });
+      // whatever writes first makes the disk unbootable until the run completes
+      opts.cleanup.deferOnFailure(async () => {
+        if (opts.preserveOnError) return opts.log(`the run failed; ${info.path} is kept as it is (--preserve-on-error)`);
+        await clearPartitionTables(info.path, info.size, target.imageEnd);
+        process.stderr.write(`bareon: the run failed after writing started: cleared the partition tables of ${info.path} (MBR and both GPT headers) so the half-written disk cannot boot; --preserve-on-error keeps them\n`);
+      }, `clear the partition tables of ${info.path}`);
+      opts.cleanup.defer(() => flush(info), `flush ${info.path}`);
+    },
+    async partition(number) {
+      const placed = target.geometry?.partitions.find((p) => p.number === number);
+      if (!placed) throw new BareonError(`${info.path}: partition ${number} is not in the layout's table`);
+      let dev = devices.get(number) ?? (await kernelPartitionNode(info, number));
+      if (!dev) {
+        dev = await attachLoop(ex, opts.cleanup, info.path, placed.start, placed.size);
+        devices.set(number, dev);
+      }
+      return { path: dev, offset: 0, size: placed.size, device: true };
+    },
+    async rootDir() {
+      root ??= await mountLayout(target, ex, opts.cleanup);
+      return root;
+    },
+    async scratchDir() {
+      scratch ??= await tempDir(opts.cleanup, 'scratch');
+      return scratch;
+    },
+  };
+  return target;
+}
+
+/** /dev/sda2 when the kernel has a node for partition 2 of the disk and it matches the table. */
+async function kernelPartitionNode(info: TargetInfo, number: number): Promise<string | undefined> {
+  if (info.kind !== 'block') return undefined;
+  const parts = await sysPartitions(await sysBlockDir(info.path));
+  const part = parts.find((p) => p.number === number);
+  if (!part) return undefined;
+  const node = `/dev/${part.name}`;
+  return (await stat(node).catch(() => undefined))?.isBlockDevice() ? node : undefined;
+}
+
+/** Mounts every mountable filesystem of the target's layout, shallowest first, under one temp dir. */
+async function mountLayout(target: DiskTarget, ex: HostExecutor, cleanup: CleanupStack): Promise<string> {
+  if (!target.geometry) throw new BareonError(`${target.path}: not partitioned; run partitioning first`);
+  const mounts = target.geometry.partitions
+    .filter((p) => p.spec.mount && p.spec.fs && !['vfat', 'swap'].includes(p.spec.fs.type))
+    .sort((a, b) => (a.spec.mount === '/' ? -1 : b.spec.mount === '/' ? 1 : a.spec.mount!.split('/').length - b.spec.mount!.split('/').length));
+  if (mounts[0]?.spec.mount !== '/') throw new BareonError(`${target.path}: no filesystem is mounted at / on this disk`);
+  const dir = await tempDir(cleanup, 'root', { mountPoint: true });
+  for (const p of mounts) {
+    const where = path.join(dir, p.spec.mount!);
+    await ex.run(['mkdir', '-p', where]);
+    await mountDevice(ex, cleanup, (await target.partition(p.number)).path, where, p.spec.fs!.type);
+  }
+  return dir;
+}
+
+/** Writes the page cache of an image file or block device out to the disk. */
+async function flush(info: TargetInfo): Promise<void> {
+  const fh = await open(info.path, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,31 @@
+import { mkdtemp, rm, rmdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { CleanupStack } from '../core/cleanup.js';
+import { HostExecutor } from './executor.js';
+
+/**
+ * A new, empty directory under the system temp dir, removed by the cleanup stack. A mount point is
+ * removed only if empty, so that a mount that failed to go away never has its files deleted.
+ */
+export async function tempDir(cleanup: CleanupStack, prefix: string, opts: { mountPoint?: boolean } = {}): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), `bareon-${prefix}-`));
+  cleanup.defer(() => (opts.mountPoint ? rmdir(dir) : rm(dir, { recursive: true, force: true })), `remove ${dir}`);
+  return dir;
+}
+
+/** Mounts `dev` on `dir` (which must exist), unmounted by the cleanup stack. */
+export async function mountDevice(ex: HostExecutor, cleanup: CleanupStack, dev: string, dir: string, fsType?: string): Promise<void> {
+  await ex.run(['mount', ...(fsType ? ['-t', fsType] : []), dev, dir], { step: `mount ${dev} on ${dir}` });
+  cleanup.defer(() => unmount(new HostExecutor(), dir), `unmount ${dir}`);
+}
+
+/** Unmounts `dir`, retrying while a just-killed writer still holds files open; lazily as a last resort. */
+export async function unmount(ex: HostExecutor, dir: string): Promise<void> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const r = await ex.run(['umount', dir], { allowFailure: true });
+    if (r.exitCode === 0 || /not mounted/.test(r.tail)) return;
+    await new Promise((res) => setTimeout(res, 250));
+  }
+  await ex.run(['umount', '--lazy', dir], { step: `unmount ${dir}` });
+}

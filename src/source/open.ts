@@ -1,0 +1,87 @@
+import { createReadStream } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { Transform, type Readable } from 'node:stream';
+import { BareonError, ValidationError } from '../core/errors.js';
+import { formatBytes } from '../objects/size.js';
+
+export const isUrl = (uri: string) => /^https?:\/\//i.test(uri);
+
+/** The stored bytes of a source failed to arrive whole. */
+export class TruncatedSourceError extends BareonError {}
+
+/** Passes bytes through and fails at the end if fewer or more than `expected` came. */
+export function expectLength(expected: number, what: string): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      seen += chunk.length;
+      done(null, chunk);
+    },
+    flush(done) {
+      if (seen === expected) return done();
+      done(new TruncatedSourceError(`${what}: truncated: received ${formatBytes(seen)} (${seen} bytes) of ${formatBytes(expected)} (${expected} bytes)`, { hint: 'the source ended early; check the server or file, then run again' }));
+    },
+  });
+}
+
+/** GET `url`, following up to five redirects; resolves with the response of a 200. */
+function get(url: string, signal?: AbortSignal, redirects = 5): Promise<http.IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = (url.startsWith('https:') ? https : http).get(url, { signal }, (res) => {
+      const status = res.statusCode ?? 0;
+      if (status >= 300 && status < 400 && res.headers.location && redirects > 0) {
+        res.resume();
+        resolve(get(new URL(res.headers.location, url).href, signal, redirects - 1));
+      } else if (status !== 200) {
+        res.resume();
+        reject(new ValidationError(`source ${url}: the server answered ${status} ${res.statusMessage ?? ''}`.trim(), { hint: 'check the URL' }));
+      } else resolve(res);
+    });
+    req.on('error', (err) => reject(new BareonError(`source ${url}: ${err.message}`, { cause: err })));
+  });
+}
+
+/**
+ * Opens a source's stored bytes as a stream: a local file, an http(s) URL (streamed; a response
+ * shorter than its Content-Length fails with a truncation error), or stdin for "-".
+ */
+export async function openStored(uri: string, signal?: AbortSignal): Promise<{ stream: Readable; size?: number }> {
+  if (uri === '-') return { stream: process.stdin };
+  if (isUrl(uri)) {
+    const res = await get(uri, signal);
+    const length = res.headers['content-length'] ? Number(res.headers['content-length']) : undefined;
+    const stream = length === undefined ? res : res.pipe(expectLength(length, `source ${uri}`));
+    // a connection that drops mid-body is a truncation, whatever the socket calls it
+    if (length !== undefined) res.on('error', (err) => stream.destroy(new TruncatedSourceError(`source ${uri}: truncated: the connection failed mid-transfer (${err.message})`)));
+    return { stream, size: length };
+  }
+  return { stream: createReadStream(uri, { highWaterMark: 4 * 1024 * 1024, signal }) };
+}
+
+/** Reads at least `n` bytes from the front of `stream` (fewer if it ends) and puts them back. */
+export function peek(stream: Readable, n: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let have = 0;
+    const finish = () => {
+      stream.off('readable', onReadable);
+      stream.off('end', finish);
+      stream.off('error', reject);
+      const head = Buffer.concat(chunks);
+      if (head.length) stream.unshift(head);
+      resolve(head);
+    };
+    const onReadable = () => {
+      let chunk: Buffer | null;
+      while (have < n && (chunk = stream.read()) !== null) {
+        chunks.push(chunk);
+        have += chunk.length;
+      }
+      if (have >= n) finish();
+    };
+    stream.on('readable', onReadable);
+    stream.once('end', finish);
+    stream.once('error', reject);
+  });
+}

@@ -1,0 +1,141 @@
+import { open, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { buffer } from 'node:stream/consumers';
+import { ValidationError } from '../core/errors.js';
+import { ManifestSchema, type Artifact, type Manifest } from '../objects/artifact.js';
+import type { DeploySource, SourceContent } from '../objects/deploy.js';
+import { parseWith } from '../objects/yaml-source.js';
+import { decompressHead } from './decompress.js';
+import { detectCompression, detectContent, ext4Size, parseQcow2Header, zstdContentSize } from './magic.js';
+import { isUrl, openStored, peek } from './open.js';
+
+const HEAD = 64 * 1024;
+
+/** Formats bareon-deploy takes, as content plus compression suffix. */
+export const SOURCE_FORMATS = ['qcow2', 'raw', 'raw.gz', 'raw.xz', 'raw.zst', 'tar', 'tar.gz', 'tar.xz', 'tar.zst', 'ext4', 'ext4.gz', 'ext4.xz', 'ext4.zst'] as const;
+
+/** A whole-disk image first, then tarballs, then filesystem images: what deploy prefers from a manifest. */
+const PREFERENCE = ['qcow2', 'raw.zst', 'raw.xz', 'raw.gz', 'raw', 'tar.zst', 'tar.gz', 'tar.xz', 'tar', 'ext4.zst', 'ext4.gz', 'ext4.xz', 'ext4'];
+
+const CONTENT: Record<string, { name: string; content: SourceContent }> = {
+  disk: { name: 'raw', content: 'disk' },
+  tar: { name: 'tar', content: 'rootfs' },
+  ext4: { name: 'ext4', content: 'fs' },
+};
+
+export interface SourceRequest {
+  /** --format: what the user says the source is. */
+  format?: string;
+  /** --checksum sha256:HEX */
+  sha256?: string;
+  signal?: AbortSignal;
+}
+
+/** Reads the head of a local file without a stream. */
+async function fileHead(file: string): Promise<Buffer> {
+  const fh = await open(file, 'r');
+  try {
+    const head = Buffer.alloc(HEAD);
+    const { bytesRead } = await fh.read(head, 0, HEAD, 0);
+    return head.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The manifest's best artifact for a deploy, with its uri resolved against the manifest's location. */
+export function pickArtifact(manifest: Manifest, manifestUri: string): Artifact & { resolved: string } {
+  const ranked = [...manifest.artifacts].sort((a, b) => rank(a.format) - rank(b.format));
+  const best = ranked.find((a) => rank(a.format) < PREFERENCE.length);
+  if (!best) throw new ValidationError(`manifest ${manifestUri}: no deployable artifact (formats: ${manifest.artifacts.map((a) => a.format).join(', ') || 'none'})`);
+  const resolved = isUrl(best.uri) || path.isAbsolute(best.uri) ? best.uri : isUrl(manifestUri) ? new URL(best.uri, manifestUri).href : path.join(path.dirname(manifestUri), best.uri);
+  return { ...best, resolved };
+}
+const rank = (format: string) => {
+  const i = PREFERENCE.indexOf(format);
+  return i < 0 ? PREFERENCE.length : i;
+};
+
+/**
+ * Opens a deploy source far enough to know it: the format from magic bytes (never the name), the
+ * expected checksum (from --checksum or the manifest), sizes. A manifest is followed to its best
+ * artifact. A format that contradicts --format or the manifest is a ValidationError.
+ */
+export async function resolveSource(uri: string, req: SourceRequest = {}): Promise<DeploySource & { manifest?: Manifest }> {
+  const local = uri !== '-' && !isUrl(uri);
+  let head: Buffer;
+  let size: number | undefined;
+  let stdin: import('node:stream').Readable | undefined;
+  if (local) {
+    const st = await stat(uri).catch(() => undefined);
+    if (!st?.isFile()) throw new ValidationError(`source ${uri}: ${st ? 'not a regular file' : 'no such file'}`, { hint: 'give a disk image, a rootfs tarball, a filesystem image or a <name>.manifest.json written by bareon-build' });
+    head = await fileHead(uri);
+    size = st.size;
+  } else {
+    const { stream, size: length } = await openStored(uri, req.signal);
+    head = await peek(stream, HEAD);
+    size = length;
+    if (uri === '-') stdin = stream;
+    else stream.destroy();
+  }
+  const compression = detectCompression(head);
+  const inner = compression ? await decompressHead(compression, head) : head;
+  const magic = detectContent(inner);
+
+  if (magic === 'manifest' && !compression) {
+    const text = local ? await readFile(uri, 'utf8') : (await buffer(stdin ?? (await openStored(uri, req.signal)).stream)).toString('utf8');
+    const manifest = parseWith(ManifestSchema, JSON.parse(text), { label: uri });
+    if (uri === '-') throw new ValidationError('a manifest read from stdin cannot name its artifacts', { hint: 'give the manifest as a path or URL' });
+    const artifact = pickArtifact(manifest, uri);
+    const source = await resolveSource(artifact.resolved, { ...req, format: req.format ?? artifact.format, sha256: req.sha256 ?? artifact.sha256 });
+    if (source.size !== undefined && source.size !== artifact.size) {
+      throw new ValidationError(`${artifact.resolved}: ${source.size} bytes, but manifest ${uri} records ${artifact.size}`, { hint: 'the artifact changed after the build; rebuild or use the matching manifest' });
+    }
+    return { ...source, size: artifact.size, virtualSize: source.virtualSize ?? artifact.virtual_size, manifest };
+  }
+
+  let format: string;
+  let content: SourceContent;
+  let virtualSize: number | undefined;
+  if (magic === 'qcow2') {
+    if (compression) throw new ValidationError(`source ${uri}: a ${compression}-compressed qcow2`, { hint: 'decompress it first; qcow2 has its own compression' });
+    format = 'qcow2';
+    content = 'disk';
+    virtualSize = parseQcow2Header(head).virtualSize;
+  } else {
+    const known = CONTENT[magic] ?? (req.format?.startsWith('raw') ? CONTENT.disk : undefined);
+    if (!known) {
+      throw new ValidationError(`source ${uri}: not a format bareon-deploy knows (no qcow2, tar, ext4 or partition table signature${compression ? ` inside the ${compression} stream` : ''})`, {
+        hint: `formats: ${SOURCE_FORMATS.join(', ')}; --format raw writes an unpartitioned image as it is`,
+      });
+    }
+    format = compression ? `${known.name}.${compression}` : known.name;
+    content = known.content;
+    if (content === 'fs') virtualSize = ext4Size(inner);
+    else if (content === 'disk') virtualSize = compression === 'zst' ? zstdContentSize(head) : compression ? undefined : size;
+  }
+  if (req.format && req.format !== format) {
+    throw new ValidationError(`source ${uri}: its bytes say ${format}, but ${req.format} was expected`, { hint: 'the format comes from the content; check the file, or drop --format' });
+  }
+  if (req.sha256 && !/^[0-9a-f]{64}$/.test(req.sha256)) throw new ValidationError(`--checksum: expected sha256:<64 hex digits>, got "${req.sha256}"`);
+  let opened = false;
+  return {
+    uri,
+    format,
+    content,
+    compression,
+    sha256: req.sha256,
+    size,
+    virtualSize,
+    file: local ? path.resolve(uri) : undefined,
+    head: inner,
+    async open(signal) {
+      if (stdin) {
+        if (opened) throw new ValidationError('stdin can be read only once');
+        opened = true;
+        return stdin;
+      }
+      return (await openStored(uri, signal)).stream;
+    },
+  };
+}

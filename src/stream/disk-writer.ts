@@ -1,0 +1,138 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+
+const BLOCK = 64 * 1024;
+const ZEROS = Buffer.alloc(BLOCK);
+const isZero = (b: Buffer) => b.equals(b.length === BLOCK ? ZEROS : ZEROS.subarray(0, b.length));
+
+export interface DiskWriterOptions {
+  /** "w" creates or empties a file; "r+" writes into an existing file or a block device. */
+  flags: 'w' | 'r+';
+  /** Where byte 0 of the stream lands on the target. */
+  offset?: number;
+  /** From this target offset on, all-zero blocks are skipped: the target reads back zeros there. */
+  zeroFrom?: number;
+  /** Bytes at the start of the stream kept in memory instead of written; `commitHead()` writes them. */
+  holdHead?: number;
+  /** Set the file's size to the stream's length at the end (a new sparse file). */
+  truncate?: boolean;
+  /** The target's size: a longer stream fails instead of writing past it. */
+  limit?: number;
+}
+
+/**
+ * Writes a stream at positions of a file or block device. All-zero 64 KiB blocks are skipped only
+ * where the target is known to read back zeros (`zeroFrom`); elsewhere zeros are written. The head
+ * can be held back and written last, after the caller verified the whole stream, so that a disk
+ * never boots half-written. Chunks are batched into large writes; memory stays bounded by the
+ * stream's high-water mark.
+ */
+export class DiskWriter extends Writable {
+  private fh: FileHandle | undefined;
+  private position = 0;
+  private head: Buffer[] = [];
+  /** Bytes written to the target (data, and zeros where they could not be skipped). */
+  written = 0;
+
+  constructor(
+    private readonly path: string,
+    private readonly opts: DiskWriterOptions,
+  ) {
+    super({ highWaterMark: 8 * 1024 * 1024 });
+  }
+
+  override _construct(done: (err?: Error | null) => void): void {
+    open(this.path, this.opts.flags).then((fh) => {
+      this.fh = fh;
+      done();
+    }, done);
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], done: (err?: Error | null) => void): void {
+    const data = chunks.length === 1 ? chunks[0].chunk : Buffer.concat(chunks.map((c) => c.chunk));
+    this.writeData(data).then(() => done(), done);
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.writeData(chunk).then(() => done(), done);
+  }
+
+  private async writeData(input: Buffer): Promise<void> {
+    let data = input;
+    const end = (this.opts.offset ?? 0) + this.position + data.length;
+    if (this.opts.limit !== undefined && end > this.opts.limit) {
+      throw new Error(`the image is larger than the target: it goes past ${this.opts.limit} bytes`);
+    }
+    const hold = this.opts.holdHead ?? 0;
+    if (this.position < hold) {
+      const n = Math.min(hold - this.position, data.length);
+      this.head.push(Buffer.from(data.subarray(0, n)));
+      this.position += n;
+      data = data.subarray(n);
+    }
+    const base = (this.opts.offset ?? 0) + this.position;
+    const zeroFrom = this.opts.zeroFrom ?? Infinity;
+    let runStart = -1;
+    // blocks aligned to the target, so that a skipped block is a whole block of the target
+    for (let off = 0; off <= data.length; ) {
+      const next = Math.min(data.length, off + BLOCK - ((base + off) % BLOCK));
+      const block = off < data.length ? data.subarray(off, next) : undefined;
+      const skip = !block || (base + off >= zeroFrom && isZero(block));
+      if (!skip && runStart < 0) runStart = off;
+      if (skip && runStart >= 0) {
+        await this.writeAt(data.subarray(runStart, off), base + runStart);
+        runStart = -1;
+      }
+      if (!block) break;
+      off = next;
+    }
+    this.position += data.length;
+  }
+
+  private async writeAt(data: Buffer, at: number): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.fh!.write(data, done, data.length - done, at + done);
+      done += bytesWritten;
+    }
+    this.written += data.length;
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    (async () => {
+      if (this.opts.truncate) await this.fh!.truncate((this.opts.offset ?? 0) + this.position);
+      if (!this.opts.holdHead) await this.fh!.sync();
+    })().then(() => done(), done);
+  }
+
+  /** Bytes the stream carried. */
+  get length(): number {
+    return this.position;
+  }
+
+  /** Writes the held-back head and flushes everything to the target. Call after the stream ended and was verified. */
+  async commitHead(): Promise<Buffer> {
+    const head = Buffer.concat(this.head);
+    const fh = await open(this.path, 'r+');
+    try {
+      if (head.length) await fh.write(head, 0, head.length, this.opts.offset ?? 0);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    this.written += head.length;
+    this.head = [];
+    return head;
+  }
+
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    (this.fh ? this.fh.close() : Promise.resolve()).then(() => done(err), () => done(err));
+  }
+}
+
+/** A new sparse file from a stream: zero blocks become holes (the file reads back zeros there). */
+export class SparseFileWriter extends DiskWriter {
+  constructor(path: string) {
+    super(path, { flags: 'w', zeroFrom: 0, truncate: true });
+  }
+}

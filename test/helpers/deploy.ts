@@ -1,0 +1,52 @@
+import { execa } from 'execa';
+import { mkdir, readdir, readFile, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Options, Result } from 'execa';
+import { bareon, REPO } from './cli.js';
+
+let noDockerPath: Promise<string> | undefined;
+
+/** A PATH with every tool of this machine except docker: proof that deploy needs no Docker. */
+function pathWithoutDocker(): Promise<string> {
+  noDockerPath ??= (async () => {
+    const dir = path.join(REPO, '.test-artifacts', 'path-without-docker');
+    await mkdir(dir, { recursive: true });
+    const have = new Set(await readdir(dir));
+    for (const from of (process.env.PATH ?? '').split(':')) {
+      for (const name of await readdir(from).catch(() => [] as string[])) {
+        if (name.startsWith('docker') || have.has(name)) continue;
+        have.add(name);
+        await symlink(path.join(from, name), path.join(dir, name)).catch(() => {});
+      }
+    }
+    return dir;
+  })();
+  return noDockerPath;
+}
+
+/** Starts bareon-deploy with DOCKER_HOST on a dead socket and no docker on PATH; resolves to the running process. */
+export async function startDeploy(args: string[], opts: Options = {}) {
+  const env = { PATH: await pathWithoutDocker(), DOCKER_HOST: 'unix:///nonexistent/docker.sock', ...opts.env };
+  return { process: bareon('deploy', args, { stdin: 'ignore', ...opts, env }) };
+}
+
+/** Runs bareon-deploy without Docker (see startDeploy) and returns its result whatever the exit code. */
+export async function deploy(args: string[], opts: Options = {}): Promise<Result> {
+  return (await startDeploy(args, opts)).process;
+}
+
+/** What a run may have left behind for `target`: loop devices over it, mounts and temp dirs of bareon. */
+export async function leftovers(target: string): Promise<string[]> {
+  const found: string[] = [];
+  const loops = (await execa('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE'])).stdout;
+  for (const line of loops.split('\n')) if (line.includes(target)) found.push(`loop: ${line.trim()}`);
+  for (const line of (await readFile('/proc/mounts', 'utf8')).split('\n')) if (line.includes('bareon-')) found.push(`mount: ${line}`);
+  for (const name of await readdir(tmpdir())) if (/^bareon-(root|scratch|grow)-/.test(name)) found.push(`temp: ${name}`);
+  return found;
+}
+
+/** The sha256 of a file, as sha256sum prints it. */
+export async function sha256File(file: string): Promise<string> {
+  return (await execa('sha256sum', [file])).stdout.split(' ')[0];
+}
