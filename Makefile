@@ -23,9 +23,11 @@ test-integration: setup
 test-e2e: setup
 	npx vitest run --project e2e
 
-# The main job on the embedded default profile: a Debian root filesystem as out/debian-minimal.tar.zst.
+# The main job on the embedded default: build the bootable profile, deploy it onto out/disk.img, print how to boot it.
 demo: setup build
-	node dist/src/cli/bareon-build.js profiles/debian-minimal.yaml -o out
+	node dist/src/cli/bareon-build.js profiles/debian-bootable.yaml -o out
+	node dist/src/cli/bareon-deploy.js out/debian-bootable.manifest.json out/disk.img --size 6GiB --grow
+	@echo 'boot it: qemu-system-x86_64 -machine q35 -accel tcg -m 1024 -nic none -nographic -drive file=out/disk.img,format=raw,if=virtio,snapshot=on'
 
 bench: setup build
 	bash bench/build

@@ -20,7 +20,7 @@ export interface DeploySource {
   virtualSize?: number;
   /** A local file, for tools that need random access (qemu-img). */
   file?: string;
-  /** The first bytes after decompression (at least 64 KiB where the source has them). */
+  /** The first bytes after decompression (64 KiB or more where the source has them). */
   head: Buffer;
   /** Opens the stored bytes from the start; stdin can be opened once. */
   open(signal?: AbortSignal): Promise<Readable>;

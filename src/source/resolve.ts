@@ -9,7 +9,8 @@ import { decompressHead } from './decompress.js';
 import { detectCompression, detectContent, ext4Size, parseQcow2Header, zstdContentSize } from './magic.js';
 import { isUrl, openStored, peek } from './open.js';
 
-const HEAD = 64 * 1024;
+// enough compressed bytes for a zstd/xz block of incompressible data to come out whole (blocks are up to 128 KiB)
+const HEAD = 1024 * 1024;
 
 /** Formats bareon-deploy takes, as content plus compression suffix. */
 export const SOURCE_FORMATS = ['qcow2', 'raw', 'raw.gz', 'raw.xz', 'raw.zst', 'tar', 'tar.gz', 'tar.xz', 'tar.zst', 'ext4', 'ext4.gz', 'ext4.xz', 'ext4.zst'] as const;

@@ -9,7 +9,7 @@ export const IMAGES_DIR = path.join(REPO, '.test-artifacts', 'images');
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    bootableImages: { dir: string; gpt: string; msdos: string; buildSeconds: number };
+    bootableImages: { dir: string; gpt: string; msdos: string; tar: string; buildSeconds: number };
   }
 }
 
@@ -37,5 +37,11 @@ export default async function buildBootableImages(project: TestProject): Promise
   const msdosOut = path.join(IMAGES_DIR, 'msdos');
   await build(msdosProfile, msdosOut);
 
-  project.provide('bootableImages', { dir: IMAGES_DIR, gpt: gptOut, msdos: msdosOut, buildSeconds });
+  // the same root filesystem as a tarball, for deploys onto a layout (every step is a cache hit)
+  const tarProfile = path.join(IMAGES_DIR, 'debian-bootable-tar.yaml');
+  await writeFile(tarProfile, text.replace(/^name: .*$/m, 'name: debian-bootable-tar').replace(/^outputs: .*$/m, 'outputs: [tar.zst]').replace(/^layout: .*$/m, ''));
+  const tarOut = path.join(IMAGES_DIR, 'tar');
+  await build(tarProfile, tarOut);
+
+  project.provide('bootableImages', { dir: IMAGES_DIR, gpt: gptOut, msdos: msdosOut, tar: tarOut, buildSeconds });
 }

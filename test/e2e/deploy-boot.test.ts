@@ -1,0 +1,119 @@
+import { execa } from 'execa';
+import { mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { REPO } from '../helpers/cli.js';
+import { deploy, leftovers } from '../helpers/deploy.js';
+import { bootToLogin } from '../helpers/qemu.js';
+
+const images = inject('bootableImages');
+const GiB = 2 ** 30;
+const qcow2Manifest = () => path.join(images.gpt, 'debian-bootable.manifest.json');
+const tarManifest = () => path.join(images.tar, 'debian-bootable-tar.manifest.json');
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join('/var/tmp', 'bareon-deploy-e2e-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function expectBoots(disk: string, firmware: 'bios' | 'uefi', name: string): Promise<string> {
+  const r = await bootToLogin(disk, { firmware, name, timeoutMs: 240_000 });
+  console.log(`${name}, ${firmware}: login after ${r.seconds.toFixed(1)} s`);
+  expect(r.reachedLogin, `no login prompt within 240 s; serial log kept at ${r.keptLog}`).toBe(true);
+  return r.log;
+}
+
+/** Partitions of a disk image as sfdisk sees them (bytes). */
+async function table(disk: string): Promise<{ start: number; size: number; node: string }[]> {
+  const t = JSON.parse((await execa('sfdisk', ['--json', disk])).stdout).partitiontable;
+  return t.partitions.map((p: { start: number; size: number; node: string }) => ({ ...p, start: p.start * 512, size: p.size * 512 }));
+}
+
+describe('bareon-deploy of the bootable qcow2 onto a 6 GiB image file', () => {
+  it('is equal to the source over its extent, with the backup GPT moved to the end', async () => {
+    const target = path.join(dir, 'qcow2.img');
+    const r = await deploy([qcow2Manifest(), target, '--size', '6GiB']);
+    expect(r.exitCode, String(r.all)).toBe(0);
+    const source = path.join(images.gpt, 'debian-bootable.qcow2');
+    const virtual = JSON.parse((await execa('qemu-img', ['info', '--output=json', source])).stdout)['virtual-size'] as number;
+    // the primary GPT header changes when the backup moves: compare everything after the first MiB, and the boot code before it
+    const window = (file: string, driver: string) => `json:${JSON.stringify({ driver: 'raw', offset: 2 ** 20, size: virtual - 2 ** 20, file: { driver, file: { driver: 'file', filename: file } } })}`;
+    const cmp = await execa('qemu-img', ['compare', window(source, 'qcow2'), window(target, 'raw')], { reject: false });
+    expect(cmp.exitCode, cmp.stdout + cmp.stderr).toBe(0);
+    const head = await execa('qemu-img', ['compare', `json:${JSON.stringify({ driver: 'raw', size: 440, file: { driver: 'qcow2', file: { driver: 'file', filename: source } } })}`, `json:${JSON.stringify({ driver: 'raw', size: 440, file: { driver: 'file', filename: target } })}`], { reject: false });
+    expect(head.exitCode, head.stdout).toBe(0);
+    const v = await execa('sgdisk', ['-v', target]);
+    expect(v.stdout).toContain('No problems found');
+    expect(await leftovers(target)).toEqual([]);
+  });
+
+  it('with --grow, root fills the disk, and it boots with SeaBIOS and OVMF', async () => {
+    const target = path.join(dir, 'grown.img');
+    const r = await deploy([qcow2Manifest(), target, '--size', '6GiB', '--grow']);
+    expect(r.exitCode, String(r.all)).toBe(0);
+    const root = (await table(target)).at(-1)!;
+    expect(root.start + root.size).toBeGreaterThan(6 * GiB - 2 ** 20);
+    const blocks = /Block count:\s+(\d+)/.exec((await execa('dumpe2fs', ['-h', `${target}?offset=${root.start}`])).stdout)![1];
+    expect(Number(blocks) * 4096).toBe(root.size - (root.size % 4096));
+    await expectBoots(target, 'bios', 'deploy-qcow2-grown');
+    await expectBoots(target, 'uefi', 'deploy-qcow2-grown');
+  });
+});
+
+describe('bareon-deploy of the bootable rootfs tar.zst onto a layout', () => {
+  it('with the default layout, boots', async () => {
+    const target = path.join(dir, 'tar.img');
+    const r = await deploy([tarManifest(), target, '--size', '4GiB']);
+    expect(r.exitCode, String(r.all)).toBe(0);
+    expect((await execa('sgdisk', ['-v', target])).stdout).toContain('No problems found');
+    const log = await expectBoots(target, 'bios', 'deploy-tar-default');
+    expect(log).not.toMatch(/Failed to mount/);
+  });
+
+  it('with an xfs root and a separate /var, boots with /var mounted', async () => {
+    const target = path.join(dir, 'xfs.img');
+    const r = await deploy([tarManifest(), target, '--size', '4GiB', '--layout', path.join(REPO, 'test/fixtures/layouts/xfs-root-var.yaml')]);
+    expect(r.exitCode, String(r.all)).toBe(0);
+    const [, , root, varPart] = await table(target);
+    expect((await execa('blkid', ['-p', '-o', 'value', '-s', 'TYPE', `--offset=${root.start}`, target])).stdout).toBe('xfs');
+    // /var holds what the tarball put there (dpkg's database), not the root filesystem
+    expect((await execa('debugfs', ['-R', 'ls -l /lib/dpkg/status', `${target}?offset=${varPart.start}`])).stdout).toMatch(/status/);
+    const log = await expectBoots(target, 'bios', 'deploy-tar-xfs');
+    expect(log).not.toMatch(/Failed to mount/);
+  });
+
+  it('--only partitioning, then --only filesystems,deploy,fstab,bootloader, boots', async () => {
+    const target = path.join(dir, 'two-step.img');
+    const first = await deploy([tarManifest(), target, '--size', '4GiB', '--only', 'partitioning']);
+    expect(first.exitCode, String(first.all)).toBe(0);
+    expect((await execa('sgdisk', ['-v', target])).stdout).toContain('No problems found');
+    const second = await deploy([tarManifest(), target, '--only', 'filesystems,deploy,fstab,bootloader']);
+    expect(second.exitCode, String(second.all)).toBe(0);
+    await expectBoots(target, 'uefi', 'deploy-two-step');
+  });
+});
+
+describe('bareon-deploy onto loop devices (block device targets)', () => {
+  it('deploys the qcow2 and the tar.zst with --yes; the tar deploy boots', async () => {
+    for (const [name, source] of [['loop-qcow2', qcow2Manifest()], ['loop-tar', tarManifest()]] as const) {
+      const backing = path.join(dir, `${name}.img`);
+      await execa('truncate', ['-s', '4G', backing]);
+      const loop = (await execa('losetup', ['--find', '--show', backing])).stdout.trim();
+      try {
+        const refused = await deploy([source, loop]);
+        expect(refused.exitCode).toBe(2);
+        expect(String(refused.all)).toMatch(/without --yes/);
+        const r = await deploy([source, loop, '--yes']);
+        expect(r.exitCode, String(r.all)).toBe(0);
+        expect((await execa('sgdisk', ['-v', loop])).stdout).toContain('No problems found');
+        expect(await leftovers(backing)).toEqual([]);
+      } finally {
+        await execa('losetup', ['--detach', loop]);
+      }
+      if (name === 'loop-tar') await expectBoots(backing, 'bios', name);
+    }
+  });
+});
