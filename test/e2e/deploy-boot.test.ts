@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO } from '../helpers/cli.js';
@@ -43,8 +43,10 @@ describe('bareon-deploy of the bootable qcow2 onto a 6 GiB image file', () => {
     const window = (file: string, driver: string) => `json:${JSON.stringify({ driver: 'raw', offset: 2 ** 20, size: virtual - 2 ** 20, file: { driver, file: { driver: 'file', filename: file } } })}`;
     const cmp = await execa('qemu-img', ['compare', window(source, 'qcow2'), window(target, 'raw')], { reject: false });
     expect(cmp.exitCode, cmp.stdout + cmp.stderr).toBe(0);
-    const head = await execa('qemu-img', ['compare', `json:${JSON.stringify({ driver: 'raw', size: 440, file: { driver: 'qcow2', file: { driver: 'file', filename: source } } })}`, `json:${JSON.stringify({ driver: 'raw', size: 440, file: { driver: 'file', filename: target } })}`], { reject: false });
-    expect(head.exitCode, head.stdout).toBe(0);
+    const head = path.join(dir, 'source-head.raw');
+    await execa('qemu-img', ['convert', '--image-opts', `driver=raw,size=${2 ** 20},file.driver=qcow2,file.file.filename=${source}`, '-O', 'raw', head]);
+    const bootCode = async (file: string) => (await readFile(file)).subarray(0, 440);
+    expect((await bootCode(target)).equals(await bootCode(head))).toBe(true);
     const v = await execa('sgdisk', ['-v', target]);
     expect(v.stdout).toContain('No problems found');
     expect(await leftovers(target)).toEqual([]);
@@ -80,7 +82,7 @@ describe('bareon-deploy of the bootable rootfs tar.zst onto a layout', () => {
     const [, , root, varPart] = await table(target);
     expect((await execa('blkid', ['-p', '-o', 'value', '-s', 'TYPE', `--offset=${root.start}`, target])).stdout).toBe('xfs');
     // /var holds what the tarball put there (dpkg's database), not the root filesystem
-    expect((await execa('debugfs', ['-R', 'ls -l /lib/dpkg/status', `${target}?offset=${varPart.start}`])).stdout).toMatch(/status/);
+    expect((await execa('debugfs', ['-R', 'cat /lib/dpkg/status', `${target}?offset=${varPart.start}`])).stdout).toMatch(/^Package: /m);
     const log = await expectBoots(target, 'bios', 'deploy-tar-xfs');
     expect(log).not.toMatch(/Failed to mount/);
   });
@@ -109,7 +111,7 @@ describe('bareon-deploy onto loop devices (block device targets)', () => {
         const r = await deploy([source, loop, '--yes']);
         expect(r.exitCode, String(r.all)).toBe(0);
         expect((await execa('sgdisk', ['-v', loop])).stdout).toContain('No problems found');
-        expect(await leftovers(backing)).toEqual([]);
+        expect((await leftovers(backing)).filter((l) => !l.startsWith(`loop: ${loop} `))).toEqual([]);
       } finally {
         await execa('losetup', ['--detach', loop]);
       }
