@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO } from '../helpers/cli.js';
@@ -45,7 +45,16 @@ describe('bareon-deploy of the bootable qcow2 onto a 6 GiB image file', () => {
     expect(cmp.exitCode, cmp.stdout + cmp.stderr).toBe(0);
     const head = path.join(dir, 'source-head.raw');
     await execa('qemu-img', ['convert', '--image-opts', `driver=raw,size=${2 ** 20},file.driver=qcow2,file.file.filename=${source}`, '-O', 'raw', head]);
-    const bootCode = async (file: string) => (await readFile(file)).subarray(0, 440);
+    const bootCode = async (file: string) => {
+      const fh = await open(file, 'r');
+      try {
+        const b = Buffer.alloc(440);
+        await fh.read(b, 0, 440, 0);
+        return b;
+      } finally {
+        await fh.close();
+      }
+    };
     expect((await bootCode(target)).equals(await bootCode(head))).toBe(true);
     const v = await execa('sgdisk', ['-v', target]);
     expect(v.stdout).toContain('No problems found');
