@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { Duplex, PassThrough, type Readable } from 'node:stream';
+import { Duplex, PassThrough } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { BareonError } from '../core/errors.js';
 import type { Compression } from '../objects/deploy.js';
@@ -49,4 +49,3 @@ export async function decompressHead(kind: Compression, head: Buffer, n = 64 * 1
   return Buffer.from(r.stdout as Uint8Array).subarray(0, n);
 }
 
-export type { Readable };
