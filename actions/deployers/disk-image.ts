@@ -1,11 +1,13 @@
 import { execa } from 'execa';
 import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BareonError, ValidationError } from '../../src/core/errors.js';
 import { definePlugin, type PluginContext } from '../../src/core/plugins/types.js';
 import { checkSourceDigest } from '../../src/deploy/checksum.js';
 import { growLastPartition } from '../../src/deploy/grow.js';
+import { writeZstdDirect } from '../../src/deploy/zstd-direct.js';
 import { deployTarget, requireSource } from '../../src/deploy/request.js';
 import { HostExecutor } from '../../src/host/executor.js';
 import type { DeploySource, DiskTarget } from '../../src/objects/index.js';
@@ -24,8 +26,34 @@ async function hashStream(stream: Readable, signal: AbortSignal): Promise<{ sha2
   return { sha256: meter.sha256, size: meter.size };
 }
 
+/** Waits for every promise to settle, then fails with the first failure, if any. */
+async function settleAll<T extends readonly unknown[]>(promises: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as never;
+}
+
+/** Writes the verified head at the start of the target and flushes the target. */
+async function writeHead(file: string, head: Buffer): Promise<void> {
+  const fh = await open(file, 'r+');
+  try {
+    await fh.write(head, 0, head.length, 0);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 /** A raw image, compressed or not, streamed onto the disk: hashed in flight, the first MiB written last. */
 async function writeRawStream(ctx: PluginContext, source: DeploySource, target: DiskTarget): Promise<{ length: number; head: Buffer }> {
+  if (source.headFrame) {
+    ctx.log(`head frame: zstd writes the image straight onto ${target.path}; its first ${formatBytes(source.headFrame.size)} wait in memory for the checksum`);
+    const direct = await writeZstdDirect(source, target, ctx.progress, ctx.signal);
+    checkSourceDigest(source, ctx.objects.deploy!.verify, direct.digest);
+    await writeHead(target.path, direct.head);
+    return direct;
+  }
   const meter = new HashMeter();
   const writer = new DiskWriter(target.path, { flags: 'r+', zeroFrom: target.zeroFrom, holdHead: MiB, limit: target.size });
   ctx.progress.start(source.virtualSize);
@@ -70,16 +98,16 @@ async function writeQcow2(ctx: PluginContext, source: DeploySource, target: Disk
     ctx.progress.add(bytes - reported);
     reported = bytes;
   });
-  const [r, got] = await Promise.all([convert, digest]);
+  const headFile = `${await target.scratchDir()}/head.raw`;
+  const headRead = target.executor.run(['qemu-img', 'convert', '--image-opts', src(`size=${Math.min(MiB, virtualSize)}`), '-O', 'raw', headFile], { step: 'read the first MiB of the qcow2' });
+  // all three settle before anything else touches the target
+  const [r, got] = await settleAll([convert, digest, headRead] as const);
   if (r.isCanceled) throw ctx.signal.reason;
   if (r.exitCode !== 0) throw new BareonError(`qemu-img convert of ${source.uri} failed (exit ${r.exitCode})`, { details: String(r.all).split('\r').pop() });
   ctx.progress.done();
   checkSourceDigest(source, verify, got);
-  const headFile = `${await target.scratchDir()}/head.raw`;
-  await target.executor.run(['qemu-img', 'convert', '--image-opts', src(`size=${Math.min(MiB, virtualSize)}`), '-O', 'raw', headFile], { step: 'read the first MiB of the qcow2' });
   const head = await target.executor.readFile(headFile);
-  const writer = new DiskWriter(target.path, { flags: 'r+' });
-  await pipeline(Readable.from([head]), writer);
+  await writeHead(target.path, head);
   return { length: virtualSize, head };
 }
 

@@ -8,8 +8,9 @@ import { autoDiskSize } from '../../src/disk/geometry.js';
 import { assignIdentifiers } from '../../src/disk/identifiers.js';
 import { workspaceSubtasks, WORK_DIR, type ImageWorkspace } from '../../src/disk/image-workspace.js';
 import { rootPartition } from '../../src/disk/layout-checks.js';
-import { fixedBytes, loadLayout, type Artifact, type DiskTarget, type Objects } from '../../src/objects/index.js';
+import { fixedBytes, loadLayout, MiB, type Artifact, type DiskTarget, type Objects } from '../../src/objects/index.js';
 import { progressMeter, writeArtifactFile } from '../../src/stream/artifact-writer.js';
+import { zstdHeadFrameCompressor } from '../../src/stream/zstd-head-frame.js';
 import { requireBuildOutput } from './build-output.js';
 import { artifactInputs, reusableArtifact } from '../../src/build/artifact-reuse.js';
 import { VERSION } from '../../src/core/version.js';
@@ -139,7 +140,7 @@ function diskArtifact(disk: BuiltDisk, file: string, format: string, sha256: str
 }
 
 /** Converts (for qcow2), checks and streams the disk image out of the toolbox into the output directory. */
-function exportSubtask(ctx: PluginContext, format: 'raw' | 'qcow2', compress: boolean, inputs: string, disk: () => BuiltDisk): Subtask {
+function exportSubtask(ctx: PluginContext, format: DiskFormat, compress: boolean, inputs: string, disk: () => BuiltDisk): Subtask {
   return {
     title: `write ${format}`,
     async run(io) {
@@ -155,19 +156,25 @@ function exportSubtask(ctx: PluginContext, format: 'raw' | 'qcow2', compress: bo
       const sizeOut = await built.ws.executor.run(['stat', '-c', '%s', source]);
       io.progress.start(Number(sizeOut.stdout.trim()));
       const stream = await built.ws.executor.openFile(source);
-      const { sha256, size } = await writeArtifactFile(file, stream, [progressMeter(io.progress)], { cleanup: ctx.cleanup, signal: ctx.signal, sparse: format === 'raw' });
+      const stages = [progressMeter(io.progress), ...(format === 'raw.zst' ? [zstdHeadFrameCompressor({ headBytes: MiB, totalBytes: built.target.geometry!.size, signal: ctx.signal })] : [])];
+      const { sha256, size } = await writeArtifactFile(file, stream, stages, { cleanup: ctx.cleanup, signal: ctx.signal, sparse: format === 'raw' });
       ctx.objects.artifacts.push({ ...diskArtifact(built, file, format, sha256, size), inputs });
       io.setTitle(`${path.basename(file)}: ${(size / 2 ** 20).toFixed(0)} MiB, sha256 ${sha256.slice(0, 12)}`);
     },
   };
 }
 
-function diskImageExporter(format: 'raw' | 'qcow2'): Plugin<{ compress: boolean }> {
+type DiskFormat = 'raw' | 'raw.zst' | 'qcow2';
+
+const SUMMARY: Record<DiskFormat, string> = {
+  raw: 'partitioned, bootable raw disk image, built in a toolbox container (no host privileges)',
+  'raw.zst': 'the raw disk image zstd-compressed, its first MiB in a frame of its own (bareon-deploy streams the rest straight onto disk)',
+  qcow2: 'partitioned, bootable qcow2 disk image (compat 1.1, optional compress), built in a toolbox container',
+};
+
+function diskImageExporter(format: DiskFormat): Plugin<{ compress: boolean }> {
   return definePlugin({
-    summary:
-      format === 'raw'
-        ? 'partitioned, bootable raw disk image, built in a toolbox container (no host privileges)'
-        : 'partitioned, bootable qcow2 disk image (compat 1.1, optional compress), built in a toolbox container',
+    summary: SUMMARY[format],
     options: z.strictObject({ compress: z.boolean().default(false) }),
     uses: (objects) => diskActions(objects).map((name) => `bareon.actions/${name}`),
     async plan(objects) {
@@ -179,7 +186,7 @@ function diskImageExporter(format: 'raw' | 'qcow2'): Plugin<{ compress: boolean 
     },
     validate(objects, options) {
       requireBuildOutput(objects, format);
-      if (format === 'raw' && options.compress) throw new ValidationError('raw: compress applies to qcow2 only');
+      if (format !== 'qcow2' && options.compress) throw new ValidationError(`${format}: compress applies to qcow2 only`);
       validateImageLayout(objects);
     },
     async run(ctx) {
@@ -212,4 +219,5 @@ function diskImageExporter(format: 'raw' | 'qcow2'): Plugin<{ compress: boolean 
 }
 
 export const raw = diskImageExporter('raw');
+export const rawZst = diskImageExporter('raw.zst');
 export const qcow2 = diskImageExporter('qcow2');

@@ -16,8 +16,9 @@ export function newRunId(): string {
 }
 
 /**
- * Runs a command body with signal handling: SIGINT/SIGTERM abort the run, drain the cleanup stack
- * (LIFO) and exit 130; a second signal exits at once. Errors become messages and exit codes.
+ * Runs a command body with signal handling: SIGINT/SIGTERM/SIGHUP abort the run, drain the cleanup
+ * stack (LIFO) and exit 130; a second signal exits at once. Errors become messages and exit codes.
+ * Output to a reader that went away (`| head`, a dropped SSH session) is dropped; the run goes on.
  */
 export async function runSession(logFormat: LogFormat, body: (s: Session) => Promise<void>): Promise<never> {
   const controller = new AbortController();
@@ -36,6 +37,12 @@ export async function runSession(logFormat: LogFormat, body: (s: Session) => Pro
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  for (const out of [process.stdout, process.stderr]) {
+    out.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
   // A plugin may await something that holds no handle (a promise it resolves on a signal); the run is
   // still in progress, so keep the process alive until the body settles.
   const keepAlive = setInterval(() => {}, 1 << 30);

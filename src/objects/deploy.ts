@@ -18,6 +18,12 @@ export interface DeploySource {
   size?: number;
   /** Bytes it expands to on disk (disk and filesystem images), when known. */
   virtualSize?: number;
+  /**
+   * A raw.zst whose first zstd frame holds only the start of the disk (as bareon-build writes it):
+   * that frame's stored length and decompressed size. The rest can then be decompressed straight
+   * onto the target while the head stays in memory until verified.
+   */
+  headFrame?: { length: number; size: number };
   /** A local file, for tools that need random access (qemu-img). */
   file?: string;
   /** The first bytes after decompression (64 KiB or more where the source has them). */

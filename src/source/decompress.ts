@@ -44,8 +44,17 @@ export async function decompressHead(kind: Compression, head: Buffer, n = 64 * 1
     gunzip.destroy();
     return Buffer.concat(chunks).subarray(0, n);
   }
+  // Read only what is needed: a compressed MiB of zeros expands to gigabytes.
   const tool = kind === 'zst' ? ['zstd', '-dc', '-q'] : ['xz', '-dc', '-q'];
-  const r = await execa(tool[0], tool.slice(1), { input: head, encoding: 'buffer', reject: false, stripFinalNewline: false });
-  return Buffer.from(r.stdout as Uint8Array).subarray(0, n);
+  const child = execa(tool[0], tool.slice(1), { input: head, encoding: 'buffer', buffer: false, reject: false });
+  const chunks: Buffer[] = [];
+  let have = 0;
+  for await (const chunk of child.stdout!) {
+    chunks.push(chunk as Buffer);
+    have += (chunk as Buffer).length;
+    if (have >= n) break;
+  }
+  child.kill();
+  await child;
+  return Buffer.concat(chunks).subarray(0, n);
 }
-

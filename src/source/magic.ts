@@ -58,19 +58,3 @@ export function ext4Size(head: Buffer): number {
   const blocks = head.readUInt32LE(sb + 4) + (is64bit ? head.readUInt32LE(sb + 0x150) * 2 ** 32 : 0);
   return blocks * 1024 * 2 ** head.readUInt32LE(sb + 24);
 }
-
-/** The decompressed size a zstd frame header declares (the zstd tool writes it when compressing a file), if any. */
-export function zstdContentSize(head: Buffer): number | undefined {
-  if (head.length < 18 || head.readUInt32LE(0) !== 0xfd2fb528) return undefined;
-  const descriptor = head[4];
-  const fcsFlag = descriptor >> 6;
-  const singleSegment = (descriptor >> 5) & 1;
-  const didSize = [0, 1, 2, 4][descriptor & 3];
-  const fcsSize = [singleSegment ? 1 : 0, 2, 4, 8][fcsFlag];
-  if (fcsSize === 0) return undefined;
-  const at = 5 + (singleSegment ? 0 : 1) + didSize;
-  if (fcsSize === 1) return head[at];
-  if (fcsSize === 2) return head.readUInt16LE(at) + 256;
-  if (fcsSize === 4) return head.readUInt32LE(at);
-  return Number(head.readBigUInt64LE(at));
-}

@@ -54,9 +54,11 @@ export async function openStored(uri: string, signal?: AbortSignal): Promise<{ s
     const stream = length === undefined ? res : res.pipe(expectLength(length, `source ${uri}`));
     // a connection that drops mid-body is a truncation, whatever the socket calls it
     if (length !== undefined) res.on('error', (err) => stream.destroy(new TruncatedSourceError(`source ${uri}: truncated: the connection failed mid-transfer (${err.message})`)));
+    // closing what the caller holds (after a peek, on failure) closes the connection too
+    stream.on('close', () => res.destroy());
     return { stream, size: length };
   }
-  return { stream: createReadStream(uri, { highWaterMark: 4 * 1024 * 1024, signal }) };
+  return { stream: createReadStream(uri, { highWaterMark: 1024 * 1024, signal }) };
 }
 
 /** Reads at least `n` bytes from the front of `stream` (fewer if it ends) and puts them back. */

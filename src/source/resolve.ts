@@ -6,7 +6,8 @@ import { ManifestSchema, type Artifact, type Manifest } from '../objects/artifac
 import type { DeploySource, SourceContent } from '../objects/deploy.js';
 import { parseWith } from '../objects/yaml-source.js';
 import { decompressHead } from './decompress.js';
-import { detectCompression, detectContent, ext4Size, parseQcow2Header, zstdContentSize } from './magic.js';
+import { detectCompression, detectContent, ext4Size, parseQcow2Header } from './magic.js';
+import { HEAD_FRAME_MAX, zstdContentSize, zstdHeadFrame } from './zstd-frames.js';
 import { isUrl, openStored, peek } from './open.js';
 
 // enough compressed bytes for a zstd/xz block of incompressible data to come out whole (blocks are up to 128 KiB)
@@ -98,6 +99,7 @@ export async function resolveSource(uri: string, req: SourceRequest = {}): Promi
   let format: string;
   let content: SourceContent;
   let virtualSize: number | undefined;
+  let headFrame: DeploySource['headFrame'];
   if (magic === 'qcow2') {
     if (compression) throw new ValidationError(`source ${uri}: a ${compression}-compressed qcow2`, { hint: 'decompress it first; qcow2 has its own compression' });
     format = 'qcow2';
@@ -113,7 +115,15 @@ export async function resolveSource(uri: string, req: SourceRequest = {}): Promi
     format = compression ? `${known.name}.${compression}` : known.name;
     content = known.content;
     if (content === 'fs') virtualSize = ext4Size(inner);
-    else if (content === 'disk') virtualSize = compression === 'zst' ? zstdContentSize(head) : compression ? undefined : size;
+    else if (content === 'disk' && compression === 'zst') {
+      const frame = zstdHeadFrame(head);
+      const frameSize = frame && (frame.contentSize ?? (await decompressHead('zst', head.subarray(0, frame.length), HEAD_FRAME_MAX + 1)).length);
+      if (frame && frameSize && frameSize <= HEAD_FRAME_MAX) {
+        headFrame = { length: frame.length, size: frameSize };
+        const rest = zstdContentSize(head.subarray(frame.length));
+        virtualSize = rest === undefined ? undefined : frameSize + rest;
+      } else virtualSize = zstdContentSize(head);
+    } else if (content === 'disk') virtualSize = compression ? undefined : size;
   }
   if (req.format && req.format !== format) {
     throw new ValidationError(`source ${uri}: its bytes say ${format}, but ${req.format} was expected`, { hint: 'the format comes from the content; check the file, or drop --format' });
@@ -128,6 +138,7 @@ export async function resolveSource(uri: string, req: SourceRequest = {}): Promi
     sha256: req.sha256,
     size,
     virtualSize,
+    headFrame,
     file: local ? path.resolve(uri) : undefined,
     head: inner,
     async open(signal) {

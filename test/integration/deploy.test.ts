@@ -1,14 +1,16 @@
 import { execa } from 'execa';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO } from '../helpers/cli.js';
+import { BIN, REPO } from '../helpers/cli.js';
 import { deploy, leftovers, sha256File, startDeploy } from '../helpers/deploy.js';
+import { zstdHeadFrameCompressor } from '../../src/stream/zstd-head-frame.js';
 
 const PLAIN = path.join(REPO, 'test/fixtures/layouts/plain-ext4.yaml');
 let dir: string;
@@ -47,7 +49,9 @@ beforeAll(async () => {
   // incompressible bytes between the GPT and the first partition: the first zstd block is large
   await execa('dd', ['if=/dev/urandom', `of=${small}`, 'bs=1K', 'seek=20', 'count=1000', 'conv=notrunc', 'status=none']);
   await execa('zstd', ['-q', '-f', small, '-o', `${small}.zst`]);
-  for (const f of ['small.raw', 'small.raw.zst']) sha[f] = await sha256File(path.join(dir, f));
+  // the same disk as bareon-build's raw.zst exporter writes it: the first MiB in a frame of its own
+  await pipeline(createReadStream(small), zstdHeadFrameCompressor({ headBytes: 2 ** 20, totalBytes: 64 * 2 ** 20 }), createWriteStream(path.join(dir, 'small.hf.raw.zst')));
+  for (const f of ['small.raw', 'small.raw.zst', 'small.hf.raw.zst']) sha[f] = await sha256File(path.join(dir, f));
   await serve();
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -84,6 +88,43 @@ describe('bareon-deploy of whole-disk images (no Docker: dead DOCKER_HOST, no do
     expect(r.exitCode).toBe(1);
     expect(String(r.all)).toMatch(/truncated/);
     expect(await hasTable(target)).toBe(false);
+  });
+
+  it('writes a head-frame raw.zst with zstd straight onto the target: good, flipped, cut, and onto old data', async () => {
+    const hf = 'small.hf.raw.zst';
+    const good = path.join(dir, 'hf-good.img');
+    const r = await deploy([`${base}/good/${hf}`, good, '--checksum', `sha256:${sha[hf]}`, '--log-format', 'json']);
+    expect(r.exitCode, String(r.all)).toBe(0);
+    expect(String(r.all)).toMatch(/head frame: zstd writes the image straight onto/);
+    await execa('cmp', [path.join(dir, 'small.raw'), good]);
+    expect((await stat(good)).blocks * 512).toBeLessThan(32 * 2 ** 20); // zero runs stayed holes
+
+    for (const [mode, error] of [['flip', /checksum mismatch|corrupt/], ['cut', /truncated|corrupt/]] as const) {
+      const target = path.join(dir, `hf-${mode}.img`);
+      await execa('truncate', ['-s', '64M', target]);
+      const bad = await deploy([`${base}/${mode}/${hf}`, target, '--checksum', `sha256:${sha[hf]}`]);
+      expect(bad.exitCode, mode).toBe(1);
+      expect(String(bad.all)).toMatch(error);
+      expect(await hasTable(target), mode).toBe(false);
+    }
+
+    // a target full of old data: zeros must be written, not skipped
+    const old = path.join(dir, 'hf-old.img');
+    await execa('sh', ['-c', `head -c 64M /dev/urandom > ${old}`]);
+    const over = await deploy([path.join(dir, hf), old, '--checksum', `sha256:${sha[hf]}`]);
+    expect(over.exitCode, String(over.all)).toBe(0);
+    await execa('cmp', [path.join(dir, 'small.raw'), old]);
+  });
+
+  it('finishes the job when the reader of its output goes away (| head -1)', async () => {
+    const target = path.join(dir, 'epipe.img');
+    const hf = path.join(dir, 'small.hf.raw.zst');
+    const line = `${process.execPath} ${BIN.deploy} ${hf} ${target} --checksum sha256:${sha['small.hf.raw.zst']} --log-format json | head -1`;
+    const r = await execa('bash', ['-o', 'pipefail', '-c', line], { reject: false, all: true });
+    expect(r.exitCode, String(r.all)).toBe(0);
+    expect(String(r.all)).not.toMatch(/EPIPE|Unhandled/);
+    await execa('cmp', [path.join(dir, 'small.raw'), target]);
+    expect(await leftovers(target)).toEqual([]);
   });
 
   it('needs a checksum or --no-verify, and warns on --no-verify', async () => {

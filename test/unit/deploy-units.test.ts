@@ -1,3 +1,4 @@
+import { execa } from 'execa';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -5,7 +6,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractGuard } from '../../src/rootfs/extract-guard.js';
-import { detectCompression, detectContent, parseQcow2Header, zstdContentSize } from '../../src/source/magic.js';
+import { detectCompression, detectContent, parseQcow2Header } from '../../src/source/magic.js';
+import { firstZstdFrame, zstdContentSize, zstdHeadFrame } from '../../src/source/zstd-frames.js';
+import { zstdHeadFrameCompressor } from '../../src/stream/zstd-head-frame.js';
 import { DiskWriter } from '../../src/stream/disk-writer.js';
 
 let dir: string;
@@ -95,5 +98,28 @@ describe('source magic', () => {
     // frame header: single segment, 4-byte content size
     const z = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0xa0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     expect(zstdContentSize(z)).toBe(64 * MiB);
+  });
+
+  it('finds the head frame that the raw.zst exporter writes, and only there', async () => {
+    const disk = Buffer.alloc(3 * MiB);
+    disk.write('EFI PART', 512, 'latin1');
+    disk.fill(7, 2 * MiB, 2 * MiB + 4096);
+    const chunks: Buffer[] = [];
+    await pipeline(Readable.from([disk.subarray(0, 300_000), disk.subarray(300_000)]), zstdHeadFrameCompressor({ headBytes: MiB, totalBytes: disk.length }), async function* (src) {
+      for await (const c of src) chunks.push(c as Buffer);
+    });
+    const file = Buffer.concat(chunks);
+    const frame = firstZstdFrame(file)!;
+    expect(zstdHeadFrame(file)).toEqual(frame);
+    expect(frame.contentSize).toBe(MiB);
+    expect(zstdContentSize(file.subarray(frame.length))).toBe(2 * MiB); // --stream-size of the rest
+    const whole = await execa('zstd', ['-dc'], { input: file, encoding: 'buffer' });
+    expect(Buffer.compare(Buffer.from(whole.stdout), disk)).toBe(0);
+    // one frame, a cut frame, or not zstd at all: no head frame
+    const single = Buffer.from((await execa('zstd', ['-c'], { input: disk, encoding: 'buffer' })).stdout);
+    expect(firstZstdFrame(single)?.length).toBe(single.length);
+    expect(zstdHeadFrame(single)).toBeUndefined();
+    expect(firstZstdFrame(file.subarray(0, frame.length - 1))).toBeUndefined();
+    expect(zstdHeadFrame(disk)).toBeUndefined();
   });
 });
