@@ -10,7 +10,7 @@ import { growLastPartition } from '../../src/deploy/grow.js';
 import { writeZstdDirect } from '../../src/deploy/zstd-direct.js';
 import { deployTarget, requireSource } from '../../src/deploy/request.js';
 import { HostExecutor } from '../../src/host/executor.js';
-import type { DeploySource, DiskTarget } from '../../src/objects/index.js';
+import { CONFIG_DRIVE_BYTES, type DeploySource, type DiskTarget } from '../../src/objects/index.js';
 import { formatBytes, MiB } from '../../src/objects/size.js';
 import { decompressor } from '../../src/source/decompress.js';
 import { parseQcow2Header } from '../../src/source/magic.js';
@@ -151,7 +151,8 @@ export default definePlugin({
     }
     let grown = '';
     if (ctx.objects.deploy!.grow) {
-      const g = await growLastPartition(ex, ctx.cleanup, target.path, ctx.log);
+      // a config drive asked for goes at the end: leave it the room
+      const g = await growLastPartition(ex, ctx.cleanup, target.path, ctx.log, ctx.objects.configDrive ? CONFIG_DRIVE_BYTES : 0);
       grown = `, partition ${g.partition} grown ${formatBytes(g.from)} → ${formatBytes(g.to)}${g.fs ? ` (${g.fs})` : ''}`;
     }
     ctx.setTitle(`wrote ${source.format} onto ${target.path}: ${formatBytes(written)}${ctx.objects.deploy!.verify && source.sha256 ? ', sha256 verified' : ''}${grown}`);

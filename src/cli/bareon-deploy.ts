@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 
-import { logFormatOption, newProgram, parseProgram } from './program.js';
+import { addConfigDriveOptions, logFormatOption, newProgram, parseProgram } from './program.js';
 import { runSession } from './session.js';
 
-const program = newProgram('bareon-deploy', 'Deploy a disk image, a rootfs tarball, a filesystem image or a build manifest onto a block device or an image file.')
+const program = addConfigDriveOptions(newProgram('bareon-deploy', 'Deploy a disk image, a rootfs tarball, a filesystem image or a build manifest onto a block device or an image file.')
   .argument('<source>', 'a path, an http(s):// URL, or - for stdin: raw[.gz|.xz|.zst], qcow2, tar[.gz|.zst], ext4[.zst], or <name>.manifest.json')
   .argument('<target>', 'a whole disk (/dev/sda, /dev/nvme0n1, /dev/loop0) or an image file (created or extended to --size)')
   .option('--layout <file>', 'layout YAML for rootfs and filesystem images (default: profiles/layouts/bios-uefi-gpt.yaml)')
@@ -12,13 +12,13 @@ const program = newProgram('bareon-deploy', 'Deploy a disk image, a rootfs tarba
   .option('--no-verify', 'write without checking a checksum (prints a warning)')
   .option('--format <format>', 'what the source must be; its bytes must agree (qcow2, raw, raw.zst, tar.zst, ext4…)')
   .option('--grow', 'after a whole-disk image: make the last partition and its filesystem fill the disk', false)
-  .option('--only <actions>', 'comma-separated actions to run (partitioning,filesystems,deploy,fstab,bootloader)')
+  .option('--only <actions>', 'comma-separated actions to run (partitioning,filesystems,deploy,fstab,bootloader,configdrive)')
   .option('--skip <actions>', 'comma-separated actions to skip')
   .option('--preserve-on-error', 'on failure, keep the half-written disk instead of clearing its partition tables', false)
   .option('--yes', 'do not ask before overwriting a block device', false)
   .option('--dry-run', 'validate and print the plan (partitions, offsets, writes); touch nothing', false)
-  .addOption(logFormatOption())
-  .addHelpText('after', '\nExamples:\n  bareon-deploy out/debian-bootable.manifest.json /dev/sdb --yes\n  bareon-deploy --checksum sha256:… --grow https://images.example/disk.raw.zst /dev/nvme0n1 --yes\n  bareon-deploy rootfs.tar.zst disk.img --size 8GiB --checksum sha256:…')
+  .addOption(logFormatOption()))
+  .addHelpText('after', '\nExamples:\n  bareon-deploy out/debian-bootable.manifest.json /dev/sdb --yes\n  bareon-deploy --checksum sha256:… --grow https://images.example/disk.raw.zst /dev/nvme0n1 --yes\n  bareon-deploy rootfs.tar.zst disk.img --size 8GiB --checksum sha256:…\n  bareon-deploy out/debian-bootable.manifest.json disk.img --size 6GiB --grow --user-data user-data --meta-data meta-data')
   .action(async (source: string, target: string, opts: import('./commands/deploy.js').DeployOptions & { logFormat: 'text' | 'json' }) =>
     runSession(opts.logFormat, async (session) => {
       const { deployCommand } = await import('./commands/deploy.js');

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { logFormatOption, newProgram, parseProgram } from './program.js';
+import { addConfigDriveOptions, logFormatOption, newProgram, parseProgram } from './program.js';
 import { runSession } from './session.js';
 
 const program = newProgram('bareon', 'Build Linux OS images in containers and deploy them onto disks; every stage is a plugin.');
@@ -29,8 +29,8 @@ program
     }),
   );
 
-program
-  .command('run')
+addConfigDriveOptions(program
+  .command('run'))
   .description('run bareon.actions plugins in order: all plan, then all validate, then all run')
   .argument('<action...>', 'action names')
   .option('--layout <file>', 'layout YAML')
@@ -38,7 +38,7 @@ program
   .option('--yes', 'do not ask before writing to a block device', false)
   .option('--dry-run', 'plan and validate, print the plan, change nothing', false)
   .addOption(logFormatOption())
-  .action(async (actions: string[], opts: { layout?: string; target?: string; yes: boolean; dryRun: boolean; logFormat: 'text' | 'json' }) =>
+  .action(async (actions: string[], opts: import('./commands/run.js').RunCommandOptions & { logFormat: 'text' | 'json' }) =>
     runSession(opts.logFormat, async (session) => {
       const { runActions } = await import('./commands/run.js');
       await runActions(actions, opts, session);

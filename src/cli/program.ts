@@ -5,6 +5,17 @@ import { VERSION } from '../core/version.js';
 export const logFormatOption = () =>
   new Option('--log-format <format>', 'text (bars on a TTY, plain lines otherwise) or json (one event per line)').choices(['text', 'json']).default('text');
 
+/** The config drive flags of bareon-deploy, bareon-build --target and bareon run configdrive. */
+export function addConfigDriveOptions(cmd: Command): Command {
+  return cmd
+    .option('--user-data <file>', 'cloud-init user-data for a config drive')
+    .option('--meta-data <file>', 'cloud-init meta-data (YAML, with instance-id) for a config drive')
+    .option('--network-config <file>', 'cloud-init network-config for a config drive')
+    .option('--config-drive <dir>', 'a directory holding meta-data, user-data and network-config')
+    .addOption(new Option('--config-drive-flavor <flavor>', 'nocloud (label cidata) or config-2 (OpenStack)').choices(['nocloud', 'config-2']))
+    .addOption(new Option('--config-drive-fs <fs>', 'filesystem of the config drive').choices(['vfat', 'iso9660']));
+}
+
 /** A commander program with bareon's conventions: --version, exit 2 on usage errors. */
 export function newProgram(name: string, description: string): Command {
   return new Command(name)

@@ -1,12 +1,36 @@
 import { z } from 'zod';
 
-/** A cloud-init config drive: NoCloud (`cidata`) or OpenStack `config-2`. */
+/** A config drive partition is this big, and its content must fit in it. */
+export const CONFIG_DRIVE_BYTES = 64 * 1024 * 1024;
+
+export const CONFIG_DRIVE_FLAVORS = ['nocloud', 'config-2'] as const;
+export const CONFIG_DRIVE_FS = ['vfat', 'iso9660'] as const;
+
+/** The filesystem label cloud-init looks for, per flavor. */
+export const CONFIG_DRIVE_LABEL: Record<ConfigDriveFlavor, string> = { nocloud: 'cidata', 'config-2': 'config-2' };
+
+/**
+ * The `configdrive:` section of a profile or layout. File paths are relative to the file that holds
+ * the section; the flags `--user-data`, `--meta-data`, `--network-config` and `--config-drive DIR`
+ * give the same from the command line.
+ */
 export const ConfigDriveSchema = z.strictObject({
-  flavor: z.enum(['nocloud', 'config-2']).default('nocloud'),
-  format: z.enum(['vfat', 'iso']).default('vfat'),
-  user_data: z.string().optional(),
-  meta_data: z.record(z.string(), z.unknown()).default({}),
-  network_config: z.record(z.string(), z.unknown()).optional(),
+  flavor: z.enum(CONFIG_DRIVE_FLAVORS).default('nocloud'),
+  fs: z.enum(CONFIG_DRIVE_FS).default('vfat'),
+  user_data: z.string().min(1).optional(),
+  meta_data: z.string().min(1),
+  network_config: z.string().min(1).optional(),
 });
 
 export type ConfigDrive = z.infer<typeof ConfigDriveSchema>;
+export type ConfigDriveFlavor = (typeof CONFIG_DRIVE_FLAVORS)[number];
+export type ConfigDriveFs = (typeof CONFIG_DRIVE_FS)[number];
+
+/** What the configdrive action writes: resolved paths, and where they came from (for error messages). */
+export interface ConfigDriveRequest {
+  flavor: ConfigDriveFlavor;
+  fs: ConfigDriveFs;
+  files: { user_data?: string; meta_data: string; network_config?: string };
+  /** "--meta-data", "profiles/x.yaml: configdrive"… */
+  origin: string;
+}

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConfigDriveSchema } from './configdrive.js';
 import { sizeField } from './size.js';
 
 export const FS_TYPES = ['ext4', 'ext3', 'ext2', 'xfs', 'btrfs', 'vfat', 'swap'] as const;
@@ -78,6 +79,8 @@ export const LayoutSchema = z
   .strictObject({
     disks: z.array(DiskSchema).min(1),
     bootloader: BootloaderSchema.optional(),
+    /** A cloud-init config drive written after the OS (the configdrive action). */
+    configdrive: ConfigDriveSchema.optional(),
     /** Derive every UUID not given from this seed, for reproducible images. */
     seed: z.string().optional(),
   })

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConfigDriveSchema } from './configdrive.js';
 import { LayoutSchema } from './layout.js';
 
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" and "-"');
@@ -82,6 +83,8 @@ export const ProfileSchema = z.strictObject({
   run: z.array(z.string()).default([]),
   outputs: z.array(OutputSchema).default(['tar.zst']),
   bootable: z.boolean().default(false),
+  /** A cloud-init config drive for build-to-disk runs (`--target`). */
+  configdrive: ConfigDriveSchema.optional(),
   /** Inline layout, or a layout file relative to the profile. */
   layout: z.union([z.string(), LayoutSchema]).optional(),
   /** Extra plugin package directories, relative to the profile. */

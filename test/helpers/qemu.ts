@@ -18,9 +18,10 @@ const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 /**
  * Boots a disk image under QEMU with software emulation (TCG: KVM here is a nested software
  * hypervisor that stalls guests) and waits for "login:" on the serial console. The disk is opened
- * with snapshot=on, so the image is not modified. The serial log is kept in .test-artifacts/ on failure.
+ * with snapshot=on, so the image is not modified. With `until`, it also waits for those patterns (a
+ * marker that cloud-init prints late). The serial log is kept in .test-artifacts/ on failure.
  */
-export async function bootToLogin(disk: string, opts: { firmware: 'bios' | 'uefi'; timeoutMs?: number; name: string }): Promise<BootResult> {
+export async function bootToLogin(disk: string, opts: { firmware: 'bios' | 'uefi'; timeoutMs?: number; name: string; until?: RegExp[] }): Promise<BootResult> {
   const dir = await mkdtemp(path.join(tmpdir(), 'bareon-qemu-'));
   const serial = path.join(dir, 'serial.log');
   const format = disk.endsWith('.qcow2') ? 'qcow2' : 'raw';
@@ -43,16 +44,14 @@ export async function bootToLogin(disk: string, opts: { firmware: 'bios' | 'uefi
   while (Date.now() < deadline && qemu.exitCode === null) {
     await new Promise((r) => setTimeout(r, 500));
     log = await readFile(serial, 'latin1').catch(() => '');
-    if (/login:/.test(log)) {
-      reachedLogin = true;
-      break;
-    }
+    reachedLogin = /login:/.test(log);
+    if (reachedLogin && (opts.until ?? []).every((re) => re.test(log))) break;
   }
   const seconds = (Date.now() - started) / 1000;
   qemu.kill('SIGKILL');
   await qemu;
   let keptLog: string | undefined;
-  if (!reachedLogin) {
+  if (!reachedLogin || !(opts.until ?? []).every((re) => re.test(log))) {
     const artifacts = path.join(REPO, '.test-artifacts');
     await mkdir(artifacts, { recursive: true });
     keptLog = path.join(artifacts, `${opts.name}-${opts.firmware}-serial.log`);

@@ -9,7 +9,7 @@ export const IMAGES_DIR = path.join(REPO, '.test-artifacts', 'images');
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    bootableImages: { dir: string; gpt: string; msdos: string; tar: string; buildSeconds: number };
+    bootableImages: { dir: string; gpt: string; msdos: string; tar: string; cloud: string; buildSeconds: number };
   }
 }
 
@@ -22,7 +22,8 @@ async function build(profile: string, out: string): Promise<number> {
 
 /**
  * Builds the images the e2e tests boot and inspect, once per run: profiles/debian-bootable.yaml
- * (GPT, BIOS + UEFI, qcow2 + raw) and the same profile on layouts/bios-msdos.yaml (qcow2).
+ * (GPT, BIOS + UEFI, qcow2 + raw), the same profile on layouts/bios-msdos.yaml (qcow2), its root
+ * filesystem as a tar.zst, and profiles/debian-cloud.yaml (qcow2, with cloud-init).
  */
 export default async function buildBootableImages(project: TestProject): Promise<void> {
   await mkdir(IMAGES_DIR, { recursive: true });
@@ -43,5 +44,9 @@ export default async function buildBootableImages(project: TestProject): Promise
   const tarOut = path.join(IMAGES_DIR, 'tar');
   await build(tarProfile, tarOut);
 
-  project.provide('bootableImages', { dir: IMAGES_DIR, gpt: gptOut, msdos: msdosOut, tar: tarOut, buildSeconds });
+  // with cloud-init, for the config drive boots
+  const cloudOut = path.join(IMAGES_DIR, 'cloud');
+  await build(path.join(REPO, 'profiles/debian-cloud.yaml'), cloudOut);
+
+  project.provide('bootableImages', { dir: IMAGES_DIR, gpt: gptOut, msdos: msdosOut, tar: tarOut, cloud: cloudOut, buildSeconds });
 }

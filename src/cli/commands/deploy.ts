@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { createInterface } from 'node:readline/promises';
 import { ValidationError } from '../../core/errors.js';
 import { runPlugins } from '../../core/manager.js';
 import { bareonPackageDir } from '../../core/plugins/discovery.js';
@@ -9,9 +8,11 @@ import { readPartitionTable } from '../../deploy/partition-table.js';
 import { placePartitions } from '../../disk/geometry.js';
 import { assignIdentifiers } from '../../disk/identifiers.js';
 import { HostExecutor } from '../../host/executor.js';
-import { describeTarget, hostDiskTarget, inspectTarget, refuseBusyTarget, type TargetInfo } from '../../host/disk-target.js';
+import { hostDiskTarget, inspectTarget, refuseBusyTarget } from '../../host/disk-target.js';
+import { confirmOverwrite } from './confirm.js';
 import { loadLayout, parseSize, type DiskTarget, type Objects } from '../../objects/index.js';
 import { resolveSource } from '../../source/resolve.js';
+import { configDriveRequest, type ConfigDriveFlags } from '../../configdrive/request.js';
 import type { Session } from '../session.js';
 
 /** The deploy actions, in the order they run on a disk. */
@@ -20,7 +21,7 @@ export const DEPLOY_ACTIONS = ['partitioning', 'filesystems', 'deploy', 'fstab',
 /** The layout a rootfs or filesystem image gets when none is given. */
 export const DEFAULT_DEPLOY_LAYOUT = 'profiles/layouts/bios-uefi-gpt.yaml';
 
-export interface DeployOptions {
+export interface DeployOptions extends ConfigDriveFlags {
   layout?: string;
   only?: string;
   skip?: string;
@@ -74,21 +75,6 @@ async function adoptExistingTable(target: DiskTarget, objects: Objects): Promise
   target.geometry = planned;
 }
 
-/** Asks on the terminal before a block device is overwritten; refuses without a terminal. */
-async function confirmOverwrite(info: TargetInfo, yes: boolean): Promise<void> {
-  if (yes || info.kind === 'file') return;
-  if (!process.stdin.isTTY) {
-    throw new ValidationError(`refusing to overwrite block device ${describeTarget(info)} without --yes`, { hint: 'stdin is not a terminal, so bareon cannot ask; pass --yes to confirm' });
-  }
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    const answer = await rl.question(`Everything on ${describeTarget(info)} will be overwritten.\nType "yes" to continue: `);
-    if (answer.trim() !== 'yes') throw new ValidationError(`not confirmed; ${info.path} was not touched`);
-  } finally {
-    rl.close();
-  }
-}
-
 /**
  * bareon-deploy: the driver that turns a source, a target and flags into the shared objects, then
  * queues the deploy actions. Whole-disk images run `deploy` alone; rootfs tarballs and filesystem
@@ -100,15 +86,18 @@ export async function deployCommand(sourceUri: string, targetPath: string, opts:
   const source = await resolveSource(sourceUri, { format: opts.format, sha256: checksumOption(opts.checksum), signal: session.signal });
   const registry = await PluginRegistry.discover();
   const installed = registry.names('bareon.actions');
-  const chain = source.content === 'disk' ? ['deploy'] : DEPLOY_ACTIONS.filter((a) => installed.includes(a));
+  const layoutFile = opts.layout ?? (source.content !== 'disk' ? path.join(bareonPackageDir(), DEFAULT_DEPLOY_LAYOUT) : undefined);
+  const layout = layoutFile ? await loadLayout(layoutFile) : undefined;
+  const configDrive = await configDriveRequest(opts, layout?.configdrive && layoutFile ? { drive: layout.configdrive, file: layoutFile } : undefined);
+  const chain = (source.content === 'disk' ? ['deploy', 'configdrive'] : DEPLOY_ACTIONS.filter((a) => installed.includes(a))).filter((a) => a !== 'configdrive' || configDrive);
   const queue: QueueEntry[] = (only ?? chain).filter((name) => !skip.includes(name)).map((name) => ({ namespace: 'bareon.actions', name }));
   if (queue.length === 0) throw new ValidationError('nothing to do: --only/--skip leave no action', { hint: `this source runs: ${chain.join(', ')}` });
 
-  const objects: Objects = { artifacts: [], target: targetPath, source, deploy: { verify: opts.verify, grow: opts.grow, preserveOnError: opts.preserveOnError } };
+  const objects: Objects = { artifacts: [], target: targetPath, source, configDrive, deploy: { verify: opts.verify, grow: opts.grow, preserveOnError: opts.preserveOnError } };
   if (!opts.verify) process.stderr.write(`warning: --no-verify: ${sourceUri} is written without checking its sha256\n`);
-  if (opts.layout || source.content !== 'disk') {
-    objects.layoutFile = opts.layout ?? path.join(bareonPackageDir(), DEFAULT_DEPLOY_LAYOUT);
-    objects.layout = await loadLayout(objects.layoutFile);
+  if (layout && layoutFile) {
+    objects.layoutFile = layoutFile;
+    objects.layout = layout;
     if (objects.layout.disks.length !== 1) throw new ValidationError(`${objects.layoutFile}: disks: bareon-deploy writes one target disk; the layout has ${objects.layout.disks.length}`);
     assignIdentifiers(objects.layout);
   }

@@ -1,0 +1,103 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ValidationError } from '../src/core/errors.js';
+import { definePlugin } from '../src/core/plugins/types.js';
+import { configDriveFiles } from '../src/configdrive/content.js';
+import { writeDriveFilesystem } from '../src/configdrive/filesystem.js';
+import { createDrivePartition, driveSlot, findDrivePartition, type DrivePartition } from '../src/configdrive/partition.js';
+import { readPartitionTable, type PartitionTable } from '../src/deploy/partition-table.js';
+import { placePartitions } from '../src/disk/geometry.js';
+import { CONFIG_DRIVE_BYTES, CONFIG_DRIVE_LABEL, PartitionSchema, type ConfigDriveRequest, type DiskTarget, type Objects } from '../src/objects/index.js';
+import { formatBytes } from '../src/objects/size.js';
+import { tableFromHead } from '../src/source/head-table.js';
+
+const request = (objects: Objects) => objects.configDrive as ConfigDriveRequest | undefined;
+
+function requireRequest(objects: Objects): ConfigDriveRequest {
+  const req = request(objects);
+  if (!req) {
+    throw new ValidationError('configdrive: nothing to write', { hint: 'give --meta-data FILE (and --user-data, --network-config) or --config-drive DIR, or a configdrive: section in the profile or layout' });
+  }
+  return req;
+}
+
+/** The layout lays the disk out in this run: the drive is a partition of it, reserved during plan. */
+const laidOut = (objects: Objects) => Boolean(objects.layout) && objects.source?.content !== 'disk';
+
+/**
+ * The table the target will carry before configdrive runs: from the whole-disk image (its head, or
+ * for a local qcow2 its first sectors through qemu-img), or the disk as it is now. Undefined when
+ * that cannot be known before writing (a remote qcow2); run then decides.
+ */
+async function tableBefore(objects: Objects, target: DiskTarget): Promise<PartitionTable | undefined | 'unknown'> {
+  const source = objects.source;
+  if (source?.content !== 'disk') return readPartitionTable(target.executor, target.path);
+  if (source.format !== 'qcow2') return tableFromHead(source.head);
+  if (!source.file) return 'unknown';
+  const dir = await mkdtemp(path.join(tmpdir(), 'bareon-head-'));
+  try {
+    const head = path.join(dir, 'head.raw');
+    await target.executor.run(['qemu-img', 'convert', '--image-opts', `driver=raw,size=${64 * 1024},file.driver=qcow2,file.file.filename=${source.file}`, '-O', 'raw', head], { step: 'read the partition table of the qcow2' });
+    return tableFromHead(await readFile(head));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Writes a cloud-init config drive: NoCloud (`cidata`) or OpenStack `config-2`, as vfat (mtools, no
+ * mount) or iso9660 (xorriso), in a 64 MiB partition at the end of the disk. With a layout it
+ * reserves that partition during plan, so partitioning creates it; on a disk that already holds a
+ * table (a whole-disk image, or a deployed disk) it reuses a partition with the drive's label or
+ * appends one in the free space at the end.
+ */
+export default definePlugin({
+  summary: 'writes a cloud-init config drive (NoCloud cidata or config-2; vfat or iso9660) into a 64 MiB partition at the end of the disk',
+  plan(objects) {
+    const req = request(objects);
+    if (!req || !laidOut(objects)) return;
+    const disk = objects.layout!.disks[0];
+    if (disk.partitions.some((p) => p.type === 'configdrive')) return;
+    disk.partitions.push(PartitionSchema.parse({ type: 'configdrive', size: `${CONFIG_DRIVE_BYTES / 2 ** 20}MiB`, name: CONFIG_DRIVE_LABEL[req.flavor] }));
+  },
+  async validate(objects) {
+    const req = requireRequest(objects);
+    await configDriveFiles(req);
+    const target = objects.disks?.[0];
+    if (!target) throw new ValidationError('configdrive: no target disk', { hint: 'give --target DISK' });
+    if (laidOut(objects)) return; // partitioning checks that the reserved partition fits
+    const table = await tableBefore(objects, target);
+    if (table === 'unknown') return;
+    if (!table) throw new ValidationError(`configdrive: ${target.path} has no partition table to add a config drive to`, { hint: 'deploy an image first, or give a layout' });
+    const label = CONFIG_DRIVE_LABEL[req.flavor];
+    if (table.partitions.some((p) => p.name?.toLowerCase() === label)) return;
+    if (objects.source?.content !== 'disk' && (await findDrivePartition(target.executor, target.path, table, label))) return;
+    const growing = objects.source?.content === 'disk' && objects.deploy?.grow;
+    if (growing && table.label === 'gpt') return; // --grow leaves the room
+    driveSlot(table, target.size, target.path);
+  },
+  describe(objects) {
+    const req = request(objects);
+    if (!req) return [];
+    const where = laidOut(objects) ? `the layout's last partition (${formatBytes(CONFIG_DRIVE_BYTES)})` : `a partition labelled ${CONFIG_DRIVE_LABEL[req.flavor]}, or a new ${formatBytes(CONFIG_DRIVE_BYTES)} one at the end of the disk`;
+    return [`config drive ${req.flavor} (${req.fs}) from ${req.origin === 'flags' ? 'the flags' : req.origin} into ${where}: ${Object.values(req.files).filter(Boolean).join(', ')}`];
+  },
+  async run(ctx) {
+    const req = requireRequest(ctx.objects);
+    const target = ctx.objects.disks![0];
+    await target.prepare();
+    const label = CONFIG_DRIVE_LABEL[req.flavor];
+    const files = await configDriveFiles(req);
+    const placed = laidOut(ctx.objects) ? (target.geometry ?? placePartitions(ctx.objects.layout!.disks[0], target.size)).partitions.find((p) => p.spec.type === 'configdrive') : undefined;
+    let part: DrivePartition;
+    if (placed) part = { number: placed.number, offset: placed.start, size: placed.size, created: true };
+    else {
+      const table = await readPartitionTable(target.executor, target.path);
+      if (!table) throw new ValidationError(`configdrive: ${target.path} has no partition table`);
+      part = (await findDrivePartition(target.executor, target.path, table, label)) ?? (await createDrivePartition(target.executor, target.path, table, driveSlot(table, target.size, target.path), label));
+    }
+    await writeDriveFilesystem(target.executor, target.path, part, req.fs, label, files, await target.scratchDir());
+    ctx.setTitle(`config drive ${req.flavor} (${req.fs}) in partition ${part.number}${part.created ? '' : ' (reused)'}: ${files.map((f) => f.path).join(', ')}`);
+  },
+});
