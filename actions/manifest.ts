@@ -1,4 +1,4 @@
-import { writeFile, rename } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { canonicalJson, sha256 } from '../src/core/digest.js';
 import { ValidationError } from '../src/core/errors.js';
@@ -26,6 +26,7 @@ export default definePlugin({
       steps: build?.steps.map((s) => ({ title: s.title, key: s.key, cached: s.cached, seconds: Math.round(s.ms / 100) / 10 })) ?? [],
     });
     const file = path.join(outDir!, `${profile!.name}.manifest.json`);
+    await mkdir(outDir!, { recursive: true });
     await writeFile(`${file}.partial`, `${JSON.stringify(manifest, null, 2)}\n`);
     await rename(`${file}.partial`, file);
     ctx.setTitle(`manifest ${path.basename(file)}: ${artifacts.length} artifact(s), ${manifest.packages.length} packages`);

@@ -5,6 +5,7 @@ import { definePlugin } from '../../src/core/plugins/types.js';
 import { shq } from '../../src/build/shell.js';
 import { checkSourceDigest } from '../../src/deploy/checksum.js';
 import { deployTarget, requireSource } from '../../src/deploy/request.js';
+import { artifactPartitions } from '../../src/disk/geometry.js';
 import { rootPartition } from '../../src/disk/layout-checks.js';
 import { requireLayout } from '../../src/disk/targets.js';
 import { formatBytes } from '../../src/objects/size.js';
@@ -66,6 +67,16 @@ export default definePlugin({
         step: `copy ${p.spec.mount} onto its vfat partition`,
       });
     }
+    // what was written where: the manifest of a build to disk records it
+    ctx.objects.artifacts.push({
+      uri: target.path,
+      format: 'deployed',
+      sha256: meter.sha256,
+      size: meter.size,
+      virtual_size: target.size,
+      table: target.geometry!.table,
+      partitions: artifactPartitions(target.geometry!),
+    });
     ctx.setTitle(`extracted ${source.format} (${formatBytes(meter.size)}) onto ${target.path}${ctx.objects.deploy!.verify ? ', sha256 verified' : ''}`);
   },
 });

@@ -4,7 +4,7 @@ import { BareonError, ValidationError } from '../../src/core/errors.js';
 import { pluginSubtask } from '../../src/core/manager.js';
 import { definePlugin, type Plugin, type PluginContext, type Subtask } from '../../src/core/plugins/types.js';
 import { bareonPackageDir } from '../../src/core/plugins/discovery.js';
-import { autoDiskSize } from '../../src/disk/geometry.js';
+import { artifactPartitions, autoDiskSize } from '../../src/disk/geometry.js';
 import { assignIdentifiers } from '../../src/disk/identifiers.js';
 import { workspaceSubtasks, WORK_DIR, type ImageWorkspace } from '../../src/disk/image-workspace.js';
 import { rootPartition } from '../../src/disk/layout-checks.js';
@@ -127,15 +127,7 @@ function diskArtifact(disk: BuiltDisk, file: string, format: string, sha256: str
     size,
     virtual_size: geometry.size,
     table: geometry.table,
-    partitions: geometry.partitions.map((p) => ({
-      number: p.number,
-      type: p.spec.type,
-      offset: p.start,
-      size: p.size,
-      uuid: p.spec.uuid,
-      fs: p.spec.fs ? { type: p.spec.fs.type, uuid: p.spec.fs.uuid, label: p.spec.fs.label } : undefined,
-      mount: p.spec.mount,
-    })),
+    partitions: artifactPartitions(geometry),
   };
 }
 

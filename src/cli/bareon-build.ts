@@ -1,17 +1,27 @@
 #!/usr/bin/env node
-import { logFormatOption, newProgram, parseProgram } from './program.js';
+import { addConfigDriveOptions, logFormatOption, newProgram, parseProgram } from './program.js';
 import { runSession } from './session.js';
 
-const program = newProgram('bareon-build', 'Build a root filesystem in a container from a profile and export it as artifacts.')
-  .argument('<profile>', 'profile YAML')
-  .option('-o, --output <dir>', 'artifact directory', 'out')
-  .option('--no-cache', 'rebuild every step')
-  .option('--dry-run', 'validate and print the plan, build nothing', false)
-  .addOption(logFormatOption())
-  .action(async (profile: string, opts: { output: string; cache: boolean; dryRun: boolean; logFormat: 'text' | 'json' }) =>
+type Opts = Omit<import('./commands/build.js').BuildOptions, 'outDir' | 'noCache'> & { output: string; cache: boolean; logFormat: 'text' | 'json' };
+
+const program = addConfigDriveOptions(
+  newProgram('bareon-build', 'Build a root filesystem in a container from a profile and export it as artifacts, or write it straight onto a disk (--target).')
+    .argument('<profile>', 'profile YAML')
+    .option('-o, --output <dir>', 'artifact directory (with --target: the manifest of what was written)', 'out')
+    .option('--no-cache', 'rebuild every step')
+    .option('--target <disk>', 'build to disk: write the root filesystem onto this block device or image file (the outputs are not written)')
+    .option('--size <size>', 'with --target: size of an image-file target, such as 8GiB')
+    .option('--layout <file>', "with --target: the layout (default: the profile's, or the default bootable layout)")
+    .option('--yes', 'with --target: do not ask before overwriting a block device', false)
+    .option('--preserve-on-error', 'with --target: on failure, keep the half-written disk', false)
+    .option('--dry-run', 'validate and print the plan, build nothing', false)
+    .addOption(logFormatOption()),
+)
+  .addHelpText('after', '\nExamples:\n  bareon-build profiles/debian-bootable.yaml -o out\n  bareon-build profiles/debian-cloud.yaml --target disk.img --size 4GiB --user-data user-data --meta-data meta-data')
+  .action(async (profile: string, opts: Opts) =>
     runSession(opts.logFormat, async (session) => {
       const { buildCommand } = await import('./commands/build.js');
-      await buildCommand(profile, { outDir: opts.output, noCache: !opts.cache, dryRun: opts.dryRun }, session);
+      await buildCommand(profile, { ...opts, outDir: opts.output, noCache: !opts.cache }, session);
     }),
   );
 

@@ -1,3 +1,4 @@
+import type { ArtifactPartition } from '../objects/artifact.js';
 import { ValidationError } from '../core/errors.js';
 import type { Disk, Partition } from '../objects/layout.js';
 import { alignDown, alignUp, formatBytes, MiB } from '../objects/size.js';
@@ -84,4 +85,17 @@ export function placePartitions(disk: Disk, diskSize: number, where = `disk "${d
   });
   if (extended) extended.size = cursor - extended.start;
   return { table: disk.table, size: diskSize, partitions: placed, extended };
+}
+
+/** The partitions of a placed disk as a manifest records them: where they lie, their UUIDs and filesystems. */
+export function artifactPartitions(geometry: DiskGeometry): ArtifactPartition[] {
+  return geometry.partitions.map((p) => ({
+    number: p.number,
+    type: p.spec.type,
+    offset: p.start,
+    size: p.size,
+    uuid: p.spec.uuid,
+    fs: p.spec.fs ? { type: p.spec.fs.type, uuid: p.spec.fs.uuid, label: p.spec.fs.label } : undefined,
+    mount: p.spec.mount,
+  }));
 }

@@ -1,11 +1,49 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { bareon } from '../helpers/cli.js';
+import { bareon, REPO } from '../helpers/cli.js';
 import { deploy } from '../helpers/deploy.js';
 import { bootToLogin } from '../helpers/qemu.js';
 
 let dir: string;
+
+/**
+ * Polls `dirs` (recursively, not into other filesystems such as the target's mounts) and remembers
+ * the largest regular file written since it started, other than `except`.
+ */
+function watchLargestFile(dirs: string[], except: string) {
+  const started = Date.now();
+  let largest = { file: undefined as string | undefined, size: 0 };
+  let scans = 0;
+  let stopped = false;
+  const walk = async (d: string, dev?: number): Promise<void> => {
+    const st = await stat(d).catch(() => undefined);
+    if (!st?.isDirectory() || (dev !== undefined && st.dev !== dev)) return;
+    for (const name of await readdir(d).catch(() => [] as string[])) {
+      const f = path.join(d, name);
+      const fst = await lstat(f).catch(() => undefined);
+      if (!fst) continue;
+      if (fst.isDirectory()) await walk(f, st.dev);
+      else if (fst.isFile() && f !== except && fst.mtimeMs >= started && fst.size > largest.size) largest = { file: f, size: fst.size };
+    }
+  };
+  const loop = (async () => {
+    while (!stopped) {
+      for (const d of dirs) await walk(d);
+      scans++;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+  return {
+    scans: () => scans,
+    async stop() {
+      stopped = true;
+      await loop;
+      return largest;
+    },
+  };
+}
 let manifest: string;
 
 /** meta-data and user-data for one boot: its own hostname, and a runcmd that prints a marker on the serial console. */
@@ -49,6 +87,26 @@ describe('config drives applied by cloud-init at first boot (TCG)', () => {
       await rm(disk);
     });
   }
+
+  it('bareon-build --target writes the build straight onto a disk that boots with the config drive, with no big file anywhere else', async () => {
+    const s = await seed('build');
+    const disk = path.join(dir, 'build-to-disk.img');
+    const out = path.join(dir, 'build-out');
+    const watcher = watchLargestFile([tmpdir(), '/var/tmp', out], disk);
+    const r = await bareon('build', [path.join(REPO, 'profiles/debian-cloud.yaml'), '--target', disk, '--size', '4GiB', '--user-data', s.user, '--meta-data', s.meta, '-o', out], { stdin: 'ignore' });
+    const largest = await watcher.stop();
+    expect(r.exitCode, String(r.all)).toBe(0);
+    expect(largest.size, `largest file written outside the target: ${largest.file}`).toBeLessThanOrEqual(64 * 2 ** 20);
+    console.log(`build to disk: largest other file ${largest.file ?? 'none'} (${largest.size} bytes), ${watcher.scans()} scans`);
+    // the step cache applied (the setup built this profile): only the disk took time
+    const manifest = JSON.parse(await readFile(path.join(out, 'debian-cloud.manifest.json'), 'utf8'));
+    expect(manifest.steps.every((step: { cached: boolean }) => step.cached)).toBe(true);
+    const written = manifest.artifacts.find((a: { format: string }) => a.format === 'deployed');
+    expect(written).toMatchObject({ uri: disk, table: 'gpt', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(written.partitions.find((p: { mount?: string }) => p.mount === '/').fs.uuid).toMatch(/^[0-9a-f-]{36}$/);
+    await bootsWith(disk, s, 'build');
+    await rm(disk);
+  });
 
   it('bareon run configdrive adds the drive to a deployed disk after the fact', async () => {
     const s = await seed('alone');

@@ -1,9 +1,16 @@
 import path from 'node:path';
+import { configDriveRequest, type ConfigDriveFlags } from '../../configdrive/request.js';
+import { BareonError, ValidationError } from '../../core/errors.js';
 import { runPlugins } from '../../core/manager.js';
+import { bareonPackageDir } from '../../core/plugins/discovery.js';
 import { PluginRegistry } from '../../core/plugins/registry.js';
 import type { QueueEntry } from '../../core/plugins/types.js';
-import { loadProfile, type Objects, type Profile } from '../../objects/index.js';
+import { assignIdentifiers } from '../../disk/identifiers.js';
+import { hostDiskTarget, inspectTarget, refuseBusyTarget } from '../../host/disk-target.js';
+import { loadLayout, loadProfile, parseSize, type DeploySource, type Objects, type Profile } from '../../objects/index.js';
 import type { Session } from '../session.js';
+import { confirmOverwrite } from './confirm.js';
+import { DEFAULT_DEPLOY_LAYOUT, DEPLOY_ACTIONS } from './deploy.js';
 
 /** The queue a build runs: its builder, one exporter per output, then the manifest. */
 export function buildQueue(profile: Profile, profileFile: string): QueueEntry[] {
@@ -18,16 +25,89 @@ export function buildQueue(profile: Profile, profileFile: string): QueueEntry[] 
   ];
 }
 
-export async function buildCommand(profileFile: string, opts: { outDir: string; noCache: boolean; dryRun: boolean }, session: Session): Promise<void> {
+export interface BuildOptions extends ConfigDriveFlags {
+  outDir: string;
+  noCache: boolean;
+  dryRun: boolean;
+  /** Build to disk: write the root filesystem onto this block device or image file. */
+  target?: string;
+  size?: string;
+  layout?: string;
+  yes: boolean;
+  preserveOnError: boolean;
+}
+
+/** The builder's root filesystem as a deploy source: the container's export stream, opened when the deployer runs. */
+function containerSource(objects: Objects, profile: Profile): DeploySource {
+  return {
+    uri: `the ${profile.name} build`,
+    format: 'tar',
+    content: 'rootfs',
+    head: Buffer.alloc(0),
+    open(signal) {
+      if (!objects.rootfs) throw new BareonError('build to disk: the builder produced no root filesystem');
+      return objects.rootfs.open(signal);
+    },
+  };
+}
+
+/**
+ * Build to disk (`--target`): the builder, then the deploy chain (partitioning, filesystems, deploy,
+ * fstab, bootloader, configdrive when asked) on the target, then the manifest. The root filesystem
+ * streams from the container's export onto the mounted target filesystems; the profile's outputs are
+ * not written.
+ */
+async function buildToDiskQueue(objects: Objects, profile: Profile, opts: BuildOptions, session: Session, installed: string[]): Promise<{ queue: QueueEntry[]; confirm: () => Promise<void> }> {
+  if (opts.layout) {
+    objects.layoutFile = path.resolve(opts.layout);
+    objects.layout = await loadLayout(objects.layoutFile);
+  } else if (!objects.layout) {
+    if (!profile.bootable) throw new ValidationError(`${objects.profileFile}: --target needs a layout`, { hint: 'give --layout FILE, a layout: in the profile, or make the profile bootable: true (the default bootable layout)' });
+    objects.layoutFile = path.join(bareonPackageDir(), DEFAULT_DEPLOY_LAYOUT);
+    objects.layout = await loadLayout(objects.layoutFile);
+  }
+  if (objects.layout.disks.length !== 1) throw new ValidationError(`${objects.layoutFile}: disks: a build to disk writes one target disk; the layout has ${objects.layout.disks.length}`);
+  assignIdentifiers(objects.layout);
+  const section = profile.configdrive ? { drive: profile.configdrive, file: objects.profileFile! } : objects.layout.configdrive ? { drive: objects.layout.configdrive, file: objects.layoutFile! } : undefined;
+  objects.configDrive = await configDriveRequest(opts, section);
+  objects.source = containerSource(objects, profile);
+  // the stream is hashed and recorded in the manifest; there is nothing to verify it against
+  objects.deploy = { verify: false, grow: false, preserveOnError: opts.preserveOnError };
+
+  let size: number | undefined;
+  if (opts.size) {
+    const parsed = parseSize(opts.size);
+    if (typeof parsed === 'string' || parsed.kind !== 'bytes') throw new ValidationError(`--size: "${opts.size}" must be an absolute size such as 8GiB`);
+    size = parsed.bytes;
+  }
+  const info = await inspectTarget(opts.target!, size);
+  await refuseBusyTarget(info);
+  objects.disks = [hostDiskTarget(objects.layout.disks[0].id, info, { cleanup: session.cleanup, signal: session.signal, preserveOnError: opts.preserveOnError, log: (line) => session.reporter.print(line) })];
+  objects.target = info.path;
+
+  const chain = DEPLOY_ACTIONS.filter((a) => installed.includes(a) && (a !== 'configdrive' || objects.configDrive) && (a !== 'bootloader' || objects.layout!.bootloader));
+  return {
+    queue: [
+      { namespace: 'bareon.builders', name: profile.builder, origin: `${path.basename(objects.profileFile!)} builder` },
+      ...chain.map((name): QueueEntry => ({ namespace: 'bareon.actions', name })),
+      { namespace: 'bareon.actions', name: 'manifest' },
+    ],
+    confirm: () => confirmOverwrite(info, opts.yes),
+  };
+}
+
+export async function buildCommand(profileFile: string, opts: BuildOptions, session: Session): Promise<void> {
   const { profile, layout, layoutFile } = await loadProfile(profileFile);
   const profileDir = path.dirname(path.resolve(profileFile));
   const objects: Objects = { profile, profileFile: path.resolve(profileFile), layout, layoutFile, outDir: path.resolve(opts.outDir), artifacts: [] };
   const registry = await PluginRegistry.discover({ extraDirs: profile.plugins.map((p) => path.resolve(profileDir, p)) });
+  const toDisk = opts.target ? await buildToDiskQueue(objects, profile, opts, session, registry.names('bareon.actions')) : undefined;
   await runPlugins({
     registry,
-    queue: buildQueue(profile, profileFile),
+    queue: toDisk?.queue ?? buildQueue(profile, profileFile),
     objects,
-    flags: { dryRun: opts.dryRun, yes: false, noCache: opts.noCache },
+    flags: { dryRun: opts.dryRun, yes: opts.yes, noCache: opts.noCache },
+    confirm: toDisk?.confirm,
     ...session,
   });
 }
