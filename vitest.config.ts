@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     globalSetup: ['test/setup/compile.ts'],
+    setupFiles: ['test/setup/private-tmp.ts'],
     projects: [
       {
         extends: true,

@@ -62,6 +62,20 @@ describe('configdrive', () => {
     expect((await table(skipped)).partitions).toHaveLength(1);
   });
 
+  it('comes from a configdrive: section of the layout, with paths relative to it', async () => {
+    const layout = path.join(dir, 'with-drive.yaml');
+    await writeFile(layout, `${await readFile(PLAIN, 'utf8')}configdrive: {flavor: config-2, meta_data: meta-data, user_data: user-data}\n`);
+    const target = path.join(dir, 'section.img');
+    const r = await deploy([path.join(dir, 'tiny.tar.zst'), target, '--layout', layout, '--size', '512MiB', '--no-verify', '--dry-run']);
+    expect(r.exitCode, String(r.all)).toBe(0);
+    expect(String(r.all)).toMatch(/config drive config-2 \(vfat\) from .*with-drive\.yaml: configdrive/);
+    const w = await deploy([path.join(dir, 'tiny.tar.zst'), target, '--layout', layout, '--size', '512MiB', '--no-verify']);
+    expect(w.exitCode, String(w.all)).toBe(0);
+    const last = (await table(target)).partitions.at(-1)!;
+    expect(last.name).toBe('config-2');
+    expect(await vfatFiles(target, last.start * 512)).toMatch(/openstack/);
+  });
+
   it('added after the fact by `bareon run configdrive` (config-2, iso9660), and reused on a second run', async () => {
     const target = path.join(dir, 'alone.img');
     const r = await deploy([path.join(dir, 'small.raw'), target, '--size', '256MiB', '--no-verify']);
