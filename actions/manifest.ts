@@ -23,6 +23,10 @@ export default definePlugin({
       builder: build?.builder ?? profile!.builder,
       artifacts,
       packages: rootfs?.packages ?? [],
+      hygiene: profile!.hygiene && {
+        kept: Object.entries(profile!.hygiene).filter(([, v]) => v === 'keep').map(([k]) => k),
+        removed: rootfs?.removed ?? [],
+      },
       steps: build?.steps.map((s) => ({ title: s.title, key: s.key, cached: s.cached, seconds: Math.round(s.ms / 100) / 10 })) ?? [],
     });
     const file = path.join(outDir!, `${profile!.name}.manifest.json`);

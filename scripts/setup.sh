@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   docker.io mmdebstrap qemu-utils qemu-system-x86 ovmf gdisk fdisk dosfstools mtools e2fsprogs
   xfsprogs btrfs-progs zstd xorriso bmap-tools grub-common grub-pc-bin grub-efi-amd64-bin
-  iptables ca-certificates socat xz-utils util-linux
+  iptables ca-certificates openssl curl iproute2 xz-utils util-linux
 )
 
 missing=()
@@ -27,18 +27,13 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-# dockerd on the default socket, and on loopback TCP for the tests that must not share paths with it.
+# dockerd on its unix socket only: an unauthenticated TCP port would give every local user root.
+# (The remote-Docker test puts TLS with client certificates in front of it, on a port of its own.)
 if ! docker info >/dev/null 2>&1; then
   [ "$(id -u)" = 0 ] || { echo "setup: no Docker daemon answers and only root can start one" >&2; exit 1; }
   echo "setup: starting dockerd"
-  nohup dockerd -H unix:///var/run/docker.sock -H tcp://127.0.0.1:2375 >/var/log/bareon-dockerd.log 2>&1 &
+  nohup dockerd -H unix:///var/run/docker.sock >/var/log/bareon-dockerd.log 2>&1 &
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /var/log/bareon-dockerd.log" >&2; tail -20 /var/log/bareon-dockerd.log >&2; exit 1; }
 fi
-# A daemon started elsewhere may not listen on TCP: forward the loopback port to its socket.
-if ! docker -H tcp://127.0.0.1:2375 version >/dev/null 2>&1; then
-  echo "setup: forwarding tcp://127.0.0.1:2375 to /var/run/docker.sock"
-  nohup socat TCP-LISTEN:2375,bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:/var/run/docker.sock >/dev/null 2>&1 &
-  for _ in $(seq 1 20); do docker -H tcp://127.0.0.1:2375 version >/dev/null 2>&1 && break; sleep 0.25; done
-fi
-echo "setup: ready (docker $(docker version -f '{{.Server.Version}}'), also on tcp://127.0.0.1:2375)"
+echo "setup: ready (docker $(docker version -f '{{.Server.Version}}'))"

@@ -84,7 +84,7 @@ export function containerBuilder(spec: {
           title: 'root filesystem',
           async run(io) {
             const info = await engine.inspectImage(image);
-            ctx.objects.rootfs = new ContainerRootfs(engine, image, { hostname: profile.hostname ?? 'localhost' }, ctx.cleanup, info?.Size);
+            ctx.objects.rootfs = new ContainerRootfs(engine, image, { hostname: profile.hostname ?? 'localhost', hygiene: profile.hygiene }, ctx.cleanup, info?.Size);
             io.setTitle(`root filesystem: image ${image.slice(7, 19)}, ${((info?.Size ?? 0) / 2 ** 20).toFixed(0)} MiB`);
           },
         },

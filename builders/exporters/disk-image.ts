@@ -189,6 +189,7 @@ function diskImageExporter(format: DiskFormat): Plugin<{ compress: boolean }> {
         options: ctx.options,
         layout: ctx.objects.layout,
         hostname: ctx.objects.profile?.hostname,
+        hygiene: ctx.objects.profile?.hygiene,
       });
       const previous = ctx.flags.noCache ? undefined : await reusableArtifact(ctx.objects, format, inputs);
       if (previous) {

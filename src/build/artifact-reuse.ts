@@ -7,8 +7,12 @@ import { canonicalJson, sha256 } from '../core/digest.js';
 import { ManifestSchema, type Artifact, type Objects } from '../objects/index.js';
 
 /** Digest of an artifact's inputs (root filesystem image, format, options…), recorded in the manifest. */
+/** Bumped when the rules that turn `docker export` into a root filesystem change. */
+const EXPORT_RULES_VERSION = 2;
+
 export function artifactInputs(parts: Record<string, unknown>): string {
-  return sha256(canonicalJson(parts));
+  // the export rules (hygiene included) are part of every artifact's recipe
+  return sha256(canonicalJson({ ...parts, exportRules: EXPORT_RULES_VERSION }));
 }
 
 async function fileSha256(file: string): Promise<string> {

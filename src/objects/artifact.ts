@@ -40,6 +40,8 @@ export const ManifestSchema = z.strictObject({
   packages: z.array(PackageSchema),
   /** How the build went: each step's title, cache key and whether it was a cache hit. */
   steps: z.array(z.strictObject({ title: z.string(), key: z.string(), cached: z.boolean(), seconds: z.number() })).default([]),
+  /** First-boot hygiene: the items kept by the profile, and the files removed from the root filesystem. */
+  hygiene: z.strictObject({ kept: z.array(z.string()), removed: z.array(z.string()) }).optional(),
 });
 
 export type Artifact = z.infer<typeof ArtifactSchema>;

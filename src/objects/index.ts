@@ -1,4 +1,6 @@
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { ValidationError } from '../core/errors.js';
 import type { Readable } from 'node:stream';
 import { LayoutSchema, type Layout } from './layout.js';
 import { ProfileSchema, type Profile } from './profile.js';
@@ -79,6 +81,8 @@ export interface RootfsSource {
   apparentSize?: number;
   /** Packages installed in the tree (name, version, arch). */
   packages?: InstalledPackage[];
+  /** What first-boot hygiene dropped from the last export (absolute paths). */
+  removed?: string[];
   /** Opens a cleaned tar stream of the tree (Docker artifacts removed, hostname files written). */
   open(signal?: AbortSignal): Promise<Readable>;
 }
@@ -115,6 +119,9 @@ export async function loadProfile(file: string): Promise<{ profile: Profile; lay
   const profile = parseWith(ProfileSchema, source.toJS(), { source, label: file });
   if (typeof profile.layout === 'string') {
     const layoutFile = path.resolve(path.dirname(file), profile.layout);
+    if (!(await stat(layoutFile).catch(() => undefined))?.isFile()) {
+      throw new ValidationError(`${source.locate(['layout'])}: layout: no layout file ${layoutFile}`, { hint: 'the path is relative to the profile; or give the layout inline' });
+    }
     return { profile, layout: await loadLayout(layoutFile), layoutFile };
   }
   return { profile, layout: profile.layout };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { HygieneSchema } from '../rootfs/hygiene.js';
 import { ConfigDriveSchema } from './configdrive.js';
 import { LayoutSchema } from './layout.js';
 
@@ -66,6 +67,14 @@ export const OutputSchema = z.union([
   z.looseObject({ format: z.string().min(1) }),
 ]);
 
+/**
+ * A package as apt and apk take it: a name that starts with a letter or digit (so that it cannot be
+ * read as an option), then optionally `:arch` and `=version` or `/release`.
+ */
+const packageName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9+._-]*(:[a-z0-9-]+)?([=/][A-Za-z0-9+.~:_-]+)?$/i, 'a package name such as "openssh-server", "nginx=1.22.1-9" or "linux-image-amd64/bookworm-backports"');
+
 export const ProfileSchema = z.strictObject({
   name,
   builder: z.string().default('debian'),
@@ -73,7 +82,7 @@ export const ProfileSchema = z.strictObject({
   /** For the dockerfile builder: a Dockerfile relative to the profile. */
   dockerfile: z.string().optional(),
   repos: z.array(RepoSchema).default([]),
-  packages: z.array(z.string().min(1)).default([]),
+  packages: z.array(packageName).default([]),
   files: z.array(FileSchema).default([]),
   users: z.array(UserSchema).default([]),
   hostname: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/, 'a host name (letters, digits, "-")').optional(),
@@ -83,6 +92,8 @@ export const ProfileSchema = z.strictObject({
   run: z.array(z.string()).default([]),
   outputs: z.array(OutputSchema).default(['tar.zst']),
   bootable: z.boolean().default(false),
+  /** First-boot hygiene: what is removed from every artifact; set an item to keep to opt out. */
+  hygiene: HygieneSchema.default(HygieneSchema.parse({})),
   /** A cloud-init config drive for build-to-disk runs (`--target`). */
   configdrive: ConfigDriveSchema.optional(),
   /** Inline layout, or a layout file relative to the profile. */

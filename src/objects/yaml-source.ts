@@ -37,8 +37,15 @@ export class YamlSource {
     return YamlSource.parse(file, text);
   }
 
+  /** The document as plain data; aliases that expand into too many copies (an "alias bomb") are a ValidationError. */
   toJS(): unknown {
-    return this.doc.toJS() ?? {};
+    try {
+      return this.doc.toJS({ maxAliasCount: 100 }) ?? {};
+    } catch (err) {
+      throw new ValidationError(`${this.file}: invalid YAML: ${(err as Error).message.split('\n')[0]}`, {
+        hint: 'aliases (*name) expand into copies of what they name; this file expands into too many. Write the values out, or use fewer aliases',
+      });
+    }
   }
 
   /** "file:line:col" of the deepest node that exists along `path`; with `key`, of that key inside it. */

@@ -12,6 +12,8 @@ import { TarFilter } from './tar-filter.js';
  */
 export class ContainerRootfs implements RootfsSource {
   packages?: InstalledPackage[];
+  /** What first-boot hygiene dropped from the last export (absolute paths). */
+  removed?: string[];
   private container: Promise<string> | undefined;
 
   constructor(
@@ -34,8 +36,10 @@ export class ContainerRootfs implements RootfsSource {
 
   async open(signal?: AbortSignal): Promise<Readable> {
     const raw = await this.engine.exportContainer(await this.containerId());
+    const removed: string[] = [];
+    this.removed = removed;
     const filter = new TarFilter({
-      ...dockerArtifactRules(this.identity),
+      ...dockerArtifactRules(this.identity, removed),
       onCapture: (entry, data) => {
         this.packages = parsePackageDatabase(entry.name, data.toString('utf8'));
       },

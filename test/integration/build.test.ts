@@ -5,6 +5,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { hygieneItem } from '../../src/rootfs/hygiene.js';
 import { stringify } from 'yaml';
 import type { Manifest } from '../../src/objects/index.js';
 import { bareon, REPO } from '../helpers/cli.js';
@@ -68,9 +69,11 @@ describe('bareon-build profiles/debian-minimal.yaml', () => {
   it('equals docker export of the final image, less the Docker artifacts', async () => {
     const ours = (await execa('tar', ['--zstd', '-tf', tarFile], { maxBuffer: 1 << 28 })).stdout.split('\n').filter(Boolean);
     const raw = await dockerExportList(manifest.image);
-    const artifact = (p: string) => p === '.dockerenv' || p === 'usr/sbin/policy-rc.d' || (p.startsWith('var/lib/apt/lists/') && !p.endsWith('/'));
-    expect(raw.filter(artifact).length).toBeGreaterThan(0); // the export does carry the artifacts…
+    const artifact = (p: string) => p === '.dockerenv' || p === 'usr/sbin/policy-rc.d' || hygieneItem(p) !== undefined;
+    expect(raw.filter(artifact).length).toBeGreaterThan(0); // the export does carry the artifacts and a build's leftovers…
+    expect(raw.filter((p) => hygieneItem(p) === 'logs').length).toBeGreaterThan(0);
     expect(ours.sort()).toEqual(raw.filter((p) => !artifact(p)).sort()); // …and ours is the rest, entry for entry
+    expect(manifest.hygiene?.removed).toEqual(expect.arrayContaining(['/var/log/dpkg.log']));
   });
 
   it('preserves ownership, modes, symlinks, device nodes, hardlinks and file capabilities', async () => {
