@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { LayoutSchema, type Layout } from './layout.js';
 import { ProfileSchema, type Profile } from './profile.js';
 import type { Artifact, InstalledPackage } from './artifact.js';
-import { parseWith, YamlSource } from './yaml-source.js';
+import { parseWith, rememberOrigin, YamlSource } from './yaml-source.js';
 import type { DiskExecutor } from '../disk/executor.js';
 import type { DiskGeometry } from '../disk/geometry.js';
 import type { DeployRequest, DeploySource } from './deploy.js';
@@ -124,12 +124,15 @@ export async function loadProfile(file: string): Promise<{ profile: Profile; lay
     }
     return { profile, layout: await loadLayout(layoutFile), layoutFile };
   }
+  if (profile.layout) rememberOrigin(profile.layout, source, ['layout']);
   return { profile, layout: profile.layout };
 }
 
 export async function loadLayout(file: string): Promise<Layout> {
   const source = await YamlSource.load(file);
-  return parseWith(LayoutSchema, source.toJS(), { source, label: file });
+  const layout = parseWith(LayoutSchema, source.toJS(), { source, label: file });
+  rememberOrigin(layout, source);
+  return layout;
 }
 
 /** Tells a layout file from a profile by its top-level keys. */

@@ -72,6 +72,22 @@ export class YamlSource {
   }
 }
 
+const origins = new WeakMap<object, { source: YamlSource; prefix: PropertyKey[] }>();
+
+/** Remembers which document (and where in it) a parsed value came from, for later error messages. */
+export function rememberOrigin(value: object, source: YamlSource, prefix: PropertyKey[] = []): void {
+  origins.set(value, { source, prefix });
+}
+
+/**
+ * "file:line:col path" of `path` inside a value parsed from YAML (see rememberOrigin), for errors
+ * found after parsing; `fallback` (usually the file name) for values that came from elsewhere.
+ */
+export function locateIn(value: object, path: PropertyKey[], fallback: string): string {
+  const origin = origins.get(value);
+  return origin ? `${origin.source.locate([...origin.prefix, ...path])}: ${formatPath([...origin.prefix, ...path])}` : `${fallback}: ${formatPath(path)}`;
+}
+
 /** "disks[0].partitions[1].size" */
 export function formatPath(path: readonly PropertyKey[]): string {
   return path.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${String(seg)}` : String(seg)), '');

@@ -26,7 +26,7 @@ describe('layout errors fail fast, before any container', () => {
   it('sizes that cannot fit', async () => {
     const r = await buildWith({ disks: [{ id: 'root', size: '1GiB', partitions: [biosGrub, esp, { ...root, size: '900MiB' }] }], bootloader: both });
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/disks\[0\] \(root\): the partitions need 1\.1 GiB but the disk has 1\.0 GiB/);
+    expect(r.stderr).toMatch(/bad\.yaml:\d+:\d+: layout\.disks\[0\] \(root\): the partitions need 1\.1 GiB but the disk has 1\.0 GiB/);
   });
 
   it('two remaining partitions on one disk', async () => {
@@ -38,19 +38,19 @@ describe('layout errors fail fast, before any container', () => {
   it('grub-efi without an esp', async () => {
     const r = await buildWith({ disks: [{ id: 'root', partitions: [biosGrub, root] }], bootloader: both });
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/bootloader\.kind: grub-efi needs a partition of type esp/);
+    expect(r.stderr).toMatch(/bad\.yaml:\d+:\d+: layout\.bootloader\.kind: grub-efi needs a partition of type esp/);
   });
 
   it('grub-bios on gpt without bios_grub', async () => {
     const r = await buildWith({ disks: [{ id: 'root', table: 'gpt', partitions: [esp, root] }], bootloader: both });
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/bootloader\.kind: grub-bios on a gpt disk needs a partition of type bios_grub/);
+    expect(r.stderr).toMatch(/bad\.yaml:\d+:\d+: layout\.bootloader\.kind: grub-bios on a gpt disk needs a partition of type bios_grub/);
   });
 
   it('no partition mounted at /', async () => {
     const r = await buildWith({ disks: [{ id: 'root', partitions: [biosGrub, esp, { ...root, mount: '/srv' }] }], bootloader: both });
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/no partition is mounted at "\/"/);
+    expect(r.stderr).toMatch(/bad\.yaml:\d+:\d+: layout\.disks: no partition is mounted at "\/"/);
   });
 
   it('duplicate labels', async () => {
