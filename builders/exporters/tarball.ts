@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import path from 'node:path';
+import { availableParallelism } from 'node:os';
 import { createGzip } from 'node:zlib';
 import { z } from 'zod';
 import { BareonError, ValidationError } from '../../src/core/errors.js';
@@ -11,13 +12,21 @@ import { VERSION } from '../../src/core/version.js';
 
 type Compression = 'none' | 'gzip' | 'zstd';
 
-function compressor(kind: Compression, level: number): NodeJS.ReadWriteStream[] {
-  if (kind === 'gzip') return [createGzip({ level })];
-  if (kind === 'zstd') {
-    const zstd = execa('zstd', ['-T0', `-${level}`, '-q', '-c'], { buffer: false, stderr: 'pipe' });
-    zstd.catch(() => {});
-    return [zstd.duplex()];
-  }
+/** A compressing tool as a stream stage (its failure fails the pipeline). */
+function toolStage(cmd: string, args: string[]): NodeJS.ReadWriteStream {
+  const child = execa(cmd, args, { buffer: false, stderr: 'pipe' });
+  child.catch(() => {});
+  return child.duplex();
+}
+
+/** pigz, when installed, compresses gzip on every core; zlib is the fallback. */
+async function hasPigz(): Promise<boolean> {
+  return !(await execa('pigz', ['--version'], { reject: false })).failed;
+}
+
+function compressor(kind: Compression, level: number, pigz: boolean): NodeJS.ReadWriteStream[] {
+  if (kind === 'gzip') return [pigz ? toolStage('pigz', ['-c', `-${level}`, '-p', String(availableParallelism())]) : createGzip({ level })];
+  if (kind === 'zstd') return [toolStage('zstd', ['-T0', `-${level}`, '-q', '-c'])];
   return [];
 }
 
@@ -45,10 +54,12 @@ function tarball(format: string, kind: Compression, levels: { min: number; max: 
         ctx.setTitle(`export ${path.basename(file)}: up to date (same root filesystem, sha256 ${previous.sha256.slice(0, 12)} verified)`);
         return;
       }
+      const pigz = kind === 'gzip' && (await hasPigz());
       ctx.setTitle(`export ${path.basename(file)}`);
+      if (kind === 'gzip') ctx.log(pigz ? `gzip with pigz on ${availableParallelism()} cores` : 'gzip with zlib on one core (install pigz to use every core)');
       ctx.progress.start(rootfs.apparentSize);
       const source = await rootfs.open(ctx.signal);
-      const { sha256, size } = await writeArtifactFile(file, source, [progressMeter(ctx.progress), ...compressor(kind, ctx.options.level)], {
+      const { sha256, size } = await writeArtifactFile(file, source, [progressMeter(ctx.progress), ...compressor(kind, ctx.options.level, pigz)], {
         cleanup: ctx.cleanup,
         signal: ctx.signal,
       });

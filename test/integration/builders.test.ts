@@ -23,6 +23,7 @@ describe('the image builder', () => {
     });
     const r = await bareon('build', [path.join(dir, 'p.yaml'), '-o', path.join(dir, 'out')]);
     expect(r.exitCode, String(r.all)).toBe(0);
+    expect(String(r.all)).toMatch(/gzip with pigz on \d+ cores/);
     const tgz = path.join(dir, 'out/img.tar.gz');
     expect((await execa('tar', ['-xzOf', tgz, 'opt/app/run.sh'])).stdout).toBe('#!/bin/sh\necho app');
     expect((await execa('tar', ['-tzvf', tgz, 'opt/app/run.sh'])).stdout).toMatch(/^-rwxr-xr-x root\/root/);
