@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { ValidationError } from '../../src/core/errors.js';
 import { digestEntries, entriesFromLocal, type ArchiveEntry } from '../../src/rootfs/file-archive.js';
-import type { BuildStep } from '../../src/build/build-step.js';
+import { APT_ARCHIVE_VOLUME, type BuildStep } from '../../src/build/build-step.js';
 import type { StepPlan } from '../../src/build/step-runner.js';
 import type { Layout, Profile } from '../../src/objects/index.js';
 import type { PackageManager } from '../../src/build/package-manager.js';
@@ -131,7 +131,10 @@ export async function planSteps(
   }
 
   const packages = allPackages(profile, pm, opts.distro);
-  if (packages.length) steps.push({ kind: 'packages', title: `packages (${packages.length})`, options: { pm: pm.name, packages }, script: pm.install(packages) });
+  if (packages.length) {
+    const cacheVolumes = pm.name === 'apt' ? [{ volume: APT_ARCHIVE_VOLUME, target: '/var/cache/apt/archives' }] : undefined;
+    steps.push({ kind: 'packages', title: `packages (${packages.length})`, options: { pm: pm.name, packages }, script: pm.install(packages), cacheVolumes });
+  }
 
   if (profile.files.length) {
     const files = await filesStep(profile, opts.profileDir);

@@ -10,7 +10,12 @@ export interface BuildStep {
   script: string;
   /** Files copied into the container before the script runs. */
   archive?: ArchiveEntry[];
+  /** Docker volumes mounted while the step runs: caches shared between builds, never committed. */
+  cacheVolumes?: { volume: string; target: string }[];
 }
+
+/** The Docker volume that keeps downloaded .deb files between builds (see `bareon gc`). */
+export const APT_ARCHIVE_VOLUME = 'bareon-apt-archives';
 
 export function archiveStream(step: BuildStep): Readable | undefined {
   return step.archive?.length ? packEntries(step.archive) : undefined;

@@ -14,9 +14,11 @@ const quoted = (packages: string[]) => packages.map(shq).join(' ');
 export const PACKAGE_MANAGERS: Record<PackageManagerName, PackageManager> = {
   apt: {
     name: 'apt',
+    // /var/cache/apt/archives is the shared archive cache volume: keep what was downloaded there,
+    // drop only the package caches, which would otherwise be committed into the image
     install: (p) =>
       'export DEBIAN_FRONTEND=noninteractive; apt-get update -q && ' +
-      `apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${quoted(p)} && apt-get clean`,
+      `apt-get install -y -q --no-install-recommends -o APT::Keep-Downloaded-Packages=true -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${quoted(p)} && rm -f /var/cache/apt/*.bin`,
     clean: 'apt-get clean',
   },
   apk: { name: 'apk', install: (p) => `apk add --no-cache ${quoted(p)}`, clean: 'true' },

@@ -39,7 +39,8 @@ export async function runStep(
   position: string,
 ): Promise<string> {
   const { engine } = opts;
-  const container = await engine.createContainer({ image: parent, cmd: ['/bin/sh', '-ec', step.script], env: opts.env, labels: { 'org.bareon.role': 'build-step' } });
+  const mounts = step.cacheVolumes?.map((v) => ({ Type: 'volume' as const, Source: v.volume, Target: v.target }));
+  const container = await engine.createContainer({ image: parent, cmd: ['/bin/sh', '-ec', step.script], env: opts.env, labels: { 'org.bareon.role': 'build-step' }, hostConfig: mounts ? { Mounts: mounts } : undefined });
   const remove = opts.cleanup.defer(() => engine.removeContainer(container.id), `remove build container ${container.id.slice(0, 12)}`);
   try {
     const archive = archiveStream(step);

@@ -47,15 +47,16 @@ addConfigDriveOptions(program
 
 program
   .command('gc')
-  .description('remove containers and temporary images of bareon runs, and prune the step cache to its budget')
+  .description('remove containers and temporary images of bareon runs, prune the step cache to its budget, and drop the apt archive cache')
   .option('--max-age <duration>', 'remove cache images older than this (s, m, h, d, w)', '14d')
   .option('--max-size <size>', 'then remove the oldest cache images until the cache fits', '20GiB')
   .option('--profile <name>', "only this profile's cache")
-  .action(async (opts: { maxAge: string; maxSize: string; profile?: string }) =>
+  .option('--keep-apt-cache', 'keep the shared apt archive cache (downloaded .deb files)', false)
+  .action(async (opts: { maxAge: string; maxSize: string; profile?: string; keepAptCache: boolean }) =>
     runSession('text', async (session) => {
       const { DockerEngine } = await import('../docker/engine.js');
       const { collectGarbage, parseBudget, parseDuration } = await import('./commands/gc.js');
-      const budget = { maxAgeMs: parseDuration(opts.maxAge), maxSize: parseBudget(opts.maxSize), profile: opts.profile };
+      const budget = { maxAgeMs: parseDuration(opts.maxAge), maxSize: parseBudget(opts.maxSize), profile: opts.profile, keepAptCache: opts.keepAptCache };
       const engine = await DockerEngine.connect(session.runId);
       const r = await collectGarbage(engine, budget, (line) => process.stdout.write(`${line}\n`));
       process.stdout.write(`gc: removed ${r.containers} container(s), ${r.images} temporary image(s), ${r.cacheRemoved} cache image(s); kept ${r.cacheKept}\n`);

@@ -242,6 +242,19 @@ export class DockerEngine {
     }
   }
 
+  /** Removes a volume; false when a container still uses it, true when it is gone (or never was). */
+  async removeVolumeIfUnused(name: string): Promise<boolean> {
+    try {
+      await this.docker.getVolume(name).remove();
+      return true;
+    } catch (err) {
+      const code = (err as { statusCode?: number }).statusCode;
+      if (code === 409) return false;
+      if (code === 404) return true;
+      throw err;
+    }
+  }
+
   async tagImage(id: string, repo: string, tag: string): Promise<void> {
     await this.docker.getImage(id).tag({ repo, tag });
   }

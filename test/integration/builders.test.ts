@@ -89,6 +89,26 @@ describe('bareon gc', () => {
   });
 });
 
+describe('the shared apt archive cache', () => {
+  it('keeps downloaded packages in a volume, out of the images: a second profile downloads only what is new', async () => {
+    const build = async (name: string, packages: string[]) => {
+      const dir = await project({ 'p.yaml': stringify({ name, builder: 'image', base: { image: TEST_BASE_IMAGE }, packages, outputs: ['tar'] }) });
+      const r = await bareon('build', [path.join(dir, 'p.yaml'), '-o', path.join(dir, 'out'), '--no-cache']);
+      expect(r.exitCode, String(r.all)).toBe(0);
+      return { log: String(r.all), image: JSON.parse(await readFile(path.join(dir, 'out', `${name}.manifest.json`), 'utf8')).image as string };
+    };
+    const first = await build('apt-cache-a', ['less']);
+    const inVolume = (await execa('docker', ['run', '--rm', '-v', 'bareon-apt-archives:/archives', TEST_BASE_IMAGE, 'ls', '/archives'])).stdout;
+    expect(inVolume).toMatch(/^less_.*\.deb$/m);
+    // never part of the image
+    expect((await execa('docker', ['run', '--rm', first.image, 'sh', '-c', 'ls /var/cache/apt/archives/ /var/cache/apt/'])).stdout).not.toMatch(/\.deb|\.bin/);
+
+    const second = await build('apt-cache-b', ['less', 'tree']);
+    expect(second.log).toMatch(/Get:\d+ \S+ \S+ \S+ tree /);
+    expect(second.log).not.toMatch(/Get:\d+ \S+ \S+ \S+ less /);
+  });
+});
+
 describe('the ext4 exporter', () => {
   it('writes a filesystem image of the root tree that e2fsck finds clean', async () => {
     const dir = await project({ 'p.yaml': stringify({ name: 'fsimg', builder: 'image', base: { image: TEST_BASE_IMAGE }, files: [{ path: '/etc/motd', content: 'ext4 image\n' }], outputs: [{ format: 'ext4', label: 'rootfs' }] }) });

@@ -1,5 +1,6 @@
 import { CACHE_KEY_LABEL, CACHE_PROFILE_LABEL, DockerEngine, RUN_LABEL } from '../../docker/engine.js';
 import type Docker from 'dockerode';
+import { APT_ARCHIVE_VOLUME } from '../../build/build-step.js';
 import { ValidationError } from '../../core/errors.js';
 import { formatBytes, parseSize } from '../../objects/size.js';
 
@@ -10,6 +11,8 @@ export interface GcOptions {
   maxSize: number;
   /** Only the cache of this profile. */
   profile?: string;
+  /** Keep the shared apt archive cache (a Docker volume of downloaded .deb files). */
+  keepAptCache?: boolean;
 }
 
 export interface GcResult {
@@ -93,5 +96,8 @@ export async function collectGarbage(engine: DockerEngine, opts: GcOptions, log:
   await removeInPasses(expired, (img) => removeOne(img, 'older than the age budget'), () => false);
   await removeInPasses(oldestFirst, (img) => removeOne(img, 'over the size budget'), () => total <= opts.maxSize);
   log(`cache: ${cache.length - removed} image(s), about ${formatBytes(total)}`);
+  if (!opts.keepAptCache && !opts.profile) {
+    log((await engine.removeVolumeIfUnused(APT_ARCHIVE_VOLUME)) ? `removed the apt archive cache (volume ${APT_ARCHIVE_VOLUME}); the next build downloads again` : `kept the apt archive cache: a build is using it`);
+  }
   return { containers: containers.length, images: temporaryRemoved, cacheRemoved: removed, cacheKept: cache.length - removed, cacheBytes: total };
 }
