@@ -37,6 +37,19 @@ function describeHost(): string {
   return process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock';
 }
 
+/** Runs a removal: false when Docker answers that the object is in use (409), true when it is gone or never was (404). */
+async function removedUnlessInUse(remove: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await remove();
+    return true;
+  } catch (err) {
+    const code = (err as { statusCode?: number }).statusCode;
+    if (code === 409) return false;
+    if (code === 404) return true;
+    throw err;
+  }
+}
+
 /** The adapter between bareon and a Docker Engine API (Docker or Podman's compatible socket). */
 export class DockerEngine {
   private constructor(
@@ -231,28 +244,12 @@ export class DockerEngine {
 
   /** Removes an image unless a container or a child image still uses it; says whether it is gone. */
   async removeImageIfUnused(ref: string): Promise<boolean> {
-    try {
-      await this.docker.getImage(ref).remove({ noprune: false });
-      return true;
-    } catch (err) {
-      const code = (err as { statusCode?: number }).statusCode;
-      if (code === 409) return false;
-      if (code === 404) return true;
-      throw err;
-    }
+    return removedUnlessInUse(() => this.docker.getImage(ref).remove({ noprune: false }));
   }
 
   /** Removes a volume; false when a container still uses it, true when it is gone (or never was). */
   async removeVolumeIfUnused(name: string): Promise<boolean> {
-    try {
-      await this.docker.getVolume(name).remove();
-      return true;
-    } catch (err) {
-      const code = (err as { statusCode?: number }).statusCode;
-      if (code === 409) return false;
-      if (code === 404) return true;
-      throw err;
-    }
+    return removedUnlessInUse(() => this.docker.getVolume(name).remove());
   }
 
   async tagImage(id: string, repo: string, tag: string): Promise<void> {
