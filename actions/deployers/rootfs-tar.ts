@@ -30,7 +30,7 @@ export default definePlugin({
   describe(objects) {
     const layout = objects.layout!;
     const mounts = layout.disks.flatMap((d) => d.partitions).filter((p) => p.mount).map((p) => `${p.mount} (${p.fs?.type})`);
-    return [`extract ${objects.source!.format} ${objects.source!.uri} onto ${mounts.join(', ')}`, `verify sha256 ${objects.deploy!.verify ? objects.source!.sha256 : 'off (--no-verify)'}`];
+    return [`extract ${objects.source!.format} ${objects.source!.uri} onto ${mounts.join(', ')}`, `verify sha256 ${objects.deploy!.verify ? objects.source!.sha256 : objects.profile ? 'no (the stream comes from this build; its sha256 goes into the manifest)' : 'off (--no-verify)'}`];
   },
   async run(ctx) {
     const source = requireSource(ctx.objects, 'rootfs-tar');

@@ -58,6 +58,7 @@ export async function writeZstdDirect(source: DeploySource, target: DiskTarget, 
       if (bytesRead === 0) throw new BareonError(`target ${target.path} is smaller than the image's first ${frame.size} bytes`);
       skipped += bytesRead;
     }
+    const input = await source.open(signal);
     const sparse = target.zeroFrom === 0;
     // node's spawn, not execa: zstd's stdout must be this very descriptor, at this offset
     const zstd = spawn('zstd', ['-dc', '-q', sparse ? '--sparse' : '--no-sparse'], { stdio: ['pipe', fh.fd, 'pipe'], signal });
@@ -75,7 +76,7 @@ export async function writeZstdDirect(source: DeploySource, target: DiskTarget, 
     const split = new HeadSplitter(frame.length);
     progress.start(source.size);
     let fedError: (Error & { code?: string }) | undefined;
-    const fed = pipeline([await source.open(signal), meter, split, progressMeter(progress), zstd.stdin!] as never, { signal }).catch((err: Error) => {
+    const fed = pipeline([input, meter, split, progressMeter(progress), zstd.stdin!] as never, { signal }).catch((err: Error) => {
       fedError = err;
       zstd.kill();
     });

@@ -1,4 +1,5 @@
-import { readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bareon, REPO } from '../helpers/cli.js';
@@ -24,6 +25,20 @@ describe('the shipped profiles and layouts', () => {
     expect(r.exitCode, String(r.stderr)).toBe(0);
     expect(r.stdout).toContain('1. bareon.builders/debian');
     expect(r.stdout).toContain('bareon.exporters/tar.gz');
+  });
+
+  it('plan a build to disk with a config drive: the deploy chain, the reserved partition, nothing created', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'bareon-dry-'));
+    await writeFile(path.join(dir, 'meta-data'), 'instance-id: dry\n');
+    const disk = path.join(dir, 'disk.img');
+    const args = [path.join(REPO, 'profiles/debian-cloud.yaml'), '--target', disk, '--size', '4GiB', '--meta-data', path.join(dir, 'meta-data'), '-o', path.join(dir, 'out'), '--dry-run'];
+    const r = await bareon('build', args, { env: { DOCKER_HOST: 'unix:///nonexistent.sock' } });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    for (const step of ['bareon.builders/debian', 'bareon.actions/partitioning', 'bareon.actions/deploy', 'bareon.actions/bootloader', 'bareon.actions/configdrive', 'bareon.deployers/rootfs-tar']) expect(r.stdout).toContain(step);
+    expect(r.stdout).toMatch(/4\. configdrive offset +\d+ +size +64\.0 MiB/);
+    expect(r.stdout).not.toContain('bareon.exporters/');
+    await expect(stat(disk)).rejects.toThrow();
+    await expect(stat(path.join(dir, 'out'))).rejects.toThrow();
   });
 });
 

@@ -40,7 +40,7 @@ export interface BuildOptions extends ConfigDriveFlags {
 /** The builder's root filesystem as a deploy source: the container's export stream, opened when the deployer runs. */
 function containerSource(objects: Objects, profile: Profile): DeploySource {
   return {
-    uri: `the ${profile.name} build`,
+    uri: `build:${profile.name}`,
     format: 'tar',
     content: 'rootfs',
     head: Buffer.alloc(0),
