@@ -6,10 +6,9 @@ import { bareonPackageDir } from '../../core/plugins/discovery.js';
 import { PluginRegistry } from '../../core/plugins/registry.js';
 import type { QueueEntry } from '../../core/plugins/types.js';
 import { assignIdentifiers } from '../../disk/identifiers.js';
-import { hostDiskTarget, inspectTarget, refuseBusyTarget } from '../../host/disk-target.js';
-import { loadLayout, loadProfile, parseSize, type DeploySource, type Objects, type Profile } from '../../objects/index.js';
+import { loadLayout, loadProfile, type DeploySource, type Objects, type Profile } from '../../objects/index.js';
 import type { Session } from '../session.js';
-import { confirmOverwrite } from './confirm.js';
+import { confirmOverwrite, openHostTarget, sizeOption } from './host-target.js';
 import { DEFAULT_DEPLOY_LAYOUT, DEPLOY_ACTIONS } from './deploy.js';
 
 /** The queue a build runs: its builder, one exporter per output, then the manifest. */
@@ -74,15 +73,8 @@ async function buildToDiskQueue(objects: Objects, profile: Profile, opts: BuildO
   // the stream is hashed and recorded in the manifest; there is nothing to verify it against
   objects.deploy = { verify: false, grow: false, preserveOnError: opts.preserveOnError };
 
-  let size: number | undefined;
-  if (opts.size) {
-    const parsed = parseSize(opts.size);
-    if (typeof parsed === 'string' || parsed.kind !== 'bytes') throw new ValidationError(`--size: "${opts.size}" must be an absolute size such as 8GiB`);
-    size = parsed.bytes;
-  }
-  const info = await inspectTarget(opts.target!, size);
-  await refuseBusyTarget(info);
-  objects.disks = [hostDiskTarget(objects.layout.disks[0].id, info, { cleanup: session.cleanup, signal: session.signal, preserveOnError: opts.preserveOnError, log: (line) => session.reporter.print(line) })];
+  const { info, target } = await openHostTarget(opts.target!, { id: objects.layout.disks[0].id, size: sizeOption(opts.size), preserveOnError: opts.preserveOnError }, session);
+  objects.disks = [target];
   objects.target = info.path;
 
   const chain = DEPLOY_ACTIONS.filter((a) => installed.includes(a) && (a !== 'configdrive' || objects.configDrive) && (a !== 'bootloader' || objects.layout!.bootloader));

@@ -8,9 +8,8 @@ import { readPartitionTable } from '../../deploy/partition-table.js';
 import { placePartitions } from '../../disk/geometry.js';
 import { assignIdentifiers } from '../../disk/identifiers.js';
 import { HostExecutor } from '../../host/executor.js';
-import { hostDiskTarget, inspectTarget, refuseBusyTarget } from '../../host/disk-target.js';
-import { confirmOverwrite } from './confirm.js';
-import { loadLayout, parseSize, type DiskTarget, type Objects } from '../../objects/index.js';
+import { confirmOverwrite, openHostTarget, sizeOption } from './host-target.js';
+import { loadLayout, type DiskTarget, type Objects } from '../../objects/index.js';
 import { resolveSource } from '../../source/resolve.js';
 import { configDriveRequest, type ConfigDriveFlags } from '../../configdrive/request.js';
 import type { Session } from '../session.js';
@@ -41,13 +40,6 @@ function actionList(value: string | undefined, flag: string): string[] | undefin
   const unknown = names.filter((n) => !(DEPLOY_ACTIONS as readonly string[]).includes(n));
   if (unknown.length) throw new ValidationError(`${flag}: unknown action(s) ${unknown.join(', ')}`, { hint: `deploy actions: ${DEPLOY_ACTIONS.join(', ')}` });
   return names;
-}
-
-function sizeOption(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const parsed = parseSize(value);
-  if (typeof parsed === 'string' || parsed.kind !== 'bytes') throw new ValidationError(`--size: ${typeof parsed === 'string' ? parsed : `"${value}" must be an absolute size such as 8GiB`}`);
-  return parsed.bytes;
 }
 
 function checksumOption(value: string | undefined): string | undefined {
@@ -101,14 +93,8 @@ export async function deployCommand(sourceUri: string, targetPath: string, opts:
     if (objects.layout.disks.length !== 1) throw new ValidationError(`${objects.layoutFile}: disks: bareon-deploy writes one target disk; the layout has ${objects.layout.disks.length}`);
     assignIdentifiers(objects.layout);
   }
-  const info = await inspectTarget(targetPath, sizeOption(opts.size) ?? (source.content === 'disk' ? source.virtualSize : undefined));
-  await refuseBusyTarget(info);
-  const target = hostDiskTarget(objects.layout?.disks[0].id ?? 'target', info, {
-    cleanup: session.cleanup,
-    signal: session.signal,
-    preserveOnError: opts.preserveOnError,
-    log: (line) => session.reporter.print(line),
-  });
+  const size = sizeOption(opts.size) ?? (source.content === 'disk' ? source.virtualSize : undefined);
+  const { info, target } = await openHostTarget(targetPath, { id: objects.layout?.disks[0].id ?? 'target', size, preserveOnError: opts.preserveOnError }, session);
   objects.disks = [target];
   // a layout without a bootloader section installs none
   if (!objects.layout?.bootloader && !only) queue.splice(0, queue.length, ...queue.filter((q) => q.name !== 'bootloader'));

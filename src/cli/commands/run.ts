@@ -2,10 +2,9 @@ import { PluginRegistry } from '../../core/plugins/registry.js';
 import { runPlugins } from '../../core/manager.js';
 import { loadLayout, type Objects } from '../../objects/index.js';
 import { configDriveRequest, type ConfigDriveFlags } from '../../configdrive/request.js';
-import { ValidationError } from '../../core/errors.js';
-import { hostDiskTarget, inspectTarget, refuseBusyTarget, type TargetInfo } from '../../host/disk-target.js';
+import type { TargetInfo } from '../../host/disk-target.js';
 import type { Session } from '../session.js';
-import { confirmOverwrite } from './confirm.js';
+import { confirmOverwrite, openHostTarget } from './host-target.js';
 
 export interface RunCommandOptions extends ConfigDriveFlags {
   layout?: string;
@@ -25,11 +24,10 @@ export async function runActions(actions: string[], opts: RunCommandOptions, ses
   objects.configDrive = await configDriveRequest(opts, objects.layout?.configdrive ? { drive: objects.layout.configdrive, file: opts.layout! } : undefined);
   let info: TargetInfo | undefined;
   if (opts.target) {
-    // a disk on this host: refused when busy, released on failure and Ctrl-C
-    info = await inspectTarget(opts.target, undefined);
-    if (info.kind === 'file' && info.currentSize === 0) throw new ValidationError(`--target ${opts.target}: no such image file`);
-    await refuseBusyTarget(info);
-    objects.disks = [hostDiskTarget(objects.layout?.disks[0].id ?? 'target', info, { cleanup: session.cleanup, signal: session.signal, preserveOnError: true, log: (line) => session.reporter.print(line) })];
+    // actions run on disks that may already hold an OS: a failure keeps their tables
+    const opened = await openHostTarget(opts.target, { id: objects.layout?.disks[0].id ?? 'target', preserveOnError: true }, session);
+    info = opened.info;
+    objects.disks = [opened.target];
   }
   await runPlugins({
     registry,

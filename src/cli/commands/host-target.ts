@@ -1,0 +1,45 @@
+import { createInterface } from 'node:readline/promises';
+import { ValidationError } from '../../core/errors.js';
+import { describeTarget, hostDiskTarget, inspectTarget, refuseBusyTarget, type TargetInfo } from '../../host/disk-target.js';
+import type { DiskTarget } from '../../objects/index.js';
+import { parseSize } from '../../objects/size.js';
+import type { Session } from '../session.js';
+
+/** `--size 8GiB` as bytes; undefined when not given. */
+export function sizeOption(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const parsed = parseSize(value);
+  if (typeof parsed === 'string' || parsed.kind !== 'bytes') throw new ValidationError(`--size: ${typeof parsed === 'string' ? parsed : `"${value}" must be an absolute size such as 8GiB`}`);
+  return parsed.bytes;
+}
+
+/**
+ * The disk a command writes on this host: inspected (created or extended to `size` for a file),
+ * refused when busy, and released by the session's cleanup stack on success, failure and Ctrl-C.
+ */
+export async function openHostTarget(
+  targetPath: string,
+  opts: { id: string; size?: number; preserveOnError: boolean },
+  session: Session,
+): Promise<{ info: TargetInfo; target: DiskTarget }> {
+  const info = await inspectTarget(targetPath, opts.size);
+  await refuseBusyTarget(info);
+  const target = hostDiskTarget(opts.id, info, { cleanup: session.cleanup, signal: session.signal, preserveOnError: opts.preserveOnError, log: (line) => session.reporter.print(line) });
+  return { info, target };
+}
+
+/** Asks on the terminal before a block device is overwritten; refuses without a terminal. */
+export async function confirmOverwrite(info: TargetInfo, yes: boolean): Promise<void> {
+  if (yes || info.kind === 'file') return;
+  if (!process.stdin.isTTY) {
+    throw new ValidationError(`refusing to overwrite block device ${describeTarget(info)} without --yes`, { hint: 'stdin is not a terminal, so bareon cannot ask; pass --yes to confirm' });
+  }
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(`Everything on ${describeTarget(info)} will be overwritten.\nType "yes" to continue: `);
+    if (answer.trim() !== 'yes') throw new ValidationError(`not confirmed; ${info.path} was not touched`);
+  } finally {
+    rl.close();
+  }
+}
+
