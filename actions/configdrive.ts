@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ValidationError } from '../src/core/errors.js';
@@ -11,6 +11,7 @@ import { placePartitions } from '../src/disk/geometry.js';
 import { CONFIG_DRIVE_BYTES, CONFIG_DRIVE_LABEL, PartitionSchema, type ConfigDriveRequest, type DiskTarget, type Objects } from '../src/objects/index.js';
 import { formatBytes } from '../src/objects/size.js';
 import { tableFromHead } from '../src/source/head-table.js';
+import { readQcow2Head } from '../src/source/qcow2-head.js';
 
 const request = (objects: Objects) => objects.configDrive as ConfigDriveRequest | undefined;
 
@@ -37,9 +38,7 @@ async function tableBefore(objects: Objects, target: DiskTarget): Promise<Partit
   if (!source.file) return 'unknown';
   const dir = await mkdtemp(path.join(tmpdir(), 'bareon-head-'));
   try {
-    const head = path.join(dir, 'head.raw');
-    await target.executor.run(['qemu-img', 'convert', '--image-opts', `driver=raw,size=${64 * 1024},file.driver=qcow2,file.file.filename=${source.file}`, '-O', 'raw', head], { step: 'read the partition table of the qcow2' });
-    return tableFromHead(await readFile(head));
+    return tableFromHead(await readQcow2Head(target.executor, source.file, 64 * 1024, path.join(dir, 'head.raw'), 'read the partition table of the qcow2'));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -14,6 +14,7 @@ import { CONFIG_DRIVE_BYTES, type DeploySource, type DiskTarget } from '../../sr
 import { formatBytes, MiB } from '../../src/objects/size.js';
 import { decompressor } from '../../src/source/decompress.js';
 import { parseQcow2Header } from '../../src/source/magic.js';
+import { qcow2Window, readQcow2Head } from '../../src/source/qcow2-head.js';
 import { progressMeter, HashMeter } from '../../src/stream/artifact-writer.js';
 import { DiskWriter } from '../../src/stream/disk-writer.js';
 
@@ -82,10 +83,9 @@ async function writeQcow2(ctx: PluginContext, source: DeploySource, target: Disk
     digest = hashStream(createReadStream(file, { highWaterMark: 4 * MiB }), ctx.signal);
   }
   const virtualSize = parseQcow2Header(source.head).virtualSize;
-  const src = (extra: string) => `driver=raw,${extra},file.driver=qcow2,file.file.filename=${file}`;
   const dst = `driver=raw,offset=${MiB},file.driver=${target.kind === 'block' ? 'host_device' : 'file'},file.filename=${target.path}`;
   ctx.progress.start(virtualSize);
-  const convert = execa('qemu-img', ['convert', '-p', '-n', ...(target.zeroFrom === 0 ? ['--target-is-zero'] : []), '--image-opts', src(`offset=${MiB}`), '--target-image-opts', dst], {
+  const convert = execa('qemu-img', ['convert', '-p', '-n', ...(target.zeroFrom === 0 ? ['--target-is-zero'] : []), '--image-opts', qcow2Window(file, `offset=${MiB}`), '--target-image-opts', dst], {
     cancelSignal: ctx.signal,
     reject: false,
     all: true,
@@ -98,15 +98,13 @@ async function writeQcow2(ctx: PluginContext, source: DeploySource, target: Disk
     ctx.progress.add(bytes - reported);
     reported = bytes;
   });
-  const headFile = `${await target.scratchDir()}/head.raw`;
-  const headRead = target.executor.run(['qemu-img', 'convert', '--image-opts', src(`size=${Math.min(MiB, virtualSize)}`), '-O', 'raw', headFile], { step: 'read the first MiB of the qcow2' });
+  const headRead = readQcow2Head(target.executor, file, Math.min(MiB, virtualSize), `${await target.scratchDir()}/head.raw`, 'read the first MiB of the qcow2');
   // all three settle before anything else touches the target
-  const [r, got] = await settleAll([convert, digest, headRead] as const);
+  const [r, got, head] = await settleAll([convert, digest, headRead] as const);
   if (r.isCanceled) throw ctx.signal.reason;
   if (r.exitCode !== 0) throw new BareonError(`qemu-img convert of ${source.uri} failed (exit ${r.exitCode})`, { details: String(r.all).split('\r').pop() });
   ctx.progress.done();
   checkSourceDigest(source, verify, got);
-  const head = await target.executor.readFile(headFile);
   await writeHead(target.path, head);
   return { length: virtualSize, head };
 }
