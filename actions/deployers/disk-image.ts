@@ -1,6 +1,5 @@
 import { execa } from 'execa';
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BareonError, ValidationError } from '../../src/core/errors.js';
@@ -16,7 +15,7 @@ import { decompressor } from '../../src/source/decompress.js';
 import { parseQcow2Header } from '../../src/source/magic.js';
 import { qcow2Window, readQcow2Head } from '../../src/source/qcow2-head.js';
 import { progressMeter, HashMeter } from '../../src/stream/artifact-writer.js';
-import { DiskWriter } from '../../src/stream/disk-writer.js';
+import { DiskWriter, writeSynced } from '../../src/stream/disk-writer.js';
 
 /** Hashes a stream to its end. */
 async function hashStream(stream: Readable, signal: AbortSignal): Promise<{ sha256: string; size: number }> {
@@ -35,24 +34,13 @@ async function settleAll<T extends readonly unknown[]>(promises: T): Promise<{ -
   return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as never;
 }
 
-/** Writes the verified head at the start of the target and flushes the target. */
-async function writeHead(file: string, head: Buffer): Promise<void> {
-  const fh = await open(file, 'r+');
-  try {
-    await fh.write(head, 0, head.length, 0);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 /** A raw image, compressed or not, streamed onto the disk: hashed in flight, the first MiB written last. */
 async function writeRawStream(ctx: PluginContext, source: DeploySource, target: DiskTarget): Promise<{ length: number; head: Buffer }> {
   if (source.headFrame) {
     ctx.log(`head frame: zstd writes the image straight onto ${target.path}; its first ${formatBytes(source.headFrame.size)} wait in memory for the checksum`);
     const direct = await writeZstdDirect(source, target, ctx.progress, ctx.signal);
     checkSourceDigest(source, ctx.objects.deploy!.verify, direct.digest);
-    await writeHead(target.path, direct.head);
+    await writeSynced(target.path, direct.head);
     return direct;
   }
   const meter = new HashMeter();
@@ -105,7 +93,7 @@ async function writeQcow2(ctx: PluginContext, source: DeploySource, target: Disk
   if (r.exitCode !== 0) throw new BareonError(`qemu-img convert of ${source.uri} failed (exit ${r.exitCode})`, { details: String(r.all).split('\r').pop() });
   ctx.progress.done();
   checkSourceDigest(source, verify, got);
-  await writeHead(target.path, head);
+  await writeSynced(target.path, head);
   return { length: virtualSize, head };
 }
 

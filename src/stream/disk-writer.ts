@@ -113,13 +113,7 @@ export class DiskWriter extends Writable {
   /** Writes the held-back head and flushes everything to the target. Call after the stream ended and was verified. */
   async commitHead(): Promise<Buffer> {
     const head = Buffer.concat(this.head);
-    const fh = await open(this.path, 'r+');
-    try {
-      if (head.length) await fh.write(head, 0, head.length, this.opts.offset ?? 0);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
+    await writeSynced(this.path, head, this.opts.offset ?? 0);
     this.written += head.length;
     this.head = [];
     return head;
@@ -127,6 +121,17 @@ export class DiskWriter extends Writable {
 
   override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
     (this.fh ? this.fh.close() : Promise.resolve()).then(() => done(err), () => done(err));
+  }
+}
+
+/** Writes `data` at `offset` of a file or block device and flushes the target (fsync). */
+export async function writeSynced(file: string, data: Buffer, offset = 0): Promise<void> {
+  const fh = await open(file, 'r+');
+  try {
+    if (data.length) await fh.write(data, 0, data.length, offset);
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 
