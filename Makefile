@@ -1,4 +1,4 @@
-.PHONY: setup build test test-unit test-integration test-e2e demo bench clean
+.PHONY: setup build test test-unit test-integration test-e2e test-podman demo bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -9,10 +9,12 @@ node_modules/.package-lock.json: package-lock.json
 build: node_modules/.package-lock.json
 	npm run build --silent
 
-# Everything: unit, then integration (real Docker, image files), then e2e (QEMU boots).
+# Everything: unit, then integration (real Docker, image files), e2e (QEMU boots), then the build
+# tests again through Podman (a run of its own: its setup points DOCKER_HOST at Podman's socket).
 test: setup
 	npx vitest run --project unit
 	npx vitest run --project integration --project e2e
+	npx vitest run --project podman
 
 test-unit: node_modules/.package-lock.json
 	npx vitest run --project unit
@@ -22,6 +24,9 @@ test-integration: setup
 
 test-e2e: setup
 	npx vitest run --project e2e
+
+test-podman: setup
+	npx vitest run --project podman
 
 # The main job on the embedded default: build the bootable profile, deploy it onto out/disk.img, print how to boot it.
 demo: setup build

@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// Three tiers: unit (no privileges, parallel), integration (real Docker, disks; serial),
-// e2e (QEMU boots; serial). Heavy tiers share built images through test/setup/images.ts.
+// Tiers: unit (no privileges, parallel), integration (real Docker, disks; serial), e2e (QEMU
+// boots; serial), and podman (the build tests and a bootable image through Podman's socket).
+// Heavy tiers share built images through test/setup/images.ts.
 export default defineConfig({
   test: {
     globalSetup: ['test/setup/compile.ts'],
@@ -31,6 +32,18 @@ export default defineConfig({
           testTimeout: 900_000,
           hookTimeout: 900_000,
           globalSetup: ['test/setup/images.ts', 'test/setup/bootable-images.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // the build tests again, and a bootable disk image, through Podman's Docker-compatible socket
+          name: 'podman',
+          include: ['test/integration/build.test.ts', 'test/podman/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 900_000,
+          hookTimeout: 900_000,
+          globalSetup: ['test/setup/podman.ts', 'test/setup/images.ts'],
         },
       },
     ],

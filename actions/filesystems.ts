@@ -6,6 +6,8 @@ import { disksWithTargets, requireLayout } from '../src/disk/targets.js';
 import type { DiskTarget, PartitionRef } from '../src/objects/index.js';
 import type { Filesystem } from '../src/objects/layout.js';
 import { MiB } from '../src/objects/size.js';
+import { clampExt4Ctimes, clampTreeTimesCommands } from '../src/disk/ext4-times.js';
+import { makeUuid } from '../src/disk/identifiers.js';
 
 const KiB = (bytes: number) => `${Math.floor(bytes / 1024)}`;
 
@@ -13,9 +15,11 @@ const KiB = (bytes: number) => `${Math.floor(bytes / 1024)}`;
  * Commands that make `fs` on a partition, filled from `dir` when given. On a partition device they
  * run on the device itself. Inside a disk image file, ext* and vfat are written in place at the
  * partition's offset; swap, btrfs and xfs are made as a file and copied in (their tools have no
- * offset option).
+ * offset option). With `epoch` (SOURCE_DATE_EPOCH), ext* and vfat come out the same for the same tree:
+ * the tree's newer times are clamped, mke2fs takes the epoch for its own times and a hash seed
+ * derived from the filesystem UUID, and mtools stamps the epoch.
  */
-export function mkfsCommands(fs: Filesystem, part: PartitionRef, dir: string | undefined, scratch: string): string[][] {
+export function mkfsCommands(fs: Filesystem, part: PartitionRef, dir: string | undefined, scratch: string, epoch?: number): string[][] {
   const off = part.offset;
   const disk = part.path;
   const label = fs.label ? [fs.label] : [];
@@ -32,16 +36,24 @@ export function mkfsCommands(fs: Filesystem, part: PartitionRef, dir: string | u
   switch (fs.type) {
     case 'ext2':
     case 'ext3':
-    case 'ext4':
-      return [[
+    case 'ext4': {
+      const extended = [...(part.device ? [] : [`offset=${off}`]), ...(epoch === undefined ? [] : [`hash_seed=${makeUuid(fs.uuid, 'hash_seed')}`])];
+      const mk = [
         'mkfs.ext4', '-F', '-q', '-t', fs.type, ...(fs.label ? ['-L', fs.label] : []), '-U', fs.uuid!, ...(dir ? ['-d', dir] : []),
-        ...(part.device ? [] : ['-E', `offset=${off}`]), ...fs.mkfs_options, disk, `${KiB(part.size)}k`,
-      ]];
+        ...(extended.length ? ['-E', extended.join(',')] : []), ...fs.mkfs_options, disk, `${KiB(part.size)}k`,
+      ];
+      if (epoch === undefined) return [mk];
+      return [...(dir ? clampTreeTimesCommands(dir, epoch) : []), ['env', `E2FSPROGS_FAKE_TIME=${epoch}`, ...mk]];
+    }
     case 'vfat': {
       const fat = part.size < 64 * MiB ? ['-F', '16'] : ['-F', '32', '-s', '1'];
+      const img = `${disk}@@${off}`;
+      const sde = epoch === undefined ? '' : `SOURCE_DATE_EPOCH=${epoch} `;
       const mk = ['mkfs.vfat', ...fat, ...(fs.label ? ['-n', fs.label] : []), '-i', fs.uuid!.replace('-', ''), ...(part.device ? [] : [`--offset=${off / 512}`]), ...fs.mkfs_options, disk, KiB(part.size)];
-      const copy = dir ? [['sh', '-c', `cd ${shq(dir)} && if [ -n "$(ls -A)" ]; then MTOOLS_SKIP_CHECK=1 mcopy -s -p -Q -i ${shq(`${disk}@@${off}`)} ./* ::/; fi`]] : [];
-      return [mk, ...copy];
+      // mkfs.vfat 4.2 stamps the label entry with the clock; mtools writes it again with the epoch
+      const relabel = epoch !== undefined && fs.label ? [['env', `SOURCE_DATE_EPOCH=${epoch}`, 'MTOOLS_SKIP_CHECK=1', 'mlabel', '-i', img, `::${fs.label}`]] : [];
+      const copy = dir ? [['sh', '-c', `cd ${shq(dir)} && if [ -n "$(ls -A)" ]; then ${sde}MTOOLS_SKIP_CHECK=1 mcopy -s -p -Q -i ${shq(img)} ./* ::/; fi`]] : [];
+      return [mk, ...relabel, ...copy];
     }
     case 'swap':
       return viaFile(['mkswap', ...(fs.label ? ['-L', fs.label] : []), '-U', fs.uuid!, scratch]);
@@ -105,8 +117,13 @@ export default definePlugin({
         }
         ctx.log(`mkfs.${fs.type} on partition ${part.number}${part.spec.mount ? ` (${part.spec.mount})` : ''}`);
         const ref = await target.partition(part.number);
-        for (const cmd of mkfsCommands(fs, ref, fs.type === 'xfs' ? undefined : dir, `${scratch}/bareon-fs-${part.number}.img`)) {
+        const epoch = target.stagedRoot ? ctx.objects.epoch : undefined;
+        for (const cmd of mkfsCommands(fs, ref, fs.type === 'xfs' ? undefined : dir, `${scratch}/bareon-fs-${part.number}.img`, epoch)) {
           await target.executor.run(cmd, { step: `filesystems: ${fs.type} on ${disk.id} partition ${part.number}`, onLine: ctx.log });
+        }
+        if (epoch !== undefined && /^ext[234]$/.test(fs.type) && dir) {
+          const n = await clampExt4Ctimes(target.executor, ref.device ? ref.path : `${ref.path}?offset=${ref.offset}`, epoch);
+          ctx.log(`partition ${part.number}: ${n} inode change times set to SOURCE_DATE_EPOCH`);
         }
       }
       ctx.setTitle(`filesystems on ${disk.id}: ${withFs.map((p) => `${p.spec.fs!.type}${p.spec.mount ? ` ${p.spec.mount}` : ''}`).join(', ')}`);

@@ -2,6 +2,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { canonicalJson, sha256 } from '../src/core/digest.js';
 import { ValidationError } from '../src/core/errors.js';
+import { recordDate } from '../src/build/epoch.js';
 import { definePlugin } from '../src/core/plugins/types.js';
 import { ManifestSchema, type Manifest } from '../src/objects/index.js';
 
@@ -16,7 +17,8 @@ export default definePlugin({
     const manifest: Manifest = ManifestSchema.parse({
       manifest_version: 1,
       name: profile!.name,
-      created: new Date().toISOString(),
+      created: recordDate(ctx.objects.epoch),
+      epoch: ctx.objects.epoch,
       profile_digest: sha256(canonicalJson(profile)),
       base_image: build?.baseImage ?? '',
       image: rootfs?.image ?? '',

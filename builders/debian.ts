@@ -13,7 +13,7 @@ export default containerBuilder({
     }
   },
   async prepareBase(engine, profile, ctx) {
-    const base = await resolveBaseImage(engine, profile.base, { onLine: (l) => ctx.log(l), signal: ctx.signal });
+    const base = await resolveBaseImage(engine, profile.base, { onLine: (l) => ctx.log(l), signal: ctx.signal, epoch: ctx.objects.epoch });
     const distro = 'distro' in profile.base ? profile.base.distro : /ubuntu/i.test(profile.base.image) ? 'ubuntu' : 'debian';
     return { ...base, pm: PACKAGE_MANAGERS.apt, distro };
   },

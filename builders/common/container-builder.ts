@@ -5,6 +5,7 @@ import { DockerEngine } from '../../src/docker/engine.js';
 import type { BuildRecord, Objects, Profile } from '../../src/objects/index.js';
 import { ContainerRootfs } from '../../src/rootfs/container-rootfs.js';
 import { DETECT_PACKAGE_MANAGER, PACKAGE_MANAGERS, type PackageManager } from '../../src/build/package-manager.js';
+import { epochEnv } from '../../src/build/epoch.js';
 import { baseKey } from '../../src/build/step-cache.js';
 import { stepSubtasks } from '../../src/build/step-runner.js';
 import { planSteps } from './steps.js';
@@ -68,7 +69,8 @@ export function containerBuilder(spec: {
         engine,
         plan,
         baseImage: base.id,
-        baseKey: baseKey(base.id),
+        baseKey: baseKey(base.id, ctx.objects.epoch),
+        env: epochEnv(ctx.objects.epoch),
         noCache: ctx.flags.noCache,
         profile: profile.name,
         signal: ctx.signal,
@@ -84,7 +86,8 @@ export function containerBuilder(spec: {
           title: 'root filesystem',
           async run(io) {
             const info = await engine.inspectImage(image);
-            ctx.objects.rootfs = new ContainerRootfs(engine, image, { hostname: profile.hostname ?? 'localhost', hygiene: profile.hygiene }, ctx.cleanup, info?.Size);
+            const identity = { hostname: profile.hostname ?? 'localhost', hygiene: profile.hygiene, epoch: ctx.objects.epoch };
+            ctx.objects.rootfs = new ContainerRootfs(engine, image, identity, ctx.cleanup, info?.Size);
             io.setTitle(`root filesystem: image ${image.slice(7, 19)}, ${((info?.Size ?? 0) / 2 ** 20).toFixed(0)} MiB`);
           },
         },

@@ -190,6 +190,7 @@ function diskImageExporter(format: DiskFormat): Plugin<{ compress: boolean }> {
         layout: ctx.objects.layout,
         hostname: ctx.objects.profile?.hostname,
         hygiene: ctx.objects.profile?.hygiene,
+        epoch: ctx.objects.epoch,
       });
       const previous = ctx.flags.noCache ? undefined : await reusableArtifact(ctx.objects, format, inputs);
       if (previous) {

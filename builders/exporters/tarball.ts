@@ -47,7 +47,7 @@ function tarball(format: string, kind: Compression, levels: { min: number; max: 
       const rootfs = ctx.objects.rootfs;
       if (!rootfs) throw new BareonError(`${format}: no root filesystem; a builder must run first`);
       const file = path.join(outDir, `${profile.name}.${format}`);
-      const inputs = artifactInputs({ bareon: VERSION, image: rootfs.image, format, options: ctx.options, hostname: profile.hostname, hygiene: profile.hygiene });
+      const inputs = artifactInputs({ bareon: VERSION, image: rootfs.image, format, options: ctx.options, hostname: profile.hostname, hygiene: profile.hygiene, epoch: ctx.objects.epoch });
       const previous = ctx.flags.noCache ? undefined : await reusableArtifact(ctx.objects, format, inputs);
       if (previous) {
         ctx.objects.artifacts.push(previous);

@@ -46,6 +46,19 @@ addConfigDriveOptions(program
   );
 
 program
+  .command('diff')
+  .description('what differs between two artifacts (tarballs, raw or qcow2 disks, ext4 images) or two manifests: files, packages, partitions; exit 1 when they differ')
+  .argument('<a>', 'artifact or manifest')
+  .argument('<b>', 'artifact or manifest of the same kind')
+  .option('--limit <n>', 'show at most this many files', (v) => Number.parseInt(v, 10), 200)
+  .action(async (a: string, b: string, opts: { limit: number }) =>
+    runSession('text', async (session) => {
+      const { diffCommand } = await import('./commands/diff.js');
+      return diffCommand(a, b, opts, session);
+    }),
+  );
+
+program
   .command('gc')
   .description('remove containers and temporary images of bareon runs, prune the step cache to its budget, and drop the apt archive cache')
   .option('--max-age <duration>', 'remove cache images older than this (s, m, h, d, w)', '14d')

@@ -18,9 +18,10 @@ export function newRunId(): string {
 /**
  * Runs a command body with signal handling: SIGINT/SIGTERM/SIGHUP abort the run, drain the cleanup
  * stack (LIFO) and exit 130; a second signal exits at once. Errors become messages and exit codes.
+ * The body may return an exit code for a run that succeeded with a finding (`bareon diff`: 1).
  * Output to a reader that went away (`| head`, a dropped SSH session) is dropped; the run goes on.
  */
-export async function runSession(logFormat: LogFormat, body: (s: Session) => Promise<void>): Promise<never> {
+export async function runSession(logFormat: LogFormat, body: (s: Session) => Promise<void | number>): Promise<never> {
   const controller = new AbortController();
   const cleanup = new CleanupStack();
   const reporter = new Reporter(logFormat, Boolean(process.stdout.isTTY));
@@ -47,12 +48,12 @@ export async function runSession(logFormat: LogFormat, body: (s: Session) => Pro
   // still in progress, so keep the process alive until the body settles.
   const keepAlive = setInterval(() => {}, 1 << 30);
   try {
-    await body({ runId: newRunId(), signal: controller.signal, cleanup, reporter });
+    const code = await body({ runId: newRunId(), signal: controller.signal, cleanup, reporter });
     clearInterval(keepAlive);
     // a teardown that fails after a successful run (an unmount, a flush) means the result is not certain
     const failures = await cleanup.run('ok');
     for (const f of failures) process.stderr.write(`error: the run finished, but releasing what it held failed: ${f.message}\n`);
-    process.exit(failures.length ? ExitCode.failure : ExitCode.ok);
+    process.exit(failures.length ? ExitCode.failure : (code ?? ExitCode.ok));
   } catch (err) {
     if (interrupted) return new Promise<never>(() => {});
     clearInterval(keepAlive);

@@ -38,6 +38,8 @@ export async function ensureToolbox(
 
 /** Runs disk tools in a long-lived toolbox container; files cross the Docker API as tar archives. */
 export class ToolboxExecutor implements DiskExecutor {
+  private inputs = 0;
+
   constructor(
     private readonly engine: DockerEngine,
     readonly containerId: string,
@@ -51,8 +53,15 @@ export class ToolboxExecutor implements DiskExecutor {
     return new ToolboxExecutor(engine, container.id);
   }
 
-  async run(cmd: string[], opts: { step?: string; onLine?: (line: string) => void; allowFailure?: boolean } = {}) {
-    const result = await this.engine.exec(this.containerId, cmd, { onLine: opts.onLine, tailLines: 30 });
+  async run(cmd: string[], opts: { step?: string; onLine?: (line: string) => void; allowFailure?: boolean; input?: string } = {}) {
+    let argv = cmd;
+    if (opts.input !== undefined) {
+      // exec has no stdin here: the input goes through a file in the container
+      const file = `/tmp/bareon-stdin-${++this.inputs}`;
+      await this.writeFile(file, Buffer.from(opts.input), 0o600);
+      argv = ['sh', '-c', 'f=$1; shift; "$@" < "$f"; s=$?; rm -f "$f"; exit $s', 'sh', file, ...cmd];
+    }
+    const result = await this.engine.exec(this.containerId, argv, { onLine: opts.onLine, tailLines: 30 });
     if (result.exitCode !== 0 && !opts.allowFailure) throw new ToolError(opts.step ?? 'toolbox', cmd, result.exitCode, result.tail);
     return result;
   }

@@ -20,6 +20,8 @@ export interface ResolveOptions {
   signal?: AbortSignal;
   /** Also tag the result with this reference (e.g. debian:bookworm). */
   alsoTag?: string;
+  /** SOURCE_DATE_EPOCH for mmdebstrap: the base's timestamps, and part of its digest. */
+  epoch?: number;
 }
 
 const DEFAULT_COMPONENTS: Record<string, string[]> = { debian: ['main'], ubuntu: ['main', 'universe'] };
@@ -36,8 +38,8 @@ export async function completeBootstrap(spec: BootstrapBase): Promise<Required<B
   };
 }
 
-export function bootstrapTag(spec: Required<BootstrapBase>): { repo: string; tag: string; digest: string } {
-  const digest = sha256(canonicalJson({ tool: 'mmdebstrap', ...spec }));
+export function bootstrapTag(spec: Required<BootstrapBase>, epoch?: number): { repo: string; tag: string; digest: string } {
+  const digest = sha256(canonicalJson({ tool: 'mmdebstrap', ...spec, ...(epoch === undefined ? {} : { epoch }) }));
   return { repo: `bareon/base-${spec.distro}`, tag: `${spec.suite}-${digest.slice(0, 12)}`, digest };
 }
 
@@ -47,7 +49,7 @@ export function bootstrapTag(spec: Required<BootstrapBase>): { repo: string; tag
  */
 export async function bootstrapBase(engine: DockerEngine, input: BootstrapBase, opts: ResolveOptions = {}): Promise<ResolvedBase> {
   const spec = await completeBootstrap(input);
-  const { repo, tag, digest } = bootstrapTag(spec);
+  const { repo, tag, digest } = bootstrapTag(spec, opts.epoch);
   const existing = await engine.inspectImage(`${repo}:${tag}`);
   if (existing) {
     if (opts.alsoTag) await tagAs(engine, existing.Id, opts.alsoTag);
@@ -63,26 +65,30 @@ export async function bootstrapBase(engine: DockerEngine, input: BootstrapBase, 
     spec.mirror,
   ];
   const tail = new LineTail(30);
-  const child = execa('mmdebstrap', args, { buffer: false, stdout: 'pipe', stderr: 'pipe', cancelSignal: opts.signal, reject: false });
+  const env = opts.epoch === undefined ? undefined : { SOURCE_DATE_EPOCH: String(opts.epoch) };
+  const child = execa('mmdebstrap', args, { env, buffer: false, stdout: 'pipe', stderr: 'pipe', cancelSignal: opts.signal, reject: false });
   child.stderr.pipe(
     lineSplitter((line) => {
       tail.push(line);
       opts.onLine?.(line);
     }),
   );
-  const pending = `${tag}-partial`;
-  const imported = engine.importImage(child.stdout, { repo, tag: pending }, { [BASE_DIGEST_LABEL]: digest, 'org.bareon.base.spec': canonicalJson(spec) });
+  // imported under a pending tag, and given the real one only once mmdebstrap has succeeded
+  const imported = engine.importImage(child.stdout, { repo, tag: `${tag}-partial` }, { [BASE_DIGEST_LABEL]: digest, 'org.bareon.base.spec': canonicalJson(spec) });
   const [result, id] = await Promise.all([child, imported.catch((err: Error) => err)]);
   if (result.failed || id instanceof Error) {
     if (typeof id === 'string') await engine.removeImage(id, true);
     const why = result.failed ? `mmdebstrap exited with ${result.exitCode ?? result.signal ?? 'an error'}` : (id as Error).message;
-    throw new BareonError(`bootstrap of ${spec.distro} ${spec.suite} from ${spec.mirror} failed: ${why}`, {
-      hint: result.code === 'ENOENT' ? 'install mmdebstrap (apt-get install mmdebstrap) or set base.image to an image you have' : 'check base.mirror is reachable',
-      details: tail.toString(),
-    });
+    const hint =
+      result.code === 'ENOENT'
+        ? 'install mmdebstrap (apt-get install mmdebstrap) or set base.image to an image you have'
+        : result.failed
+          ? 'check base.mirror is reachable (the last lines of mmdebstrap say more)'
+          : ((id as BareonError).hint ?? 'check the container engine (docker info)');
+    throw new BareonError(`bootstrap of ${spec.distro} ${spec.suite} from ${spec.mirror} failed: ${why}`, { hint, details: tail.toString() });
   }
   await engine.tagImage(id, repo, tag);
-  await engine.removeImage(`${repo}:${pending}`);
+  await engine.removeImage(`${repo}:${tag}-partial`);
   if (opts.alsoTag) await tagAs(engine, id, opts.alsoTag);
   return { ref: `${repo}:${tag}`, id, how: 'bootstrapped' };
 }

@@ -113,14 +113,22 @@ export class DockerEngine {
   /** `docker import`: a root filesystem tar stream becomes image `repo:tag`. Returns the image id. */
   async importImage(tar: Readable, ref: { repo: string; tag: string }, labels: Record<string, string> = {}): Promise<string> {
     const changes = Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`);
-    const response = (await this.docker.importImage(tar, { repo: ref.repo, tag: ref.tag, changes } as never)) as unknown as Readable;
+    // untagged: Podman's compatible API ignores the tag parameter (it tags repo:latest)
+    const response = (await this.docker.importImage(tar, { changes } as never)) as unknown as Readable;
     const events: { status?: string; error?: string }[] = await new Promise((resolve, reject) =>
       this.docker.modem.followProgress(response, (err: Error | null, out: { status?: string }[]) => (err ? reject(err) : resolve(out))),
     );
     const failure = events.find((e) => e.error);
     if (failure) throw new BareonError(`docker import of ${ref.repo}:${ref.tag} failed: ${failure.error}`);
-    const image = await this.inspectImage(`${ref.repo}:${ref.tag}`);
-    if (!image) throw new BareonError(`docker import finished but ${ref.repo}:${ref.tag} is missing`);
+    const id = events.map((e) => e.status ?? '').reverse().find((st) => /^sha256:[0-9a-f]{64}$/.test(st));
+    const image = id && (await this.inspectImage(id));
+    if (!image) {
+      throw new BareonError(`the engine's import of ${ref.repo}:${ref.tag} reported no image id`, {
+        hint: 'the Docker Engine API answers an import with the new image id; check DOCKER_HOST points at Docker or Podman (podman system service)',
+        details: JSON.stringify(events.slice(-3)),
+      });
+    }
+    await this.tagImage(image.Id, ref.repo, ref.tag);
     return image.Id;
   }
 

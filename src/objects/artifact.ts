@@ -31,6 +31,8 @@ export const ManifestSchema = z.strictObject({
   manifest_version: z.literal(1),
   name: z.string(),
   created: z.string(),
+  /** The build's fixed time (SOURCE_DATE_EPOCH), when it had one: every timestamp is clamped to it. */
+  epoch: z.number().int().nonnegative().optional(),
   profile_digest: z.string(),
   base_image: z.string(),
   /** The container image holding the built root filesystem. */

@@ -97,6 +97,8 @@ export interface Objects {
   profileFile?: string;
   layout?: Layout;
   layoutFile?: string;
+  /** The build's fixed time (seconds since 1970): SOURCE_DATE_EPOCH or the profile's epoch. */
+  epoch?: number;
   /** Where build artifacts go. */
   outDir?: string;
   /** A block device or image file for deploy and combined runs. */

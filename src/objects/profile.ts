@@ -92,6 +92,13 @@ export const ProfileSchema = z.strictObject({
   run: z.array(z.string()).default([]),
   outputs: z.array(OutputSchema).default(['tar.zst']),
   bootable: z.boolean().default(false),
+  /**
+   * The build's fixed time: every timestamp in the artifacts is clamped to it (seconds since 1970,
+   * or an ISO date). `SOURCE_DATE_EPOCH` in the environment wins over it.
+   */
+  epoch: z
+    .union([z.number().int().nonnegative(), z.iso.datetime({ offset: true }).transform((d) => Math.floor(Date.parse(d) / 1000))])
+    .optional(),
   /** First-boot hygiene: what is removed from every artifact; set an item to keep to opt out. */
   hygiene: HygieneSchema.default(HygieneSchema.parse({})),
   /** A cloud-init config drive for build-to-disk runs (`--target`). */

@@ -40,6 +40,7 @@ export class ContainerRootfs implements RootfsSource {
     this.removed = removed;
     const filter = new TarFilter({
       ...dockerArtifactRules(this.identity, removed),
+      clampMtime: this.identity.epoch,
       onCapture: (entry, data) => {
         this.packages = parsePackageDatabase(entry.name, data.toString('utf8'));
       },

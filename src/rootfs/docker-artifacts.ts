@@ -6,6 +6,8 @@ export interface RootfsIdentity {
   hostname: string;
   /** First-boot hygiene; every item removed when absent. */
   hygiene?: Hygiene;
+  /** SOURCE_DATE_EPOCH: timestamps in the export are clamped to it. */
+  epoch?: number;
 }
 
 export function hostsFile(hostname: string): string {

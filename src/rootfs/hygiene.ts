@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** What first-boot hygiene removes from every exported root filesystem, item by item. */
-export const HYGIENE_ITEMS = ['ssh_host_keys', 'machine_id', 'random_seed', 'apt', 'logs', 'backups'] as const;
+export const HYGIENE_ITEMS = ['ssh_host_keys', 'machine_id', 'random_seed', 'apt', 'logs', 'backups', 'caches'] as const;
 export type HygieneItem = (typeof HYGIENE_ITEMS)[number];
 
 /** `hygiene:` in a profile: every item is removed unless set to `keep` (for the rare appliance that wants it). */
@@ -17,6 +17,7 @@ export function hygieneItem(name: string): HygieneItem | undefined {
   if (/^var\/lib\/apt\/lists\/./.test(name) || /^var\/cache\/apt\/(archives\/(partial\/)?[^/]+\.deb|[^/]+\.bin)$/.test(name)) return 'apt';
   if (/^var\/log\/apt\/[^/]+$/.test(name) || name === 'var/log/dpkg.log' || name === 'var/log/alternatives.log') return 'logs';
   if (/^var\/(cache\/debconf|lib\/dpkg)\/[^/]+-old$/.test(name)) return 'backups';
+  if (name === 'var/cache/ldconfig/aux-cache') return 'caches'; // inode numbers and ctimes of the build host
   return undefined;
 }
 

@@ -25,6 +25,11 @@ export interface TarFilterOptions {
   append?(): { name: string; content: Buffer; mode: number }[];
   /** Receives the data of entries kept with `capture: true`. */
   onCapture?(entry: TarEntryInfo, data: Buffer): void;
+  /**
+   * SOURCE_DATE_EPOCH: mtimes later than this are set to it, PAX atime/ctime/mtime records are
+   * dropped, and written entries carry it, so the same tree gives the same bytes.
+   */
+  clampMtime?: number;
 }
 
 const zeroBlock = (b: Buffer) => b.every((x) => x === 0);
@@ -175,8 +180,14 @@ export class TarFilter extends Transform {
     const info: TarEntryInfo = { name: normalize(name), type, size, mode: readNumber(block, 100, 8), ...(linkname === undefined ? {} : { linkname }) };
     const decision = this.opts.decide(info);
     if (decision.action === 'keep') {
-      for (const m of this.meta) this.push(m);
-      this.push(Buffer.from(block));
+      const clamp = this.opts.clampMtime;
+      if (clamp === undefined) {
+        for (const m of this.meta) this.push(m);
+        this.push(Buffer.from(block));
+      } else {
+        if (this.meta.length) this.push(withoutPaxTimes(Buffer.concat(this.meta), clamp));
+        this.push(clampHeader(Buffer.from(block), clamp));
+      }
     } else if (decision.action === 'replace') {
       if (Buffer.byteLength(name) > 100) throw new Error(`cannot replace ${name}: name longer than 100 bytes`);
       this.pushFile(name, decision.content, decision.mode, block);
@@ -229,9 +240,10 @@ export class TarFilter extends Transform {
     if (this.pad === 0) this.current = undefined;
   }
 
-  /** Emits a regular file owned by root (mtime kept from the entry it replaces). */
+  /** Emits a regular file owned by root (mtime kept from the entry it replaces, else the epoch or now). */
   private pushFile(name: string, content: Buffer, mode: number, like?: Buffer): void {
-    const mtime = like ? readNumber(like, 136, 12) : Math.floor(Date.now() / 1000);
+    const clamp = this.opts.clampMtime ?? Infinity;
+    const mtime = Math.min(like ? readNumber(like, 136, 12) : Math.floor(Date.now() / 1000), clamp);
     this.push(ustarFileHeader(name, content.length, mode, mtime));
     this.push(content);
     const pad = padding(content.length);
@@ -259,9 +271,56 @@ export function ustarFileHeader(name: string, size: number, mode: number, mtime:
   b.write('ustar\x0000', 257, 'latin1');
   b.write('root', 265, 'latin1');
   b.write('root', 297, 'latin1');
+  return withChecksum(b);
+}
+
+function withChecksum(b: Buffer): Buffer {
   b.fill(0x20, 148, 156);
   let sum = 0;
-  for (const x of b) sum += x;
+  for (let i = 0; i < BLOCK; i++) sum += b[i];
   b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
   return b;
+}
+
+/** A header block with its mtime set to `clamp` when later (octal field; base-256 times are far off anyway). */
+function clampHeader(block: Buffer, clamp: number): Buffer {
+  if (block[136] & 0x80 || readNumber(block, 136, 12) <= clamp) return block;
+  block.write(`${clamp.toString(8).padStart(11, '0')}\0`, 136, 12, 'latin1');
+  return withChecksum(block);
+}
+
+const TIME_RECORDS = new Set(['mtime', 'atime', 'ctime']);
+
+/** One PAX record, "LEN key=value\n", where LEN counts its own digits. */
+function paxRecord(key: string, value: Buffer): Buffer {
+  const body = Buffer.byteLength(key) + value.length + 3; // space, "=", newline
+  let len = body + String(body).length;
+  if (String(len).length !== String(body).length) len = body + String(len).length;
+  return Buffer.concat([Buffer.from(`${len} ${key}=`), value, Buffer.from('\n')]);
+}
+
+/**
+ * Meta entries (PAX, GNU long names) as raw blocks, their own mtimes clamped and PAX time records
+ * removed: the entry's (clamped) ustar mtime then stands alone, and sub-second times cannot make
+ * bytes differ.
+ */
+export function withoutPaxTimes(meta: Buffer, clamp: number): Buffer {
+  const out: Buffer[] = [];
+  let pos = 0;
+  while (pos + BLOCK <= meta.length) {
+    const header = meta.subarray(pos, pos + BLOCK);
+    const size = readNumber(header, 124, 12);
+    const data = meta.subarray(pos + BLOCK, pos + BLOCK + size);
+    pos += BLOCK + size + padding(size);
+    const records = header[156] === 0x78 /* x */ ? paxRecords(data) : undefined;
+    if (!records || ![...records.keys()].some((k) => TIME_RECORDS.has(k))) {
+      out.push(clampHeader(Buffer.from(header), clamp), data, Buffer.alloc(padding(size)));
+      continue;
+    }
+    const kept = Buffer.concat([...records].filter(([k]) => !TIME_RECORDS.has(k)).map(([k, v]) => paxRecord(k, v)));
+    const h = clampHeader(Buffer.from(header), clamp);
+    h.write(kept.length.toString(8).padStart(11, '0') + '\0', 124, 12, 'latin1');
+    out.push(withChecksum(h), kept, Buffer.alloc(padding(kept.length)));
+  }
+  return Buffer.concat(out);
 }

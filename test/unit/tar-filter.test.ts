@@ -91,3 +91,33 @@ describe('the raw tar filter on an archive cut at an entry boundary', () => {
     await expect(filter(tar.subarray(0, firstEntryEnd), { decide: () => ({ action: 'keep' }) })).rejects.toThrow(/before its end-of-archive marker/);
   });
 });
+
+describe('the tar filter with SOURCE_DATE_EPOCH', () => {
+  it('clamps mtimes and drops PAX times, so two exports of the same tree made at different times give the same bytes', async () => {
+    const first = await sampleTar();
+    await new Promise((r) => setTimeout(r, 1100));
+    const second = await sampleTar();
+    expect(first.tar.equals(second.tar)).toBe(false); // GNU tar's PAX records carry sub-second times
+    const keep: TarFilterOptions['decide'] = () => ({ action: 'keep' });
+    const append = () => [{ name: 'etc/added', content: Buffer.from('new\n'), mode: 0o644 }];
+    const [a, b] = await Promise.all([first, second].map((s) => filter(s.tar, { decide: keep, append, clampMtime: 1_000_000 })));
+    expect(a.equals(b)).toBe(true);
+    const listing = (await execa('tar', ['--full-time', '-tv'], { input: a })).stdout.split('\n');
+    expect(listing.every((l) => l.includes('1970-01-12 13:46:40'))).toBe(true);
+    expect(a.includes(Buffer.from(' atime='))).toBe(false);
+    expect(a.includes(Buffer.from(' mtime='))).toBe(false);
+    // xattrs, long names and links survive the rewrite
+    const out = await mkdtemp(path.join(tmpdir(), 'bareon-clamped-'));
+    await execa('tar', ['--xattrs', '--xattrs-include=*', '-C', out, '-xf', '-'], { input: a });
+    const cap = await execa('python3', ['-c', `import os; print(os.getxattr('${path.join(out, 'ping')}', 'user.cap').hex())`]);
+    expect(cap.stdout).toBe('00ff010020');
+    expect(await readFile(path.join(out, 'deep', 'a'.repeat(60), 'b'.repeat(60), 'file.txt'), 'utf8')).toBe('long name\n');
+  });
+
+  it('leaves older mtimes alone', async () => {
+    const { tar } = await sampleTar();
+    const out = await filter(tar, { decide: () => ({ action: 'keep' }), clampMtime: 2 ** 33 - 1 });
+    const times = (await execa('tar', ['--full-time', '-tv'], { input: out })).stdout;
+    expect(times).toContain(String(new Date().getUTCFullYear()));
+  });
+});

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { resolveEpoch } from '../../build/epoch.js';
 import { configDriveRequest, type ConfigDriveFlags } from '../../configdrive/request.js';
 import { BareonError, ValidationError } from '../../core/errors.js';
 import { runPlugins } from '../../core/manager.js';
@@ -91,7 +92,8 @@ async function buildToDiskQueue(objects: Objects, profile: Profile, opts: BuildO
 export async function buildCommand(profileFile: string, opts: BuildOptions, session: Session): Promise<void> {
   const { profile, layout, layoutFile } = await loadProfile(profileFile);
   const profileDir = path.dirname(path.resolve(profileFile));
-  const objects: Objects = { profile, profileFile: path.resolve(profileFile), layout, layoutFile, outDir: path.resolve(opts.outDir), artifacts: [] };
+  const { epoch } = resolveEpoch(profile.epoch, process.env, profileFile);
+  const objects: Objects = { profile, profileFile: path.resolve(profileFile), layout, layoutFile, outDir: path.resolve(opts.outDir), epoch, artifacts: [] };
   const registry = await PluginRegistry.discover({ extraDirs: profile.plugins.map((p) => path.resolve(profileDir, p)) });
   const toDisk = opts.target ? await buildToDiskQueue(objects, profile, opts, session, registry.names('bareon.actions')) : undefined;
   await runPlugins({

@@ -2,6 +2,7 @@ import { BootstrapBaseSchema, parseWith } from '../../objects/index.js';
 import { bootstrapBase } from '../../docker/base-image.js';
 import { DockerEngine } from '../../docker/engine.js';
 import { ValidationError } from '../../core/errors.js';
+import { resolveEpoch } from '../../build/epoch.js';
 import type { Session } from '../session.js';
 
 /** `bareon image bootstrap debian:bookworm`: mmdebstrap → docker import, tagged by digest and as REF. */
@@ -14,6 +15,7 @@ export async function bootstrapCommand(ref: string, opts: { mirror?: string; var
   const base = await bootstrapBase(engine, spec, {
     signal: session.signal,
     alsoTag: opts.tag ?? ref,
+    epoch: resolveEpoch(undefined).epoch,
     onLine: (line) => session.reporter.emit({ event: 'log', task: 'bootstrap', line }),
   });
   session.reporter.print(`${base.how === 'reused' ? 'reused' : 'bootstrapped'} ${base.ref} (${base.id.slice(7, 19)}), tagged ${opts.tag ?? ref}, in ${((Date.now() - started) / 1000).toFixed(1)}s`);
