@@ -1,5 +1,5 @@
 import { ValidationError } from '../src/core/errors.js';
-import { resolveBaseImage } from '../src/docker/base-image.js';
+import { findLocalBase, resolveBaseImage } from '../src/docker/base-image.js';
 import { containerBuilder, detectPackageManager } from './common/container-builder.js';
 
 /** Any base image; apt, apk or dnf is detected for `packages`. */
@@ -8,6 +8,9 @@ export default containerBuilder({
   summary: 'any container base image; installs packages with the apt, apk or dnf it finds',
   validate(profile) {
     if (!('image' in profile.base)) throw new ValidationError('base: the image builder needs base.image', { hint: 'or use builder: debian with base: {distro, suite}' });
+  },
+  async findBase(engine, profile, objects) {
+    return { ...(await findLocalBase(engine, profile.base, objects.epoch)), distro: 'image' in profile.base && /ubuntu/i.test(profile.base.image) ? 'ubuntu' : 'debian' };
   },
   async prepareBase(engine, profile, ctx) {
     const base = await resolveBaseImage(engine, profile.base, { onLine: (l) => ctx.log(l), signal: ctx.signal });

@@ -8,7 +8,7 @@ import { ManifestSchema, type Artifact, type Objects } from '../objects/index.js
 
 /** Digest of an artifact's inputs (root filesystem image, format, options…), recorded in the manifest. */
 /** Bumped when the rules that turn `docker export` into a root filesystem change. */
-const EXPORT_RULES_VERSION = 3;
+const EXPORT_RULES_VERSION = 4;
 
 export function artifactInputs(parts: Record<string, unknown>): string {
   // the export rules (hygiene included) are part of every artifact's recipe

@@ -205,13 +205,13 @@ export function pluginSubtask(ctx: PluginContext, plugin: Plugin, title: string,
 }
 
 /** The dry-run plan: what would run, in order, with parsed options and each plugin's own description. */
-export async function describePlan(prepared: PreparedEntry[], objects: Objects): Promise<string> {
+export async function describePlan(prepared: PreparedEntry[], objects: Objects, flags: RunFlags): Promise<string> {
   const lines = ['plan (dry run, nothing will be changed):'];
   let n = 0;
   for (const { entry, plugin, options, usedBy } of prepared) {
     const opts = options === undefined || (typeof options === 'object' && options && Object.keys(options).length === 0) ? '' : ` ${JSON.stringify(options)}`;
     lines.push(usedBy ? `     ${label(entry)}${opts} (run by ${usedBy})` : `  ${++n}. ${label(entry)}${opts}`);
-    for (const line of (await plugin.describe?.(objects, options)) ?? []) lines.push(`       ${line}`);
+    for (const line of (await plugin.describe?.(objects, options, flags)) ?? []) lines.push(`       ${line}`);
   }
   return lines.join('\n');
 }
@@ -222,7 +222,7 @@ export async function runPlugins(req: RunRequest): Promise<void> {
   try {
     const prepared = await prepareRun(req);
     if (req.flags.dryRun) {
-      req.reporter.print(await describePlan(prepared, req.objects));
+      req.reporter.print(await describePlan(prepared, req.objects, req.flags));
       ok = true;
       return;
     }

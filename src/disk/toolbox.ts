@@ -8,7 +8,7 @@ import { PACKAGE_MANAGERS } from '../build/package-manager.js';
 import type { BuildStep } from '../build/build-step.js';
 import type { CleanupStack } from '../core/cleanup.js';
 import { ToolError } from '../core/tool-error.js';
-import type { DockerEngine } from '../docker/engine.js';
+import { explainStartFailure, type DockerEngine } from '../docker/engine.js';
 import type { DiskExecutor } from './executor.js';
 
 /** The disk tools an image build needs, installed in the toolbox image. */
@@ -49,7 +49,7 @@ export class ToolboxExecutor implements DiskExecutor {
   static async start(engine: DockerEngine, image: string, cleanup: CleanupStack): Promise<ToolboxExecutor> {
     const container = await engine.createContainer({ image, cmd: ['sleep', 'infinity'], labels: { 'org.bareon.role': 'toolbox' } });
     cleanup.defer(() => engine.removeContainer(container.id), `remove toolbox ${container.id.slice(0, 12)}`);
-    await container.start();
+    await container.start().catch(explainStartFailure);
     return new ToolboxExecutor(engine, container.id);
   }
 

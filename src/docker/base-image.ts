@@ -121,3 +121,26 @@ export async function resolveBaseImage(engine: DockerEngine, base: ImageBase | B
       `or add base.bootstrap: {distro: ${distro}, suite: ${suite ?? 'bookworm'}} to the profile, or use base: {distro, suite} instead of base.image`,
   });
 }
+
+/** What a base would resolve to, found without pulling or bootstrapping anything (for --dry-run). */
+export interface LocalBase {
+  ref: string;
+  /** The local image, when there is one. */
+  id?: string;
+  /** What the build would do instead, when there is none. */
+  would?: string;
+}
+
+/** The local image a base resolves to, read-only: the same lookups as resolveBaseImage, no pull, no bootstrap. */
+export async function findLocalBase(engine: DockerEngine, base: ImageBase | BootstrapBase, epoch?: number): Promise<LocalBase> {
+  const bootstrapped = async (b: BootstrapBase): Promise<LocalBase> => {
+    const spec = await completeBootstrap(b);
+    const { repo, tag } = bootstrapTag(spec, epoch);
+    const found = await engine.inspectImage(`${repo}:${tag}`);
+    return found ? { ref: `${repo}:${tag}`, id: found.Id } : { ref: `${repo}:${tag}`, would: `bootstrap ${spec.distro} ${spec.suite} from ${spec.mirror}` };
+  };
+  if (!('image' in base)) return bootstrapped(base);
+  const local = await engine.inspectImage(base.image);
+  if (local) return { ref: base.image, id: local.Id };
+  return base.bootstrap ? { ...(await bootstrapped(base.bootstrap)), would: `pull ${base.image}, else bootstrap it` } : { ref: base.image, would: `pull ${base.image}` };
+}

@@ -171,12 +171,12 @@ export class DockerEngine {
 
   /** Starts a created container, streams its output, and waits for its exit code. */
   async start(container: Docker.Container, opts: OutputOptions = {}): Promise<CommandResult> {
-    const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+    const stream = await container.attach({ stream: true, stdout: true, stderr: true }).catch(explainStartFailure);
     const collected = collectOutput(this.docker, stream, opts);
     const onAbort = () => void container.kill().catch(() => {});
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await container.start();
+      await container.start().catch(explainStartFailure);
       const [{ StatusCode }] = await Promise.all([container.wait() as Promise<{ StatusCode: number }>, collected.done]);
       return collected.result(StatusCode);
     } finally {
@@ -219,7 +219,8 @@ export class DockerEngine {
   async commit(containerId: string, labels: Record<string, string>, ref?: { repo: string; tag: string }): Promise<string> {
     const changes = Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`).join('\n');
     const result = (await this.docker.getContainer(containerId).commit({ changes, ...ref })) as { Id: string };
-    return result.Id;
+    // Podman answers with the bare hex digest; image listings and inspect say sha256:…
+    return result.Id.includes(':') ? result.Id : `sha256:${result.Id}`;
   }
 
   /** Copies a tar stream into the container at `path` (which must exist). */
@@ -234,11 +235,21 @@ export class DockerEngine {
 
   /** Removes a container (running or not) and its anonymous volumes; a missing one is fine. */
   async removeContainer(containerId: string): Promise<void> {
-    try {
-      await this.docker.getContainer(containerId).remove({ force: true, v: true });
-    } catch (err) {
-      const code = (err as { statusCode?: number }).statusCode;
-      if (code !== 404 && code !== 409) throw err;
+    // 409: a removal already under way (Docker), or the container still busy, as with an export
+    // stream Podman has not closed yet. Ask again, and check it is gone, rather than leave it behind.
+    const container = this.docker.getContainer(containerId);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await container.remove({ force: true, v: true });
+      } catch (err) {
+        const code = (err as { statusCode?: number }).statusCode;
+        if (code === 404) return;
+        if (code !== 409 || attempt >= 20) throw err;
+      }
+      const gone = await container.inspect().then(() => false, (err: { statusCode?: number }) => err.statusCode === 404);
+      if (gone) return;
+      if (attempt >= 20) throw new BareonError(`container ${containerId.slice(0, 12)} is still there after removing it`, { hint: 'remove it with docker rm -f, or bareon gc' });
+      await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }
 
@@ -299,4 +310,18 @@ function collectOutput(docker: Docker, stream: NodeJS.ReadableStream, opts: Outp
     done,
     result: (exitCode: number): CommandResult => ({ exitCode, stdout: stdout.toString(), stderr: stderr.toString(), tail: tail.toString() }),
   };
+}
+
+/**
+ * A container that the engine cannot start, with the fix when it is known: where a container may
+ * not raise its rlimits (some CI sandboxes), Podman needs explicit ones.
+ */
+export function explainStartFailure(err: Error): never {
+  if (/error setting rlimit/i.test(err.message)) {
+    throw new BareonError(`the container engine cannot start containers here: ${err.message.split('\n')[0].slice(0, 300)}`, {
+      hint: 'give containers explicit rlimits: for Podman, default_ulimits = ["nproc=4096:4096", "nofile=4096:4096"] under [containers] in /etc/containers/containers.conf, then restart podman system service (make setup writes it)',
+      cause: err,
+    });
+  }
+  throw err;
 }

@@ -19,7 +19,8 @@ const RESOLV_CONF = '# Written by bareon. The network configuration (DHCP, cloud
 /**
  * The rules that turn `docker export` into a clean root filesystem:
  * - `/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf` were bind mounts (empty in the export): written;
- * - `/.dockerenv`, apt lists and the build-time `policy-rc.d` are dropped;
+ * - `/.dockerenv`, Podman's `/run/.containerenv`, apt lists and the build-time `policy-rc.d` are
+ *   dropped, and `/dev/console` is the 5:1 node a bootstrap makes, whichever engine exported it;
  * - `/etc/machine-id` is emptied, so each deployed machine generates its own at first boot;
  * - first-boot hygiene (see hygiene.ts): SSH host keys, the D-Bus machine-id copy, the random seed,
  *   apt lists and archives, build logs and `*-old` backups are dropped, each unless kept; with the
@@ -37,7 +38,9 @@ export function dockerArtifactRules(identity: RootfsIdentity, removed: string[] 
   return {
     decide(entry: TarEntryInfo): TarDecision {
       const { name, type } = entry;
-      if (name === '.dockerenv' || name === 'usr/sbin/policy-rc.d') return { action: 'drop' };
+      if (name === '.dockerenv' || name === 'run/.containerenv' || name === 'usr/sbin/policy-rc.d') return { action: 'drop' };
+      // Docker leaves an empty file there (a bind-mount target), Podman a node with the container's mode
+      if (name === 'dev/console') return { action: 'device', major: 5, minor: 1, mode: 0o600 };
       if (name === 'usr/sbin/sshd') sshd = true;
       const item = type === '0' ? hygieneItem(name) : undefined;
       if (item && identity.hygiene?.[item] !== 'keep') {

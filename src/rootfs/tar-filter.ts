@@ -17,7 +17,9 @@ export interface TarEntryInfo {
 export type TarDecision =
   | { action: 'keep'; capture?: boolean }
   | { action: 'drop' }
-  | { action: 'replace'; content: Buffer; mode: number };
+  | { action: 'replace'; content: Buffer; mode: number }
+  /** A character device node in place of the entry (what engines leave at /dev/console differs). */
+  | { action: 'device'; major: number; minor: number; mode: number };
 
 export interface TarFilterOptions {
   decide(entry: TarEntryInfo): TarDecision;
@@ -191,6 +193,10 @@ export class TarFilter extends Transform {
     } else if (decision.action === 'replace') {
       if (Buffer.byteLength(name) > 100) throw new Error(`cannot replace ${name}: name longer than 100 bytes`);
       this.pushFile(name, decision.content, decision.mode, block);
+    } else if (decision.action === 'device') {
+      if (Buffer.byteLength(name) > 100) throw new Error(`cannot replace ${name}: name longer than 100 bytes`);
+      const mtime = Math.min(readNumber(block, 136, 12), this.opts.clampMtime ?? Infinity);
+      this.push(ustarHeader({ name, type: '3', size: 0, mode: decision.mode, mtime, device: [decision.major, decision.minor] }));
     }
     this.meta = [];
     this.metaName = undefined;
@@ -244,7 +250,7 @@ export class TarFilter extends Transform {
   private pushFile(name: string, content: Buffer, mode: number, like?: Buffer): void {
     const clamp = this.opts.clampMtime ?? Infinity;
     const mtime = Math.min(like ? readNumber(like, 136, 12) : Math.floor(Date.now() / 1000), clamp);
-    this.push(ustarFileHeader(name, content.length, mode, mtime));
+    this.push(ustarHeader({ name, type: '0', size: content.length, mode, mtime }));
     this.push(content);
     const pad = padding(content.length);
     if (pad) this.push(Buffer.alloc(pad));
@@ -257,20 +263,24 @@ export class TarFilter extends Transform {
   }
 }
 
-/** A ustar header for a regular file owned by root:root. */
-export function ustarFileHeader(name: string, size: number, mode: number, mtime: number): Buffer {
+/** A ustar header for a regular file ("0") or character device ("3") owned by root:root. */
+export function ustarHeader(h: { name: string; type: '0' | '3'; size: number; mode: number; mtime: number; device?: [number, number] }): Buffer {
   const b = Buffer.alloc(BLOCK);
   const octal = (value: number, off: number, len: number) => b.write(value.toString(8).padStart(len - 1, '0'), off, len - 1, 'latin1');
-  b.write(name, 0, 100, 'utf8');
-  octal(mode & 0o7777, 100, 8);
+  b.write(h.name, 0, 100, 'utf8');
+  octal(h.mode & 0o7777, 100, 8);
   octal(0, 108, 8);
   octal(0, 116, 8);
-  octal(size, 124, 12);
-  octal(mtime, 136, 12);
-  b.write('0', 156, 'latin1');
+  octal(h.size, 124, 12);
+  octal(h.mtime, 136, 12);
+  b.write(h.type, 156, 'latin1');
   b.write('ustar\x0000', 257, 'latin1');
   b.write('root', 265, 'latin1');
   b.write('root', 297, 'latin1');
+  if (h.device) {
+    octal(h.device[0], 329, 8);
+    octal(h.device[1], 337, 8);
+  }
   return withChecksum(b);
 }
 

@@ -7,13 +7,23 @@ export async function bareonContainers(): Promise<string[]> {
   return stdout.split('\n').filter(Boolean);
 }
 
-/** Paths in `docker export` of a fresh container from `image` (the raw export, artifacts included). */
-export async function dockerExportList(image: string): Promise<string[]> {
+/** Paths (or `tar -tv` lines) in `docker export` of a fresh container from `image` (the raw export, artifacts included). */
+export async function dockerExportList(image: string, opts: { verbose?: boolean } = {}): Promise<string[]> {
   const { stdout: id } = await execa('docker', ['create', image, '/bin/true']);
   try {
-    const { stdout } = await execa('sh', ['-c', `docker export ${id} | tar -t`], { maxBuffer: 1 << 28 });
+    const { stdout } = await execa('sh', ['-c', `docker export ${id} | tar -t${opts.verbose ? 'v' : ''}`], { maxBuffer: 1 << 28 });
     return stdout.split('\n').filter(Boolean);
   } finally {
-    await execa('docker', ['rm', '-f', id]);
+    await removeContainer(id);
   }
+}
+
+/** `docker rm -f`, asked again until the container is gone (Podman may still be closing an export). */
+async function removeContainer(id: string): Promise<void> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    await execa('docker', ['rm', '-f', id], { reject: false });
+    if ((await execa('docker', ['inspect', id], { reject: false })).exitCode !== 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`container ${id} is still there after docker rm -f`);
 }

@@ -70,3 +70,26 @@ describe('first-boot hygiene in the export rules', () => {
     expect(r.dropin).toBeUndefined();
   });
 });
+
+describe('engine artifacts in the export rules', () => {
+  it('drop Podman\'s /run/.containerenv and make /dev/console the 5:1 node, whatever the engine left there', async () => {
+    const pack = tar.pack();
+    pack.entry({ name: 'run/.containerenv', mode: 0o755 }, '');
+    pack.entry({ name: 'dev/console', mode: 0o755 }, '');
+    pack.entry({ name: 'dev/null', type: 'character-device', mode: 0o666, devmajor: 1, devminor: 3 });
+    pack.finalize();
+    const out = Readable.from([await buffer(pack)]).pipe(new TarFilter(dockerArtifactRules({ hostname: 'h' })));
+    const extract = tar.extract();
+    const entries: { name: string; type?: string | null; mode?: number; devmajor?: number; devminor?: number }[] = [];
+    extract.on('entry', (h, stream, next) => {
+      entries.push({ name: h.name, type: h.type, mode: h.mode, devmajor: h.devmajor, devminor: h.devminor });
+      stream.resume();
+      stream.on('end', next);
+    });
+    out.pipe(extract);
+    await new Promise((resolve, reject) => extract.on('finish', resolve).on('error', reject));
+    expect(entries.map((e) => e.name)).not.toContain('run/.containerenv');
+    expect(entries.find((e) => e.name === 'dev/console')).toMatchObject({ type: 'character-device', mode: 0o600, devmajor: 5, devminor: 1 });
+    expect(entries.find((e) => e.name === 'dev/null')).toMatchObject({ type: 'character-device', devmajor: 1, devminor: 3 });
+  });
+});

@@ -80,8 +80,8 @@ export interface Plugin<O = any> {
    * with the queue, so every check has passed before anything runs.
    */
   uses?: readonly string[] | ((objects: Objects) => readonly string[]);
-  /** Lines for `--dry-run`: what `run` would do with these objects (partitions, offsets, writes). */
-  describe?(objects: Objects, options: O): string[] | Promise<string[]>;
+  /** Lines for `--dry-run`: what `run` would do with these objects (partitions, offsets, writes, cache hits). Read-only. */
+  describe?(objects: Objects, options: O, flags: RunFlags): string[] | Promise<string[]>;
   plan?(objects: Objects, queue: readonly QueueEntry[]): void | Promise<void>;
   validate?(objects: Objects, options: O): void | Promise<void>;
   run(ctx: PluginContext<O>): Promise<void | Subtask[]>;
