@@ -37,20 +37,10 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /var/log/bareon-dockerd.log" >&2; tail -20 /var/log/bareon-dockerd.log >&2; exit 1; }
 fi
 
-# Podman's Docker-compatible API on a root-only socket: the build tests run against it as well.
-PODMAN_SOCKET=/run/podman/podman.sock
-podman_answers() { curl -sf --unix-socket "$PODMAN_SOCKET" http://podman/_ping >/dev/null 2>&1; }
-if ! podman_answers; then
-  [ "$(id -u)" = 0 ] || { echo "setup: Podman's socket does not answer and only root can start it" >&2; exit 1; }
-  # where a container cannot raise its rlimits (some CI sandboxes), Podman needs explicit ones
-  if [ ! -e /etc/containers/containers.conf ]; then
-    mkdir -p /etc/containers
-    printf '# Written by bareon setup: explicit rlimits for containers.\n[containers]\ndefault_ulimits = ["nproc=4096:4096", "nofile=4096:4096"]\n' >/etc/containers/containers.conf
-  fi
-  echo "setup: starting podman system service"
-  mkdir -p "$(dirname "$PODMAN_SOCKET")"
-  nohup podman system service --time=0 "unix://$PODMAN_SOCKET" >/var/log/bareon-podman.log 2>&1 &
-  for _ in $(seq 1 30); do podman_answers && break; sleep 1; done
-  podman_answers || { echo "setup: podman system service did not start; see /var/log/bareon-podman.log" >&2; tail -20 /var/log/bareon-podman.log >&2; exit 1; }
+# Podman: the podman test tier starts its Docker-compatible service for its own run (test/setup/podman.ts).
+# Where a container cannot raise its rlimits (some CI sandboxes), Podman needs explicit ones.
+if [ "$(id -u)" = 0 ] && [ ! -e /etc/containers/containers.conf ]; then
+  mkdir -p /etc/containers
+  printf '# Written by bareon setup: explicit rlimits for containers.\n[containers]\ndefault_ulimits = ["nproc=4096:4096", "nofile=4096:4096"]\n' >/etc/containers/containers.conf
 fi
-echo "setup: ready (docker $(docker version -f '{{.Server.Version}}'), podman $(podman version -f '{{.Server.Version}}' 2>/dev/null || podman --version))"
+echo "setup: ready (docker $(docker version -f '{{.Server.Version}}'), $(podman --version))"

@@ -5,7 +5,8 @@ import { runSession } from './session.js';
 
 const program = addConfigDriveOptions(newProgram('bareon-deploy', 'Deploy a disk image, a rootfs tarball, a filesystem image or a build manifest onto a block device or an image file.')
   .argument('<source>', 'a path, an http(s):// URL, or - for stdin: raw[.gz|.xz|.zst], qcow2, tar[.gz|.zst], ext4[.zst], or <name>.manifest.json')
-  .argument('<target>', 'a whole disk (/dev/sda, /dev/nvme0n1, /dev/loop0) or an image file (created or extended to --size)')
+  .argument('[target]', 'a whole disk (/dev/sda, /dev/nvme0n1, /dev/loop0) or an image file (created or extended to --size); or choose the disk with --target-hint')
+  .option('--target-hint <key=value>', 'choose the target disk by serial, wwn, model, vendor, size (">= 60GiB"), rotational, by_path or name; repeatable (see bareon disks)', (v: string, all: string[]) => [...all, v], [] as string[])
   .option('--layout <file>', 'layout YAML for rootfs and filesystem images (default: profiles/layouts/bios-uefi-gpt.yaml)')
   .option('--size <size>', 'size of an image-file target, such as 8GiB (default: the image size, or the file as it is)')
   .option('--checksum <sha256:hex>', 'expected sha256 of the source (a manifest supplies it)')
@@ -19,7 +20,7 @@ const program = addConfigDriveOptions(newProgram('bareon-deploy', 'Deploy a disk
   .option('--dry-run', 'validate and print the plan (partitions, offsets, writes); touch nothing', false)
   .addOption(logFormatOption()))
   .addHelpText('after', '\nExamples:\n  bareon-deploy out/debian-bootable.manifest.json /dev/sdb --yes\n  bareon-deploy --checksum sha256:… --grow https://images.example/disk.raw.zst /dev/nvme0n1 --yes\n  bareon-deploy rootfs.tar.zst disk.img --size 8GiB --checksum sha256:…\n  bareon-deploy out/debian-bootable.manifest.json disk.img --size 6GiB --grow --user-data user-data --meta-data meta-data')
-  .action(async (source: string, target: string, opts: import('./commands/deploy.js').DeployOptions & { logFormat: 'text' | 'json' }) =>
+  .action(async (source: string, target: string | undefined, opts: import('./commands/deploy.js').DeployOptions & { logFormat: 'text' | 'json' }) =>
     runSession(opts.logFormat, async (session) => {
       const { deployCommand } = await import('./commands/deploy.js');
       await deployCommand(source, target, opts, session);

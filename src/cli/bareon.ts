@@ -46,6 +46,18 @@ addConfigDriveOptions(program
   );
 
 program
+  .command('disks')
+  .description("this machine's disks with the attributes disk hints match (serial, wwn, model, vendor, size, rotational, by_path, name) and what holds each")
+  .option('--json', 'print JSON')
+  .option('--all', 'also loop, RAM, md and device-mapper devices', false)
+  .action(async (opts: { json?: boolean; all: boolean }) =>
+    runSession('text', async () => {
+      const { disksCommand } = await import('./commands/disks.js');
+      process.stdout.write(`${await disksCommand(opts)}\n`);
+    }),
+  );
+
+program
   .command('diff')
   .description('what differs between two artifacts (tarballs, raw or qcow2 disks, ext4 images) or two manifests: files, packages, partitions; exit 1 when they differ')
   .argument('<a>', 'artifact or manifest')

@@ -12,6 +12,7 @@ import type { DeployRequest, DeploySource } from './deploy.js';
 
 export * from './artifact.js';
 export * from './configdrive.js';
+export * from './disk-match.js';
 export * from './deploy.js';
 export * from './layout.js';
 export * from './profile.js';

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DiskMatchSchema } from './disk-match.js';
 import { ConfigDriveSchema } from './configdrive.js';
 import { sizeField } from './size.js';
 
@@ -50,6 +51,8 @@ export const DiskSchema = z
     size: z.union([z.literal('auto'), sizeField({ allowRelative: false })]).default('auto'),
     /** For deploy: the block device or image file this disk maps to. */
     device: z.string().optional(),
+    /** For deploy: hints that choose this disk among the machine's (serial, wwn, size ">= 60GiB"…). */
+    match: DiskMatchSchema.optional(),
     partitions: z.array(PartitionSchema).min(1),
   })
   .superRefine((disk, ctx) => {

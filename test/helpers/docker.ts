@@ -7,6 +7,19 @@ export async function bareonContainers(): Promise<string[]> {
   return stdout.split('\n').filter(Boolean);
 }
 
+/**
+ * The bareon containers still there once the engine has settled: Podman finishes removing a killed
+ * container a moment after its API answered, so a leak is what remains after `ms`.
+ */
+export async function leftoverContainers(ms = 10_000): Promise<string[]> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const ids = await bareonContainers();
+    if (ids.length === 0 || Date.now() > until) return ids;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
 /** Paths (or `tar -tv` lines) in `docker export` of a fresh container from `image` (the raw export, artifacts included). */
 export async function dockerExportList(image: string, opts: { verbose?: boolean } = {}): Promise<string[]> {
   const { stdout: id } = await execa('docker', ['create', image, '/bin/true']);

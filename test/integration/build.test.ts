@@ -9,7 +9,7 @@ import { hygieneItem } from '../../src/rootfs/hygiene.js';
 import { stringify } from 'yaml';
 import type { Manifest } from '../../src/objects/index.js';
 import { bareon, REPO } from '../helpers/cli.js';
-import { bareonContainers, dockerExportList } from '../helpers/docker.js';
+import { bareonContainers, dockerExportList, leftoverContainers } from '../helpers/docker.js';
 import { jsonEvents } from '../helpers/events.js';
 import { TEST_BASE } from '../helpers/images.js';
 
@@ -137,7 +137,7 @@ describe('a failing build', () => {
     expect(r.stderr).toContain('about to fail');
     expect(r.stderr).toContain('line-40');
     expect(r.stderr).not.toContain('line-5\n');
-    expect(await bareonContainers()).toEqual([]);
+    expect(await leftoverContainers()).toEqual([]);
   });
 
   it('cleans up its container after SIGINT mid-step and exits 130', async () => {
@@ -152,7 +152,7 @@ describe('a failing build', () => {
     child.kill('SIGINT');
     const r = await child;
     expect(r.exitCode).toBe(130);
-    expect(await bareonContainers()).toEqual([]);
+    expect(await leftoverContainers()).toEqual([]);
   });
 });
 

@@ -1,10 +1,38 @@
-/** Podman's Docker-compatible socket, as `make setup` starts it. */
-export const PODMAN_HOST = 'unix:///run/podman/podman.sock';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import http from 'node:http';
+
+/** Podman's Docker-compatible socket for the podman tier. */
+export const PODMAN_SOCKET = '/run/podman/podman.sock';
+export const PODMAN_HOST = `unix://${PODMAN_SOCKET}`;
+
+const ping = () =>
+  new Promise<boolean>((resolve) => {
+    const req = http.get({ socketPath: PODMAN_SOCKET, path: '/_ping', timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+  });
 
 /**
- * The podman tier runs against Podman: everything after this in the tier's global setup (the base
- * bootstrap), the tests and the commands they start talk to DOCKER_HOST.
+ * The podman tier runs against Podman: this starts `podman system service` for the tier's run
+ * (unless one already answers) and stops it afterwards, and points DOCKER_HOST at it, so the base
+ * bootstrap that follows in the tier's setup, the tests and the commands they start all use Podman.
  */
-export default function usePodman(): void {
+export default async function usePodman(): Promise<() => Promise<void>> {
+  let service: ChildProcess | undefined;
+  if (!(await ping())) {
+    await mkdir('/run/podman', { recursive: true });
+    service = spawn('podman', ['system', 'service', '--time=0', PODMAN_HOST], { stdio: 'ignore' });
+    for (let i = 0; i < 60 && !(await ping()); i++) await new Promise((r) => setTimeout(r, 500));
+    if (!(await ping())) throw new Error(`podman system service did not answer on ${PODMAN_SOCKET} (is podman installed? make setup installs it)`);
+  }
   process.env.DOCKER_HOST = PODMAN_HOST;
+  return async () => {
+    if (!service) return;
+    service.kill('SIGTERM');
+    await new Promise((r) => service!.once('exit', r));
+  };
 }

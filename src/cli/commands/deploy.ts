@@ -9,6 +9,7 @@ import { placePartitions } from '../../disk/geometry.js';
 import { assignIdentifiers } from '../../disk/identifiers.js';
 import { HostExecutor } from '../../host/executor.js';
 import { confirmOverwrite, openHostTarget, sizeOption } from './host-target.js';
+import { resolveTarget } from './target-hints.js';
 import { loadLayout, type DiskTarget, type Objects } from '../../objects/index.js';
 import { resolveSource } from '../../source/resolve.js';
 import { configDriveRequest, type ConfigDriveFlags } from '../../configdrive/request.js';
@@ -32,6 +33,8 @@ export interface DeployOptions extends ConfigDriveFlags {
   preserveOnError: boolean;
   yes: boolean;
   dryRun: boolean;
+  /** KEY=VALUE disk hints that choose the target among this machine's disks. */
+  targetHint: string[];
 }
 
 function actionList(value: string | undefined, flag: string): string[] | undefined {
@@ -72,7 +75,7 @@ async function adoptExistingTable(target: DiskTarget, objects: Objects): Promise
  * queues the deploy actions. Whole-disk images run `deploy` alone; rootfs tarballs and filesystem
  * images run the layout chain (partitioning → filesystems → deploy → fstab → bootloader).
  */
-export async function deployCommand(sourceUri: string, targetPath: string, opts: DeployOptions, session: Session): Promise<void> {
+export async function deployCommand(sourceUri: string, targetArg: string | undefined, opts: DeployOptions, session: Session): Promise<void> {
   const only = actionList(opts.only, '--only');
   const skip = actionList(opts.skip, '--skip') ?? [];
   const source = await resolveSource(sourceUri, { format: opts.format, sha256: checksumOption(opts.checksum), signal: session.signal });
@@ -85,6 +88,9 @@ export async function deployCommand(sourceUri: string, targetPath: string, opts:
   const queue: QueueEntry[] = (only ?? chain).filter((name) => !skip.includes(name)).map((name) => ({ namespace: 'bareon.actions', name }));
   if (queue.length === 0) throw new ValidationError('nothing to do: --only/--skip leave no action', { hint: `this source runs: ${chain.join(', ')}` });
 
+  const resolved = await resolveTarget(targetArg, opts.targetHint ?? [], layout?.disks[0]?.match, layoutFile);
+  if (resolved.how) session.reporter.print(`target: ${resolved.how}`);
+  const targetPath = resolved.path;
   const objects: Objects = { artifacts: [], target: targetPath, source, configDrive, deploy: { verify: opts.verify, grow: opts.grow, preserveOnError: opts.preserveOnError } };
   if (!opts.verify) process.stderr.write(`warning: --no-verify: ${sourceUri} is written without checking its sha256\n`);
   if (layout && layoutFile) {
