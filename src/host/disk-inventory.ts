@@ -1,20 +1,10 @@
 import { readdir, readFile, readlink, realpath } from 'node:fs/promises';
 import path from 'node:path';
+import type { MatchableDisk } from '../objects/disk-match.js';
 import { sysAttr } from './sysfs.js';
 
 /** A whole disk as the kernel describes it: what disk hints (`match:`, `--target-hint`) are matched against. */
-export interface DiskInfo {
-  name: string;
-  /** The device node, such as /dev/vda. */
-  path: string;
-  size: number;
-  rotational: boolean;
-  serial?: string;
-  wwn?: string;
-  model?: string;
-  vendor?: string;
-  /** The persistent path (udev's /dev/disk/by-path name, or the same derived from sysfs without udev). */
-  by_path?: string;
+export interface DiskInfo extends MatchableDisk {
   removable: boolean;
   read_only: boolean;
 }

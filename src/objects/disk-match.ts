@@ -41,6 +41,7 @@ export type DiskMatch = z.infer<typeof DiskMatchSchema>;
 /** The attributes a hint is matched against (see src/host/disk-inventory.ts). */
 export interface MatchableDisk {
   name: string;
+  /** The device node, such as /dev/vda. */
   path: string;
   size: number;
   rotational: boolean;
@@ -48,6 +49,7 @@ export interface MatchableDisk {
   wwn?: string;
   model?: string;
   vendor?: string;
+  /** The persistent path (udev's /dev/disk/by-path name, or the same derived from sysfs without udev). */
   by_path?: string;
 }
 
