@@ -8,11 +8,16 @@ import { bootToLogin } from '../helpers/qemu.js';
 
 let dir: string;
 
-/** A unit that prints the machine-id, the ed25519 host key fingerprint and whether sshd runs on the serial console. */
+/**
+ * A unit that prints the machine-id, the ed25519 host key fingerprint and whether sshd runs on the
+ * serial console. It runs before the serial getty: agetty hangs up ttyS0 when it starts, and what a
+ * unit writes there afterwards is lost.
+ */
 const IDS_UNIT = `[Unit]
 Description=print this machine's identity (bareon test)
 After=ssh.service
 Wants=ssh.service
+Before=serial-getty@ttyS0.service getty.target
 
 [Service]
 Type=oneshot
