@@ -96,13 +96,14 @@ export default definePlugin({
   },
   describe(objects) {
     return (objects.layout?.disks ?? []).flatMap((d) =>
-      d.partitions.flatMap((p, i) => (p.fs ? [`${d.id} partition ${i + 1}: mkfs.${p.fs.type}${p.fs.label ? ` -L ${p.fs.label}` : ''} uuid ${p.fs.uuid}`] : [])),
+      d.partitions.flatMap((p, i) => (p.fs ? [`${d.id} partition ${i + 1}: ${p.keep ? `kept (${p.fs.type} ${p.fs.uuid}, not made again)` : `mkfs.${p.fs.type}${p.fs.label ? ` -L ${p.fs.label}` : ''} uuid ${p.fs.uuid}`}`] : [])),
     );
   },
   async run(ctx) {
     for (const { disk, target } of disksWithTargets(ctx.objects, 'filesystems')) {
       if (!target.geometry) throw new BareonError(`filesystems: disk "${disk.id}" is not partitioned; run partitioning first`);
-      const withFs = target.geometry.partitions.filter((p) => p.spec.fs);
+      // kept partitions keep their filesystems and data
+      const withFs = target.geometry.partitions.filter((p) => p.spec.fs && !p.spec.keep);
       const dirs = target.stagedRoot
         ? await splitStagedTree(target, withFs.filter((p) => p.spec.mount).map((p) => ({ index: p.index, mount: p.spec.mount! })))
         : new Map<number, string>();

@@ -1,9 +1,11 @@
+import { ValidationError } from '../src/core/errors.js';
 import { definePlugin } from '../src/core/plugins/types.js';
 import { shq } from '../src/build/shell.js';
 import { GPT_ROOT_X86_64, GPT_TYPE, MSDOS_TYPE } from '../src/disk/partition-types.js';
 import { placePartitions, SECTOR, type DiskGeometry } from '../src/disk/geometry.js';
 import { assignIdentifiers, makeUuid } from '../src/disk/identifiers.js';
 import { checkFits } from '../src/disk/layout-checks.js';
+import { adoptKeptPartitions, wipeOldPartitions } from '../src/disk/kept-partitions.js';
 import { disksWithTargets, requireLayout } from '../src/disk/targets.js';
 import { fixedBytes, formatBytes } from '../src/objects/size.js';
 
@@ -41,23 +43,29 @@ export default definePlugin({
   plan(objects) {
     if (objects.layout) assignIdentifiers(objects.layout);
   },
-  validate(objects) {
+  async validate(objects) {
     const layout = requireLayout(objects, 'partitioning');
     const file = objects.layoutFile ?? objects.profileFile ?? 'layout';
     // a deploy target's real size, else the image's fixed size
     checkFits(layout, (d) => objects.disks?.find((t) => t.id === layout.disks[d].id)?.size ?? fixedBytes(layout.disks[d].size), file);
+    // kept partitions are checked against the disk, and their UUIDs adopted, before anything is written
+    if (objects.disks) for (const { disk, target } of disksWithTargets(objects, 'partitioning')) await adoptKeptPartitions(disk, target, file);
+    else if (layout.disks.some((d) => d.partitions.some((p) => p.keep))) throw new ValidationError(`${file}: keep: applies when deploying onto a disk that holds the partition, not to images`);
   },
   describe(objects) {
     return disksWithTargets(objects, 'partitioning').flatMap(({ disk, target }) => [
       `${target.path}: new ${disk.table} table on ${formatBytes(target.size)}`,
       ...placePartitions(disk, target.size).partitions.map(
-        (p) => `  ${p.number}. ${p.spec.type.padEnd(9)} offset ${String(p.start).padStart(12)}  size ${formatBytes(p.size).padStart(10)}${p.spec.fs ? `  ${p.spec.fs.type}${p.spec.fs.label ? ` "${p.spec.fs.label}"` : ''}` : ''}${p.spec.mount ? ` on ${p.spec.mount}` : ''}`,
+        (p) => `  ${p.number}. ${p.spec.keep ? 'kept ' : ''}${p.spec.type.padEnd(9)} offset ${String(p.start).padStart(12)}  size ${formatBytes(p.size).padStart(10)}${p.spec.fs ? `  ${p.spec.fs.type}${p.spec.fs.label ? ` "${p.spec.fs.label}"` : ''}` : ''}${p.spec.mount ? ` on ${p.spec.mount}` : ''}`,
       ),
     ]);
   },
   async run(ctx) {
     for (const { disk, target } of disksWithTargets(ctx.objects, 'partitioning')) {
       await target.prepare();
+      const old = await wipeOldPartitions(disk, target);
+      for (const cmd of old.cmds) await target.executor.run(cmd, { step: `partitioning ${disk.id}: remove old signatures` });
+      if (old.wiped.length) ctx.log(`removed old signatures from partition(s) ${old.wiped.join(', ')} of the previous table`);
       const geometry = placePartitions(disk, target.size);
       const diskGuid = makeUuid(ctx.objects.layout!.seed, `${disk.id}/disk`);
       if (disk.table === 'gpt') {

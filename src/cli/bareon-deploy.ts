@@ -12,6 +12,7 @@ const program = addConfigDriveOptions(newProgram('bareon-deploy', 'Deploy a disk
   .option('--checksum <sha256:hex>', 'expected sha256 of the source (a manifest supplies it)')
   .option('--no-verify', 'write without checking a checksum (prints a warning)')
   .option('--format <format>', 'what the source must be; its bytes must agree (qcow2, raw, raw.zst, tar.zst, ext4…)')
+  .option('--keep-label <label>', 'leave this partition (GPT name or filesystem label) and its data as they are; repeatable', (v: string, all: string[]) => [...all, v], [] as string[])
   .option('--grow', 'after a whole-disk image: make the last partition and its filesystem fill the disk', false)
   .option('--only <actions>', 'comma-separated actions to run (partitioning,filesystems,deploy,fstab,bootloader,configdrive)')
   .option('--skip <actions>', 'comma-separated actions to skip')

@@ -168,7 +168,7 @@ async function kernelPartitionNode(info: TargetInfo, number: number): Promise<st
 async function mountLayout(target: DiskTarget, ex: HostExecutor, cleanup: CleanupStack): Promise<string> {
   if (!target.geometry) throw new BareonError(`${target.path}: not partitioned; run partitioning first`);
   const mounts = target.geometry.partitions
-    .filter((p) => p.spec.mount && p.spec.fs && !['vfat', 'swap'].includes(p.spec.fs.type))
+    .filter((p) => p.spec.mount && p.spec.fs && !p.spec.keep && !['vfat', 'swap'].includes(p.spec.fs.type))
     .sort((a, b) => (a.spec.mount === '/' ? -1 : b.spec.mount === '/' ? 1 : a.spec.mount!.split('/').length - b.spec.mount!.split('/').length));
   if (mounts[0]?.spec.mount !== '/') throw new BareonError(`${target.path}: no filesystem is mounted at / on this disk`);
   const dir = await tempDir(cleanup, 'root', { mountPoint: true });

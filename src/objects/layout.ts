@@ -38,6 +38,8 @@ export const PartitionSchema = z.strictObject({
   name: z.string().max(36).optional(),
   /** GPT partition UUID; random or derived from the seed when absent. */
   uuid: uuid.optional(),
+  /** On a redeploy: leave this partition and its data as they are (it must be where the new table puts it). */
+  keep: z.boolean().default(false),
   fs: FilesystemSchema.optional(),
   mount: z.string().startsWith('/', 'a mount point is an absolute path').optional(),
   flags: z.array(z.enum(['boot', 'legacy_boot'])).default([]),

@@ -1,8 +1,9 @@
 import { execa } from 'execa';
-import { mkdir, readdir, readFile, symlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Options, Result } from 'execa';
+import tar from 'tar-stream';
 import { bareon, REPO } from './cli.js';
 
 let noDockerPath: Promise<string> | undefined;
@@ -49,4 +50,18 @@ export async function leftovers(target: string): Promise<string[]> {
 /** The sha256 of a file, as sha256sum prints it. */
 export async function sha256File(file: string): Promise<string> {
   return (await execa('sha256sum', [file])).stdout.split(' ')[0];
+}
+
+/** A tar.zst with `entries` (name → content, or {link} for a symlink). */
+export async function tarZst(file: string, entries: [string, string | { link: string }][]): Promise<void> {
+  const pack = tar.pack();
+  for (const [name, content] of entries) {
+    if (typeof content === 'string') pack.entry({ name, mode: 0o644 }, content);
+    else pack.entry({ name, type: 'symlink', linkname: content.link });
+  }
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const c of pack) chunks.push(c as Buffer);
+  await writeFile(`${file}.tar`, Buffer.concat(chunks));
+  await execa('zstd', ['-q', '-f', '--rm', `${file}.tar`, '-o', file]);
 }

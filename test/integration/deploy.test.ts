@@ -1,15 +1,14 @@
 import { execa } from 'execa';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import tar from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, REPO } from '../helpers/cli.js';
-import { deploy, leftovers, sha256File, startDeploy } from '../helpers/deploy.js';
+import { deploy, leftovers, sha256File, startDeploy, tarZst } from '../helpers/deploy.js';
 import { zstdHeadFrameCompressor } from '../../src/stream/zstd-head-frame.js';
 
 const PLAIN = path.join(REPO, 'test/fixtures/layouts/plain-ext4.yaml');
@@ -195,20 +194,6 @@ describe('bareon-deploy of whole-disk images (no Docker: dead DOCKER_HOST, no do
     }
   });
 });
-
-/** A tar.zst with `entries` (name → content, or {link} for a symlink). */
-async function tarZst(file: string, entries: [string, string | { link: string }][]): Promise<void> {
-  const pack = tar.pack();
-  for (const [name, content] of entries) {
-    if (typeof content === 'string') pack.entry({ name, mode: 0o644 }, content);
-    else pack.entry({ name, type: 'symlink', linkname: content.link });
-  }
-  pack.finalize();
-  const chunks: Buffer[] = [];
-  for await (const c of pack) chunks.push(c as Buffer);
-  await writeFile(`${file}.tar`, Buffer.concat(chunks));
-  await execa('zstd', ['-q', '-f', '--rm', `${file}.tar`, '-o', file]);
-}
 
 describe('bareon-deploy of rootfs tarballs onto a layout', () => {
   it('refuses entries that escape the root, and writes nothing outside the target', async () => {

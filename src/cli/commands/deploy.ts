@@ -10,6 +10,7 @@ import { assignIdentifiers } from '../../disk/identifiers.js';
 import { HostExecutor } from '../../host/executor.js';
 import { confirmOverwrite, openHostTarget, sizeOption } from './host-target.js';
 import { resolveTarget } from './target-hints.js';
+import { keepLabels } from '../../disk/kept-partitions.js';
 import { loadLayout, type DiskTarget, type Objects } from '../../objects/index.js';
 import { resolveSource } from '../../source/resolve.js';
 import { configDriveRequest, type ConfigDriveFlags } from '../../configdrive/request.js';
@@ -35,6 +36,8 @@ export interface DeployOptions extends ConfigDriveFlags {
   dryRun: boolean;
   /** KEY=VALUE disk hints that choose the target among this machine's disks. */
   targetHint: string[];
+  /** Partitions (GPT name or filesystem label) to leave as they are. */
+  keepLabel: string[];
 }
 
 function actionList(value: string | undefined, flag: string): string[] | undefined {
@@ -88,6 +91,7 @@ export async function deployCommand(sourceUri: string, targetArg: string | undef
   const queue: QueueEntry[] = (only ?? chain).filter((name) => !skip.includes(name)).map((name) => ({ namespace: 'bareon.actions', name }));
   if (queue.length === 0) throw new ValidationError('nothing to do: --only/--skip leave no action', { hint: `this source runs: ${chain.join(', ')}` });
 
+  if (opts.keepLabel?.length && !layout) throw new ValidationError('--keep-label: a whole-disk image replaces the whole disk; kept partitions apply to rootfs and filesystem images deployed onto a layout');
   const resolved = await resolveTarget(targetArg, opts.targetHint ?? [], layout?.disks[0]?.match, layoutFile);
   if (resolved.how) session.reporter.print(`target: ${resolved.how}`);
   const targetPath = resolved.path;
@@ -97,6 +101,7 @@ export async function deployCommand(sourceUri: string, targetArg: string | undef
     objects.layoutFile = layoutFile;
     objects.layout = layout;
     if (objects.layout.disks.length !== 1) throw new ValidationError(`${objects.layoutFile}: disks: bareon-deploy writes one target disk; the layout has ${objects.layout.disks.length}`);
+    keepLabels(objects.layout.disks, opts.keepLabel ?? [], layoutFile);
     assignIdentifiers(objects.layout);
   }
   const size = sizeOption(opts.size) ?? (source.content === 'disk' ? source.virtualSize : undefined);
