@@ -5,7 +5,8 @@ import { GPT_ROOT_X86_64, GPT_TYPE, MSDOS_TYPE } from '../src/disk/partition-typ
 import { placePartitions, SECTOR, type DiskGeometry } from '../src/disk/geometry.js';
 import { assignIdentifiers, makeUuid } from '../src/disk/identifiers.js';
 import { checkFits } from '../src/disk/layout-checks.js';
-import { adoptKeptPartitions, wipeOldPartitions } from '../src/disk/kept-partitions.js';
+import { adoptKeptPartitions } from '../src/disk/kept-partitions.js';
+import { wipeOldPartitions } from '../src/disk/old-signatures.js';
 import { disksWithTargets, requireLayout } from '../src/disk/targets.js';
 import { fixedBytes, formatBytes } from '../src/objects/size.js';
 

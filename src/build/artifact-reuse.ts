@@ -1,26 +1,15 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { canonicalJson, sha256 } from '../core/digest.js';
+import { canonicalJson, fileSha256, sha256 } from '../core/digest.js';
 import { ManifestSchema, type Artifact, type Objects } from '../objects/index.js';
 
-/** Digest of an artifact's inputs (root filesystem image, format, options…), recorded in the manifest. */
 /** Bumped when the rules that turn `docker export` into a root filesystem change. */
 const EXPORT_RULES_VERSION = 4;
 
+/** Digest of an artifact's inputs (root filesystem image, format, options…), recorded in the manifest. */
 export function artifactInputs(parts: Record<string, unknown>): string {
   // the export rules (hygiene included) are part of every artifact's recipe
   return sha256(canonicalJson({ ...parts, exportRules: EXPORT_RULES_VERSION }));
-}
-
-async function fileSha256(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file), async function* (chunks) {
-    for await (const chunk of chunks) hash.update(chunk as Buffer);
-  });
-  return hash.digest('hex');
 }
 
 /**

@@ -4,6 +4,7 @@ import { SECTOR } from '../disk/geometry.js';
 import { readPartitionTable, type PartitionTable } from '../deploy/partition-table.js';
 import { CONFIG_DRIVE_BYTES } from '../objects/configdrive.js';
 import { formatBytes, MiB } from '../objects/size.js';
+import { probeAt } from '../disk/probe.js';
 
 /** A config drive partition on a disk that already carries a table. */
 export interface DrivePartition {
@@ -19,16 +20,10 @@ const GPT_BASIC_DATA = 'EBD0A0A2-B9E5-4433-87C0-68B6B72699C7';
 /** A GPT keeps its backup entries and header in the last 33 sectors. */
 const GPT_TAIL = 33 * SECTOR;
 
-/** The filesystem label at `offset` of `disk`, probed by blkid without trusting a kernel partition node. */
-async function labelAt(ex: DiskExecutor, disk: string, offset: number): Promise<string | undefined> {
-  const r = await ex.run(['blkid', '-p', '-O', String(offset), '-o', 'value', '-s', 'LABEL', disk], { allowFailure: true });
-  return r.exitCode === 0 ? r.stdout.trim() || undefined : undefined;
-}
-
 /** An existing partition named or labelled `label` (case-insensitive, as cloud-init matches). */
 export async function findDrivePartition(ex: DiskExecutor, disk: string, table: PartitionTable, label: string): Promise<DrivePartition | undefined> {
   for (const p of table.partitions) {
-    if (p.name?.toLowerCase() === label || (await labelAt(ex, disk, p.start))?.toLowerCase() === label) return { number: p.number, offset: p.start, size: p.size, created: false };
+    if (p.name?.toLowerCase() === label || (await probeAt(ex, disk, p.start)).LABEL?.toLowerCase() === label) return { number: p.number, offset: p.start, size: p.size, created: false };
   }
   return undefined;
 }

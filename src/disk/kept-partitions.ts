@@ -4,12 +4,7 @@ import type { DiskTarget } from '../objects/index.js';
 import type { Disk } from '../objects/layout.js';
 import { formatBytes } from '../objects/size.js';
 import { placePartitions } from './geometry.js';
-
-/** What blkid sees at an offset of a disk or image file: TYPE, UUID, LABEL… (no partition node needed). */
-async function probe(target: DiskTarget, offset: number): Promise<Record<string, string>> {
-  const r = await target.executor.run(['blkid', '-p', '-O', String(offset), '-o', 'export', target.path], { allowFailure: true });
-  return Object.fromEntries(r.stdout.split('\n').flatMap((l) => (l.includes('=') ? [[l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]] : [])));
-}
+import { probeAt } from './probe.js';
 
 /**
  * Kept partitions (`keep: true`): each must be on the disk already, where the new table puts it
@@ -36,7 +31,7 @@ export async function adoptKeptPartitions(disk: Disk, target: DiskTarget, file: 
         hint: 'a kept partition must stay where it is: give the partitions before it the sizes they had',
       });
     }
-    const fs = await probe(target, place.start);
+    const fs = await probeAt(target.executor, target.path, place.start);
     if (spec.fs && fs.TYPE !== spec.fs.type && !(spec.fs.type.startsWith('ext') && fs.TYPE?.startsWith('ext'))) {
       throw new ValidationError(`${where(index)}: keep: partition ${place.number} of ${target.path} holds ${fs.TYPE ?? 'no filesystem'}, the layout says ${spec.fs.type}; nothing was written`);
     }
@@ -54,33 +49,4 @@ export function keepLabels(disks: Disk[], labels: string[], file: string): void 
     if (!matches.length) throw new ValidationError(`--keep-label ${label}: no partition of ${file} has that name or filesystem label`);
     for (const p of matches) p.keep = true;
   }
-}
-
-/** Bytes zeroed at each end of an old partition: md (1.2 at 4 KiB, 0.9/1.0 at the end), LVM labels, filesystem superblocks. */
-export const WIPE_BYTES = 2 ** 20;
-
-/**
- * Commands that remove old signatures before a new table is written: the head and tail of every
- * partition of the old table that is not kept (what wipefs would find there: filesystems, LVM
- * labels, md superblocks), so a disk that held LVM or RAID deploys cleanly. The table itself is
- * replaced by the partitioning tools.
- */
-export async function wipeOldPartitions(disk: Disk, target: DiskTarget): Promise<{ cmds: string[][]; wiped: number[] }> {
-  if (target.kind === 'image') return { cmds: [], wiped: [] };
-  const table = await readPartitionTable(target.executor, target.path);
-  if (!table) return { cmds: [], wiped: [] };
-  const planned = placePartitions(disk, target.size);
-  const kept = planned.partitions.filter((p) => p.spec.keep);
-  const overlapsKept = (start: number, end: number) => kept.some((k) => start < k.start + k.size && end > k.start);
-  const cmds: string[][] = [];
-  const wiped: number[] = [];
-  const zero = (offset: number, bytes: number) => ['dd', 'if=/dev/zero', `of=${target.path}`, 'bs=64K', `seek=${offset}`, `count=${bytes}`, 'oflag=seek_bytes', 'iflag=count_bytes', 'conv=notrunc,fsync', 'status=none'];
-  for (const p of table.partitions) {
-    if (overlapsKept(p.start, p.start + p.size)) continue;
-    const n = Math.min(WIPE_BYTES, p.size);
-    cmds.push(zero(p.start, n));
-    if (p.size > n) cmds.push(zero(p.start + p.size - Math.min(WIPE_BYTES, p.size - n), Math.min(WIPE_BYTES, p.size - n)));
-    wiped.push(p.number);
-  }
-  return { cmds, wiped };
 }

@@ -1,13 +1,11 @@
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { ValidationError } from '../../core/errors.js';
-import { ExitCode } from '../../core/errors.js';
+import { fileSha256 } from '../../core/digest.js';
+import { ExitCode, ValidationError } from '../../core/errors.js';
 import type { DiskExecutor } from '../../disk/executor.js';
-import { SECTOR } from '../../disk/geometry.js';
 import { diffPackages, diffTrees, formatPackageDiff, formatTreeDiff } from '../../diff/compare.js';
 import { differingRanges, type ByteRange } from '../../diff/disk-ranges.js';
 import { ext4Owners } from '../../diff/ext4-owners.js';
@@ -42,12 +40,6 @@ async function classify(file: string): Promise<Input> {
   if (content === 'unknown') throw new ValidationError(`${file}: not a tarball, disk image, ext4 image or bareon manifest`, { hint: 'give two artifacts of bareon-build, or two manifests' });
   if (compression && content !== 'tar') throw new ValidationError(`${file}: a compressed ${content} image; bareon diff reads disk images uncompressed`, { hint: `decompress it first (for example zstd -d --sparse ${file})` });
   return { file, kind: content, compression, size: info.size };
-}
-
-async function fileSha256(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }
 
 function openContent(input: Input): Readable {
@@ -124,14 +116,14 @@ async function diffDisks(a: Input, b: Input, session: Session, limit: number): P
     await fhp.read(magic, 0, 2, p.start + 1080).finally(() => fhp.close());
     let what = '';
     if (magic.readUInt16LE(0) === 0xef53) {
-      const offsets = inside.flatMap((r) => Array.from({ length: Math.min(64, Math.ceil((r.end - r.start) / 4096)) }, (_, i) => r.start - p.start + i * 4096));
+      const offsets = inside.flatMap((r) => Array.from({ length: Math.min(64, Math.ceil((r.end - r.start) / 4096)) }, (_, i) => Math.max(0, r.start - p.start) + i * 4096));
       const owners = await ext4Owners(ex, rawA, p.start, offsets);
       const files = owners.paths.slice(0, limit).map((f) => `    ${f}`);
       what = `, ext4: ${owners.paths.length} file(s)${owners.metadataBlocks ? ` and ${owners.metadataBlocks} metadata block(s)` : ''}${owners.paths.length > limit ? ` (first ${limit})` : ''}\n${files.join('\n')}`;
     }
-    lines.push(`  ${p.name}: ${formatBytes(span(inside))} in ${inside.length} range(s), first at +${inside[0].start - p.start}${what}`.trimEnd());
+    lines.push(`  ${p.name}: ${formatBytes(span(inside))} in ${inside.length} range(s), first at +${Math.max(0, inside[0].start - p.start)}${what}`.trimEnd());
   }
-  if (table) lines.push(`(sector ${SECTOR} B; offsets are bytes from the partition's start)`);
+  if (regions.length) lines.push("(offsets are bytes from the partition's start)");
   return lines;
 }
 
