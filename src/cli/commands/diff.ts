@@ -101,30 +101,35 @@ async function diffDisks(a: Input, b: Input, session: Session, limit: number): P
   const [rawA, rawB] = await Promise.all([rawView(a, ex, session), rawView(b, ex, session)]);
   const { ranges, sizeA, sizeB } = await differingRanges(rawA, rawB);
   const lines = [`bytes: ${formatBytes(span(ranges))} differ in ${ranges.length} range(s)${sizeA !== sizeB ? `; sizes ${sizeA} and ${sizeB}` : ''}`];
-  const head = Buffer.alloc(1024 * 1024);
   const fh = await open(rawA, 'r');
-  await fh.read(head, 0, head.length, 0).finally(() => fh.close());
-  const table = a.kind === 'ext4' ? undefined : tableFromHead(head);
-  const regions = a.kind === 'ext4' ? [{ name: 'filesystem', start: 0, size: sizeA, number: 0 }] : (table?.partitions ?? []).map((p) => ({ ...p, name: `partition ${p.number}${p.name ? ` (${p.name})` : ''}` }));
-  const outside = ranges.filter((r) => !regions.some((p) => r.start < p.start + p.size && r.end > p.start));
-  if (outside.length) lines.push(`  partition table and gaps: ${formatBytes(span(outside))} at ${outside.slice(0, 4).map((r) => r.start).join(', ')}${outside.length > 4 ? ', …' : ''}`);
-  for (const p of regions) {
-    const inside = ranges.filter((r) => r.start < p.start + p.size && r.end > p.start);
-    if (!inside.length) continue;
-    const magic = Buffer.alloc(2);
-    const fhp = await open(rawA, 'r');
-    await fhp.read(magic, 0, 2, p.start + 1080).finally(() => fhp.close());
-    let what = '';
-    if (magic.readUInt16LE(0) === 0xef53) {
-      const offsets = inside.flatMap((r) => Array.from({ length: Math.min(64, Math.ceil((r.end - r.start) / 4096)) }, (_, i) => Math.max(0, r.start - p.start) + i * 4096));
-      const owners = await ext4Owners(ex, rawA, p.start, offsets);
-      const files = owners.paths.slice(0, limit).map((f) => `    ${f}`);
-      what = `, ext4: ${owners.paths.length} file(s)${owners.metadataBlocks ? ` and ${owners.metadataBlocks} metadata block(s)` : ''}${owners.paths.length > limit ? ` (first ${limit})` : ''}\n${files.join('\n')}`;
+  /** `n` bytes of image A from `offset` (its table, a partition's superblock). */
+  const readA = async (offset: number, n: number) => {
+    const buf = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(buf, 0, n, offset);
+    return buf.subarray(0, bytesRead);
+  };
+  try {
+    const table = a.kind === 'ext4' ? undefined : tableFromHead(await readA(0, 1024 * 1024));
+    const regions = a.kind === 'ext4' ? [{ name: 'filesystem', start: 0, size: sizeA, number: 0 }] : (table?.partitions ?? []).map((p) => ({ ...p, name: `partition ${p.number}${p.name ? ` (${p.name})` : ''}` }));
+    const outside = ranges.filter((r) => !regions.some((p) => r.start < p.start + p.size && r.end > p.start));
+    if (outside.length) lines.push(`  partition table and gaps: ${formatBytes(span(outside))} at ${outside.slice(0, 4).map((r) => r.start).join(', ')}${outside.length > 4 ? ', …' : ''}`);
+    for (const p of regions) {
+      const inside = ranges.filter((r) => r.start < p.start + p.size && r.end > p.start);
+      if (!inside.length) continue;
+      let what = '';
+      if (detectContent(await readA(p.start, 2048)) === 'ext4') {
+        const offsets = inside.flatMap((r) => Array.from({ length: Math.min(64, Math.ceil((r.end - r.start) / 4096)) }, (_, i) => Math.max(0, r.start - p.start) + i * 4096));
+        const owners = await ext4Owners(ex, rawA, p.start, offsets);
+        const files = owners.paths.slice(0, limit).map((f) => `    ${f}`);
+        what = `, ext4: ${owners.paths.length} file(s)${owners.metadataBlocks ? ` and ${owners.metadataBlocks} metadata block(s)` : ''}${owners.paths.length > limit ? ` (first ${limit})` : ''}\n${files.join('\n')}`;
+      }
+      lines.push(`  ${p.name}: ${formatBytes(span(inside))} in ${inside.length} range(s), first at +${Math.max(0, inside[0].start - p.start)}${what}`.trimEnd());
     }
-    lines.push(`  ${p.name}: ${formatBytes(span(inside))} in ${inside.length} range(s), first at +${Math.max(0, inside[0].start - p.start)}${what}`.trimEnd());
+    if (regions.length) lines.push("(offsets are bytes from the partition's start)");
+    return lines;
+  } finally {
+    await fh.close();
   }
-  if (regions.length) lines.push("(offsets are bytes from the partition's start)");
-  return lines;
 }
 
 /** `bareon diff A B`: what differs between two artifacts or manifests. Exit 0 when identical, 1 when not. */
