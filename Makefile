@@ -1,4 +1,4 @@
-.PHONY: setup build test test-unit test-integration test-e2e test-podman demo bench clean
+.PHONY: setup build test test-unit test-integration test-e2e test-podman demo agent bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -34,8 +34,13 @@ demo: setup build
 	node dist/src/cli/bareon-deploy.js out/debian-bootable.manifest.json out/disk.img --size 6GiB --grow
 	@echo 'boot it: qemu-system-x86_64 -machine q35 -accel tcg -m 1024 -nic none -nographic -drive file=out/disk.img,format=raw,if=virtio,snapshot=on'
 
+# The deploy agent image (out/deploy-agent.qcow2): Node and bareon staged from this checkout, then built.
+agent: setup build
+	bash scripts/agent-bundle.sh build/agent
+	node dist/src/cli/bareon-build.js profiles/deploy-agent.yaml -o out
+
 bench: setup build
 	bash bench/build
 
 clean:
-	rm -rf dist out .test-artifacts
+	rm -rf dist out build .test-artifacts

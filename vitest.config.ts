@@ -31,7 +31,7 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 900_000,
           hookTimeout: 900_000,
-          globalSetup: ['test/setup/images.ts', 'test/setup/bootable-images.ts'],
+          globalSetup: ['test/setup/images.ts', 'test/setup/bootable-images.ts', 'test/setup/agent-image.ts'],
         },
       },
       {

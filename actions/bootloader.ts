@@ -2,23 +2,31 @@ import { BareonError } from '../src/core/errors.js';
 import { definePlugin } from '../src/core/plugins/types.js';
 import { SECTOR } from '../src/disk/geometry.js';
 import { embedGrubBios, MBR_CODE_BYTES } from '../src/disk/grub-bios.js';
-import { checkBootloader, findPartitions, rootPartition } from '../src/disk/layout-checks.js';
-import { disksWithTargets, requireLayout } from '../src/disk/targets.js';
-import type { Bootloader, Layout, Partition } from '../src/objects/layout.js';
+import { checkBootloader, rootVolume } from '../src/disk/layout-checks.js';
+import { disksWithTargets, requireLayout, rootTarget } from '../src/disk/targets.js';
+import type { Bootloader, Disk, Layout } from '../src/objects/layout.js';
+import { layoutVolumes, volumeDisks, volumeStack, type Volume } from '../src/objects/volumes.js';
 
 const GRUB_FS_MODULE: Record<string, string> = { ext2: 'ext2', ext3: 'ext2', ext4: 'ext2', xfs: 'xfs', btrfs: 'btrfs' };
 
-/** Where the kernel and grub's files live: the /boot partition when there is one, else the root. */
-export function bootPartition(layout: Layout): { partition: Partition; prefix: string } {
-  const [boot] = findPartitions(layout, (p) => p.mount === '/boot');
-  return boot ? { partition: boot.partition, prefix: '' } : { partition: rootPartition(layout).partition, prefix: '/boot' };
+/** Where the kernel and grub's files live: the /boot volume when there is one, else the root. */
+export function bootVolume(layout: Layout): { volume: Volume; prefix: string } {
+  const boot = layoutVolumes(layout).find((v) => v.mount === '/boot');
+  return boot ? { volume: boot, prefix: '' } : { volume: rootVolume(layout), prefix: '/boot' };
+}
+
+/** GRUB modules that read the boot volume: its table, md and LVM under it, its filesystem. */
+export function grubModules(layout: Layout): string[] {
+  const { volume } = bootVolume(layout);
+  const { raids, vgs } = volumeStack(layout, volume);
+  const tables = [...new Set(volumeDisks(layout, volume).map((d) => (layout.disks[d].table === 'msdos' ? 'part_msdos' : 'part_gpt')))];
+  return [...tables, ...(raids.length ? ['mdraid1x'] : []), ...(vgs.length ? ['lvm'] : []), GRUB_FS_MODULE[volume.fs!.type] ?? 'ext2'];
 }
 
 /** grub.cfg: serial and screen consoles, root by filesystem UUID, the profile's command line. */
 export function grubConfig(opts: { layout: Layout; bootloader: Bootloader; kernel: string; initrd?: string; title: string }): string {
-  const { partition: boot, prefix } = bootPartition(opts.layout);
-  const root = rootPartition(opts.layout).partition;
-  const table = opts.layout.disks.find((d) => d.partitions.includes(boot))?.table === 'msdos' ? 'part_msdos' : 'part_gpt';
+  const { volume: boot, prefix } = bootVolume(opts.layout);
+  const root = rootVolume(opts.layout);
   return [
     'serial --unit=0 --speed=115200',
     'terminal_input serial console',
@@ -26,8 +34,7 @@ export function grubConfig(opts: { layout: Layout; bootloader: Bootloader; kerne
     `set timeout=${opts.bootloader.timeout}`,
     'set default=0',
     'if [ "$grub_platform" = efi ]; then insmod efi_gop; fi',
-    `insmod ${table}`,
-    `insmod ${GRUB_FS_MODULE[boot.fs!.type] ?? 'ext2'}`,
+    ...grubModules(opts.layout).map((m) => `insmod ${m}`),
     `search --no-floppy --fs-uuid --set=root ${boot.fs!.uuid}`,
     `menuentry '${opts.title.replace(/'/g, '')}' {`,
     `  linux ${prefix}/${opts.kernel} root=UUID=${root.fs!.uuid} ro ${opts.bootloader.cmdline}`.trimEnd(),
@@ -35,6 +42,13 @@ export function grubConfig(opts: { layout: Layout; bootloader: Bootloader; kerne
     '}',
     '',
   ].join('\n');
+}
+
+/** The disks that get boot code: bootloader.disks, else every disk the boot volume is built from. */
+export function bootDisks(layout: Layout): Disk[] {
+  const ids = layout.bootloader?.disks;
+  if (ids) return layout.disks.filter((d) => ids.includes(d.id));
+  return volumeDisks(layout, bootVolume(layout).volume).map((d) => layout.disks[d]);
 }
 
 /** Newest-version-last sort of "vmlinuz-6.1.0-9-amd64"-style names. */
@@ -55,8 +69,7 @@ export default definePlugin({
   async run(ctx) {
     const layout = requireLayout(ctx.objects, 'bootloader');
     const bootloader = layout.bootloader!;
-    const rootDisk = layout.disks[rootPartition(layout).disk];
-    const { target } = disksWithTargets(ctx.objects, 'bootloader').find((d) => d.disk === rootDisk)!;
+    const target = rootTarget(ctx.objects, 'bootloader');
     const ex = target.executor;
     const tree = await target.rootDir();
     const scratch = await target.scratchDir();
@@ -69,12 +82,11 @@ export default definePlugin({
     const profileName = ctx.objects.profile?.name ?? 'Linux';
     await ex.writeFile(`${tree}/boot/grub/grub.cfg`, Buffer.from(grubConfig({ layout, bootloader, kernel, initrd, title: profileName })));
 
-    const { partition: bootPart, prefix } = bootPartition(layout);
-    const fsModule = GRUB_FS_MODULE[bootPart.fs!.type] ?? 'ext2';
-    const partModule = rootDisk.table === 'msdos' ? 'part_msdos' : 'part_gpt';
-    const early = `search --no-floppy --fs-uuid --set=root ${bootPart.fs!.uuid}\nset prefix=($root)${prefix}/grub\n`;
+    const { volume: bootVol, prefix } = bootVolume(layout);
+    const modules = grubModules(layout);
+    const early = `search --no-floppy --fs-uuid --set=root ${bootVol.fs!.uuid}\nset prefix=($root)${prefix}/grub\n`;
     await ex.writeFile(`${scratch}/bareon-grub-early.cfg`, Buffer.from(early));
-    const mkimage = async (platform: 'i386-pc' | 'x86_64-efi', out: string, modules: string[]) => {
+    const mkimage = async (platform: 'i386-pc' | 'x86_64-efi', out: string, extra: string[]) => {
       const lib = `${tree}/usr/lib/grub/${platform}`;
       const present = await ex.run(['test', '-d', lib], { allowFailure: true });
       if (present.exitCode !== 0) {
@@ -83,38 +95,45 @@ export default definePlugin({
         });
       }
       await ex.run(['cp', '-a', lib, `${tree}/boot/grub/`], step(`copy ${platform} modules`));
-      await ex.run(['grub-mkimage', '-d', lib, '-O', platform, '-o', out, '-c', `${scratch}/bareon-grub-early.cfg`, '-p', `${prefix}/grub`, ...modules], step(`grub-mkimage ${platform}`));
+      await ex.run(['grub-mkimage', '-d', lib, '-O', platform, '-o', out, '-c', `${scratch}/bareon-grub-early.cfg`, '-p', `${prefix}/grub`, ...extra, ...modules, 'search', 'search_fs_uuid'], step(`grub-mkimage ${platform}`));
     };
+    const disks = disksWithTargets(ctx.objects, 'bootloader').filter(({ disk }) => bootDisks(layout).includes(disk));
 
     if (bootloader.kind.includes('grub-efi')) {
-      const esp = target.geometry?.partitions.find((p) => p.spec.type === 'esp');
-      if (!esp?.spec.mount) throw new BareonError('bootloader: the esp needs a mount point (such as /boot/efi) to receive EFI/BOOT/BOOTX64.EFI');
-      const modules = [partModule, fsModule, 'fat', 'search', 'search_fs_uuid', 'normal'];
       if (target.stagedRoot) {
         // image order: the ESP is made from the staged tree after this
+        const esp = target.geometry?.partitions.find((p) => p.spec.type === 'esp');
+        if (!esp?.spec.mount) throw new BareonError('bootloader: the esp needs a mount point (such as /boot/efi) to receive EFI/BOOT/BOOTX64.EFI');
         const efiDir = `${tree}${esp.spec.mount}/EFI/BOOT`;
         await ex.run(['mkdir', '-p', efiDir]);
-        await mkimage('x86_64-efi', `${efiDir}/BOOTX64.EFI`, modules);
+        await mkimage('x86_64-efi', `${efiDir}/BOOTX64.EFI`, ['fat', 'normal']);
       } else {
-        // deploy order: the ESP exists, and vfat is written with mtools (no vfat mount needed)
-        await mkimage('x86_64-efi', `${scratch}/BOOTX64.EFI`, modules);
-        const ref = await target.partition(esp.number);
-        const img = `${ref.path}@@${ref.offset}`;
-        await ex.run(['mmd', '-D', 's', '-i', img, '::/EFI', '::/EFI/BOOT'], { ...step('create EFI/BOOT on the esp'), allowFailure: true });
-        await ex.run(['mcopy', '-o', '-i', img, `${scratch}/BOOTX64.EFI`, '::/EFI/BOOT/BOOTX64.EFI'], step('copy BOOTX64.EFI to the esp'));
+        // deploy order: the ESPs exist, and vfat is written with mtools (no vfat mount needed); each boot disk's ESP gets the loader
+        await mkimage('x86_64-efi', `${scratch}/BOOTX64.EFI`, ['fat', 'normal']);
+        for (const { disk, target: t } of disks) {
+          const esp = t.geometry?.partitions.find((p) => p.spec.type === 'esp');
+          if (!esp) throw new BareonError(`bootloader: disk "${disk.id}" gets grub-efi but has no esp partition`, { hint: 'add {type: esp, size: 256MiB, fs: {type: vfat}} to it, or leave it out of bootloader.disks' });
+          const ref = await t.partition(esp.number);
+          const img = `${ref.path}@@${ref.offset}`;
+          await ex.run(['mmd', '-D', 's', '-i', img, '::/EFI', '::/EFI/BOOT'], { ...step(`create EFI/BOOT on the esp of ${disk.id}`), allowFailure: true });
+          await ex.run(['mcopy', '-o', '-i', img, `${scratch}/BOOTX64.EFI`, '::/EFI/BOOT/BOOTX64.EFI'], step(`copy BOOTX64.EFI to the esp of ${disk.id}`));
+        }
       }
     }
     if (bootloader.kind.includes('grub-bios')) {
-      await mkimage('i386-pc', `${scratch}/bareon-core.img`, ['biosdisk', partModule, fsModule, 'search', 'search_fs_uuid']);
-      const biosGrub = target.geometry?.partitions.find((p) => p.spec.type === 'bios_grub');
-      const coreSector = biosGrub ? biosGrub.start / SECTOR : 1;
-      const room = biosGrub ? biosGrub.size / SECTOR : Math.min(...target.geometry!.partitions.map((p) => p.start)) / SECTOR - 1;
-      const code = embedGrubBios(await ex.readFile(`${tree}/usr/lib/grub/i386-pc/boot.img`), await ex.readFile(`${scratch}/bareon-core.img`), coreSector, room);
-      await ex.writeFile(`${scratch}/bareon-mbr.bin`, code.mbrCode);
-      await ex.writeFile(`${scratch}/bareon-core.bin`, code.core);
-      await ex.run(['dd', `if=${scratch}/bareon-mbr.bin`, `of=${target.path}`, `bs=${MBR_CODE_BYTES}`, 'count=1', 'conv=notrunc', 'status=none'], step('write the MBR boot code'));
-      await ex.run(['dd', `if=${scratch}/bareon-core.bin`, `of=${target.path}`, `bs=${SECTOR}`, `seek=${coreSector}`, 'conv=notrunc', 'status=none'], step('write core.img'));
+      await mkimage('i386-pc', `${scratch}/bareon-core.img`, ['biosdisk']);
+      for (const { disk, target: t } of disks) {
+        const biosGrub = t.geometry?.partitions.find((p) => p.spec.type === 'bios_grub');
+        if (!biosGrub && disk.table === 'gpt') throw new BareonError(`bootloader: disk "${disk.id}" gets grub-bios but has no bios_grub partition`, { hint: 'add {type: bios_grub, size: 1MiB} as its first partition' });
+        const coreSector = biosGrub ? biosGrub.start / SECTOR : 1;
+        const room = biosGrub ? biosGrub.size / SECTOR : Math.min(...t.geometry!.partitions.map((p) => p.start)) / SECTOR - 1;
+        const code = embedGrubBios(await ex.readFile(`${tree}/usr/lib/grub/i386-pc/boot.img`), await ex.readFile(`${scratch}/bareon-core.img`), coreSector, room);
+        await ex.writeFile(`${scratch}/bareon-mbr.bin`, code.mbrCode);
+        await ex.writeFile(`${scratch}/bareon-core.bin`, code.core);
+        await ex.run(['dd', `if=${scratch}/bareon-mbr.bin`, `of=${t.path}`, `bs=${MBR_CODE_BYTES}`, 'count=1', 'conv=notrunc', 'status=none'], step(`write the MBR boot code of ${disk.id}`));
+        await ex.run(['dd', `if=${scratch}/bareon-core.bin`, `of=${t.path}`, `bs=${SECTOR}`, `seek=${coreSector}`, 'conv=notrunc', 'status=none'], step(`write core.img on ${disk.id}`));
+      }
     }
-    ctx.setTitle(`bootloader: ${bootloader.kind.join(' + ')}, kernel ${kernel.slice('vmlinuz-'.length)}`);
+    ctx.setTitle(`bootloader: ${bootloader.kind.join(' + ')}, kernel ${kernel.slice('vmlinuz-'.length)}${disks.length > 1 ? `, on ${disks.map((d) => d.disk.id).join(' and ')}` : ''}`);
   },
 });

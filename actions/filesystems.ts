@@ -8,6 +8,9 @@ import type { Filesystem } from '../src/objects/layout.js';
 import { MiB } from '../src/objects/size.js';
 import { clampExt4Ctimes, clampTreeTimesCommands } from '../src/disk/ext4-times.js';
 import { makeUuid } from '../src/disk/identifiers.js';
+import { HostExecutor } from '../src/host/executor.js';
+import { blockDeviceSize, volumeDevice } from '../src/host/layout-tree.js';
+import { layoutVolumes, volumeDevicePath } from '../src/objects/volumes.js';
 
 const KiB = (bytes: number) => `${Math.floor(bytes / 1024)}`;
 
@@ -95,9 +98,12 @@ export default definePlugin({
     requireLayout(objects, 'filesystems');
   },
   describe(objects) {
-    return (objects.layout?.disks ?? []).flatMap((d) =>
-      d.partitions.flatMap((p, i) => (p.fs ? [`${d.id} partition ${i + 1}: ${p.keep ? `kept (${p.fs.type} ${p.fs.uuid}, not made again)` : `mkfs.${p.fs.type}${p.fs.label ? ` -L ${p.fs.label}` : ''} uuid ${p.fs.uuid}`}`] : [])),
-    );
+    return [
+      ...(objects.layout?.disks ?? []).flatMap((d) =>
+        d.partitions.flatMap((p, i) => (p.fs ? [`${d.id} partition ${i + 1}: ${p.keep ? `kept (${p.fs.type} ${p.fs.uuid}, not made again)` : `mkfs.${p.fs.type}${p.fs.label ? ` -L ${p.fs.label}` : ''} uuid ${p.fs.uuid}`}`] : [])),
+      ),
+      ...(objects.layout ? layoutVolumes(objects.layout) : []).flatMap((v) => (v.kind !== 'partition' && v.fs ? [`${volumeDevicePath(v)}: mkfs.${v.fs.type}${v.fs.label ? ` -L ${v.fs.label}` : ''} uuid ${v.fs.uuid}`] : [])),
+    ];
   },
   async run(ctx) {
     for (const { disk, target } of disksWithTargets(ctx.objects, 'filesystems')) {
@@ -128,6 +134,15 @@ export default definePlugin({
         }
       }
       ctx.setTitle(`filesystems on ${disk.id}: ${withFs.map((p) => `${p.spec.fs!.type}${p.spec.mount ? ` ${p.spec.mount}` : ''}`).join(', ')}`);
+    }
+    // md arrays and logical volumes exist by now (raid and lvm ran after partitioning)
+    const stacked = layoutVolumes(ctx.objects.layout!).filter((v) => v.kind !== 'partition' && v.fs);
+    const ex = new HostExecutor(ctx.signal);
+    for (const v of stacked) {
+      const dev = await volumeDevice(ctx.objects, v);
+      const ref = { path: dev, offset: 0, size: await blockDeviceSize(ex, dev), device: true };
+      ctx.log(`mkfs.${v.fs!.type} on ${dev}${v.mount ? ` (${v.mount})` : ''}`);
+      for (const cmd of mkfsCommands(v.fs!, ref, undefined, dev)) await ex.run(cmd, { step: `filesystems: ${v.fs!.type} on ${dev}`, onLine: ctx.log });
     }
   },
 });

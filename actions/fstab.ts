@@ -1,12 +1,13 @@
 import { definePlugin } from '../src/core/plugins/types.js';
-import { rootPartition } from '../src/disk/layout-checks.js';
-import { disksWithTargets, requireLayout } from '../src/disk/targets.js';
+import { rootVolume } from '../src/disk/layout-checks.js';
+import { requireLayout, rootTarget } from '../src/disk/targets.js';
+import { layoutVolumes } from '../src/objects/volumes.js';
 import type { Layout } from '../src/objects/layout.js';
 
 /** The fstab for a layout: every mounted filesystem and every swap, by UUID. */
 export function fstabFor(layout: Layout): string {
   const lines = ['# <file system>  <mount point>  <type>  <options>  <dump>  <pass>', '# written by bareon from the layout'];
-  const mounts = layout.disks.flatMap((d) => d.partitions).filter((p) => p.fs && (p.mount || p.fs.type === 'swap'));
+  const mounts = layoutVolumes(layout).filter((p) => p.fs && (p.mount || p.fs.type === 'swap'));
   const depth = (mount?: string) => (mount === undefined ? Infinity : mount === '/' ? 0 : mount.split('/').length);
   mounts.sort((a, b) => depth(a.mount) - depth(b.mount));
   for (const p of mounts) {
@@ -26,12 +27,11 @@ export function fstabFor(layout: Layout): string {
 export default definePlugin({
   summary: 'writes /etc/fstab from the layout mounts, by filesystem UUID',
   validate(objects) {
-    rootPartition(requireLayout(objects, 'fstab'), objects.layoutFile ?? objects.profileFile);
+    rootVolume(requireLayout(objects, 'fstab'), objects.layoutFile ?? objects.profileFile);
   },
   async run(ctx) {
     const layout = requireLayout(ctx.objects, 'fstab');
-    const rootDisk = layout.disks[rootPartition(layout).disk];
-    const { target } = disksWithTargets(ctx.objects, 'fstab').find((d) => d.disk === rootDisk)!;
+    const target = rootTarget(ctx.objects, 'fstab');
     await target.executor.writeFile(`${await target.rootDir()}/etc/fstab`, Buffer.from(fstabFor(layout)));
     ctx.setTitle(`fstab: ${fstabFor(layout).split('\n').filter((l) => l.startsWith('UUID=')).length} entries`);
   },

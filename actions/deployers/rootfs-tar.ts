@@ -6,8 +6,9 @@ import { shq } from '../../src/build/shell.js';
 import { checkSourceDigest } from '../../src/deploy/checksum.js';
 import { deployTarget, requireSource } from '../../src/deploy/request.js';
 import { artifactPartitions } from '../../src/disk/geometry.js';
-import { rootPartition } from '../../src/disk/layout-checks.js';
-import { requireLayout } from '../../src/disk/targets.js';
+import { rootVolume } from '../../src/disk/layout-checks.js';
+import { disksWithTargets, requireLayout } from '../../src/disk/targets.js';
+import { layoutVolumes } from '../../src/objects/volumes.js';
 import { formatBytes } from '../../src/objects/size.js';
 import { extractGuard } from '../../src/rootfs/extract-guard.js';
 import { TarFilter } from '../../src/rootfs/tar-filter.js';
@@ -25,11 +26,11 @@ export default definePlugin({
     const source = requireSource(objects, 'rootfs-tar');
     if (source.content !== 'rootfs') throw new ValidationError(`rootfs-tar deploys tarballs; ${source.uri} is ${source.format}`);
     deployTarget(objects, 'rootfs-tar');
-    rootPartition(requireLayout(objects, 'rootfs-tar'), objects.layoutFile);
+    rootVolume(requireLayout(objects, 'rootfs-tar'), objects.layoutFile);
   },
   describe(objects) {
     const layout = objects.layout!;
-    const mounts = layout.disks.flatMap((d) => d.partitions).filter((p) => p.mount).map((p) => `${p.mount} (${p.fs?.type})`);
+    const mounts = layoutVolumes(layout).filter((p) => p.mount).map((p) => `${p.mount} (${p.fs?.type})`);
     return [`extract ${objects.source!.format} ${objects.source!.uri} onto ${mounts.join(', ')}`, `verify sha256 ${objects.deploy!.verify ? objects.source!.sha256 : objects.profile ? 'no (the stream comes from this build; its sha256 goes into the manifest)' : 'off (--no-verify)'}`];
   },
   async run(ctx) {
@@ -60,9 +61,10 @@ export default definePlugin({
     checkSourceDigest(source, ctx.objects.deploy!.verify, meter);
 
     // vfat cannot be mounted here: what the tarball put under an ESP mount point moves onto the ESP with mtools
-    for (const p of target.geometry!.partitions.filter((q) => q.spec.fs?.type === 'vfat' && q.spec.mount)) {
+    const vfatMounts = disksWithTargets(ctx.objects, 'rootfs-tar').flatMap(({ target: t }) => t.geometry!.partitions.filter((q) => q.spec.fs?.type === 'vfat' && q.spec.mount).map((p) => ({ t, p })));
+    for (const { t, p } of vfatMounts) {
       const dir = `${root}${p.spec.mount}`;
-      const ref = await target.partition(p.number);
+      const ref = await t.partition(p.number);
       await target.executor.run(['sh', '-c', `cd ${shq(dir)} 2>/dev/null || exit 0; if [ -n "$(ls -A)" ]; then mcopy -s -p -Q -o -i ${shq(`${ref.path}@@${ref.offset}`)} ./* ::/ && find . -mindepth 1 -delete; fi`], {
         step: `copy ${p.spec.mount} onto its vfat partition`,
       });

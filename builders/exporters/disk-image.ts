@@ -7,7 +7,7 @@ import { bareonPackageDir } from '../../src/core/plugins/discovery.js';
 import { artifactPartitions, autoDiskSize } from '../../src/disk/geometry.js';
 import { assignIdentifiers } from '../../src/disk/identifiers.js';
 import { workspaceSubtasks, WORK_DIR, type ImageWorkspace } from '../../src/disk/image-workspace.js';
-import { rootPartition } from '../../src/disk/layout-checks.js';
+import { refuseStorageStack, rootPartition } from '../../src/disk/layout-checks.js';
 import { fixedBytes, loadLayout, MiB, type Artifact, type DiskTarget, type Objects } from '../../src/objects/index.js';
 import { progressMeter, writeArtifactFile } from '../../src/stream/artifact-writer.js';
 import { zstdHeadFrameCompressor } from '../../src/stream/zstd-head-frame.js';
@@ -40,6 +40,7 @@ function validateImageLayout(objects: Objects): void {
   const layout = objects.layout;
   if (!layout) throw new ValidationError(`${file}: disk images need a layout (layout: in the profile) or bootable: true for the default`);
   if (layout.disks.length !== 1) throw new ValidationError(`${file}: disks: a disk image holds one disk; the layout has ${layout.disks.length}`);
+  refuseStorageStack(layout, 'a disk image', file);
   const root = rootPartition(layout, file);
   if (root.partition.fs?.type === 'xfs') {
     throw new ValidationError(`${file}: ${root.path}.fs.type: an xfs root cannot be filled without mounting (xfsprogs 6.1 takes only protofiles)`, {

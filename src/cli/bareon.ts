@@ -46,6 +46,17 @@ addConfigDriveOptions(program
   );
 
 program
+  .command('agent')
+  .description('the deploy agent: run the job of this boot (a disk labelled bareon-job, or bareon.job=URL on the kernel command line) with bareon-deploy, print JSON events and a last line "bareon-job: ok|failed: REASON", then power off or reboot as the job asks')
+  .option('--job <file>', 'run this job file instead (paths relative to it); the power is left alone')
+  .action(async (opts: { job?: string }) =>
+    runSession('json', async (session) => {
+      const { agentCommand } = await import('./commands/agent.js');
+      return agentCommand(opts, session);
+    }),
+  );
+
+program
   .command('disks')
   .description("this machine's disks with the attributes disk hints match (serial, wwn, model, vendor, size, rotational, by_path, name) and what holds each")
   .option('--json', 'print JSON')

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Layout } from '../objects/layout.js';
+import type { Filesystem, Layout } from '../objects/layout.js';
 
 function bytesFor(seed: string | undefined, purpose: string, n: number): Buffer {
   return seed === undefined ? randomBytes(n) : createHash('sha256').update(`${seed}\0${purpose}`).digest().subarray(0, n);
@@ -32,5 +32,10 @@ export function assignIdentifiers(layout: Layout): Layout {
       if (p.fs && !p.fs.uuid) p.fs.uuid = p.fs.type === 'vfat' ? makeVolumeId(layout.seed, `${purpose}/fs`) : makeUuid(layout.seed, `${purpose}/fs`);
     });
   }
+  const fsUuid = (fs: Filesystem | undefined, purpose: string) => {
+    if (fs && !fs.uuid) fs.uuid = fs.type === 'vfat' ? makeVolumeId(layout.seed, purpose) : makeUuid(layout.seed, purpose);
+  };
+  for (const r of layout.raids ?? []) fsUuid(r.fs, `raid/${r.id}/fs`);
+  for (const g of layout.volume_groups ?? []) for (const lv of g.volumes) fsUuid(lv.fs, `vg/${g.id}/${lv.name}/fs`);
   return layout;
 }

@@ -8,6 +8,8 @@ export const GPT_TYPE: Record<Partition['type'], string> = {
   swap: '8200',
   configdrive: '0700',
   raw: '8300',
+  raid: 'FD00',
+  lvm: '8E00',
 };
 
 /** MBR partition ids for msdos tables (bios_grub has none: the boot code lives in the post-MBR gap). */
@@ -18,6 +20,8 @@ export const MSDOS_TYPE: Record<Partition['type'], string | undefined> = {
   swap: '82',
   configdrive: 'c',
   raw: '83',
+  raid: 'fd',
+  lvm: '8e',
 };
 
 /** The GPT type for "/" on x86-64 (discoverable partitions spec), used when a linux partition holds the root. */

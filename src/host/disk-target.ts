@@ -8,7 +8,7 @@ import { formatBytes, MiB } from '../objects/size.js';
 import { HostExecutor } from './executor.js';
 import { findHolders } from './holders.js';
 import { attachLoop } from './loop.js';
-import { mountDevice, tempDir } from './mount.js';
+import { tempDir } from './mount.js';
 import { sysAttr, sysBlockDir, sysPartitions } from './sysfs.js';
 
 /** What bareon knows of a deploy target before touching it. */
@@ -99,14 +99,17 @@ export async function clearPartitionTables(file: string, size: number, imageEnd?
 
 /**
  * A deploy target on this host. Partitions are reached through their kernel node when one exists,
- * else through an offset loop device; the root tree is the layout's filesystems mounted under a
- * temp dir. Loop devices, mounts and temp dirs are released by the cleanup stack.
+ * else through an offset loop device; the root tree (`tree`) is shared by all disks of the run.
+ * Loop devices, mounts and temp dirs are released by the cleanup stack.
  */
-export function hostDiskTarget(id: string, info: TargetInfo, opts: { cleanup: CleanupStack; signal: AbortSignal; preserveOnError: boolean; log: (line: string) => void }): DiskTarget {
+export function hostDiskTarget(
+  id: string,
+  info: TargetInfo,
+  opts: { cleanup: CleanupStack; signal: AbortSignal; preserveOnError: boolean; log: (line: string) => void; tree: () => Promise<string> },
+): DiskTarget {
   const ex = new HostExecutor(opts.signal);
   const devices = new Map<number, string>();
   let prepared = false;
-  let root: string | undefined;
   let scratch: string | undefined;
 
   const target: DiskTarget = {
@@ -142,9 +145,8 @@ export function hostDiskTarget(id: string, info: TargetInfo, opts: { cleanup: Cl
       }
       return { path: dev, offset: 0, size: placed.size, device: true };
     },
-    async rootDir() {
-      root ??= await mountLayout(target, ex, opts.cleanup);
-      return root;
+    rootDir() {
+      return opts.tree();
     },
     async scratchDir() {
       scratch ??= await tempDir(opts.cleanup, 'scratch');
@@ -162,22 +164,6 @@ async function kernelPartitionNode(info: TargetInfo, number: number): Promise<st
   if (!part) return undefined;
   const node = `/dev/${part.name}`;
   return (await stat(node).catch(() => undefined))?.isBlockDevice() ? node : undefined;
-}
-
-/** Mounts every mountable filesystem of the target's layout, shallowest first, under one temp dir. */
-async function mountLayout(target: DiskTarget, ex: HostExecutor, cleanup: CleanupStack): Promise<string> {
-  if (!target.geometry) throw new BareonError(`${target.path}: not partitioned; run partitioning first`);
-  const mounts = target.geometry.partitions
-    .filter((p) => p.spec.mount && p.spec.fs && !p.spec.keep && !['vfat', 'swap'].includes(p.spec.fs.type))
-    .sort((a, b) => (a.spec.mount === '/' ? -1 : b.spec.mount === '/' ? 1 : a.spec.mount!.split('/').length - b.spec.mount!.split('/').length));
-  if (mounts[0]?.spec.mount !== '/') throw new BareonError(`${target.path}: no filesystem is mounted at / on this disk`);
-  const dir = await tempDir(cleanup, 'root', { mountPoint: true });
-  for (const p of mounts) {
-    const where = path.join(dir, p.spec.mount!);
-    await ex.run(['mkdir', '-p', where]);
-    await mountDevice(ex, cleanup, (await target.partition(p.number)).path, where, p.spec.fs!.type);
-  }
-  return dir;
 }
 
 /** Writes the page cache of an image file or block device out to the disk. */

@@ -29,3 +29,20 @@ export async function unmount(ex: HostExecutor, dir: string): Promise<void> {
   }
   await ex.run(['umount', '--lazy', dir], { step: `unmount ${dir}` });
 }
+
+/**
+ * Makes `root` a working chroot for tools such as update-initramfs: /dev, /proc, /sys and /run of
+ * this machine bound in. Returns a function that unmounts them (also registered for cleanup).
+ */
+export async function bindSystemDirs(ex: HostExecutor, cleanup: CleanupStack, root: string): Promise<() => Promise<void>> {
+  const undo: (() => Promise<void>)[] = [];
+  for (const dir of ['dev', 'proc', 'sys', 'run']) {
+    const where = path.join(root, dir);
+    await ex.run(['mkdir', '-p', where]);
+    await ex.run(['mount', '--bind', `/${dir}`, where], { step: `bind /${dir} into ${root}` });
+    undo.unshift(cleanup.defer(() => unmount(new HostExecutor(), where), `unmount ${where}`));
+  }
+  return async () => {
+    for (const u of undo) await u();
+  };
+}

@@ -2,9 +2,14 @@ import { z } from 'zod';
 import { DiskMatchSchema } from './disk-match.js';
 import { ConfigDriveSchema } from './configdrive.js';
 import { sizeField } from './size.js';
+import { checkLayoutVolumes } from './volume-checks.js';
 
 export const FS_TYPES = ['ext4', 'ext3', 'ext2', 'xfs', 'btrfs', 'vfat', 'swap'] as const;
-export const PARTITION_TYPES = ['bios_grub', 'esp', 'linux', 'swap', 'configdrive', 'raw'] as const;
+/** raid: a member of an md array (raids:); lvm: a physical volume of a volume group (volume_groups:). */
+export const PARTITION_TYPES = ['bios_grub', 'esp', 'linux', 'swap', 'configdrive', 'raw', 'raid', 'lvm'] as const;
+export const RAID_LEVELS = [0, 1, 5, 10] as const;
+
+const id = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'letters, digits, "_", "." and "-"');
 
 const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a UUID such as 0f3c…-…');
 
@@ -32,6 +37,8 @@ export const FilesystemSchema = z
   });
 
 export const PartitionSchema = z.strictObject({
+  /** Names the partition for raids[].devices and volume_groups[].devices. */
+  id: id.optional(),
   type: z.enum(PARTITION_TYPES),
   size: sizeField({ allowRelative: true }),
   /** GPT partition name (defaults to the type). */
@@ -72,6 +79,35 @@ export const DiskSchema = z
     }
   });
 
+/** An md array over partitions (type raid) of one or more disks. */
+export const RaidSchema = z.strictObject({
+  id,
+  level: z.union(RAID_LEVELS.map((l) => z.literal(l)) as [z.ZodLiteral<0>, z.ZodLiteral<1>, z.ZodLiteral<5>, z.ZodLiteral<10>]),
+  /** Partition ids (type raid). */
+  devices: z.array(z.string()).min(2, 'an array needs at least two devices'),
+  /** md superblock format: 1.2 (at the start), or 1.0 (at the end, for a mirrored ESP that firmware reads as plain FAT). */
+  metadata: z.enum(['1.2', '1.0']).default('1.2'),
+  fs: FilesystemSchema.optional(),
+  mount: z.string().startsWith('/', 'a mount point is an absolute path').optional(),
+});
+
+/** An LVM logical volume: a size in units, % of the volume group, or remaining. */
+export const LogicalVolumeSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$/, 'an LVM name: letters, digits, "+", "_", "." and "-"'),
+  size: sizeField({ allowRelative: true }),
+  fs: FilesystemSchema.optional(),
+  mount: z.string().startsWith('/', 'a mount point is an absolute path').optional(),
+});
+
+/** An LVM volume group over partitions (type lvm) or md arrays. */
+export const VolumeGroupSchema = z.strictObject({
+  /** The volume group's name. */
+  id: z.string().regex(/^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$/, 'an LVM name: letters, digits, "+", "_", "." and "-"'),
+  /** Partition ids (type lvm) or raid ids. */
+  devices: z.array(z.string()).min(1),
+  volumes: z.array(LogicalVolumeSchema).default([]),
+});
+
 export const BootloaderSchema = z.strictObject({
   kind: z.array(z.enum(['grub-bios', 'grub-efi', 'systemd-boot'])).min(1),
   cmdline: z.string().default(''),
@@ -86,33 +122,21 @@ export const LayoutSchema = z
     bootloader: BootloaderSchema.optional(),
     /** A cloud-init config drive written after the OS (the configdrive action). */
     configdrive: ConfigDriveSchema.optional(),
+    /** md arrays, made after partitioning (deploy only). */
+    raids: z.array(RaidSchema).default([]),
+    /** LVM volume groups with their logical volumes, made after the arrays (deploy only). */
+    volume_groups: z.array(VolumeGroupSchema).default([]),
     /** Derive every UUID not given from this seed, for reproducible images. */
     seed: z.string().optional(),
   })
-  .superRefine((layout, ctx) => {
-    const labels = new Map<string, string>();
-    const mounts = new Map<string, string>();
-    layout.disks.forEach((disk, d) =>
-      disk.partitions.forEach((part, p) => {
-        const here = `disks[${d}].partitions[${p}]`;
-        if (part.fs?.label) {
-          const seen = labels.get(part.fs.label);
-          if (seen) ctx.addIssue({ code: 'custom', path: ['disks', d, 'partitions', p, 'fs', 'label'], message: `duplicate label "${part.fs.label}", also used by ${seen}` });
-          else labels.set(part.fs.label, here);
-        }
-        if (part.mount) {
-          const seen = mounts.get(part.mount);
-          if (seen) ctx.addIssue({ code: 'custom', path: ['disks', d, 'partitions', p, 'mount'], message: `duplicate mount point "${part.mount}", also used by ${seen}` });
-          else mounts.set(part.mount, here);
-          if (!part.fs || part.fs.type === 'swap') ctx.addIssue({ code: 'custom', path: ['disks', d, 'partitions', p, 'mount'], message: 'a mount point needs a filesystem (fs.type) that is not swap' });
-        }
-      }),
-    );
-  });
+  .superRefine(checkLayoutVolumes);
 
 export type Filesystem = z.infer<typeof FilesystemSchema>;
 export type Partition = z.infer<typeof PartitionSchema>;
 export type Disk = z.infer<typeof DiskSchema>;
 export type Bootloader = z.infer<typeof BootloaderSchema>;
+export type Raid = z.infer<typeof RaidSchema>;
+export type LogicalVolume = z.infer<typeof LogicalVolumeSchema>;
+export type VolumeGroup = z.infer<typeof VolumeGroupSchema>;
 export type Layout = z.infer<typeof LayoutSchema>;
 export type LayoutInput = z.input<typeof LayoutSchema>;

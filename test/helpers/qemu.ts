@@ -83,3 +83,68 @@ async function bootOnce(disk: string, opts: { firmware: 'bios' | 'uefi'; timeout
   await rm(dir, { recursive: true, force: true });
   return { reachedLogin, seconds, log, keptLog, stalled };
 }
+
+/** A disk of a VM: a virtio disk with a serial (what disk hints match), opened read-write unless snapshot. */
+export interface VmDisk {
+  file: string;
+  serial?: string;
+  snapshot?: boolean;
+}
+
+export interface VmRun {
+  log: string;
+  seconds: number;
+  /** The guest powered off (QEMU exited) before the deadline. */
+  exited: boolean;
+  /** `until` matched. */
+  matched: boolean;
+  keptLog?: string;
+}
+
+/**
+ * Runs a VM under TCG with several virtio disks (first disk boots) until `until` matches the serial
+ * log and, with `waitForExit`, the guest has powered off; or until the deadline. The serial log is
+ * kept in .test-artifacts/ when `until` did not match.
+ */
+export async function runVm(opts: { name: string; firmware: 'bios' | 'uefi'; disks: VmDisk[]; until: RegExp; waitForExit?: boolean; timeoutMs: number; memoryMiB?: number }): Promise<VmRun> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'bareon-vm-'));
+  const serial = path.join(dir, 'serial.log');
+  const firmware: string[] = [];
+  if (opts.firmware === 'uefi') {
+    await copyFile(OVMF_VARS, path.join(dir, 'vars.fd'));
+    firmware.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${path.join(dir, 'vars.fd')}`);
+  }
+  const drives = opts.disks.flatMap((d, i) => [
+    '-drive', `file=${d.file},format=${d.file.endsWith('.qcow2') ? 'qcow2' : 'raw'},if=none,id=d${i}${d.snapshot ? ',snapshot=on' : ''}`,
+    '-device', `virtio-blk-pci,drive=d${i}${d.serial ? `,serial=${d.serial}` : ''}${i === 0 ? ',bootindex=0' : ''}`,
+  ]);
+  const started = Date.now();
+  const qemu = execa(
+    'qemu-system-x86_64',
+    ['-machine', 'q35', '-accel', 'tcg', '-m', String(opts.memoryMiB ?? 1536), '-smp', '2', ...firmware, ...drives,
+      '-nic', 'user,restrict=on,model=virtio-net-pci', '-display', 'none', '-monitor', 'none', '-serial', `file:${serial}`, '-no-reboot'],
+    { reject: false },
+  );
+  let log = '';
+  let matched = false;
+  while (Date.now() < started + opts.timeoutMs && qemu.exitCode === null) {
+    await new Promise((r) => setTimeout(r, 500));
+    log = await readFile(serial, 'latin1').catch(() => '');
+    matched = opts.until.test(log);
+    if (matched && !opts.waitForExit) break;
+  }
+  const exited = qemu.exitCode !== null;
+  qemu.kill('SIGKILL');
+  await qemu;
+  log = await readFile(serial, 'latin1').catch(() => log);
+  matched = opts.until.test(log);
+  let keptLog: string | undefined;
+  if (!matched || (opts.waitForExit && !exited)) {
+    const artifacts = path.join(REPO, '.test-artifacts');
+    await mkdir(artifacts, { recursive: true });
+    keptLog = path.join(artifacts, `${opts.name}-serial.log`);
+    await copyFile(serial, keptLog).catch(() => {});
+  }
+  await rm(dir, { recursive: true, force: true });
+  return { log, seconds: (Date.now() - started) / 1000, exited, matched, keptLog };
+}

@@ -50,7 +50,7 @@ describe('layout errors fail fast, before any container', () => {
   it('no partition mounted at /', async () => {
     const r = await buildWith({ disks: [{ id: 'root', partitions: [biosGrub, esp, { ...root, mount: '/srv' }] }], bootloader: both });
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/bad\.yaml:\d+:\d+: layout\.disks: no partition is mounted at "\/"/);
+    expect(r.stderr).toMatch(/bad\.yaml:\d+:\d+: layout\.disks: nothing \(no partition, raid or logical volume\) is mounted at "\/"/);
   });
 
   it('duplicate labels', async () => {

@@ -74,7 +74,7 @@ async function buildToDiskQueue(objects: Objects, profile: Profile, opts: BuildO
   // the stream is hashed and recorded in the manifest; there is nothing to verify it against
   objects.deploy = { verify: false, grow: false, preserveOnError: opts.preserveOnError };
 
-  const { info, target } = await openHostTarget(opts.target!, { id: objects.layout.disks[0].id, size: sizeOption(opts.size), preserveOnError: opts.preserveOnError }, session);
+  const { info, target } = await openHostTarget(opts.target!, { id: objects.layout.disks[0].id, size: sizeOption(opts.size), preserveOnError: opts.preserveOnError, objects }, session);
   objects.disks = [target];
   objects.target = info.path;
 

@@ -1,7 +1,8 @@
 import { createInterface } from 'node:readline/promises';
 import { ValidationError } from '../../core/errors.js';
 import { describeTarget, hostDiskTarget, inspectTarget, refuseBusyTarget, type TargetInfo } from '../../host/disk-target.js';
-import type { DiskTarget } from '../../objects/index.js';
+import type { DiskTarget, Objects } from '../../objects/index.js';
+import { layoutTree } from '../../host/layout-tree.js';
 import { parseSize } from '../../objects/size.js';
 import type { Session } from '../session.js';
 
@@ -15,16 +16,22 @@ export function sizeOption(value: string | undefined): number | undefined {
 
 /**
  * The disk a command writes on this host: inspected (created or extended to `size` for a file),
- * refused when busy, and released by the session's cleanup stack on success, failure and Ctrl-C.
+ * refused when busy, its root tree the layout of `objects` mounted once for all disks, and released by the session's cleanup stack on success, failure and Ctrl-C.
  */
 export async function openHostTarget(
   targetPath: string,
-  opts: { id: string; size?: number; preserveOnError: boolean },
+  opts: { id: string; size?: number; preserveOnError: boolean; objects: Objects },
   session: Session,
 ): Promise<{ info: TargetInfo; target: DiskTarget }> {
   const info = await inspectTarget(targetPath, opts.size);
   await refuseBusyTarget(info);
-  const target = hostDiskTarget(opts.id, info, { cleanup: session.cleanup, signal: session.signal, preserveOnError: opts.preserveOnError, log: (line) => session.reporter.print(line) });
+  const target = hostDiskTarget(opts.id, info, {
+    cleanup: session.cleanup,
+    signal: session.signal,
+    preserveOnError: opts.preserveOnError,
+    log: (line) => session.reporter.print(line),
+    tree: () => layoutTree(opts.objects, session.cleanup, session.signal),
+  });
   return { info, target };
 }
 

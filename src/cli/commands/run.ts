@@ -25,7 +25,7 @@ export async function runActions(actions: string[], opts: RunCommandOptions, ses
   let info: TargetInfo | undefined;
   if (opts.target) {
     // actions run on disks that may already hold an OS: a failure keeps their tables
-    const opened = await openHostTarget(opts.target, { id: objects.layout?.disks[0].id ?? 'target', preserveOnError: true }, session);
+    const opened = await openHostTarget(opts.target, { id: objects.layout?.disks[0].id ?? 'target', preserveOnError: true, objects }, session);
     info = opened.info;
     objects.disks = [opened.target];
   }

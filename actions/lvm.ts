@@ -1,0 +1,44 @@
+import { ValidationError } from '../src/core/errors.js';
+import { definePlugin } from '../src/core/plugins/types.js';
+import { creationOrder, lvcreateArgs } from '../src/disk/storage-commands.js';
+import { requireLayout } from '../src/disk/targets.js';
+import { HostExecutor } from '../src/host/executor.js';
+import { partitionById, volumeDevice } from '../src/host/layout-tree.js';
+import { requireStorageSupport } from '../src/host/storage-tools.js';
+import { formatBytes } from '../src/objects/size.js';
+import { layoutVolumes } from '../src/objects/volumes.js';
+
+/** Makes the layout's LVM volume groups (on partitions of type lvm or md arrays) and their logical volumes. */
+export default definePlugin({
+  summary: 'makes the LVM volume groups and logical volumes of the layout, on partitions of type lvm or on md arrays',
+  async validate(objects) {
+    const layout = requireLayout(objects, 'lvm');
+    if (!layout.volume_groups.length) return;
+    if (objects.disks?.some((d) => d.kind === 'image')) throw new ValidationError(`${objects.layoutFile ?? 'layout'}: volume_groups: LVM is made when deploying onto disks, not in images`);
+    await requireStorageSupport('lvm', objects.layoutFile ?? 'layout');
+  },
+  describe(objects) {
+    return objects.layout!.volume_groups.flatMap((g) => [
+      `vgcreate ${g.id} on ${g.devices.join(', ')}`,
+      ...creationOrder(g).map((lv) => `  lvcreate ${g.id}/${lv.name}: ${lv.size.kind === 'bytes' ? formatBytes(lv.size.bytes) : lv.size.kind === 'percent' ? `${lv.size.percent}% of the group` : 'the rest'}${lv.fs ? `, ${lv.fs.type}${lv.mount ? ` on ${lv.mount}` : ''}` : ''}`),
+    ]);
+  },
+  async run(ctx) {
+    const layout = requireLayout(ctx.objects, 'lvm');
+    const ex = new HostExecutor(ctx.signal);
+    for (const vg of layout.volume_groups) {
+      const devices: string[] = [];
+      for (const id of vg.devices) {
+        const raid = layoutVolumes(layout).find((v) => v.kind === 'raid' && v.raid.id === id);
+        devices.push(await volumeDevice(ctx.objects, raid ?? partitionById(ctx.objects, id)!));
+      }
+      for (const dev of devices) await ex.run(['wipefs', '--all', '--quiet', dev], { step: `lvm ${vg.id}: wipe ${dev}` });
+      await ex.run(['pvcreate', '--yes', '--force', '--force', ...devices], { step: `lvm ${vg.id}: pvcreate`, onLine: ctx.log });
+      await ex.run(['vgcreate', '--yes', vg.id, ...devices], { step: `lvm ${vg.id}: vgcreate`, onLine: ctx.log });
+      ctx.cleanup.defer(() => new HostExecutor().run(['vgchange', '--activate', 'n', vg.id], { allowFailure: true }), `deactivate volume group ${vg.id}`);
+      for (const lv of creationOrder(vg)) await ex.run(lvcreateArgs(vg, lv), { step: `lvm ${vg.id}: lvcreate ${lv.name}`, onLine: ctx.log });
+      await ex.run(['udevadm', 'settle'], { allowFailure: true });
+    }
+    ctx.setTitle(`lvm: ${layout.volume_groups.map((g) => `${g.id} (${g.volumes.map((v) => v.name).join(', ')})`).join('; ')}`);
+  },
+});

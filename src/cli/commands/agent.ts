@@ -1,0 +1,78 @@
+import { execa } from 'execa';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { findJob, type FoundJob } from '../../agent/find-job.js';
+import { deployArgs } from '../../agent/job-argv.js';
+import { formatError } from '../../core/errors.js';
+import { HostExecutor } from '../../host/executor.js';
+import { tempDir } from '../../host/mount.js';
+import { JobSchema, type Job } from '../../objects/job.js';
+import { parseWith } from '../../objects/yaml-source.js';
+import type { Session } from '../session.js';
+
+const deployScript = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bareon-deploy.js');
+
+/** One JSON event line of the agent itself, in the same stream as bareon-deploy's events. */
+function say(text: string): void {
+  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), event: 'agent', text })}\n`);
+}
+
+/**
+ * Arrays and volume groups that the agent's own boot assembled from the disks' previous life hold
+ * those disks; the agent stops them (it owns the machine's disks) so that the job can rewrite them.
+ */
+async function releaseOldStorage(signal: AbortSignal): Promise<void> {
+  const ex = new HostExecutor(signal);
+  const vgs = await ex.run(['vgchange', '--activate', 'n'], { allowFailure: true });
+  if (vgs.exitCode === 0 && /logical volume/.test(vgs.stdout)) say(`released old volume groups: ${vgs.stdout.trim().replace(/\s+/g, ' ')}`);
+  const md = await ex.run(['mdadm', '--stop', '--scan'], { allowFailure: true });
+  if (md.tail.trim()) say(`released old md arrays: ${md.tail.trim().replace(/\s+/g, ' ')}`);
+}
+
+/**
+ * `bareon agent`: finds this boot's job (a disk labelled bareon-job, or bareon.job= on the kernel
+ * command line), runs bareon-deploy for it with JSON events on stdout, prints `bareon-job: ok` or
+ * `bareon-job: failed: REASON` last, then powers off or reboots as the job asks. With `--job FILE`
+ * it runs that job and leaves the machine's power alone (for trying jobs out).
+ */
+export async function agentCommand(opts: { job?: string }, session: Session): Promise<number> {
+  let job: Job | undefined;
+  let reason: string | undefined;
+  try {
+    const found: FoundJob = opts.job
+      ? { text: await readFile(opts.job, 'utf8'), base: path.dirname(path.resolve(opts.job)), origin: opts.job }
+      : await findJob(session.cleanup, session.signal);
+    say(`job from ${found.origin}`);
+    const raw = parseYaml(found.text, { maxAliasCount: 100 }) as { layout?: unknown };
+    job = parseWith(JobSchema, raw, { label: found.origin });
+    if (!opts.job) await releaseOldStorage(session.signal);
+    let layoutFile: string | undefined;
+    if (job.layout && typeof job.layout !== 'string') {
+      layoutFile = path.join(await tempDir(session.cleanup, 'job'), 'layout.json');
+      // the layout as written (JSON is YAML): bareon-deploy validates it again, with its own messages
+      await writeFile(layoutFile, JSON.stringify(raw.layout));
+    }
+    const args = deployArgs(job, found.base, layoutFile);
+    say(`bareon-deploy ${args.join(' ')}`);
+    const child = execa(process.execPath, [deployScript, ...args], { reject: false, stdout: 'inherit', stderr: 'pipe', cancelSignal: session.signal });
+    const errors: string[] = [];
+    child.stderr!.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      for (const line of chunk.toString().split('\n')) if (line.startsWith('error: ')) errors.push(line.slice('error: '.length));
+    });
+    const r = await child;
+    if (r.exitCode !== 0) reason = errors[0] ?? `bareon-deploy exited with ${r.exitCode ?? r.signal}`;
+  } catch (err) {
+    reason = formatError(err).split('\n')[0].replace(/^error: /, '');
+  }
+  process.stdout.write(reason ? `bareon-job: failed: ${reason}\n` : 'bareon-job: ok\n');
+  const whenDone = job?.when_done ?? 'poweroff';
+  if (opts.job) {
+    if (whenDone !== 'none') say(`when_done: ${whenDone} skipped (--job runs leave the power alone)`);
+  } else if (whenDone !== 'none') {
+    await new HostExecutor().run(['systemctl', '--no-block', whenDone], { allowFailure: true });
+  }
+  return reason ? 1 : 0;
+}
