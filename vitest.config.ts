@@ -31,7 +31,19 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 900_000,
           hookTimeout: 900_000,
-          globalSetup: ['test/setup/images.ts', 'test/setup/bootable-images.ts', 'test/setup/agent-image.ts'],
+          globalSetup: ['test/setup/images.ts', 'test/setup/bootable-images.ts'],
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // the deploy agent in QEMU: md RAID and LVM on a kernel that has them (make test-agent)
+          name: 'agent',
+          include: ['test/agent/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 3_600_000,
+          hookTimeout: 900_000,
+          globalSetup: ['test/setup/images.ts', 'test/setup/agent-image.ts'],
         },
       },
       {
