@@ -4,7 +4,7 @@ import { requireLayout, rootTarget } from '../src/disk/targets.js';
 import { layoutVolumes } from '../src/objects/volumes.js';
 import type { Layout } from '../src/objects/layout.js';
 
-/** The fstab for a layout: every mounted filesystem and every swap, by UUID. */
+/** The fstab for a layout: every mounted filesystem and every swap, by UUID; ESPs with nofail. */
 export function fstabFor(layout: Layout): string {
   const lines = ['# <file system>  <mount point>  <type>  <options>  <dump>  <pass>', '# written by bareon from the layout'];
   const mounts = layoutVolumes(layout).filter((p) => p.fs && (p.mount || p.fs.type === 'swap'));
@@ -16,7 +16,9 @@ export function fstabFor(layout: Layout): string {
       lines.push(`UUID=${fs.uuid}  none  swap  ${fs.options.join(',') || 'sw'}  0  0`);
       continue;
     }
-    const defaults = p.mount === '/' && fs.type.startsWith('ext') ? 'errors=remount-ro' : fs.type === 'vfat' ? 'umask=0077' : 'defaults';
+    // an ESP is the firmware's: the system runs without it, as when its disk of a mirror is gone
+    const esp = p.kind === 'partition' && p.partition.type === 'esp';
+    const defaults = p.mount === '/' && fs.type.startsWith('ext') ? 'errors=remount-ro' : fs.type === 'vfat' ? `umask=0077${esp ? ',nofail' : ''}` : 'defaults';
     const pass = p.mount === '/' ? 1 : fs.type === 'btrfs' || fs.type === 'xfs' ? 0 : 2;
     lines.push(`UUID=${fs.uuid}  ${p.mount}  ${fs.type}  ${fs.options.join(',') || defaults}  0  ${pass}`);
   }

@@ -1,12 +1,42 @@
 import { ValidationError } from '../src/core/errors.js';
 import { definePlugin } from '../src/core/plugins/types.js';
-import { creationOrder, lvcreateArgs } from '../src/disk/storage-commands.js';
+import { creationOrder, lvcreateArgs, raidCapacity, stackOverhead } from '../src/disk/storage-commands.js';
+import { placePartitions } from '../src/disk/geometry.js';
+import type { Objects } from '../src/objects/index.js';
+import { locateIn } from '../src/objects/yaml-source.js';
 import { requireLayout } from '../src/disk/targets.js';
 import { HostExecutor } from '../src/host/executor.js';
 import { partitionById, volumeDevice } from '../src/host/layout-tree.js';
 import { requireStorageSupport } from '../src/host/storage-tools.js';
 import { formatBytes } from '../src/objects/size.js';
 import { layoutVolumes } from '../src/objects/volumes.js';
+
+/** Refuses volume groups whose fixed-size volumes cannot fit on their devices, before anything is written. */
+export function checkVolumeGroupsFit(objects: Objects): void {
+  const layout = objects.layout!;
+  const partSize = new Map<string, number>();
+  layout.disks.forEach((disk) => {
+    const target = objects.disks?.find((t) => t.id === disk.id);
+    if (target) for (const p of placePartitions(disk, target.size).partitions) if (p.spec.id) partSize.set(p.spec.id, p.size);
+  });
+  const deviceSize = (id: string): number | undefined => {
+    const raid = layout.raids.find((r) => r.id === id);
+    if (!raid) return partSize.get(id);
+    const members = raid.devices.map((d) => partSize.get(d));
+    return members.every((m) => m !== undefined) ? raidCapacity(raid.level, members as number[]) : undefined;
+  };
+  layout.volume_groups.forEach((vg, g) => {
+    const sizes = vg.devices.map(deviceSize);
+    if (sizes.some((s) => s === undefined)) return;
+    const capacity = (sizes as number[]).reduce((n, s) => n + s - stackOverhead(s), 0);
+    const fixed = vg.volumes.reduce((n, v) => n + (v.size.kind === 'bytes' ? v.size.bytes : v.size.kind === 'percent' ? (capacity * v.size.percent) / 100 : 0), 0);
+    if (fixed > capacity) {
+      throw new ValidationError(`${locateIn(layout, ['volume_groups', g, 'volumes'], objects.layoutFile ?? 'layout')}: the volumes of ${vg.id} need ${Math.ceil(fixed / 2 ** 20)} MiB, and its devices give about ${Math.floor(capacity / 2 ** 20)} MiB`, {
+        hint: 'make the volumes smaller, or the partitions under the group larger; nothing was written',
+      });
+    }
+  });
+}
 
 /** Makes the layout's LVM volume groups (on partitions of type lvm or md arrays) and their logical volumes. */
 export default definePlugin({
@@ -15,6 +45,7 @@ export default definePlugin({
     const layout = requireLayout(objects, 'lvm');
     if (!layout.volume_groups.length) return;
     if (objects.disks?.some((d) => d.kind === 'image')) throw new ValidationError(`${objects.layoutFile ?? 'layout'}: volume_groups: LVM is made when deploying onto disks, not in images`);
+    checkVolumeGroupsFit(objects);
     await requireStorageSupport('lvm', objects.layoutFile ?? 'layout');
   },
   describe(objects) {

@@ -1,15 +1,18 @@
 import { execa } from 'execa';
-import { copyFile, mkdtemp, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, mkdtemp, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO } from '../helpers/cli.js';
+import { sha256File } from '../helpers/deploy.js';
 import { runVm } from '../helpers/qemu.js';
 
 const GiB = 2 ** 30;
 
 /** A job disk: an ext4 filesystem labelled bareon-job holding job.yaml and what it names. */
 async function jobDisk(dir: string, files: Record<string, string>, job: object): Promise<string> {
+  await mkdir(dir, { recursive: true });
   const content = path.join(dir, 'job');
   await execa('mkdir', ['-p', content]);
   let bytes = 0;
@@ -67,5 +70,64 @@ describe('the deploy agent in QEMU (TCG)', () => {
     const degraded = await runVm({ name: 'raid1-lvm-degraded', firmware: 'uefi', timeoutMs: 8 * 60_000, until: /login:/, disks: [{ file: b, snapshot: true }] });
     console.log(`RAID 1 + LVM target: login after ${degraded.seconds.toFixed(0)} s (UEFI, disk b alone)`);
     expect(degraded.matched, degraded.keptLog).toBe(true);
+  });
+
+  it('redeploys over that result keeping /data, whose file survives', async () => {
+    const { qcow2, tar, tarSha256 } = agent();
+    const a = path.join(dir, 'disk-a.raw');
+    const b = path.join(dir, 'disk-b.raw');
+    const dataDir = path.join(dir, 'data-mount');
+    await execa('mkdir', ['-p', dataDir]);
+    const withData = async (fn: () => Promise<void>) => {
+      const table = JSON.parse((await execa('sfdisk', ['--json', a])).stdout) as { partitiontable: { partitions: { start: number; size: number }[] } };
+      const data = table.partitiontable.partitions[3];
+      await execa('mount', ['-o', `loop,offset=${data.start * 512},sizelimit=${data.size * 512}`, '-t', 'ext4', a, dataDir]);
+      try {
+        await fn();
+      } finally {
+        await execa('umount', [dataDir]);
+      }
+    };
+    await withData(() => writeFile(path.join(dataDir, 'survivor.txt'), 'kept across a redeploy\n'));
+    const job = await jobDisk(path.join(dir, 'redeploy'), { 'rootfs.tar.zst': tar, 'layout.yaml': path.join(REPO, 'test/fixtures/layouts/raid1-lvm.yaml') }, {
+      source: 'rootfs.tar.zst', checksum: `sha256:${tarSha256}`, layout: 'layout.yaml', keep: ['data'], when_done: 'poweroff',
+    });
+    const run = await runVm({
+      name: 'agent-redeploy-keep', firmware: 'uefi', timeoutMs: 20 * 60_000, waitForExit: true, until: /bareon-job: (ok|failed)/,
+      disks: [{ file: qcow2, snapshot: true }, { file: job, serial: 'job', snapshot: true }, { file: a, serial: 'disk-a' }, { file: b, serial: 'disk-b' }],
+    });
+    console.log(`agent: redeploy keeping /data finished in ${run.seconds.toFixed(0)} s: ${lastLine(run.log)}`);
+    expect(lastLine(run.log), run.keptLog).toBe('bareon-job: ok');
+    expect(run.log).toMatch(/released old (md arrays|volume groups)/);
+    await withData(async () => expect(await readFile(path.join(dataDir, 'survivor.txt'), 'utf8')).toBe('kept across a redeploy\n'));
+    const boot = await runVm({ name: 'redeploy-boot', firmware: 'bios', timeoutMs: 6 * 60_000, until: /login:/, disks: [{ file: a, snapshot: true }, { file: b, snapshot: true }] });
+    expect(boot.matched, boot.keptLog).toBe(true);
+  });
+
+  it('writes a whole-disk qcow2 onto the disk its serial names, leaves the twin disk as it was, and the result boots', async () => {
+    const { qcow2, qcow2Sha256 } = agent();
+    const c = await blankDisk(path.join(dir, 'disk-c.raw'), 3 * GiB);
+    const d = await blankDisk(path.join(dir, 'disk-d.raw'), 3 * GiB);
+    const fh = await open(d, 'r+');
+    await fh.write(randomBytes(8 * 2 ** 20), 0, 8 * 2 ** 20, 0);
+    await fh.write(randomBytes(2 ** 20), 0, 2 ** 20, GiB);
+    await fh.close();
+    const twinBefore = await sha256File(d);
+    const job = await jobDisk(path.join(dir, 'qcow2'), { 'disk.qcow2': qcow2 }, { source: 'disk.qcow2', checksum: `sha256:${qcow2Sha256}`, target_hints: { serial: 'disk-c' }, grow: true, when_done: 'poweroff' });
+    const disks = [{ file: qcow2, snapshot: true }, { file: job, serial: 'job', snapshot: true }, { file: c, serial: 'disk-c' }, { file: d, serial: 'disk-d' }];
+    const run = await runVm({ name: 'agent-qcow2-hint', firmware: 'bios', timeoutMs: 15 * 60_000, waitForExit: true, until: /bareon-job: (ok|failed)/, disks });
+    console.log(`agent: qcow2 by serial finished in ${run.seconds.toFixed(0)} s: ${lastLine(run.log)}`);
+    expect(lastLine(run.log), run.keptLog).toBe('bareon-job: ok');
+    expect(await sha256File(d), 'the twin disk is untouched').toBe(twinBefore);
+    const boot = await runVm({ name: 'qcow2-hint-boot', firmware: 'uefi', timeoutMs: 6 * 60_000, until: /login:/, disks: [{ file: c, snapshot: true }] });
+    expect(boot.matched, boot.keptLog).toBe(true);
+
+    // the same two disks, a hint that matches both: an error, and neither disk changes
+    const cBefore = await sha256File(c);
+    const twoJob = await jobDisk(path.join(dir, 'two'), { 'disk.qcow2': qcow2 }, { source: 'disk.qcow2', checksum: `sha256:${qcow2Sha256}`, target_hints: { size: '== 3GiB' }, when_done: 'poweroff' });
+    const two = await runVm({ name: 'agent-two-match', firmware: 'bios', timeoutMs: 10 * 60_000, waitForExit: true, until: /bareon-job: (ok|failed)/, disks: [disks[0], { ...disks[1], file: twoJob }, disks[2], disks[3]] });
+    expect(lastLine(two.log), two.keptLog).toMatch(/^bareon-job: failed: --target-hint: 2 disks match size="== 3GiB"/);
+    expect(two.exited).toBe(true);
+    expect([await sha256File(c), await sha256File(d)]).toEqual([cBefore, twinBefore]);
   });
 });

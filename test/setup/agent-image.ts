@@ -7,7 +7,7 @@ import { IMAGES_DIR } from './bootable-images.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    agentImage: { qcow2: string; tar: string; tarSha256: string; buildSeconds: number };
+    agentImage: { qcow2: string; qcow2Sha256: string; tar: string; tarSha256: string; buildSeconds: number };
   }
 }
 
@@ -26,8 +26,10 @@ export default async function buildAgentImage(project: TestProject): Promise<voi
   if (r.exitCode !== 0) throw new Error(`building the deploy agent failed (exit ${r.exitCode}):\n${String(r.all).slice(-4000)}`);
   const manifest = JSON.parse(await readFile(path.join(out, 'deploy-agent.manifest.json'), 'utf8')) as { artifacts: { uri: string; format: string; sha256: string }[] };
   const tar = manifest.artifacts.find((a) => a.format === 'tar.zst')!;
+  const qcow2 = manifest.artifacts.find((a) => a.format === 'qcow2')!;
   project.provide('agentImage', {
-    qcow2: path.join(out, 'deploy-agent.qcow2'),
+    qcow2: path.resolve(out, qcow2.uri),
+    qcow2Sha256: qcow2.sha256,
     tar: path.resolve(out, tar.uri),
     tarSha256: tar.sha256,
     buildSeconds: (Date.now() - started) / 1000,

@@ -84,7 +84,7 @@ describe('partitioning, fstab and grub.cfg from a layout', () => {
     const [, esp, swap, root] = layout.disks[0].partitions;
     expect(fstabFor(layout).split('\n').filter((l) => l.startsWith('UUID='))).toEqual([
       `UUID=${root.fs!.uuid}  /  ext4  noatime  0  1`,
-      `UUID=${esp.fs!.uuid}  /boot/efi  vfat  umask=0077  0  2`,
+      `UUID=${esp.fs!.uuid}  /boot/efi  vfat  umask=0077,nofail  0  2`,
       `UUID=${swap.fs!.uuid}  none  swap  sw  0  0`,
     ]);
   });

@@ -6,15 +6,18 @@ import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { bootDisks, grubConfig, grubModules } from '../../actions/bootloader.js';
 import { fstabFor } from '../../actions/fstab.js';
+import { checkVolumeGroupsFit } from '../../actions/lvm.js';
 import { jobUrlFromCmdline } from '../../src/agent/find-job.js';
 import { deployArgs, resolveJobPath } from '../../src/agent/job-argv.js';
 import { assignIdentifiers } from '../../src/disk/identifiers.js';
+import { alignmentPadding, newcArchive } from '../../src/disk/cpio.js';
 import { creationOrder, lvcreateArgs, mdadmCreateArgs, raidCapacity } from '../../src/disk/storage-commands.js';
 import { JobSchema } from '../../src/objects/job.js';
 import { LayoutSchema, type LayoutInput } from '../../src/objects/layout.js';
 import { layoutVolumes, volumeDevicePath, volumeDisks } from '../../src/objects/volumes.js';
 import { bareon, REPO } from '../helpers/cli.js';
 
+const GiB = 2 ** 30;
 const RAID_LVM = path.join(REPO, 'test/fixtures/layouts/raid1-lvm.yaml');
 const raidLayout = async () => assignIdentifiers(LayoutSchema.parse(parseYaml(await readFile(RAID_LVM, 'utf8'))));
 const issues = (input: unknown) => {
@@ -72,6 +75,14 @@ describe('md RAID and LVM in the layout', () => {
     expect([raidCapacity(0, [4, 6]), raidCapacity(1, [4, 6]), raidCapacity(5, [4, 4, 4]), raidCapacity(10, [4, 4, 4, 4])]).toEqual([10, 4, 8, 8]);
   });
 
+  it('volume groups whose volumes cannot fit on the disks found are refused before writing', async () => {
+    const layout = await raidLayout();
+    const objects = (size: number) => ({ artifacts: [], layout, layoutFile: 'raid1-lvm.yaml', disks: layout.disks.map((d) => ({ id: d.id, size })) }) as never;
+    expect(() => checkVolumeGroupsFit(objects(8 * GiB))).not.toThrow();
+    layout.volume_groups[0].volumes[0].size = { kind: 'bytes', bytes: 3 * GiB };
+    expect(() => checkVolumeGroupsFit(objects(8 * GiB))).toThrow(/volume_groups\[0\]\.volumes: the volumes of vg0 need 3072 MiB, and its devices give about 30\d\d MiB/);
+  });
+
   it('a kernel without md refuses before anything is written', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'bareon-raid-'));
     const layout = (await readFile(RAID_LVM, 'utf8')).replace('match: {serial: disk-a}', `device: ${dir}/a.img`).replace('match: {serial: disk-b}', `device: ${dir}/b.img`);
@@ -86,6 +97,22 @@ describe('md RAID and LVM in the layout', () => {
       expect(r.all).toMatch(/raids: need the kernel's md \(software RAID\) driver, and this kernel has none/);
     }
     for (const img of ['a.img', 'b.img']) expect((await stat(path.join(dir, img))).blocks, `${img} was written`).toBe(0);
+  });
+});
+
+describe('initramfs additions', () => {
+  it('an appended newc archive unpacks after the one before it, as the kernel reads a concatenated initramfs', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'bareon-cpio-'));
+    const first = newcArchive([{ name: 'etc', mode: 0o755 }, { name: 'etc/mdadm', mode: 0o755 }, { name: 'etc/mdadm/mdadm.conf', mode: 0o644, data: Buffer.from('old\n') }, { name: 'odd', mode: 0o644, data: Buffer.from('x') }]);
+    const second = newcArchive([{ name: 'etc/mdadm/mdadm.conf', mode: 0o644, data: Buffer.from('ARRAY /dev/md/md0 UUID=1\n') }], 1700000000);
+    const joined = Buffer.concat([first, alignmentPadding(first.length), second]);
+    expect(joined.length % 4).toBe(0);
+    await writeFile(path.join(dir, 'first.cpio'), first);
+    await writeFile(path.join(dir, 'second.cpio'), second);
+    expect((await execa('cpio', ['-it', '--quiet'], { cwd: dir, inputFile: path.join(dir, 'first.cpio') })).stdout.split('\n')).toEqual(['etc', 'etc/mdadm', 'etc/mdadm/mdadm.conf', 'odd']);
+    await execa('sh', ['-c', 'cpio -idm --quiet < first.cpio && cpio -idmu --quiet < second.cpio'], { cwd: dir });
+    expect(await readFile(path.join(dir, 'etc/mdadm/mdadm.conf'), 'utf8')).toBe('ARRAY /dev/md/md0 UUID=1\n');
+    expect((await stat(path.join(dir, 'etc/mdadm/mdadm.conf'))).mtimeMs).toBe(1700000000 * 1000);
   });
 });
 

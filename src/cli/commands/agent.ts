@@ -67,12 +67,12 @@ export async function agentCommand(opts: { job?: string }, session: Session): Pr
   } catch (err) {
     reason = formatError(err).split('\n')[0].replace(/^error: /, '');
   }
+  // without a readable job there is no when_done to honour: the machine stays up for a look
+  const whenDone = job?.when_done ?? 'none';
+  if (opts.job && whenDone !== 'none') say(`when_done: ${whenDone} skipped (--job runs leave the power alone)`);
+  else if (whenDone !== 'none') say(`when_done: ${whenDone}`);
+  // the result is the last line on the console
   process.stdout.write(reason ? `bareon-job: failed: ${reason}\n` : 'bareon-job: ok\n');
-  const whenDone = job?.when_done ?? 'poweroff';
-  if (opts.job) {
-    if (whenDone !== 'none') say(`when_done: ${whenDone} skipped (--job runs leave the power alone)`);
-  } else if (whenDone !== 'none') {
-    await new HostExecutor().run(['systemctl', '--no-block', whenDone], { allowFailure: true });
-  }
+  if (!opts.job && whenDone !== 'none') await new HostExecutor().run(['systemctl', '--no-block', whenDone], { allowFailure: true });
   return reason ? 1 : 0;
 }
