@@ -24,7 +24,9 @@ export default definePlugin({
     for (const raid of layout.raids) {
       const devices: string[] = [];
       for (const id of raid.devices) devices.push(await volumeDevice(ctx.objects, partitionById(ctx.objects, id)!));
-      // a new member may still carry an old array's or filesystem's signature at its new offset
+      // a new member may still carry an old array's or filesystem's signature at its new offset;
+      // udev may still be probing the partitions the new table made
+      await ex.run(['udevadm', 'settle'], { allowFailure: true });
       for (const dev of devices) await ex.run(['wipefs', '--all', '--quiet', dev], { step: `raid ${raid.id}: wipe ${dev}` });
       ctx.log(`mdadm --create /dev/md/${raid.id} (RAID ${raid.level}) over ${devices.join(' ')}`);
       await ex.run(mdadmCreateArgs(raid, devices), { step: `raid ${raid.id}: mdadm --create`, onLine: ctx.log });

@@ -98,13 +98,13 @@ export interface VmRun {
   exited: boolean;
   /** `until` matched. */
   matched: boolean;
-  keptLog?: string;
+  keptLog: string;
 }
 
 /**
  * Runs a VM under TCG with several virtio disks (first disk boots) until `until` matches the serial
  * log and, with `waitForExit`, the guest has powered off; or until the deadline. The serial log is
- * kept in .test-artifacts/ when `until` did not match.
+ * kept in .test-artifacts/NAME-serial.log.
  */
 export async function runVm(opts: { name: string; firmware: 'bios' | 'uefi'; disks: VmDisk[]; until: RegExp; waitForExit?: boolean; timeoutMs: number; memoryMiB?: number }): Promise<VmRun> {
   const dir = await mkdtemp(path.join(tmpdir(), 'bareon-vm-'));
@@ -138,13 +138,11 @@ export async function runVm(opts: { name: string; firmware: 'bios' | 'uefi'; dis
   await qemu;
   log = await readFile(serial, 'latin1').catch(() => log);
   matched = opts.until.test(log);
-  let keptLog: string | undefined;
-  if (!matched || (opts.waitForExit && !exited)) {
-    const artifacts = path.join(REPO, '.test-artifacts');
-    await mkdir(artifacts, { recursive: true });
-    keptLog = path.join(artifacts, `${opts.name}-serial.log`);
-    await copyFile(serial, keptLog).catch(() => {});
-  }
+  // kept every time: a run that matched may still fail the test's later checks
+  const artifacts = path.join(REPO, '.test-artifacts');
+  await mkdir(artifacts, { recursive: true });
+  const keptLog = path.join(artifacts, `${opts.name}-serial.log`);
+  await copyFile(serial, keptLog).catch(() => {});
   await rm(dir, { recursive: true, force: true });
   return { log, seconds: (Date.now() - started) / 1000, exited, matched, keptLog };
 }

@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
@@ -21,10 +21,16 @@ function say(text: string): void {
 
 /**
  * Arrays and volume groups that the agent's own boot assembled from the disks' previous life hold
- * those disks; the agent stops them (it owns the machine's disks) so that the job can rewrite them.
+ * those disks; the agent stops them, and stops udev from assembling them again (it owns the
+ * machine's disks), so that the job can rewrite them.
  */
 async function releaseOldStorage(signal: AbortSignal): Promise<void> {
   const ex = new HostExecutor(signal);
+  // udev would assemble arrays and activate volume groups again as soon as the job writes new
+  // partitions over old members; masking the rules for this boot keeps the disks to the job
+  await mkdir('/run/udev/rules.d', { recursive: true });
+  for (const rule of ['64-md-raid-assembly.rules', '69-lvm.rules']) await symlink('/dev/null', `/run/udev/rules.d/${rule}`).catch(() => {});
+  await ex.run(['udevadm', 'control', '--reload'], { allowFailure: true });
   const vgs = await ex.run(['vgchange', '--activate', 'n'], { allowFailure: true });
   if (vgs.exitCode === 0 && /logical volume/.test(vgs.stdout)) say(`released old volume groups: ${vgs.stdout.trim().replace(/\s+/g, ' ')}`);
   const md = await ex.run(['mdadm', '--stop', '--scan'], { allowFailure: true });
