@@ -52,7 +52,7 @@ export function bootDisks(layout: Layout): Disk[] {
 }
 
 /** Newest-version-last sort of "vmlinuz-6.1.0-9-amd64"-style names. */
-const byVersion = (a: string, b: string) => a.localeCompare(b, undefined, { numeric: true });
+export const byVersion = (a: string, b: string) => a.localeCompare(b, undefined, { numeric: true });
 
 /**
  * GRUB for BIOS and UEFI, both at once for hybrid images. Writes grub.cfg and grub's modules into

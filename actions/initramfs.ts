@@ -1,6 +1,8 @@
-import { appendFile, readdir, readFile, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, appendFile, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BareonError } from '../src/core/errors.js';
+import { byVersion } from './bootloader.js';
 import { alignmentPadding, newcArchive } from '../src/disk/cpio.js';
 import { definePlugin } from '../src/core/plugins/types.js';
 import { rootVolume } from '../src/disk/layout-checks.js';
@@ -16,7 +18,7 @@ export function mdadmConf(arrayLines: string[]): string {
 /** The newest /boot/initrd.img-* of the deployed system. */
 async function currentInitrd(tree: string): Promise<string | undefined> {
   const names = (await readdir(`${tree}/boot`).catch(() => [] as string[])).filter((f) => f.startsWith('initrd.img-'));
-  const newest = names.sort((a, b) => a.localeCompare(b, undefined, { numeric: true })).pop();
+  const newest = names.sort(byVersion).pop();
   return newest ? `${tree}/boot/${newest}` : undefined;
 }
 
@@ -49,7 +51,8 @@ export default definePlugin({
     const target = rootTarget(ctx.objects, 'initramfs');
     const tree = await target.rootDir();
     const ex = new HostExecutor(ctx.signal);
-    const has = async (tool: string) => (await ex.run(['sh', '-c', `[ -x ${tree}/usr/sbin/${tool} ] || [ -x ${tree}/sbin/${tool} ]`], { allowFailure: true })).exitCode === 0;
+    const executable = (file: string) => access(file, constants.X_OK).then(() => true, () => false);
+    const has = async (tool: string) => (await executable(`${tree}/usr/sbin/${tool}`)) || executable(`${tree}/sbin/${tool}`);
     const needs = [...(layout.raids.length ? ['mdadm'] : []), ...(layout.volume_groups.length ? ['lvm'] : []), 'update-initramfs'];
     const missing: string[] = [];
     for (const tool of needs) if (!(await has(tool))) missing.push(tool);
