@@ -27,7 +27,11 @@ export async function runSession(logFormat: LogFormat, body: (s: Session) => Pro
   const reporter = new Reporter(logFormat, Boolean(process.stdout.isTTY));
   let interrupted = false;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (interrupted) process.exit(ExitCode.interrupted);
+    if (interrupted) {
+      const left = cleanup.pending();
+      if (left.length) process.stderr.write(`${signal} again: exiting before the cleanup finished; left undone: ${left.join('; ')} (bareon gc removes bareon's containers)\n`);
+      process.exit(ExitCode.interrupted);
+    }
     interrupted = true;
     controller.abort(new InterruptedError(signal));
     process.stderr.write(`\n${signal}: stopping and cleaning up…\n`);

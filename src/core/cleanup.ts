@@ -8,6 +8,7 @@ export type Teardown = () => unknown | Promise<unknown>;
 export class CleanupStack {
   private readonly stack: { label: string; fn: Teardown; onFailureOnly?: boolean }[] = [];
   private draining: Promise<Error[]> | undefined;
+  private running: string | undefined;
 
   /** Registers `fn`; the returned function runs it now (and drops it from the stack). */
   defer(fn: Teardown, label = 'cleanup'): () => Promise<void> {
@@ -38,6 +39,11 @@ export class CleanupStack {
     return this.stack.length;
   }
 
+  /** The labels of the teardowns not done yet, the one running first: what a forced exit leaves behind. */
+  pending(): string[] {
+    return [...(this.running ? [this.running] : []), ...this.stack.map((e) => e.label).reverse()];
+  }
+
   /**
    * Runs every pending teardown, newest first; failure-only ones run unless `outcome` is "ok".
    * Concurrent callers share one drain. Returns the failures.
@@ -48,11 +54,13 @@ export class CleanupStack {
       while (this.stack.length > 0) {
         const { label, fn, onFailureOnly } = this.stack.pop()!;
         if (onFailureOnly && outcome === 'ok') continue;
+        this.running = label;
         try {
           await fn();
         } catch (err) {
           failures.push(new Error(`${label}: ${(err as Error)?.message ?? String(err)}`));
         }
+        this.running = undefined;
       }
       this.draining = undefined;
       return failures;

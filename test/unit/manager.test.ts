@@ -149,4 +149,31 @@ export default {
     expect(result.exitCode).toBe(130);
     expect(await readFile(log, 'utf8')).toBe('three\ntwo\none\n');
   });
+
+  it('exits at once on a second signal, naming the teardowns it leaves undone', async () => {
+    const pkg = await writePluginPackage({
+      name: 'bareon-plugin-stuck',
+      entryPoints: { 'bareon.actions': { stuck: './stuck.js' } },
+      modules: {
+        'stuck.js': `
+export default {
+  summary: 'a teardown that hangs',
+  async run(ctx) {
+    ctx.cleanup.defer(() => {}, 'remove toolbox container 0123abcd');
+    ctx.cleanup.defer(() => new Promise(() => {}), 'unmount /tmp/root');
+    process.stdout.write('READY\\n');
+    await new Promise(() => {});
+  },
+};`,
+      },
+    });
+    const child = execa(process.execPath, [BIN.bareon, 'run', 'stuck', '--log-format', 'json'], { reject: false, env: { BAREON_PLUGIN_PATH: pkg } });
+    await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('READY') && resolve()));
+    child.kill('SIGINT');
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGTERM');
+    const result = await child;
+    expect(result.exitCode).toBe(130);
+    expect(result.stderr).toMatch(/SIGTERM again: exiting before the cleanup finished; left undone: unmount \/tmp\/root; remove toolbox container 0123abcd \(bareon gc/);
+  });
 });
