@@ -28,9 +28,9 @@ test-e2e: setup
 test-podman: setup
 	npx vitest run --project podman
 
-# The deploy agent in QEMU (md RAID 1 + LVM over two disks, boots with both and with one member);
-# not yet part of `make test`: see docs/agent.md.
-test-agent: setup build
+# The deploy agent's jobs in QEMU alone (part of the e2e tier): md RAID 1 + LVM over two disks, a
+# redeploy keeping /data, a network-booted agent writing a qcow2 chosen by serial.
+test-agent: setup
 	npx vitest run --project agent
 
 # The main job on the embedded default: build the bootable profile, deploy it onto out/disk.img, print how to boot it.

@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 // Tiers: unit (no privileges, parallel), integration (real Docker, disks; serial), e2e (QEMU
-// boots; serial), and podman (the build tests and a bootable image through Podman's socket).
+// boots, the deploy agent's jobs among them; serial), and podman (the build tests and a bootable
+// image through Podman's socket).
 // Heavy tiers share built images through test/setup/images.ts.
 export default defineConfig({
   test: {
@@ -31,17 +32,17 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 900_000,
           hookTimeout: 900_000,
-          globalSetup: ['test/setup/images.ts', 'test/setup/bootable-images.ts'],
+          globalSetup: ['test/setup/images.ts', 'test/setup/bootable-images.ts', 'test/setup/agent-image.ts'],
         },
       },
       {
         extends: true,
         test: {
-          // the deploy agent in QEMU: md RAID and LVM on a kernel that has them (make test-agent)
+          // the deploy agent's jobs alone (make test-agent), without the other e2e tests' images
           name: 'agent',
-          include: ['test/agent/**/*.test.ts'],
+          include: ['test/e2e/agent.test.ts'],
           fileParallelism: false,
-          testTimeout: 3_600_000,
+          testTimeout: 900_000,
           hookTimeout: 900_000,
           globalSetup: ['test/setup/images.ts', 'test/setup/agent-image.ts'],
         },

@@ -2,6 +2,7 @@ import { BareonError } from '../src/core/errors.js';
 import { definePlugin } from '../src/core/plugins/types.js';
 import { SECTOR } from '../src/disk/geometry.js';
 import { embedGrubBios, MBR_CODE_BYTES } from '../src/disk/grub-bios.js';
+import { newestWithPrefix } from '../src/disk/kernel-names.js';
 import { checkBootloader, rootVolume } from '../src/disk/layout-checks.js';
 import { disksWithTargets, requireLayout, rootTarget } from '../src/disk/targets.js';
 import type { Bootloader, Disk, Layout } from '../src/objects/layout.js';
@@ -51,9 +52,6 @@ export function bootDisks(layout: Layout): Disk[] {
   return volumeDisks(layout, bootVolume(layout).volume).map((d) => layout.disks[d]);
 }
 
-/** Newest-version-last sort of "vmlinuz-6.1.0-9-amd64"-style names. */
-export const byVersion = (a: string, b: string) => a.localeCompare(b, undefined, { numeric: true });
-
 /**
  * GRUB for BIOS and UEFI, both at once for hybrid images. Writes grub.cfg and grub's modules into
  * the root tree, BOOTX64.EFI at the ESP's removable path, and the BIOS boot code into the MBR and
@@ -76,7 +74,7 @@ export default definePlugin({
     const step = (what: string) => ({ step: `bootloader: ${what}`, onLine: ctx.log });
 
     const boot = (await ex.run(['ls', '-1', `${tree}/boot`], step('find the kernel'))).stdout.split('\n').filter(Boolean);
-    const kernel = boot.filter((f) => f.startsWith('vmlinuz-')).sort(byVersion).pop();
+    const kernel = newestWithPrefix(boot, 'vmlinuz-');
     if (!kernel) throw new BareonError('bootloader: no /boot/vmlinuz-* in the root filesystem', { hint: 'set bootable: true in the profile to install a kernel' });
     const initrd = boot.find((f) => f === `initrd.img-${kernel.slice('vmlinuz-'.length)}`);
     const profileName = ctx.objects.profile?.name ?? 'Linux';

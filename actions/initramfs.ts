@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { access, appendFile, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BareonError } from '../src/core/errors.js';
-import { byVersion } from './bootloader.js';
+import { newestWithPrefix } from '../src/disk/kernel-names.js';
 import { alignmentPadding, newcArchive } from '../src/disk/cpio.js';
 import { definePlugin } from '../src/core/plugins/types.js';
 import { rootVolume } from '../src/disk/layout-checks.js';
@@ -17,8 +17,7 @@ export function mdadmConf(arrayLines: string[]): string {
 
 /** The newest /boot/initrd.img-* of the deployed system. */
 async function currentInitrd(tree: string): Promise<string | undefined> {
-  const names = (await readdir(`${tree}/boot`).catch(() => [] as string[])).filter((f) => f.startsWith('initrd.img-'));
-  const newest = names.sort(byVersion).pop();
+  const newest = newestWithPrefix(await readdir(`${tree}/boot`).catch(() => [] as string[]), 'initrd.img-');
   return newest ? `${tree}/boot/${newest}` : undefined;
 }
 

@@ -6,18 +6,12 @@ import { z } from 'zod';
 import { BareonError, ValidationError } from '../../src/core/errors.js';
 import { definePlugin, type Plugin } from '../../src/core/plugins/types.js';
 import { progressMeter, writeArtifactFile } from '../../src/stream/artifact-writer.js';
+import { toolStage } from '../../src/stream/tool-stage.js';
 import { requireBuildOutput } from './build-output.js';
 import { artifactInputs, reusableArtifact } from '../../src/build/artifact-reuse.js';
 import { VERSION } from '../../src/core/version.js';
 
 type Compression = 'none' | 'gzip' | 'zstd';
-
-/** A compressing tool as a stream stage (its failure fails the pipeline). */
-function toolStage(cmd: string, args: string[]): NodeJS.ReadWriteStream {
-  const child = execa(cmd, args, { buffer: false, stderr: 'pipe' });
-  child.catch(() => {});
-  return child.duplex();
-}
 
 /** pigz, when installed, compresses gzip on every core; zlib is the fallback. */
 async function hasPigz(): Promise<boolean> {

@@ -5,6 +5,7 @@ import { ValidationError } from '../core/errors.js';
 import { HostExecutor } from '../host/executor.js';
 import { tempDir } from '../host/mount.js';
 import { JOB_LABEL } from '../objects/job.js';
+import { resolverFromDhcp } from './resolver.js';
 
 /** Where a job was found: its text, and the base that its relative paths resolve against. */
 export interface FoundJob {
@@ -20,6 +21,29 @@ export function jobUrlFromCmdline(cmdline: string): string | undefined {
   return /(?:^|\s)bareon\.job=(\S+)/.exec(cmdline)?.[1];
 }
 
+/**
+ * The job at `url`. Right after boot the network may still be coming up (DHCP), so failures to
+ * connect or resolve are retried for `waitMs`; an HTTP error answer is final.
+ */
+export async function fetchJob(url: string, signal: AbortSignal, waitMs = 120_000, onWait?: (why: string) => void): Promise<string> {
+  const deadline = Date.now() + waitMs;
+  for (let attempt = 0; ; attempt++) {
+    await resolverFromDhcp().catch(() => []);
+    let res: Response;
+    try {
+      res = await fetch(url, { signal });
+    } catch (err) {
+      const why = String((err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message);
+      if (signal.aborted || Date.now() >= deadline) throw new ValidationError(`bareon.job=${url}: cannot fetch it (${why}) after ${Math.round(waitMs / 1000)} s`, { hint: 'check the machine\'s network and that the URL is reachable from it' });
+      if (attempt % 5 === 0) onWait?.(`bareon.job=${url}: ${why}; waiting for the network`);
+      await new Promise((r) => setTimeout(r, 2000));
+      continue;
+    }
+    if (!res.ok) throw new ValidationError(`bareon.job=${url}: HTTP ${res.status} ${res.statusText}`);
+    return res.text();
+  }
+}
+
 /** Reads job.yaml, job.yml or job.json from a directory. */
 export async function readJobDir(dir: string, origin: string): Promise<FoundJob> {
   for (const name of ['job.yaml', 'job.yml', 'job.json']) {
@@ -33,13 +57,9 @@ export async function readJobDir(dir: string, origin: string): Promise<FoundJob>
  * The job of this boot: from `bareon.job=URL` on the kernel command line, else from the disk or
  * config drive labelled bareon-job (mounted read-only until the run ends).
  */
-export async function findJob(cleanup: CleanupStack, signal: AbortSignal, cmdline?: string): Promise<FoundJob> {
-  const url = jobUrlFromCmdline(cmdline ?? (await readFile('/proc/cmdline', 'utf8')));
-  if (url) {
-    const res = await fetch(url, { signal });
-    if (!res.ok) throw new ValidationError(`bareon.job=${url}: HTTP ${res.status}`);
-    return { text: await res.text(), base: url, origin: url };
-  }
+export async function findJob(cleanup: CleanupStack, signal: AbortSignal, opts: { cmdline?: string; onWait?: (why: string) => void } = {}): Promise<FoundJob> {
+  const url = jobUrlFromCmdline(opts.cmdline ?? (await readFile('/proc/cmdline', 'utf8')));
+  if (url) return { text: await fetchJob(url, signal, undefined, opts.onWait), base: url, origin: url };
   const ex = new HostExecutor(signal);
   // blkid reads /proc/partitions itself: no udev needed
   const found = await ex.run(['blkid', '--match-token', `LABEL=${JOB_LABEL}`, '--output', 'device'], { allowFailure: true });

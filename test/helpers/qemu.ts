@@ -106,7 +106,19 @@ export interface VmRun {
  * log and, with `waitForExit`, the guest has powered off; or until the deadline. The serial log is
  * kept in .test-artifacts/NAME-serial.log.
  */
-export async function runVm(opts: { name: string; firmware: 'bios' | 'uefi'; disks: VmDisk[]; until: RegExp; waitForExit?: boolean; timeoutMs: number; memoryMiB?: number }): Promise<VmRun> {
+export async function runVm(opts: {
+  name: string;
+  firmware: 'bios' | 'uefi';
+  disks: VmDisk[];
+  until: RegExp;
+  waitForExit?: boolean;
+  timeoutMs: number;
+  memoryMiB?: number;
+  /** Network boot: QEMU loads this kernel and initramfs itself, as a PXE loader would. */
+  netboot?: { kernel: string; initrd: string; append: string };
+  /** A host port on 127.0.0.1 the guest reaches as http://10.0.2.100/ (nothing else is reachable). */
+  httpPort?: number;
+}): Promise<VmRun> {
   const dir = await mkdtemp(path.join(tmpdir(), 'bareon-vm-'));
   const serial = path.join(dir, 'serial.log');
   const firmware: string[] = [];
@@ -116,13 +128,16 @@ export async function runVm(opts: { name: string; firmware: 'bios' | 'uefi'; dis
   }
   const drives = opts.disks.flatMap((d, i) => [
     '-drive', `file=${d.file},format=${d.file.endsWith('.qcow2') ? 'qcow2' : 'raw'},if=none,id=d${i}${d.snapshot ? ',snapshot=on' : ''}`,
-    '-device', `virtio-blk-pci,drive=d${i}${d.serial ? `,serial=${d.serial}` : ''}${i === 0 ? ',bootindex=0' : ''}`,
+    '-device', `virtio-blk-pci,drive=d${i}${d.serial ? `,serial=${d.serial}` : ''}${i === 0 && !opts.netboot ? ',bootindex=0' : ''}`,
   ]);
+  const netboot = opts.netboot ? ['-kernel', opts.netboot.kernel, '-initrd', opts.netboot.initrd, '-append', opts.netboot.append] : [];
+  const relay = path.join(REPO, 'test/helpers/tcp-relay.mjs');
+  const guestfwd = opts.httpPort ? `,guestfwd=tcp:10.0.2.100:80-cmd:${process.execPath} ${relay} ${opts.httpPort}` : '';
   const started = Date.now();
   const qemu = execa(
     'qemu-system-x86_64',
-    ['-machine', 'q35', '-accel', 'tcg', '-m', String(opts.memoryMiB ?? 1536), '-smp', '2', ...firmware, ...drives,
-      '-nic', 'user,restrict=on,model=virtio-net-pci', '-display', 'none', '-monitor', 'none', '-serial', `file:${serial}`, '-no-reboot'],
+    ['-machine', 'q35', '-accel', 'tcg', '-m', String(opts.memoryMiB ?? 1536), '-smp', '2',  ...firmware, ...drives, ...netboot,
+      '-nic', `user,restrict=on,model=virtio-net-pci${guestfwd}`, '-display', 'none', '-monitor', 'none', '-serial', `file:${serial}`, '-no-reboot'],
     { reject: false },
   );
   let log = '';

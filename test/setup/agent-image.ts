@@ -1,20 +1,36 @@
 import { execa } from 'execa';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { parse, stringify } from 'yaml';
 import { BIN, REPO } from '../helpers/cli.js';
 import { IMAGES_DIR } from './bootable-images.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    agentImage: { qcow2: string; qcow2Sha256: string; tar: string; tarSha256: string; buildSeconds: number };
+    agentImage: { qcow2: string; qcow2Sha256: string; vmlinuz: string; initramfs: string; tar: string; tarSha256: string; buildSeconds: number };
   }
+}
+
+type Manifest = { artifacts: { uri: string; format: string; sha256: string }[] };
+
+async function build(profile: string, out: string): Promise<{ file(format: string): string; sha256(format: string): string }> {
+  const r = await execa(process.execPath, [BIN.build, profile, '-o', out], { reject: false, all: true, env: { BAREON_PLUGIN_PATH: '' } });
+  if (r.exitCode !== 0) throw new Error(`building ${profile} failed (exit ${r.exitCode}):\n${String(r.all).slice(-4000)}`);
+  const name = (parse(await readFile(profile, 'utf8')) as { name: string }).name;
+  const manifest = JSON.parse(await readFile(path.join(out, `${name}.manifest.json`), 'utf8')) as Manifest;
+  const artifact = (format: string) => manifest.artifacts.find((a) => a.format === format) ?? { uri: '', sha256: '' };
+  return { file: (format) => path.resolve(out, artifact(format).uri), sha256: (format) => artifact(format).sha256 };
 }
 
 /**
  * Builds the deploy agent once per run, as `make agent` does: scripts/agent-bundle.sh stages Node and
- * this checkout's bareon, then profiles/deploy-agent.yaml gives a qcow2 (the agent) and a tar.zst
- * (a rootfs with mdadm and lvm2, deployed by the agent tests).
+ * this checkout's bareon, then profiles/deploy-agent.yaml gives a qcow2 (the agent on a disk) and a
+ * vmlinuz + initramfs pair (the agent over the network).
+ *
+ * The rootfs the RAID and LVM jobs deploy is the agent's package set without /opt/bareon and with
+ * only the kernel modules a virtio VM needs: extraction is most of a job's time under TCG, and the
+ * packages step is a cache hit on the agent's.
  */
 export default async function buildAgentImage(project: TestProject): Promise<void> {
   const out = path.join(IMAGES_DIR, 'agent');
@@ -22,16 +38,32 @@ export default async function buildAgentImage(project: TestProject): Promise<voi
   const bundle = await execa('bash', [path.join(REPO, 'scripts/agent-bundle.sh'), path.join(REPO, 'build/agent')], { reject: false, all: true });
   if (bundle.exitCode !== 0) throw new Error(`agent-bundle.sh failed:\n${bundle.all}`);
   const started = Date.now();
-  const r = await execa(process.execPath, [BIN.build, path.join(REPO, 'profiles/deploy-agent.yaml'), '-o', out], { reject: false, all: true, env: { BAREON_PLUGIN_PATH: '' } });
-  if (r.exitCode !== 0) throw new Error(`building the deploy agent failed (exit ${r.exitCode}):\n${String(r.all).slice(-4000)}`);
-  const manifest = JSON.parse(await readFile(path.join(out, 'deploy-agent.manifest.json'), 'utf8')) as { artifacts: { uri: string; format: string; sha256: string }[] };
-  const tar = manifest.artifacts.find((a) => a.format === 'tar.zst')!;
-  const qcow2 = manifest.artifacts.find((a) => a.format === 'qcow2')!;
+  const agent = await build(path.join(REPO, 'profiles/deploy-agent.yaml'), out);
+
+  const profile = parse(await readFile(path.join(REPO, 'profiles/deploy-agent.yaml'), 'utf8')) as Record<string, unknown>;
+  const target = {
+    ...profile,
+    name: 'raid-target',
+    files: [],
+    services: {},
+    hostname: 'raid-target',
+    // every module directory goes but fs, lib, crypto, arch, block and drivers/{md,block,virtio,char}
+    run: ['cd /usr/lib/modules/* && find kernel -mindepth 1 -maxdepth 2 -type d ! -regex "kernel/\\(\\(fs\\|lib\\|crypto\\|arch\\|block\\)\\(/.*\\)?\\|drivers\\|drivers/\\(md\\|block\\|virtio\\|char\\)\\)" -prune -exec rm -rf {} + && depmod -a "$(basename "$PWD")"'],
+    outputs: ['tar.zst'],
+  };
+  delete target.layout;
+  const targetProfile = path.join(IMAGES_DIR, 'raid-target.yaml');
+  await writeFile(targetProfile, stringify(target));
+  const targetOut = path.join(IMAGES_DIR, 'raid-target');
+  const rootfs = await build(targetProfile, targetOut);
+
   project.provide('agentImage', {
-    qcow2: path.resolve(out, qcow2.uri),
-    qcow2Sha256: qcow2.sha256,
-    tar: path.resolve(out, tar.uri),
-    tarSha256: tar.sha256,
+    qcow2: agent.file('qcow2'),
+    qcow2Sha256: agent.sha256('qcow2'),
+    vmlinuz: agent.file('vmlinuz'),
+    initramfs: agent.file('initramfs'),
+    tar: rootfs.file('tar.zst'),
+    tarSha256: rootfs.sha256('tar.zst'),
     buildSeconds: (Date.now() - started) / 1000,
   });
 }

@@ -1,5 +1,7 @@
 import { execa } from 'execa';
-import { mkdtemp, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdir, mkdtemp, readFile, stat, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -7,7 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { bootDisks, grubConfig, grubModules } from '../../actions/bootloader.js';
 import { fstabFor } from '../../actions/fstab.js';
 import { checkVolumeGroupsFit } from '../../actions/lvm.js';
-import { jobUrlFromCmdline } from '../../src/agent/find-job.js';
+import { fetchJob, jobUrlFromCmdline } from '../../src/agent/find-job.js';
+import { localiseJobFiles } from '../../src/agent/job-files.js';
+import { resolverFromDhcp } from '../../src/agent/resolver.js';
 import { deployArgs, resolveJobPath } from '../../src/agent/job-argv.js';
 import { assignIdentifiers } from '../../src/disk/identifiers.js';
 import { alignmentPadding, newcArchive } from '../../src/disk/cpio.js';
@@ -132,5 +136,42 @@ describe('jobs for the deploy agent', () => {
     expect(resolveJobPath('/srv/disk.qcow2', '/run/job')).toBe('/srv/disk.qcow2');
     expect(jobUrlFromCmdline('BOOT_IMAGE=/vmlinuz ro bareon.job=http://10.0.2.100/job.yaml quiet')).toBe('http://10.0.2.100/job.yaml');
     expect(jobUrlFromCmdline('ro quiet')).toBeUndefined();
+  });
+});
+
+describe('jobs fetched over HTTP (bareon.job=)', () => {
+  it('wait for the network, then fetch the job; its layout and config drive files are downloaded, its source stays a URL', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'bareon-job-http-'));
+    const files: Record<string, string> = { '/jobs/job.yaml': 'source: img/root.tar.zst\nverify: false\nlayout: layout.yaml\nconfigdrive: {meta_data: md}\n', '/jobs/layout.yaml': 'disks: []\n', '/jobs/md': 'instance-id: x\n' };
+    const server = http.createServer((req, res) => (files[req.url!] ? res.end(files[req.url!]) : res.writeHead(404).end()));
+    // the port is taken now and served only later: the first attempts are refused, as before DHCP
+    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+    server.close();
+    const waits: string[] = [];
+    const base = `http://127.0.0.1:${port}/jobs/job.yaml`;
+    const later = new Promise<void>((resolve) => setTimeout(() => server.listen(port, '127.0.0.1', resolve), 3000));
+    const text = await fetchJob(base, new AbortController().signal, 20_000, (why) => waits.push(why));
+    await later;
+    try {
+      expect(waits[0]).toMatch(/ECONNREFUSED; waiting for the network/);
+      const job = JobSchema.parse(parseYaml(text));
+      const local = await localiseJobFiles(job, base, dir, new AbortController().signal);
+      expect(deployArgs(local, base)).toEqual([`http://127.0.0.1:${port}/jobs/img/root.tar.zst`, '--no-verify', '--layout', path.join(dir, 'layout.yaml'), '--meta-data', path.join(dir, 'meta-data'), '--yes', '--log-format', 'json']);
+      expect(await readFile(path.join(dir, 'meta-data'), 'utf8')).toBe('instance-id: x\n');
+      await expect(fetchJob(`http://127.0.0.1:${port}/jobs/none.yaml`, new AbortController().signal, 1000)).rejects.toThrow(/HTTP 404/);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('write /etc/resolv.conf from the DHCP lease when it names no server, and leave one that does alone', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'bareon-resolv-'));
+    await mkdir(path.join(dir, 'leases'));
+    await writeFile(path.join(dir, 'leases', '2'), 'ADDRESS=10.0.2.15\nDNS=10.0.2.3 10.0.2.4\n');
+    const conf = path.join(dir, 'resolv.conf');
+    await symlink('../run/systemd/resolve/stub-resolv.conf', conf);
+    expect(await resolverFromDhcp(conf, path.join(dir, 'leases'))).toEqual(['10.0.2.3', '10.0.2.4']);
+    expect(await readFile(conf, 'utf8')).toMatch(/^nameserver 10\.0\.2\.3\nnameserver 10\.0\.2\.4\n$/m);
+    expect(await resolverFromDhcp(conf, path.join(dir, 'leases'))).toEqual([]);
   });
 });

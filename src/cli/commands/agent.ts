@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { findJob, type FoundJob } from '../../agent/find-job.js';
 import { deployArgs } from '../../agent/job-argv.js';
+import { localiseJobFiles } from '../../agent/job-files.js';
 import { formatError } from '../../core/errors.js';
 import { HostExecutor } from '../../host/executor.js';
 import { tempDir } from '../../host/mount.js';
@@ -49,7 +50,7 @@ export async function agentCommand(opts: { job?: string }, session: Session): Pr
   try {
     const found: FoundJob = opts.job
       ? { text: await readFile(opts.job, 'utf8'), base: path.dirname(path.resolve(opts.job)), origin: opts.job }
-      : await findJob(session.cleanup, session.signal);
+      : await findJob(session.cleanup, session.signal, { onWait: say });
     say(`job from ${found.origin}`);
     const raw = parseYaml(found.text, { maxAliasCount: 100 }) as { layout?: unknown };
     job = parseWith(JobSchema, raw, { label: found.origin });
@@ -60,7 +61,8 @@ export async function agentCommand(opts: { job?: string }, session: Session): Pr
       // the layout as written (JSON is YAML): bareon-deploy validates it again, with its own messages
       await writeFile(layoutFile, JSON.stringify(raw.layout));
     }
-    const args = deployArgs(job, found.base, layoutFile);
+    const local = await localiseJobFiles(job, found.base, await tempDir(session.cleanup, 'job-files'), session.signal);
+    const args = deployArgs(local, found.base, layoutFile);
     say(`bareon-deploy ${args.join(' ')}`);
     const child = execa(process.execPath, [deployScript, ...args], { reject: false, stdout: 'inherit', stderr: 'pipe', cancelSignal: session.signal });
     const errors: string[] = [];
