@@ -48,4 +48,4 @@ bench: setup build
 	bash bench/build
 
 clean:
-	rm -rf dist out build .test-artifacts
+	rm -rf dist out build .test-artifacts "$${BAREON_TEST_IMAGES:-/var/cache/bareon-test-images}"

@@ -4,8 +4,12 @@ import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { BIN, REPO } from '../helpers/cli.js';
 
-/** Where the e2e tier's shared images are built (kept between runs; the step cache makes rebuilds quick). */
-export const IMAGES_DIR = path.join(REPO, '.test-artifacts', 'images');
+/**
+ * Where the e2e tier's shared images are built. Kept between runs and clones (BAREON_TEST_IMAGES
+ * moves it): an artifact is reused only when its root filesystem image, its options and bareon's
+ * compiled code are all unchanged, and the step cache makes the rest quick.
+ */
+export const IMAGES_DIR = process.env.BAREON_TEST_IMAGES ?? '/var/cache/bareon-test-images';
 
 declare module 'vitest' {
   export interface ProvidedContext {

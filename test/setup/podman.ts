@@ -1,3 +1,4 @@
+import { execa } from 'execa';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import http from 'node:http';
@@ -17,6 +18,20 @@ const ping = () =>
   });
 
 /**
+ * Podman 4.3 leaves a conmon per exec session running after its container is gone; the tier stops
+ * those of containers that no longer exist, so that it leaves no process behind.
+ */
+async function stopOrphanConmons(): Promise<void> {
+  const alive = new Set((await execa('podman', ['ps', '-a', '-q', '--no-trunc'], { reject: false })).stdout.split('\n').filter(Boolean));
+  const conmons = (await execa('pgrep', ['-a', 'conmon'], { reject: false })).stdout.split('\n').filter(Boolean);
+  for (const line of conmons) {
+    const [pid] = line.split(' ');
+    const id = / -c ([0-9a-f]{64})/.exec(line)?.[1];
+    if (id && !alive.has(id)) process.kill(Number(pid), 'SIGTERM');
+  }
+}
+
+/**
  * The podman tier runs against Podman: this starts `podman system service` for the tier's run
  * (unless one already answers) and stops it afterwards, and points DOCKER_HOST at it, so the base
  * bootstrap that follows in the tier's setup, the tests and the commands they start all use Podman.
@@ -34,5 +49,6 @@ export default async function usePodman(): Promise<() => Promise<void>> {
     if (!service) return;
     service.kill('SIGTERM');
     await new Promise((r) => service!.once('exit', r));
+    await stopOrphanConmons();
   };
 }
