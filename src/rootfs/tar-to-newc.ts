@@ -34,10 +34,10 @@ const clean = (name: string) => name.replace(/^(\.\/|\/)+/, '').replace(/\/+$/, 
 
 /**
  * Turns a rootfs tar stream into a newc cpio stream, member by member, as the kernel unpacks an
- * initramfs: memory stays flat whatever the tree's size. Hardlinks keep their inode: every regular
- * file is written with nlink 2 because the kernel links a later member to an earlier one only when
- * that earlier one said it had links, and a tar stream tells of a link only after its target.
- * newc has no place for xattrs, so file capabilities do not survive.
+ * initramfs: file data is never held, only each file's name and inode. Hardlinks keep their inode:
+ * every regular file is written with nlink 2, because the kernel links a later member to an earlier
+ * one only when that earlier one said it had links, and a tar stream tells of a link only after its
+ * target. newc has no place for xattrs, so file capabilities do not survive.
  */
 export function tarToNewc(source: Readable, opts: TarToNewcOptions = {}): Readable {
   const extract = tar.extract();

@@ -136,7 +136,7 @@ export async function runVm(opts: {
   const started = Date.now();
   const qemu = execa(
     'qemu-system-x86_64',
-    ['-machine', 'q35', '-accel', 'tcg', '-m', String(opts.memoryMiB ?? 1536), '-smp', '2',  ...firmware, ...drives, ...netboot,
+    ['-machine', 'q35', '-accel', 'tcg', '-m', String(opts.memoryMiB ?? 1536), '-smp', '2', ...firmware, ...drives, ...netboot,
       '-nic', `user,restrict=on,model=virtio-net-pci${guestfwd}`, '-display', 'none', '-monitor', 'none', '-serial', `file:${serial}`, '-no-reboot'],
     { reject: false },
   );

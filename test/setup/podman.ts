@@ -27,7 +27,12 @@ async function stopOrphanConmons(): Promise<void> {
   for (const line of conmons) {
     const [pid] = line.split(' ');
     const id = / -c ([0-9a-f]{64})/.exec(line)?.[1];
-    if (id && !alive.has(id)) process.kill(Number(pid), 'SIGTERM');
+    if (!id || alive.has(id)) continue;
+    try {
+      process.kill(Number(pid), 'SIGTERM');
+    } catch {
+      // gone since pgrep listed it
+    }
   }
 }
 
