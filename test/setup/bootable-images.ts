@@ -6,8 +6,9 @@ import { BIN, REPO } from '../helpers/cli.js';
 
 /**
  * Where the e2e tier's shared images are built. Kept between runs and clones (BAREON_TEST_IMAGES
- * moves it): an artifact is reused only when its root filesystem image, its options and bareon's
- * compiled code are all unchanged, and the step cache makes the rest quick.
+ * moves it): a tarball is reused only when its root filesystem image, its options and bareon's
+ * compiled code are all unchanged (disk images with unseeded layouts are made again, with new
+ * UUIDs), and the step cache makes the rest quick.
  */
 export const IMAGES_DIR = process.env.BAREON_TEST_IMAGES ?? '/var/cache/bareon-test-images';
 
