@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
@@ -9,7 +8,7 @@ import { VERSION } from '../../src/core/version.js';
 import { newestWithPrefix } from '../../src/disk/kernel-names.js';
 import { tarToNewc } from '../../src/rootfs/tar-to-newc.js';
 import { progressMeter, writeArtifactFile } from '../../src/stream/artifact-writer.js';
-import { toolStage } from '../../src/stream/tool-stage.js';
+import { requireZstd, zstdStage } from '../../src/stream/tool-stage.js';
 import { requireBuildOutput } from './build-output.js';
 
 /** What /etc/fstab says in a root filesystem that is the initramfs itself. */
@@ -28,7 +27,7 @@ export const netboot = definePlugin({
   async validate(objects) {
     const { profile } = requireBuildOutput(objects, 'netboot');
     if (!profile.bootable) throw new ValidationError(`outputs: netboot needs a kernel, and profile ${profile.name} is not bootable`, { hint: 'set bootable: true, which installs the kernel and an init' });
-    if ((await execa('zstd', ['--version'], { reject: false })).failed) throw new ValidationError('netboot needs the zstd command', { hint: 'apt-get install zstd (make setup does)' });
+    await requireZstd('netboot');
   },
   async run(ctx) {
     const { outDir, profile } = requireBuildOutput(ctx.objects, 'netboot');
@@ -66,7 +65,7 @@ export const netboot = definePlugin({
     const initramfs = path.join(outDir, `${profile.name}.initramfs`);
     ctx.setTitle(`export ${path.basename(initramfs)}`);
     ctx.progress.start(rootfs.apparentSize);
-    const packed = await writeArtifactFile(initramfs, cpio, [toolStage('zstd', ['-T0', `-${ctx.options.level}`, '-q', '-c'])], { cleanup: ctx.cleanup, signal: ctx.signal });
+    const packed = await writeArtifactFile(initramfs, cpio, [zstdStage(ctx.options.level)], { cleanup: ctx.cleanup, signal: ctx.signal });
 
     const newest = newestWithPrefix(kernels.keys(), 'vmlinuz-')!;
     const vmlinuz = path.join(outDir, `${profile.name}.vmlinuz`);

@@ -3,10 +3,10 @@ import path from 'node:path';
 import { availableParallelism } from 'node:os';
 import { createGzip } from 'node:zlib';
 import { z } from 'zod';
-import { BareonError, ValidationError } from '../../src/core/errors.js';
+import { BareonError } from '../../src/core/errors.js';
 import { definePlugin, type Plugin } from '../../src/core/plugins/types.js';
 import { progressMeter, writeArtifactFile } from '../../src/stream/artifact-writer.js';
-import { toolStage } from '../../src/stream/tool-stage.js';
+import { requireZstd, toolStage, zstdStage } from '../../src/stream/tool-stage.js';
 import { requireBuildOutput } from './build-output.js';
 import { artifactInputs, reusableArtifact } from '../../src/build/artifact-reuse.js';
 import { VERSION } from '../../src/core/version.js';
@@ -20,7 +20,7 @@ async function hasPigz(): Promise<boolean> {
 
 function compressor(kind: Compression, level: number, pigz: boolean): NodeJS.ReadWriteStream[] {
   if (kind === 'gzip') return [pigz ? toolStage('pigz', ['-c', `-${level}`, '-p', String(availableParallelism())]) : createGzip({ level })];
-  if (kind === 'zstd') return [toolStage('zstd', ['-T0', `-${level}`, '-q', '-c'])];
+  if (kind === 'zstd') return [zstdStage(level)];
   return [];
 }
 
@@ -31,10 +31,7 @@ function tarball(format: string, kind: Compression, levels: { min: number; max: 
     options: z.strictObject({ level: z.number().int().min(levels.min).max(levels.max).default(levels.default) }),
     async validate(objects) {
       requireBuildOutput(objects, format);
-      if (kind === 'zstd') {
-        const found = await execa('zstd', ['--version'], { reject: false });
-        if (found.failed) throw new ValidationError('tar.zst needs the zstd command', { hint: 'apt-get install zstd (make setup does)' });
-      }
+      if (kind === 'zstd') await requireZstd(format);
     },
     async run(ctx) {
       const { outDir, profile } = requireBuildOutput(ctx.objects, format);
