@@ -11,13 +11,18 @@ build: node_modules/.package-lock.json
 
 # Everything: unit, then integration (real Docker, image files), e2e (QEMU boots), then the build
 # tests again through Podman (a run of its own: its setup points DOCKER_HOST at Podman's socket).
+# Unit test files mostly wait on the CLI they spawn: three at once keep two cores busy (vitest's
+# default, one fewer than the cores, runs them one at a time here). The heavy tiers run one file at a
+# time, and one tier after the other.
+UNIT = npx vitest run --project unit --maxWorkers=3
+
 test: setup
-	npx vitest run --project unit
+	$(UNIT)
 	npx vitest run --project integration --project e2e
 	npx vitest run --project podman
 
 test-unit: node_modules/.package-lock.json
-	npx vitest run --project unit
+	$(UNIT)
 
 test-integration: setup
 	npx vitest run --project integration

@@ -8,7 +8,8 @@ import { checkFits } from '../src/disk/layout-checks.js';
 import { adoptKeptPartitions } from '../src/disk/kept-partitions.js';
 import { wipeOldPartitions } from '../src/disk/old-signatures.js';
 import { disksWithTargets, requireLayout } from '../src/disk/targets.js';
-import { fixedBytes, formatBytes } from '../src/objects/size.js';
+import type { Partition } from '../src/objects/layout.js';
+import { fixedBytes, formatBytes, type SizeSpec } from '../src/objects/size.js';
 
 const sectors = (bytes: number) => bytes / SECTOR;
 
@@ -38,6 +39,9 @@ export function sfdiskScript(geometry: DiskGeometry, diskId: string): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** 1 GiB, 50%, remaining: a layout size as the user wrote it. */
+const sizeText = (size: SizeSpec) => (size.kind === 'bytes' ? formatBytes(size.bytes) : size.kind === 'percent' ? `${size.percent}%` : 'remaining');
+
 /** Lays out each disk of the layout: GPT through sgdisk, msdos through sfdisk, 1 MiB aligned. */
 export default definePlugin({
   summary: 'writes the partition tables of the layout (sgdisk for GPT, sfdisk for msdos)',
@@ -54,10 +58,18 @@ export default definePlugin({
     else if (layout.disks.some((d) => d.partitions.some((p) => p.keep))) throw new ValidationError(`${file}: keep: applies when deploying onto a disk that holds the partition, not to images`);
   },
   describe(objects) {
+    const fsText = (p: Partition) => `${p.fs ? `  ${p.fs.type}${p.fs.label ? ` "${p.fs.label}"` : ''}` : ''}${p.mount ? ` on ${p.mount}` : ''}`;
+    // a disk image is sized from the root filesystem, which a dry run does not build: no offsets yet
+    if (!objects.disks) {
+      return requireLayout(objects, 'partitioning').disks.flatMap((disk) => [
+        `${disk.id}: new ${disk.table} table on an image of ${disk.size === 'auto' ? 'the root filesystem’s size plus headroom' : formatBytes(fixedBytes(disk.size) ?? 0)}`,
+        ...disk.partitions.map((p, i) => `  ${i + 1}. ${p.type.padEnd(9)} size ${sizeText(p.size).padStart(10)}${fsText(p)}`),
+      ]);
+    }
     return disksWithTargets(objects, 'partitioning').flatMap(({ disk, target }) => [
       `${target.path}: new ${disk.table} table on ${formatBytes(target.size)}`,
       ...placePartitions(disk, target.size).partitions.map(
-        (p) => `  ${p.number}. ${p.spec.keep ? 'kept ' : ''}${p.spec.type.padEnd(9)} offset ${String(p.start).padStart(12)}  size ${formatBytes(p.size).padStart(10)}${p.spec.fs ? `  ${p.spec.fs.type}${p.spec.fs.label ? ` "${p.spec.fs.label}"` : ''}` : ''}${p.spec.mount ? ` on ${p.spec.mount}` : ''}`,
+        (p) => `  ${p.number}. ${p.spec.keep ? 'kept ' : ''}${p.spec.type.padEnd(9)} offset ${String(p.start).padStart(12)}  size ${formatBytes(p.size).padStart(10)}${fsText(p.spec)}`,
       ),
     ]);
   },

@@ -2,6 +2,9 @@
 import { addConfigDriveOptions, logFormatOption, newProgram, parseProgram } from './program.js';
 import { runSession } from './session.js';
 
+/** --outputs qcow2,netboot → ['qcow2', 'netboot'] */
+const formatList = (value: string) => value.split(',').map((f) => f.trim()).filter(Boolean);
+
 type Opts = Omit<import('./commands/build.js').BuildOptions, 'outDir' | 'noCache'> & { output: string; cache: boolean; logFormat: 'text' | 'json' };
 
 const program = addConfigDriveOptions(
@@ -9,6 +12,7 @@ const program = addConfigDriveOptions(
     .argument('<profile>', 'profile YAML')
     .option('-o, --output <dir>', 'artifact directory (with --target: the manifest of what was written)', 'out')
     .option('--no-cache', 'rebuild every step')
+    .option('--outputs <formats>', "write these outputs instead of the profile's, comma-separated (such as qcow2,netboot); a format the profile lists keeps its options", formatList)
     .option('--target <disk>', 'build to disk: write the root filesystem onto this block device or image file (the outputs are not written)')
     .option('--size <size>', 'with --target: size of an image-file target, such as 8GiB')
     .option('--layout <file>', "with --target: the layout (default: the profile's, or the default bootable layout)")

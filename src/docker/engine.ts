@@ -1,5 +1,5 @@
 import type { CommandResult } from '../core/tool-error.js';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BareonError } from '../core/errors.js';
@@ -59,7 +59,9 @@ export class DockerEngine {
 
   /** Connects through DOCKER_HOST or the default socket and checks that a daemon answers. */
   static async connect(runId: string, opts?: Docker.DockerOptions): Promise<DockerEngine> {
-    const docker = new Docker(opts);
+    // loaded here, not at import: every command that lists plugins imports this module, few talk to Docker
+    const { default: Dockerode } = await import('dockerode');
+    const docker = new Dockerode(opts);
     try {
       await docker.ping();
     } catch (err) {

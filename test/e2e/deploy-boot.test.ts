@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO } from '../helpers/cli.js';
 import { deploy, leftovers } from '../helpers/deploy.js';
+import { IDENTITY_PRINTED, instrumentIdentity, printedIdentity } from '../helpers/identity.js';
 import { bootToLogin } from '../helpers/qemu.js';
 
 const images = inject('bootableImages');
@@ -19,11 +20,49 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function expectBoots(disk: string, firmware: 'bios' | 'uefi', name: string): Promise<string> {
-  const r = await bootToLogin(disk, { firmware, name, timeoutMs: 240_000 });
+async function expectBoots(disk: string, firmware: 'bios' | 'uefi', name: string, until?: RegExp[]): Promise<string> {
+  const r = await bootToLogin(disk, { firmware, name, timeoutMs: 240_000, until });
   console.log(`${name}, ${firmware}: login after ${r.seconds.toFixed(1)} s`);
   expect(r.reachedLogin, `no login prompt within 240 s; serial log kept at ${r.keptLog}`).toBe(true);
   return r.log;
+}
+
+/**
+ * The two deploys of the bootable qcow2 below also prove first-boot hygiene: each is booted once
+ * with a unit that prints its machine-id and SSH host key, and the two must differ.
+ */
+const identities: { name: string; machineId?: string; hostKey?: string; sshd?: string }[] = [];
+
+async function bootsWithIdentity(disk: string, firmware: 'bios' | 'uefi', name: string): Promise<void> {
+  await instrumentIdentity(disk);
+  const log = await expectBoots(disk, firmware, name, IDENTITY_PRINTED);
+  const id = printedIdentity(log);
+  console.log(`${name}: machine-id ${id.machineId}, ed25519 host key ${id.hostKey}, sshd ${id.sshd}`);
+  identities.push({ name, ...id });
+}
+
+/** A loop device over a new sparse file of `size`, detached after `fn`; returns the backing file. */
+async function onLoopDevice(name: string, size: string, fn: (loop: string) => Promise<void>): Promise<string> {
+  const backing = path.join(dir, `${name}.img`);
+  await execa('truncate', ['-s', size, backing]);
+  const loop = (await execa('losetup', ['--find', '--show', backing])).stdout.trim();
+  try {
+    await fn(loop);
+    expect((await leftovers(backing)).filter((l) => !l.startsWith(`loop: ${loop} `))).toEqual([]);
+  } finally {
+    await execa('losetup', ['--detach', loop]);
+  }
+  return backing;
+}
+
+/** A deploy onto a block device: refused without --yes and without a terminal, then done with --yes. */
+async function deployOntoLoop(loop: string, source: string): Promise<void> {
+  const refused = await deploy([source, loop]);
+  expect(refused.exitCode).toBe(2);
+  expect(String(refused.all)).toMatch(/without --yes/);
+  const r = await deploy([source, loop, '--yes']);
+  expect(r.exitCode, String(r.all)).toBe(0);
+  expect((await execa('sgdisk', ['-v', loop])).stdout).toContain('No problems found');
 }
 
 /** Partitions of a disk image as sfdisk sees them (bytes). */
@@ -61,7 +100,7 @@ describe('bareon-deploy of the bootable qcow2 onto a 6 GiB image file', () => {
     expect(await leftovers(target)).toEqual([]);
   });
 
-  it('with --grow, root fills the disk, and it boots with SeaBIOS and OVMF', async () => {
+  it('with --grow, root fills the disk, and it boots with SeaBIOS', async () => {
     const target = path.join(dir, 'grown.img');
     const r = await deploy([qcow2Manifest(), target, '--size', '6GiB', '--grow']);
     expect(r.exitCode, String(r.all)).toBe(0);
@@ -69,18 +108,26 @@ describe('bareon-deploy of the bootable qcow2 onto a 6 GiB image file', () => {
     expect(root.start + root.size).toBeGreaterThan(6 * GiB - 2 ** 20);
     const blocks = /Block count:\s+(\d+)/.exec((await execa('dumpe2fs', ['-h', `${target}?offset=${root.start}`])).stdout)![1];
     expect(Number(blocks) * 4096).toBe(root.size - (root.size % 4096));
-    await expectBoots(target, 'bios', 'deploy-qcow2-grown');
-    await expectBoots(target, 'uefi', 'deploy-qcow2-grown');
+    await bootsWithIdentity(target, 'bios', 'deploy-qcow2-grown');
+  });
+
+  it('onto a loop device, with --yes only, and it boots with OVMF', async () => {
+    const backing = await onLoopDevice('loop-qcow2', '4G', (loop) => deployOntoLoop(loop, qcow2Manifest()));
+    await bootsWithIdentity(backing, 'uefi', 'loop-qcow2');
+  });
+
+  it('the two deploys boot with different machine-ids and SSH host keys, and sshd runs in both (first-boot hygiene)', () => {
+    expect(identities.map((i) => i.name), 'both deploys above booted').toEqual(['deploy-qcow2-grown', 'loop-qcow2']);
+    for (const id of identities) expect(id, `${id.name}: identity not printed on the console`).toMatchObject({ machineId: expect.any(String), hostKey: expect.any(String), sshd: 'active' });
+    expect(identities[0].machineId).not.toBe(identities[1].machineId);
+    expect(identities[0].hostKey).not.toBe(identities[1].hostKey);
   });
 });
 
 describe('bareon-deploy of the bootable rootfs tar.zst onto a layout', () => {
-  it('with the default layout, boots', async () => {
-    const target = path.join(dir, 'tar.img');
-    const r = await deploy([tarManifest(), target, '--size', '4GiB']);
-    expect(r.exitCode, String(r.all)).toBe(0);
-    expect((await execa('sgdisk', ['-v', target])).stdout).toContain('No problems found');
-    const log = await expectBoots(target, 'bios', 'deploy-tar-default');
+  it('with the default layout, onto a loop device with --yes only, boots', async () => {
+    const backing = await onLoopDevice('loop-tar', '4G', (loop) => deployOntoLoop(loop, tarManifest()));
+    const log = await expectBoots(backing, 'bios', 'loop-tar');
     expect(log).not.toMatch(/Failed to mount/);
   });
 
@@ -101,27 +148,5 @@ describe('bareon-deploy of the bootable rootfs tar.zst onto a layout', () => {
     expect((await execa('debugfs', ['-R', 'cat /lib/dpkg/status', `${target}?offset=${varPart.start}`])).stdout).toMatch(/^Package: /m);
     const log = await expectBoots(target, 'uefi', 'deploy-tar-xfs-two-step');
     expect(log).not.toMatch(/Failed to mount/);
-  });
-});
-
-describe('bareon-deploy onto loop devices (block device targets)', () => {
-  it('deploys the qcow2 and the tar.zst with --yes; the tar deploy boots', async () => {
-    for (const [name, source] of [['loop-qcow2', qcow2Manifest()], ['loop-tar', tarManifest()]] as const) {
-      const backing = path.join(dir, `${name}.img`);
-      await execa('truncate', ['-s', '4G', backing]);
-      const loop = (await execa('losetup', ['--find', '--show', backing])).stdout.trim();
-      try {
-        const refused = await deploy([source, loop]);
-        expect(refused.exitCode).toBe(2);
-        expect(String(refused.all)).toMatch(/without --yes/);
-        const r = await deploy([source, loop, '--yes']);
-        expect(r.exitCode, String(r.all)).toBe(0);
-        expect((await execa('sgdisk', ['-v', loop])).stdout).toContain('No problems found');
-        expect((await leftovers(backing)).filter((l) => !l.startsWith(`loop: ${loop} `))).toEqual([]);
-      } finally {
-        await execa('losetup', ['--detach', loop]);
-      }
-      if (name === 'loop-tar') await expectBoots(backing, 'bios', name);
-    }
   });
 });

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
+import { hygieneItem } from '../../src/rootfs/hygiene.js';
 import { checkDiskFiles, checkFilesystems, manifestOf } from '../helpers/disk-checks.js';
 
 const images = inject('bootableImages');
@@ -33,5 +34,17 @@ describe('bareon-build profiles/debian-bootable.yaml', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+// Booting two deploys of this image, each with its own machine-id and host keys: deploy-boot.test.ts.
+describe('first-boot hygiene of the bootable profile', () => {
+  it('its rootfs artifact carries no host keys, machine-id, seed, apt state, build logs or backups', async () => {
+    const tarFile = path.join(images.tar, 'debian-bootable-tar.tar.zst');
+    const listing = (await execa('tar', ['--zstd', '-tvf', tarFile], { maxBuffer: 1 << 28 })).stdout.split('\n');
+    const names = listing.map((l) => l.split(/\s+/).slice(5).join(' ').replace(/ -> .*$/, ''));
+    expect(names.filter((n) => hygieneItem(n))).toEqual([]);
+    expect(names).toContain('etc/systemd/system/ssh.service.d/bareon-host-keys.conf');
+    expect(listing.find((l) => l.endsWith(' etc/machine-id'))).toMatch(/^-r--r--r-- root\/root\s+0 /);
   });
 });

@@ -4,9 +4,10 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bareon, REPO } from '../helpers/cli.js';
 import { checkDiskFiles, checkFilesystems } from '../helpers/disk-checks.js';
-import { bootToLogin } from '../helpers/qemu.js';
 
-// The tier's setup points DOCKER_HOST at Podman's socket and bootstraps the base through it.
+// The tier's setup points DOCKER_HOST at Podman's socket and bootstraps the base through it. The
+// same checks as the Docker tier's disk-image test. No boot here: reproducible.test.ts shows that a
+// root filesystem exported through Podman is byte-identical to Docker's, whose images the e2e tier boots.
 describe('profiles/debian-bootable.yaml built through Podman', () => {
   let out: string;
 
@@ -23,12 +24,5 @@ describe('profiles/debian-bootable.yaml built through Podman', () => {
 
   it('has clean filesystems with the UUIDs the manifest records', async () => {
     await checkFilesystems(out, 'debian-bootable');
-  });
-
-  it('boots to a login prompt under QEMU (UEFI)', async () => {
-    const r = await bootToLogin(path.join(out, 'debian-bootable.qcow2'), { firmware: 'uefi', name: 'podman-gpt-qcow2', timeoutMs: 240_000 });
-    console.log(`built through Podman, OVMF: login after ${r.seconds.toFixed(1)} s`);
-    expect(r.reachedLogin, `no login prompt within 240 s; serial log kept at ${r.keptLog}`).toBe(true);
-    expect(r.log).toContain('bareon-vm login:');
   });
 });

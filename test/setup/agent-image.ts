@@ -14,8 +14,8 @@ declare module 'vitest' {
 
 type Manifest = { artifacts: { uri: string; format: string; sha256: string }[] };
 
-async function build(profile: string, out: string): Promise<{ file(format: string): string; sha256(format: string): string }> {
-  const r = await execa(process.execPath, [BIN.build, profile, '-o', out], { reject: false, all: true, env: { BAREON_PLUGIN_PATH: '' } });
+async function build(profile: string, out: string, ...flags: string[]): Promise<{ file(format: string): string; sha256(format: string): string }> {
+  const r = await execa(process.execPath, [BIN.build, profile, '-o', out, ...flags], { reject: false, all: true, env: { BAREON_PLUGIN_PATH: '' } });
   if (r.exitCode !== 0) throw new Error(`building ${profile} failed (exit ${r.exitCode}):\n${String(r.all).slice(-4000)}`);
   const name = (parse(await readFile(profile, 'utf8')) as { name: string }).name;
   const manifest = JSON.parse(await readFile(path.join(out, `${name}.manifest.json`), 'utf8')) as Manifest;
@@ -26,7 +26,7 @@ async function build(profile: string, out: string): Promise<{ file(format: strin
 /**
  * Builds the deploy agent once per run, as `make agent` does: scripts/agent-bundle.sh stages Node and
  * this checkout's bareon, then profiles/deploy-agent.yaml gives a qcow2 (the agent on a disk) and a
- * vmlinuz + initramfs pair (the agent over the network).
+ * vmlinuz + initramfs pair (the agent over the network), through --outputs qcow2,netboot.
  *
  * The rootfs the RAID and LVM jobs deploy is the agent's package set without /opt/bareon and with
  * only the kernel modules a virtio VM needs: extraction is most of a job's time under TCG, and the
@@ -38,7 +38,8 @@ export default async function buildAgentImage(project: TestProject): Promise<voi
   const bundle = await execa('bash', [path.join(REPO, 'scripts/agent-bundle.sh'), path.join(REPO, 'build/agent')], { reject: false, all: true });
   if (bundle.exitCode !== 0) throw new Error(`agent-bundle.sh failed:\n${bundle.all}`);
   const started = Date.now();
-  const agent = await build(path.join(REPO, 'profiles/deploy-agent.yaml'), out);
+  // the tests boot the agent from its qcow2 and over the network; its tar.zst output is not used
+  const agent = await build(path.join(REPO, 'profiles/deploy-agent.yaml'), out, '--outputs', 'qcow2,netboot');
 
   const profile = parse(await readFile(path.join(REPO, 'profiles/deploy-agent.yaml'), 'utf8')) as Record<string, unknown>;
   const target = {

@@ -27,6 +27,21 @@ describe('the shipped profiles and layouts', () => {
     expect(r.stdout).toContain('bareon.exporters/tar.gz');
   });
 
+  it('plan a disk image build, whose size is not known before the root filesystem exists, and --outputs picks the outputs', async () => {
+    const env = { DOCKER_HOST: 'unix:///nonexistent.sock' };
+    const r = await bareon('build', [path.join(REPO, 'profiles/debian-bootable.yaml'), '--dry-run'], { env });
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(r.stdout).toContain('root: new gpt table on an image of the root filesystem’s size plus headroom');
+    expect(r.stdout).toMatch(/3\. linux +size +remaining +ext4 "root" on \//);
+    const agent = await bareon('build', [path.join(REPO, 'profiles/deploy-agent.yaml'), '--outputs', 'qcow2,netboot', '--dry-run'], { env });
+    expect(agent.exitCode, String(agent.stderr)).toBe(0);
+    expect(agent.stdout).toMatch(/2\. bareon\.exporters\/qcow2 .*\n {2}3\. bareon\.exporters\/netboot /);
+    expect(agent.stdout).not.toContain('bareon.exporters/tar.zst');
+    const both = await bareon('build', [path.join(REPO, 'profiles/debian-cloud.yaml'), '--outputs', 'qcow2', '--target', '/tmp/x.img', '--dry-run'], { env });
+    expect(both.exitCode).toBe(2);
+    expect(both.stderr).toContain('--outputs and --target');
+  });
+
   it('plan a build to disk with a config drive: the deploy chain, the reserved partition, nothing created', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'bareon-dry-'));
     await writeFile(path.join(dir, 'meta-data'), 'instance-id: dry\n');

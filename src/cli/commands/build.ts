@@ -12,15 +12,17 @@ import type { Session } from '../session.js';
 import { confirmOverwrite, openHostTarget, sizeOption } from './host-target.js';
 import { DEFAULT_DEPLOY_LAYOUT, DEPLOY_ACTIONS } from './deploy.js';
 
-/** The queue a build runs: its builder, one exporter per output, then the manifest. */
-export function buildQueue(profile: Profile, profileFile: string): QueueEntry[] {
+/**
+ * The queue a build runs: its builder, one exporter per output, then the manifest. `only` (from
+ * --outputs) replaces the profile's outputs, keeping the profile's options for a format it lists.
+ */
+export function buildQueue(profile: Profile, profileFile: string, only?: string[]): QueueEntry[] {
   const file = path.basename(profileFile);
+  const listed = profile.outputs.map((output, i) => ({ ...(typeof output === 'string' ? { format: output } : output), origin: `${file} outputs[${i}]` }));
+  const outputs = only ? only.map((format) => listed.find((o) => o.format === format) ?? { format, origin: '--outputs' }) : listed;
   return [
     { namespace: 'bareon.builders', name: profile.builder, origin: `${file} builder` },
-    ...profile.outputs.map((output, i): QueueEntry => {
-      const { format, ...options } = typeof output === 'string' ? { format: output } : output;
-      return { namespace: 'bareon.exporters', name: format, options, origin: `${file} outputs[${i}]` };
-    }),
+    ...outputs.map(({ format, origin, ...options }): QueueEntry => ({ namespace: 'bareon.exporters', name: format, options, origin })),
     { namespace: 'bareon.actions', name: 'manifest' },
   ];
 }
@@ -35,6 +37,8 @@ export interface BuildOptions extends ConfigDriveFlags {
   layout?: string;
   yes: boolean;
   preserveOnError: boolean;
+  /** --outputs: write these formats instead of the profile's outputs. */
+  outputs?: string[];
 }
 
 /** The builder's root filesystem as a deploy source: the container's export stream, opened when the deployer runs. */
@@ -95,10 +99,11 @@ export async function buildCommand(profileFile: string, opts: BuildOptions, sess
   const { epoch } = resolveEpoch(profile.epoch, process.env, profileFile);
   const objects: Objects = { profile, profileFile: path.resolve(profileFile), layout, layoutFile, outDir: path.resolve(opts.outDir), epoch, artifacts: [] };
   const registry = await PluginRegistry.discover({ extraDirs: profile.plugins.map((p) => path.resolve(profileDir, p)) });
+  if (opts.outputs && opts.target) throw new ValidationError('--outputs and --target: a build to disk writes no outputs', { hint: 'drop one of them' });
   const toDisk = opts.target ? await buildToDiskQueue(objects, profile, opts, session, registry.names('bareon.actions')) : undefined;
   await runPlugins({
     registry,
-    queue: toDisk?.queue ?? buildQueue(profile, profileFile),
+    queue: toDisk?.queue ?? buildQueue(profile, profileFile, opts.outputs),
     objects,
     flags: { dryRun: opts.dryRun, yes: opts.yes, noCache: opts.noCache },
     confirm: toDisk?.confirm,
