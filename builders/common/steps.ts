@@ -85,6 +85,20 @@ export function allPackages(profile: Profile, pm: PackageManager, distro: 'debia
   return [...new Set([...implicitPackages(profile, pm, distro), ...profile.packages])];
 }
 
+/**
+ * The package steps of a profile. A bootable apt profile gets two: the boot layer (kernel, GRUB,
+ * systemd…) that every bootable profile on the same base shares from the step cache, then its own
+ * packages, so that a profile differing from another only in its packages reinstalls just those
+ * (and rebuilds the initramfs only when one of them asks for it, as mdadm or lvm2 do).
+ */
+export function packageLayers(profile: Profile, pm: PackageManager, distro: 'debian' | 'ubuntu'): { title: string; packages: string[] }[] {
+  const all = allPackages(profile, pm, distro);
+  if (!profile.bootable || pm.name !== 'apt') return all.length ? [{ title: 'packages', packages: all }] : [];
+  const boot = bootablePackages(distro);
+  const rest = all.filter((p) => !boot.includes(p));
+  return [{ title: 'packages: boot', packages: boot }, ...(rest.length ? [{ title: 'packages', packages: rest }] : [])];
+}
+
 /** Local files named by the profile, as archive entries plus the chmod/chown script. */
 async function filesStep(profile: Profile, profileDir: string): Promise<{ entries: ArchiveEntry[]; script: string; digest: string }> {
   const entries: ArchiveEntry[] = [];
@@ -147,11 +161,10 @@ export async function planSteps(
     steps.push({ kind: 'repos', title: `repos: ${profile.repos.map((r) => r.name).join(', ')}`, options: profile.repos.map((r) => r.name), script: 'true', archive: entries });
   }
 
-  const packages = allPackages(profile, pm, opts.distro);
-  if (packages.length) {
-    const cacheVolumes = pm.name === 'apt' ? [{ volume: APT_ARCHIVE_VOLUME, target: '/var/cache/apt/archives' }] : undefined;
-    const script = profile.bootable && pm.name === 'apt' ? initramfsOnce(pm.install(packages)) : pm.install(packages);
-    steps.push({ kind: 'packages', title: `packages (${packages.length})`, options: { pm: pm.name, packages }, script, cacheVolumes });
+  const cacheVolumes = pm.name === 'apt' ? [{ volume: APT_ARCHIVE_VOLUME, target: '/var/cache/apt/archives' }] : undefined;
+  for (const layer of packageLayers(profile, pm, opts.distro)) {
+    const script = profile.bootable && pm.name === 'apt' ? initramfsOnce(pm.install(layer.packages)) : pm.install(layer.packages);
+    steps.push({ kind: 'packages', title: `${layer.title} (${layer.packages.length})`, options: { pm: pm.name, packages: layer.packages }, script, cacheVolumes });
   }
 
   if (profile.files.length) {

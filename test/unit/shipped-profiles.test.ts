@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { bareon, REPO } from '../helpers/cli.js';
 import { planSteps } from '../../builders/common/steps.js';
 import { PACKAGE_MANAGERS } from '../../src/build/package-manager.js';
+import { stepKey } from '../../src/build/step-cache.js';
 import { ProfileSchema } from '../../src/objects/profile.js';
 
 describe('the shipped profiles and layouts', () => {
@@ -74,5 +75,24 @@ describe('build steps from a profile', () => {
     expect(digests.get(1)).toMatch(/^[0-9a-f]{64}$/);
     expect((steps[2].options as { packages: string[] }).packages).toEqual(['sudo', 'openssh-server', 'tzdata', 'locales', 'vendor-agent']);
     expect(steps[4].script).toContain('locale-gen');
+  });
+
+  it('gives a bootable profile a boot layer that profiles differing only in packages share, and builds each initramfs once', async () => {
+    const bootable = (packages: string[]) => ProfileSchema.parse({ name: 'b', base: { distro: 'debian', suite: 'bookworm' }, bootable: true, packages });
+    const plan = async (packages: string[]) => (await planSteps(bootable(packages), { profileDir: REPO, pm: PACKAGE_MANAGERS.apt, distro: 'debian' })).steps;
+    const [first, second] = [await plan(['openssh-server', 'less']), await plan(['openssh-server', 'udev'])];
+    expect(first.map((s) => s.title)).toEqual(['prepare', 'packages: boot (13)', 'packages (2)', 'finalize']);
+    const key = (steps: typeof first, i: number) => stepKey(stepKey('base', steps[0]), steps[i]);
+    expect(key(first, 1)).toBe(key(second, 1));
+    expect(key(first, 2)).not.toBe(key(second, 2));
+    // udev is in the boot layer already
+    expect((second[2].options as { packages: string[] }).packages).toEqual(['openssh-server']);
+    for (const step of [first[1], first[2]]) {
+      expect(step.script).toMatch(/^export INITRD=No; \{ .*apt-get install .*; \} \|\| exit 1$/m);
+      expect(step.script).toContain('update-initramfs -c -k "$v"');
+    }
+    // a container profile keeps one package step, without the initramfs handling
+    const plain = (await planSteps(ProfileSchema.parse({ name: 'p', base: { distro: 'debian', suite: 'bookworm' }, packages: ['curl'] }), { profileDir: REPO, pm: PACKAGE_MANAGERS.apt, distro: 'debian' })).steps;
+    expect(plain.filter((s) => s.kind === 'packages').map((s) => s.script)).toEqual([PACKAGE_MANAGERS.apt.install(['curl'])]);
   });
 });
