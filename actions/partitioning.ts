@@ -9,7 +9,7 @@ import { adoptKeptPartitions } from '../src/disk/kept-partitions.js';
 import { wipeOldPartitions } from '../src/disk/old-signatures.js';
 import { disksWithTargets, requireLayout } from '../src/disk/targets.js';
 import type { Partition } from '../src/objects/layout.js';
-import { fixedBytes, formatBytes, type SizeSpec } from '../src/objects/size.js';
+import { fixedBytes, formatBytes, formatSizeSpec } from '../src/objects/size.js';
 
 const sectors = (bytes: number) => bytes / SECTOR;
 
@@ -39,9 +39,6 @@ export function sfdiskScript(geometry: DiskGeometry, diskId: string): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** 1 GiB, 50%, remaining: a layout size as the user wrote it. */
-const sizeText = (size: SizeSpec) => (size.kind === 'bytes' ? formatBytes(size.bytes) : size.kind === 'percent' ? `${size.percent}%` : 'remaining');
-
 /** Lays out each disk of the layout: GPT through sgdisk, msdos through sfdisk, 1 MiB aligned. */
 export default definePlugin({
   summary: 'writes the partition tables of the layout (sgdisk for GPT, sfdisk for msdos)',
@@ -63,7 +60,7 @@ export default definePlugin({
     if (!objects.disks) {
       return requireLayout(objects, 'partitioning').disks.flatMap((disk) => [
         `${disk.id}: new ${disk.table} table on an image of ${disk.size === 'auto' ? 'the root filesystem’s size plus headroom' : formatBytes(fixedBytes(disk.size) ?? 0)}`,
-        ...disk.partitions.map((p, i) => `  ${i + 1}. ${p.type.padEnd(9)} size ${sizeText(p.size).padStart(10)}${fsText(p)}`),
+        ...disk.partitions.map((p, i) => `  ${i + 1}. ${p.type.padEnd(9)} size ${formatSizeSpec(p.size).padStart(10)}${fsText(p)}`),
       ]);
     }
     return disksWithTargets(objects, 'partitioning').flatMap(({ disk, target }) => [

@@ -77,3 +77,8 @@ export function formatBytes(bytes: number): string {
   }
   return `${i === 0 ? value : value.toFixed(1)} ${units[i]}`;
 }
+
+/** A layout size as written: "1.0 GiB", "50%" or "remaining". */
+export function formatSizeSpec(size: SizeSpec): string {
+  return size.kind === 'bytes' ? formatBytes(size.bytes) : size.kind === 'percent' ? `${size.percent}%` : 'remaining';
+}
