@@ -1,11 +1,13 @@
 import { execa } from 'execa';
 import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BareonError, ValidationError } from '../../src/core/errors.js';
 import { definePlugin, type PluginContext } from '../../src/core/plugins/types.js';
 import { checkSourceDigest } from '../../src/deploy/checksum.js';
 import { growLastPartition } from '../../src/deploy/grow.js';
+import { writeQcow2Direct } from '../../src/deploy/qcow2-direct.js';
 import { writeZstdDirect } from '../../src/deploy/zstd-direct.js';
 import { deployTarget, requireSource } from '../../src/deploy/request.js';
 import { HostExecutor } from '../../src/host/executor.js';
@@ -14,6 +16,7 @@ import { formatBytes, MiB } from '../../src/objects/size.js';
 import { decompressor } from '../../src/source/decompress.js';
 import { parseQcow2Header } from '../../src/source/magic.js';
 import { qcow2Window, readQcow2Head } from '../../src/source/qcow2-head.js';
+import { Qcow2FormatError, readQcow2Map, type Qcow2Map } from '../../src/source/qcow2-map.js';
 import { progressMeter, HashMeter } from '../../src/stream/artifact-writer.js';
 import { DiskWriter, writeSynced } from '../../src/stream/disk-writer.js';
 
@@ -55,22 +58,35 @@ async function writeRawStream(ctx: PluginContext, source: DeploySource, target: 
   return { length: writer.length, head };
 }
 
-/** qcow2 goes through qemu-img (always as qcow2, never probed); a remote or piped qcow2 is spooled first. */
+/**
+ * qcow2: a remote or piped one is spooled first (qcow2 is not sequential). bareon's reader then writes
+ * it in one hashed pass over the file; images it leaves to qemu-img (compressed clusters, subclusters,
+ * encryption) and BAREON_QCOW2_READER=qemu-img go through `qemu-img convert`, the format always given.
+ */
 async function writeQcow2(ctx: PluginContext, source: DeploySource, target: DiskTarget): Promise<{ length: number; head: Buffer }> {
   const verify = ctx.objects.deploy!.verify;
   let file = source.file;
-  let digest: Promise<{ sha256: string; size: number }>;
+  let spooled: { sha256: string; size: number } | undefined;
   if (!file) {
     file = `${await target.scratchDir()}/source.qcow2`;
     ctx.log(`spooling ${source.uri} to ${file} (qcow2 is not sequential)`);
     const meter = new HashMeter();
     await pipeline([await source.open(ctx.signal), meter, new DiskWriter(file, { flags: 'w', zeroFrom: 0, truncate: true })] as never, { signal: ctx.signal });
-    digest = Promise.resolve({ sha256: meter.sha256, size: meter.size });
-  } else {
-    // hashed beside the conversion, not before it
-    digest = hashStream(createReadStream(file, { highWaterMark: 4 * MiB }), ctx.signal);
+    spooled = { sha256: meter.sha256, size: meter.size };
   }
-  const virtualSize = parseQcow2Header(source.head).virtualSize;
+  const map = checkedMaps.get(source) ?? (await qcow2Map(file, source.uri));
+  const reader = map.unsupported ? `qemu-img (bareon's reader skips it: ${map.unsupported})` : process.env.BAREON_QCOW2_READER === 'qemu-img' ? 'qemu-img (BAREON_QCOW2_READER)' : undefined;
+  if (!reader) {
+    const direct = await writeQcow2Direct(file, map, target, { holdHead: MiB, progress: ctx.progress, signal: ctx.signal });
+    ctx.progress.done();
+    checkSourceDigest(source, verify, spooled ?? direct.digest);
+    await writeSynced(target.path, direct.head);
+    return { length: map.virtualSize, head: direct.head };
+  }
+  ctx.log(`qcow2 decoded by ${reader}`);
+  // hashed beside the conversion, not before it
+  const digest = spooled ? Promise.resolve(spooled) : hashStream(createReadStream(file, { highWaterMark: 4 * MiB }), ctx.signal);
+  const virtualSize = map.virtualSize;
   const dst = `driver=raw,offset=${MiB},file.driver=${target.kind === 'block' ? 'host_device' : 'file'},file.filename=${target.path}`;
   ctx.progress.start(virtualSize);
   const convert = execa('qemu-img', ['convert', '-p', '-n', ...(target.zeroFrom === 0 ? ['--target-is-zero'] : []), '--image-opts', qcow2Window(file, `offset=${MiB}`), '--target-image-opts', dst], {
@@ -97,10 +113,26 @@ async function writeQcow2(ctx: PluginContext, source: DeploySource, target: Disk
   return { length: virtualSize, head };
 }
 
+/** The maps of local qcow2 sources, read while validating: a malformed image fails before anything is written. */
+const checkedMaps = new WeakMap<DeploySource, Qcow2Map>();
+
+/** The data clusters of a local qcow2. */
+async function qcow2Map(file: string, uri: string): Promise<Qcow2Map> {
+  const fh = await open(file, 'r');
+  try {
+    return await readQcow2Map(fh);
+  } catch (err) {
+    if (err instanceof Qcow2FormatError) throw new ValidationError(`source ${uri}: ${err.message}`, { hint: 'check it with qemu-img check; nothing was written' });
+    throw err;
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Writes a whole-disk image (raw, raw.gz/xz/zst or qcow2) onto the target, verified, then relocates the backup GPT and optionally grows. */
 export default definePlugin({
   summary: 'writes a whole-disk image (raw, raw.gz, raw.xz, raw.zst, qcow2) onto a disk, sha256-verified in flight, first MiB last',
-  validate(objects) {
+  async validate(objects) {
     const source = requireSource(objects, 'disk-image');
     if (source.content !== 'disk') throw new ValidationError(`disk-image deploys whole-disk images; ${source.uri} is ${source.format}`);
     const target = deployTarget(objects, 'disk-image');
@@ -109,6 +141,7 @@ export default definePlugin({
       if (h.backingFile) throw new ValidationError(`source ${source.uri}: the qcow2 has a backing file; bareon refuses qcow2 images that point at other files`, { hint: 'flatten it: qemu-img convert -O qcow2 in.qcow2 flat.qcow2' });
       if (h.externalDataFile) throw new ValidationError(`source ${source.uri}: the qcow2 keeps its data in an external file; bareon refuses it`, { hint: 'flatten it: qemu-img convert -O qcow2 in.qcow2 flat.qcow2' });
       if (h.dirty || h.corrupt) throw new ValidationError(`source ${source.uri}: the qcow2 is marked ${h.corrupt ? 'corrupt' : 'dirty'}`, { hint: 'qemu-img check -r all on a copy' });
+      if (source.file) checkedMaps.set(source, await qcow2Map(source.file, source.uri));
     }
     if (source.virtualSize !== undefined && source.virtualSize > target.size) {
       throw new ValidationError(`source ${source.uri} is ${formatBytes(source.virtualSize)} but target ${target.path} has ${formatBytes(target.size)}`, { hint: 'use a larger disk, or --size for an image file' });

@@ -33,6 +33,13 @@ export async function bootToLogin(disk: string, opts: { firmware: 'bios' | 'uefi
   return { ...second, retried: true };
 }
 
+/**
+ * A headless q35 under TCG with only the devices a server needs: no VGA (fbcon drawing every console
+ * line is emulated too), no CD-ROM, floppy or parallel port, and no SVM (so no kvm module to load).
+ * Less for TCG to emulate; over five boots each it saved about 2 s of 42, within this machine's noise.
+ */
+const MACHINE = ['-machine', 'q35', '-accel', 'tcg', '-cpu', 'qemu64,-svm', '-smp', '2', '-nodefaults', '-vga', 'none'];
+
 /** No serial output for this long, short of the login prompt: a stalled guest. */
 const STALL_MS = 60_000;
 
@@ -48,7 +55,7 @@ async function bootOnce(disk: string, opts: { firmware: 'bios' | 'uefi'; timeout
   const started = Date.now();
   const qemu = execa(
     'qemu-system-x86_64',
-    ['-machine', 'q35', '-accel', 'tcg', '-m', '1024', '-smp', '2', ...firmware,
+    [...MACHINE, '-m', '1024', ...firmware,
       '-drive', `file=${disk},format=${format},if=virtio,snapshot=on`,
       '-nic', 'user,restrict=on,model=virtio-net-pci', '-display', 'none', '-monitor', 'none', '-serial', `file:${serial}`, '-no-reboot'],
     { reject: false },
@@ -136,7 +143,7 @@ export async function runVm(opts: {
   const started = Date.now();
   const qemu = execa(
     'qemu-system-x86_64',
-    ['-machine', 'q35', '-accel', 'tcg', '-m', String(opts.memoryMiB ?? 1536), '-smp', '2', ...firmware, ...drives, ...netboot,
+    [...MACHINE, '-m', String(opts.memoryMiB ?? 1536), ...firmware, ...drives, ...netboot,
       '-nic', `user,restrict=on,model=virtio-net-pci${guestfwd}`, '-display', 'none', '-monitor', 'none', '-serial', `file:${serial}`, '-no-reboot'],
     { reject: false },
   );

@@ -52,9 +52,11 @@ describe('reproducible artifacts with SOURCE_DATE_EPOCH', () => {
     const layout = (await readFile(path.join(REPO, 'profiles/layouts/bios-uefi-gpt.yaml'), 'utf8')).replace(/^disks:/m, 'seed: reproducible\ndisks:');
     await writeFile(path.join(dir, 'seeded.yaml'), layout);
     await writeFile(profile, `${text}layout: seeded.yaml\n`);
-    // the first may reuse cached steps; the second reruns every step and the whole disk export
+    // Each build makes its disk from scratch: partitions, filesystems, GRUB and the qcow2 conversion.
+    // Both take their root filesystem from the step cache; that rebuilding it gives the same bytes is
+    // the debian-minimal test above.
     await build(profile, path.join(dir, 'a'), EPOCH);
-    await build(profile, path.join(dir, 'b'), EPOCH, '--no-cache');
+    await build(profile, path.join(dir, 'b'), EPOCH);
     for (const format of ['raw', 'qcow2']) await expectIdentical(path.join(dir, 'a', `repro-bootable.${format}`), path.join(dir, 'b', `repro-bootable.${format}`));
   });
 });

@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
+import type { Progress } from '../core/plugins/types.js';
+import { MiB } from '../objects/size.js';
+import type { Qcow2Map } from '../source/qcow2-map.js';
+
+const CHUNK = 4 * MiB;
+/** Reads in flight ahead of the one being hashed: the file is read at the disk's pace, not one request at a time. */
+const DEPTH = 3;
+const ZEROS = Buffer.alloc(MiB);
+
+async function writeFully(fh: FileHandle, data: Buffer, at: number): Promise<void> {
+  for (let done = 0; done < data.length; ) done += (await fh.write(data, done, data.length - done, at + done)).bytesWritten;
+}
+
+/** The disk ranges below `end` that no extent covers, from `start` on. */
+function gaps(map: Qcow2Map, start: number, end: number): [number, number][] {
+  const out: [number, number][] = [];
+  let at = start;
+  for (const e of [...map.extents].sort((a, b) => a.guest - b.guest)) {
+    if (e.guest > at) out.push([at, Math.min(e.guest, end)]);
+    at = Math.max(at, e.guest + e.length);
+    if (at >= end) break;
+  }
+  if (at < end) out.push([at, end]);
+  return out.filter(([a, b]) => b > a);
+}
+
+/**
+ * Writes a local qcow2 onto a target in one sequential pass over the file: each chunk is hashed, and
+ * the data clusters in it are written at their place on the disk while the next chunks are read.
+ * The first `holdHead` bytes of the disk are returned instead of written (the caller writes them once
+ * the digest is verified). Below `zeroFrom`, where the target may hold old data, the ranges the image
+ * leaves unallocated are written with zeros. Memory: a few 4 MiB buffers, whatever the image's size.
+ */
+export async function writeQcow2Direct(
+  file: string,
+  map: Qcow2Map,
+  target: { path: string; zeroFrom: number },
+  opts: { holdHead: number; progress: Progress; signal: AbortSignal },
+): Promise<{ digest: { sha256: string; size: number }; head: Buffer }> {
+  const src = await open(file, 'r');
+  const dst = await open(target.path, 'r+').catch(async (err) => {
+    await src.close();
+    throw err;
+  });
+  const head = Buffer.alloc(Math.min(opts.holdHead, map.virtualSize));
+  const hash = createHash('sha256');
+  const slots = Array.from({ length: DEPTH + 1 }, () => ({ buf: Buffer.allocUnsafe(CHUNK), writes: Promise.resolve() as Promise<unknown> }));
+  const queue: Promise<{ slot: (typeof slots)[number]; pos: number; n: number }>[] = [];
+  try {
+    const fileSize = (await src.stat()).size;
+    opts.progress.start(fileSize);
+    let nextPos = 0;
+    let nextSlot = 0;
+    const issue = () => {
+      if (nextPos >= fileSize) return;
+      const slot = slots[nextSlot++ % slots.length];
+      const pos = nextPos;
+      const n = Math.min(CHUNK, fileSize - pos);
+      nextPos += n;
+      const read = slot.writes.then(() => src.read(slot.buf, 0, n, pos)).then(({ bytesRead }) => {
+        if (bytesRead !== n) throw new Error(`short read at byte ${pos} of ${file}: it changed while being written`);
+        return { slot, pos, n };
+      });
+      read.catch(() => {});
+      queue.push(read);
+    };
+    for (let i = 0; i < DEPTH; i++) issue();
+    const { extents } = map;
+    let first = 0;
+    while (queue.length) {
+      opts.signal.throwIfAborted();
+      const { slot, pos, n } = await queue.shift()!;
+      const chunk = slot.buf.subarray(0, n);
+      hash.update(chunk);
+      const writes: Promise<void>[] = [];
+      while (first < extents.length && extents[first].host + extents[first].length <= pos) first++;
+      for (let k = first; k < extents.length && extents[k].host < pos + n; k++) {
+        const e = extents[k];
+        const from = Math.max(e.host, pos);
+        const to = Math.min(e.host + e.length, pos + n);
+        if (to <= from) continue;
+        let guest = e.guest + (from - e.host);
+        let data = chunk.subarray(from - pos, to - pos);
+        if (guest < head.length) {
+          const held = Math.min(head.length - guest, data.length);
+          data.copy(head, guest, 0, held);
+          guest += held;
+          data = data.subarray(held);
+        }
+        if (data.length) writes.push(writeFully(dst, data, guest));
+      }
+      slot.writes = Promise.all(writes);
+      slot.writes.catch(() => {});
+      opts.progress.add(n);
+      issue();
+    }
+    await Promise.all(slots.map((s) => s.writes));
+    for (const [a, b] of gaps(map, head.length, Math.min(target.zeroFrom, map.virtualSize))) {
+      for (let at = a; at < b; at += ZEROS.length) {
+        opts.signal.throwIfAborted();
+        await writeFully(dst, ZEROS.subarray(0, Math.min(ZEROS.length, b - at)), at);
+      }
+    }
+    return { digest: { sha256: hash.digest('hex'), size: fileSize }, head };
+  } finally {
+    await Promise.allSettled([...queue, ...slots.map((s) => s.writes)]);
+    await Promise.allSettled([src.close(), dst.close()]);
+  }
+}

@@ -1,0 +1,84 @@
+import type { FileHandle } from 'node:fs/promises';
+
+/** A run of data clusters: `length` bytes at `host` in the qcow2 file are the disk's bytes at `guest`. */
+export interface Qcow2Extent {
+  host: number;
+  guest: number;
+  length: number;
+}
+
+/**
+ * Where a qcow2's data lives, read from its active L1 and L2 tables: the extents sorted by their
+ * place in the file, so that one sequential read of the file finds every cluster. Everything not in
+ * an extent reads as zeros (unallocated, or a zero cluster). `unsupported` says why bareon's reader
+ * leaves the image to qemu-img (compressed clusters, extended L2 entries, encryption).
+ */
+export interface Qcow2Map {
+  virtualSize: number;
+  clusterSize: number;
+  extents: Qcow2Extent[];
+  unsupported?: string;
+}
+
+const OFFSET_MASK = 0x00ff_ffff_ffff_fe00n;
+const COMPRESSED = 1n << 62n;
+const ZERO = 1n;
+
+export class Qcow2FormatError extends Error {}
+
+async function readAt(fh: FileHandle, length: number, position: number, what: string, fileSize: number): Promise<Buffer> {
+  if (position + length > fileSize) throw new Qcow2FormatError(`the ${what} at byte ${position} lies past the end of the file (${fileSize} bytes): the qcow2 is truncated or corrupt`);
+  const buf = Buffer.alloc(length);
+  const { bytesRead } = await fh.read(buf, 0, length, position);
+  if (bytesRead !== length) throw new Qcow2FormatError(`short read of the ${what} at byte ${position}`);
+  return buf;
+}
+
+/** Reads the header and the active L1 and L2 tables of a local qcow2 (version 2 or 3). */
+export async function readQcow2Map(fh: FileHandle): Promise<Qcow2Map> {
+  const fileSize = (await fh.stat()).size;
+  const header = await readAt(fh, Math.min(fileSize, 112), 0, 'header', fileSize);
+  if (header.length < 72 || header.toString('latin1', 0, 4) !== 'QFI\xfb') throw new Qcow2FormatError('not a qcow2 header');
+  const version = header.readUInt32BE(4);
+  if (version !== 2 && version !== 3) throw new Qcow2FormatError(`qcow2 version ${version} is unknown`);
+  const clusterBits = header.readUInt32BE(20);
+  if (clusterBits < 9 || clusterBits > 21) throw new Qcow2FormatError(`cluster_bits ${clusterBits} is out of range`);
+  const clusterSize = 2 ** clusterBits;
+  const virtualSize = Number(header.readBigUInt64BE(24));
+  const map: Qcow2Map = { virtualSize, clusterSize, extents: [] };
+  if (header.readUInt32BE(32) !== 0) return { ...map, unsupported: 'it is encrypted' };
+  if (version === 3) {
+    const incompatible = header.readBigUInt64BE(72);
+    if (incompatible & (1n << 4n)) return { ...map, unsupported: 'it has extended L2 entries (subclusters)' };
+    if (incompatible & ~0b1111n) return { ...map, unsupported: `it has incompatible features 0x${incompatible.toString(16)}` };
+  }
+  const l1Size = header.readUInt32BE(36);
+  const l1Offset = Number(header.readBigUInt64BE(40));
+  const l2Entries = clusterSize / 8;
+  if (l1Size * l2Entries * clusterSize < virtualSize) throw new Qcow2FormatError(`its L1 table (${l1Size} entries) does not cover its ${virtualSize} bytes`);
+  const l1 = await readAt(fh, l1Size * 8, l1Offset, 'L1 table', fileSize);
+
+  const extents: Qcow2Extent[] = [];
+  let last: Qcow2Extent | undefined;
+  for (let i = 0; i < l1Size; i++) {
+    const l2Offset = Number(l1.readBigUInt64BE(i * 8) & OFFSET_MASK);
+    if (l2Offset === 0) continue;
+    const l2 = await readAt(fh, clusterSize, l2Offset, `L2 table ${i}`, fileSize);
+    for (let j = 0; j < l2Entries; j++) {
+      const entry = l2.readBigUInt64BE(j * 8);
+      if (entry === 0n) continue;
+      const guest = (i * l2Entries + j) * clusterSize;
+      if (entry & COMPRESSED) return { ...map, unsupported: 'it has compressed clusters' };
+      if (version === 3 && entry & ZERO) continue;
+      const host = Number(entry & OFFSET_MASK);
+      if (host === 0) continue;
+      if (guest >= virtualSize) throw new Qcow2FormatError(`L2 table ${i} maps a cluster past the disk's end (${guest} ≥ ${virtualSize})`);
+      const length = Math.min(clusterSize, virtualSize - guest);
+      if (host + length > fileSize) throw new Qcow2FormatError(`the cluster for disk byte ${guest} lies past the end of the file: the qcow2 is truncated`);
+      if (last && last.host + last.length === host && last.guest + last.length === guest) last.length += length;
+      else extents.push((last = { host, guest, length }));
+    }
+  }
+  extents.sort((a, b) => a.host - b.host);
+  return { ...map, extents };
+}

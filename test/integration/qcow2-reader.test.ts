@@ -1,0 +1,100 @@
+import { execa } from 'execa';
+import { mkdtemp, open, rm, stat, truncate } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deploy, leftovers, sha256File } from '../helpers/deploy.js';
+
+const MiB = 2 ** 20;
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'bareon-qcow2-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A qcow2 made by qemu-img create, then written by qemu-io commands in their order (not the disk's). */
+async function qcow2(name: string, size: string, createOpts: string, io: string[]): Promise<string> {
+  const file = path.join(dir, `${name}.qcow2`);
+  await execa('qemu-img', ['create', '-q', '-f', 'qcow2', ...(createOpts ? ['-o', createOpts] : []), file, size]);
+  if (io.length) await execa('qemu-io', [...io.flatMap((c) => ['-c', c]), file]);
+  return file;
+}
+
+/** What qemu-img makes of the image: the reference the deploy must equal. */
+async function reference(image: string): Promise<string> {
+  const out = `${image}.ref`;
+  await execa('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', image, out]);
+  return out;
+}
+
+/** A file of `bytes` filled with 0xff: a disk that holds old data, where zeros must be written. */
+async function oldDisk(file: string, bytes: number): Promise<string> {
+  const fh = await open(file, 'w');
+  const block = Buffer.alloc(MiB, 0xff);
+  for (let at = 0; at < bytes; at += MiB) await fh.write(block, 0, Math.min(MiB, bytes - at), at);
+  await fh.close();
+  return file;
+}
+
+async function expectSameExtent(ref: string, target: string): Promise<void> {
+  const n = (await stat(ref)).size;
+  const r = await execa('cmp', ['-n', String(n), ref, target], { reject: false });
+  expect(r.exitCode, `${target} differs from qemu-img's conversion: ${r.stdout}`).toBe(0);
+}
+
+/** Deploys `image` onto a fresh file and onto one full of old data; both must equal qemu-img's conversion. */
+async function deploysLikeQemuImg(image: string, size: number): Promise<string> {
+  const ref = await reference(image);
+  const sha = await sha256File(image);
+  const fresh = path.join(dir, `${path.basename(image)}.fresh`);
+  const r = await deploy([image, fresh, '--size', String(size), '--checksum', `sha256:${sha}`]);
+  expect(r.exitCode, String(r.all)).toBe(0);
+  await expectSameExtent(ref, fresh);
+  const old = await oldDisk(path.join(dir, `${path.basename(image)}.old`), size);
+  const o = await deploy([image, old, '--checksum', `sha256:${sha}`]);
+  expect(o.exitCode, String(o.all)).toBe(0);
+  await expectSameExtent(ref, old);
+  expect(await leftovers(old)).toEqual([]);
+  return String(r.all) + String(o.all);
+}
+
+describe("bareon's qcow2 reader (one hashed pass over the file; qemu-img only for what it leaves)", () => {
+  it('writes clusters stored out of disk order, zero clusters that keep a host offset, and the first MiB', async () => {
+    const image = await qcow2('v3', '64M', '', [
+      'write -P 0xaa 60M 1M', 'write -P 0xbb 30M 3M', 'write -P 0xcc 0 64k', 'write -P 0x11 512k 8k', 'write -P 0xdd 10M 128k', 'write -z 10M 64k',
+    ]);
+    const map = JSON.parse((await execa('qemu-img', ['map', '--output=json', image])).stdout) as { start: number; zero: boolean; offset?: number }[];
+    expect(map.some((e) => e.zero && e.offset !== undefined), 'a zero cluster with a host offset').toBe(true);
+    const out = await deploysLikeQemuImg(image, 64 * MiB);
+    expect(out).not.toMatch(/decoded by qemu-img/);
+  });
+
+  it('reads version 2 images with 4 KiB clusters and version 3 with 2 MiB clusters and an odd size', async () => {
+    await deploysLikeQemuImg(await qcow2('v2-4k', '24M', 'compat=0.10,cluster_size=4096', ['write -P 0x5a 20M 3M', 'write -P 0xa5 4095 2']), 24 * MiB);
+    const odd = 33 * MiB + 512;
+    await deploysLikeQemuImg(await qcow2('v3-2m', String(odd), 'cluster_size=2M', ['write -P 0x77 32M 1M', 'write -P 0x78 0 512']), odd);
+  });
+
+  it('leaves compressed images to qemu-img, and says so', async () => {
+    const plain = await qcow2('to-compress', '16M', '', ['write -P 0x42 2M 2M', 'write -P 0x43 0 4k']);
+    const compressed = path.join(dir, 'compressed.qcow2');
+    await execa('qemu-img', ['convert', '-c', '-f', 'qcow2', '-O', 'qcow2', plain, compressed]);
+    const out = await deploysLikeQemuImg(compressed, 16 * MiB);
+    expect(out).toMatch(/qcow2 decoded by qemu-img \(bareon's reader skips it: it has compressed clusters\)/);
+  });
+
+  it('refuses a truncated qcow2 before writing anything', async () => {
+    const image = await qcow2('cut', '64M', '', ['write -P 0x99 40M 8M']);
+    await truncate(image, (await stat(image)).size - 4 * MiB);
+    const target = await oldDisk(path.join(dir, 'cut.target'), 64 * MiB);
+    const before = await sha256File(target);
+    const r = await deploy([image, target, '--no-verify']);
+    expect(r.exitCode).not.toBe(0);
+    expect(String(r.all)).toMatch(/cut\.qcow2: the cluster for disk byte \d+ lies past the end of the file: the qcow2 is truncated/);
+    expect(String(r.all)).toMatch(/nothing was written/);
+    expect(await sha256File(target)).toBe(before);
+  });
+});
