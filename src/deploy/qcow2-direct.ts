@@ -1,17 +1,14 @@
 import { createHash } from 'node:crypto';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import type { Progress } from '../core/plugins/types.js';
 import { MiB } from '../objects/size.js';
 import type { Qcow2Map } from '../source/qcow2-map.js';
+import { writeFully } from '../stream/disk-writer.js';
 
 const CHUNK = 4 * MiB;
 /** Reads in flight ahead of the one being hashed: the file is read at the disk's pace, not one request at a time. */
 const DEPTH = 3;
 const ZEROS = Buffer.alloc(MiB);
-
-async function writeFully(fh: FileHandle, data: Buffer, at: number): Promise<void> {
-  for (let done = 0; done < data.length; ) done += (await fh.write(data, done, data.length - done, at + done)).bytesWritten;
-}
 
 /** The disk ranges below `end` that no extent covers, from `start` on. */
 function gaps(map: Qcow2Map, start: number, end: number): [number, number][] {

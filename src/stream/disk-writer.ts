@@ -90,11 +90,7 @@ export class DiskWriter extends Writable {
   }
 
   private async writeAt(data: Buffer, at: number): Promise<void> {
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await this.fh!.write(data, done, data.length - done, at + done);
-      done += bytesWritten;
-    }
+    await writeFully(this.fh!, data, at);
     this.written += data.length;
   }
 
@@ -122,6 +118,11 @@ export class DiskWriter extends Writable {
   override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
     (this.fh ? this.fh.close() : Promise.resolve()).then(() => done(err), () => done(err));
   }
+}
+
+/** Writes all of `data` at `at` of an open file or block device, however short the single writes come back. */
+export async function writeFully(fh: FileHandle, data: Buffer, at: number): Promise<void> {
+  for (let done = 0; done < data.length; ) done += (await fh.write(data, done, data.length - done, at + done)).bytesWritten;
 }
 
 /** Writes `data` at `offset` of a file or block device and flushes the target (fsync). */
