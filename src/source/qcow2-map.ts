@@ -1,4 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
+import { detectContent, parseQcow2Header } from './magic.js';
 
 /** A run of data clusters: `length` bytes at `host` in the qcow2 file are the disk's bytes at `guest`. */
 export interface Qcow2Extent {
@@ -38,13 +39,12 @@ async function readAt(fh: FileHandle, length: number, position: number, what: st
 export async function readQcow2Map(fh: FileHandle): Promise<Qcow2Map> {
   const fileSize = (await fh.stat()).size;
   const header = await readAt(fh, Math.min(fileSize, 112), 0, 'header', fileSize);
-  if (header.length < 72 || header.toString('latin1', 0, 4) !== 'QFI\xfb') throw new Qcow2FormatError('not a qcow2 header');
-  const version = header.readUInt32BE(4);
+  if (header.length < 72 || detectContent(header) !== 'qcow2') throw new Qcow2FormatError('not a qcow2 header');
+  const { version, virtualSize } = parseQcow2Header(header);
   if (version !== 2 && version !== 3) throw new Qcow2FormatError(`qcow2 version ${version} is unknown`);
   const clusterBits = header.readUInt32BE(20);
   if (clusterBits < 9 || clusterBits > 21) throw new Qcow2FormatError(`cluster_bits ${clusterBits} is out of range`);
   const clusterSize = 2 ** clusterBits;
-  const virtualSize = Number(header.readBigUInt64BE(24));
   const map: Qcow2Map = { virtualSize, clusterSize, extents: [] };
   if (header.readUInt32BE(32) !== 0) return { ...map, unsupported: 'it is encrypted' };
   if (version === 3) {
