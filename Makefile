@@ -12,20 +12,21 @@ build: node_modules/.package-lock.json
 # Everything: unit, then integration (real Docker, image files), e2e (QEMU boots), then the build
 # tests again through Podman (a run of its own: its setup points DOCKER_HOST at Podman's socket).
 # Unit test files mostly wait on the CLI they spawn: three at once keep two cores busy (vitest's
-# default, one fewer than the cores, runs them one at a time here). The heavy tiers run one file at a
-# time, and one tier after the other.
+# default, one fewer than the cores, runs them one at a time here). Docker builds and QEMU boots run
+# one file at a time; beside them, one at a time too, run the integration tests that need neither
+# (integration-local: image files, loop devices, sgdisk, mkfs).
 UNIT = npx vitest run --project unit --maxWorkers=3
 
 test: setup
 	$(UNIT)
-	npx vitest run --project integration --project e2e
+	npx vitest run --project integration --project integration-local --project e2e
 	npx vitest run --project podman
 
 test-unit: node_modules/.package-lock.json
 	$(UNIT)
 
 test-integration: setup
-	npx vitest run --project integration
+	npx vitest run --project integration --project integration-local
 
 test-e2e: setup
 	npx vitest run --project e2e

@@ -1,13 +1,22 @@
 import { defineConfig } from 'vitest/config';
+import HeavyFirstSequencer from './test/setup/sequencer.js';
 
-// Tiers: unit (no privileges, parallel), integration (real Docker, disks; serial), e2e (QEMU
-// boots, the deploy agent's jobs among them; serial), and podman (the build tests and a bootable
-// image through Podman's socket).
+/**
+ * Integration tests that need neither Docker nor QEMU: image files, loop devices, sgdisk and mkfs.
+ * They run one at a time beside the heavy tests (a QEMU guest under TCG keeps about 1.2 of the two
+ * cores busy), while Docker builds and VMs run one at a time.
+ */
+const LOCAL = ['deploy', 'kept-partitions', 'qcow2-reader', 'configdrive', 'agent-jobs', 'disk-hints', 'plugin-walkthrough'].map((n) => `test/integration/${n}.test.ts`);
+
+// Tiers: unit (no privileges, parallel), integration (real Docker, disks; serial), integration-local
+// (disks only; serial, beside the others), e2e (QEMU boots, the deploy agent's jobs among them;
+// serial), and podman (the build tests and a bootable image through Podman's socket).
 // Heavy tiers share built images through test/setup/images.ts.
 export default defineConfig({
   test: {
     globalSetup: ['test/setup/compile.ts'],
     setupFiles: ['test/setup/private-tmp.ts'],
+    sequence: { sequencer: HeavyFirstSequencer },
     projects: [
       {
         extends: true,
@@ -18,7 +27,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
-          fileParallelism: false,
+          exclude: LOCAL,
+          poolOptions: { forks: { singleFork: true } },
           testTimeout: 600_000,
           hookTimeout: 900_000,
           globalSetup: ['test/setup/images.ts'],
@@ -27,9 +37,21 @@ export default defineConfig({
       {
         extends: true,
         test: {
+          // a pool of its own (threads) runs beside the forks of the heavy projects
+          name: 'integration-local',
+          include: LOCAL,
+          pool: 'threads',
+          poolOptions: { threads: { singleThread: true } },
+          testTimeout: 600_000,
+          hookTimeout: 900_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
-          fileParallelism: false,
+          poolOptions: { forks: { singleFork: true } },
           testTimeout: 900_000,
           hookTimeout: 900_000,
           globalSetup: ['test/setup/images.ts', 'test/setup/bootable-images.ts', 'test/setup/agent-image.ts'],
@@ -41,7 +63,7 @@ export default defineConfig({
           // the deploy agent's jobs alone (make test-agent), without the other e2e tests' images
           name: 'agent',
           include: ['test/e2e/agent.test.ts'],
-          fileParallelism: false,
+          poolOptions: { forks: { singleFork: true } },
           testTimeout: 900_000,
           hookTimeout: 900_000,
           globalSetup: ['test/setup/images.ts', 'test/setup/agent-image.ts'],
@@ -53,7 +75,7 @@ export default defineConfig({
           // the build tests again, and a bootable disk image, through Podman's Docker-compatible socket
           name: 'podman',
           include: ['test/integration/build.test.ts', 'test/podman/**/*.test.ts'],
-          fileParallelism: false,
+          poolOptions: { forks: { singleFork: true } },
           testTimeout: 900_000,
           hookTimeout: 900_000,
           globalSetup: ['test/setup/podman.ts', 'test/setup/images.ts'],

@@ -15,11 +15,18 @@ import { requireBuildOutput } from './build-output.js';
 const RAM_ROOT_FSTAB = Buffer.from('# This system runs from its initramfs (network boot): the root filesystem is in RAM, nothing to mount.\n');
 
 /**
+ * What a root filesystem in RAM has no use for: the kernels and initramfs images in /boot (the boot
+ * loader brings the kernel, and the tree is the initramfs).
+ */
+const BOOT_IMAGES = /^boot\/(vmlinuz|initrd\.img|System\.map)-[^/]+$/;
+
+/**
  * A network-boot pair: the root filesystem's newest kernel (`NAME.vmlinuz`) and the whole root
  * filesystem as a zstd-compressed newc initramfs (`NAME.initramfs`) whose `/init` is the system's
  * own init. The kernel unpacks it into a tmpfs and runs it as the final root, the way
  * ironic-python-agent's ramdisk runs: no disk, no second stage. fstab is emptied, as the disk it
- * named is not there. The machine needs RAM for the unpacked tree (about twice the tar's size).
+ * named is not there, and /boot's kernels and initramfs images are left out. The machine needs RAM
+ * for the unpacked tree (about twice the tar's size).
  */
 export const netboot = definePlugin({
   summary: 'kernel + the whole root filesystem as an initramfs, for PXE/HTTP boot with the root in RAM',
@@ -46,7 +53,10 @@ export const netboot = definePlugin({
     const metered = raw.pipe(progressMeter(ctx.progress));
     raw.on('error', (err) => metered.destroy(err));
     const cpio = tarToNewc(metered, {
-      decide: (name) => (name === 'etc/fstab' ? { action: 'replace', content: RAM_ROOT_FSTAB, mode: 0o644 } : { action: 'keep' }),
+      decide(name) {
+        if (name === 'etc/fstab') return { action: 'replace', content: RAM_ROOT_FSTAB, mode: 0o644 };
+        return BOOT_IMAGES.test(name) ? { action: 'drop' } : { action: 'keep' };
+      },
       watch(name) {
         if (!/^boot\/vmlinuz-[^/]+$/.test(name)) return undefined;
         const chunks: Buffer[] = [];

@@ -19,7 +19,10 @@ export type NewcDecision = { action: 'keep' } | { action: 'drop' } | { action: '
 export interface TarToNewcOptions {
   /** Decides each entry by its path (no leading "/" or "./", no trailing "/"). */
   decide?(name: string): NewcDecision;
-  /** Sees the data of the regular files it names, as they pass (kernels for a netboot exporter). */
+  /**
+   * Sees the data of the regular files it names as they pass, kept or dropped (a netboot exporter
+   * takes the kernel out of the tree this way).
+   */
   watch?(name: string): ((data: Buffer) => void) | undefined;
   /** Entries added at the end (symlinks such as `/init`, or small files), given every name written. */
   append?(names: ReadonlySet<string>): { name: string; symlink?: string; content?: Buffer; mode: number }[];
@@ -55,7 +58,9 @@ export function tarToNewc(source: Readable, opts: TarToNewcOptions = {}): Readab
       const name = clean(h.name);
       const decision = opts.decide?.(name) ?? { action: 'keep' };
       if (!name || decision.action === 'drop') {
-        entry.resume();
+        const watcher = name && (h.type ?? 'file') === 'file' ? opts.watch?.(name) : undefined;
+        if (watcher) for await (const chunk of entry) watcher(chunk as Buffer);
+        else entry.resume();
         continue;
       }
       seen.add(name);

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { hygieneItem } from '../../src/rootfs/hygiene.js';
-import { checkDiskFiles, checkFilesystems, manifestOf } from '../helpers/disk-checks.js';
+import { bareon } from '../helpers/cli.js';
+import { checkDiskFiles, checkFilesystems, expectIdentical, manifestOf } from '../helpers/disk-checks.js';
+import { TEST_EPOCH } from '../helpers/images.js';
 
 const images = inject('bootableImages');
 
@@ -15,6 +17,20 @@ describe('bareon-build profiles/debian-bootable.yaml', () => {
 
   it('has filesystems that fsck -n finds clean at their offsets, with the UUIDs the manifest records', async () => {
     await checkFilesystems(images.gpt, 'debian-bootable');
+  });
+
+  it('built again with the same SOURCE_DATE_EPOCH and a seeded layout, gives byte-identical raw and qcow2 files', async () => {
+    // the second build takes its root filesystem from the step cache, like the first, and makes its
+    // disk from scratch: partitions, filesystems, GRUB and the qcow2 conversion (that rebuilding the
+    // root filesystem gives the same bytes is reproducible.test.ts, on debian-minimal)
+    const out = await mkdtemp(path.join(tmpdir(), 'bareon-repro-disk-'));
+    try {
+      const r = await bareon('build', [images.gptProfile, '-o', out], { env: { SOURCE_DATE_EPOCH: String(TEST_EPOCH) } });
+      expect(r.exitCode, String(r.all).slice(-3000)).toBe(0);
+      for (const format of ['raw', 'qcow2']) await expectIdentical(path.join(images.gpt, `debian-bootable.${format}`), path.join(out, `debian-bootable.${format}`));
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
   });
 
   it('writes an msdos image that passes sfdisk --verify, with /boot, swap and / partitions', async () => {

@@ -37,12 +37,16 @@ export async function deploy(args: string[], opts: Options = {}): Promise<Result
   return (await startDeploy(args, opts)).process;
 }
 
-/** What a run may have left behind for `target`: loop devices over it, mounts and temp dirs of bareon. */
+/**
+ * What a run may have left behind for `target`: loop devices over it, and bareon's mounts and temp
+ * dirs in this test file's TMPDIR (tests in other files may be running beside it).
+ */
 export async function leftovers(target: string): Promise<string[]> {
   const found: string[] = [];
   const loops = (await execa('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE'])).stdout;
   for (const line of loops.split('\n')) if (line.includes(target)) found.push(`loop: ${line.trim()}`);
-  for (const line of (await readFile('/proc/mounts', 'utf8')).split('\n')) if (line.includes('bareon-')) found.push(`mount: ${line}`);
+  const ours = `${tmpdir()}/bareon-`;
+  for (const line of (await readFile('/proc/mounts', 'utf8')).split('\n')) if (line.split(' ')[1]?.startsWith(ours)) found.push(`mount: ${line}`);
   for (const name of await readdir(tmpdir())) if (/^bareon-(root|scratch|grow)-/.test(name)) found.push(`temp: ${name}`);
   return found;
 }

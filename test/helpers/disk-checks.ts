@@ -4,6 +4,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'vitest';
 import type { Manifest } from '../../src/objects/index.js';
+import { bareon } from './cli.js';
+
+/** `bareon diff A B` must say identical; when it does not, its report is the failure message. */
+export async function expectIdentical(a: string, b: string): Promise<void> {
+  const r = await bareon('bareon', ['diff', a, b]);
+  expect(r.exitCode, `bareon diff ${a} ${b}:\n${r.all}`).toBe(0);
+  expect(r.stdout).toContain('identical');
+}
 
 export const manifestOf = async (dir: string, name: string): Promise<Manifest> => JSON.parse(await readFile(path.join(dir, `${name}.manifest.json`), 'utf8'));
 

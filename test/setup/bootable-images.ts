@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { BIN, REPO } from '../helpers/cli.js';
+import { TEST_EPOCH } from '../helpers/images.js';
 
 /**
  * Where the e2e tier's shared images are built. Kept between runs and clones (BAREON_TEST_IMAGES
@@ -14,38 +15,44 @@ export const IMAGES_DIR = process.env.BAREON_TEST_IMAGES ?? '/var/cache/bareon-t
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    bootableImages: { dir: string; gpt: string; msdos: string; tar: string; cloud: string; buildSeconds: number };
+    bootableImages: { dir: string; gpt: string; gptProfile: string; msdos: string; tar: string; cloud: string; buildSeconds: number };
   }
 }
 
-async function build(profile: string, out: string): Promise<number> {
+async function build(profile: string, out: string, env: Record<string, string> = {}): Promise<number> {
   const started = Date.now();
-  const r = await execa(process.execPath, [BIN.build, profile, '-o', out], { reject: false, all: true, env: { BAREON_PLUGIN_PATH: '' } });
+  const r = await execa(process.execPath, [BIN.build, profile, '-o', out], { reject: false, all: true, env: { BAREON_PLUGIN_PATH: '', ...env } });
   if (r.exitCode !== 0) throw new Error(`building ${profile} failed (exit ${r.exitCode}):\n${String(r.all).slice(-4000)}`);
   return (Date.now() - started) / 1000;
 }
 
 /**
  * Builds the images the e2e tests boot and inspect, once per run: profiles/debian-bootable.yaml
- * (GPT, BIOS + UEFI, qcow2 + raw), the same profile on layouts/bios-msdos.yaml (qcow2), its root
- * filesystem as a tar.zst, and profiles/debian-cloud.yaml (qcow2, with cloud-init).
+ * (GPT, BIOS + UEFI, qcow2 + raw) on its default layout with a seed and with SOURCE_DATE_EPOCH, so
+ * that disk-image.test.ts can build it again and compare; the same profile on layouts/bios-msdos.yaml
+ * (qcow2); its root filesystem as a tar.zst; and profiles/debian-cloud.yaml (qcow2, with cloud-init).
  */
 export default async function buildBootableImages(project: TestProject): Promise<void> {
   await mkdir(IMAGES_DIR, { recursive: true });
+  const text = await readFile(path.join(REPO, 'profiles/debian-bootable.yaml'), 'utf8');
+  const seededLayout = path.join(IMAGES_DIR, 'bios-uefi-gpt-seeded.yaml');
+  await writeFile(seededLayout, (await readFile(path.join(REPO, 'profiles/layouts/bios-uefi-gpt.yaml'), 'utf8')).replace(/^disks:/m, 'seed: reproducible\ndisks:'));
+  const gptProfile = path.join(IMAGES_DIR, 'debian-bootable.yaml');
+  await writeFile(gptProfile, `${text}layout: ${seededLayout}\n`);
   const gptOut = path.join(IMAGES_DIR, 'gpt');
-  const buildSeconds = await build(path.join(REPO, 'profiles/debian-bootable.yaml'), gptOut);
+  const buildSeconds = await build(gptProfile, gptOut, { SOURCE_DATE_EPOCH: String(TEST_EPOCH) });
 
   const msdosProfile = path.join(IMAGES_DIR, 'debian-msdos.yaml');
-  const text = (await readFile(path.join(REPO, 'profiles/debian-bootable.yaml'), 'utf8'))
+  const msdosText = text
     .replace(/^name: .*$/m, 'name: debian-msdos')
     .replace(/^outputs: .*$/m, `outputs: [qcow2]\nlayout: ${path.join(REPO, 'profiles/layouts/bios-msdos.yaml')}`);
-  await writeFile(msdosProfile, text);
+  await writeFile(msdosProfile, msdosText);
   const msdosOut = path.join(IMAGES_DIR, 'msdos');
   await build(msdosProfile, msdosOut);
 
   // the same root filesystem as a tarball, for deploys onto a layout (every step is a cache hit)
   const tarProfile = path.join(IMAGES_DIR, 'debian-bootable-tar.yaml');
-  await writeFile(tarProfile, text.replace(/^name: .*$/m, 'name: debian-bootable-tar').replace(/^outputs: .*$/m, 'outputs: [tar.zst]').replace(/^layout: .*$/m, ''));
+  await writeFile(tarProfile, msdosText.replace(/^name: .*$/m, 'name: debian-bootable-tar').replace(/^outputs: .*$/m, 'outputs: [tar.zst]').replace(/^layout: .*$/m, ''));
   const tarOut = path.join(IMAGES_DIR, 'tar');
   await build(tarProfile, tarOut);
 
@@ -53,5 +60,5 @@ export default async function buildBootableImages(project: TestProject): Promise
   const cloudOut = path.join(IMAGES_DIR, 'cloud');
   await build(path.join(REPO, 'profiles/debian-cloud.yaml'), cloudOut);
 
-  project.provide('bootableImages', { dir: IMAGES_DIR, gpt: gptOut, msdos: msdosOut, tar: tarOut, cloud: cloudOut, buildSeconds });
+  project.provide('bootableImages', { dir: IMAGES_DIR, gpt: gptOut, gptProfile, msdos: msdosOut, tar: tarOut, cloud: cloudOut, buildSeconds });
 }

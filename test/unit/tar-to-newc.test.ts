@@ -41,7 +41,7 @@ describe('tarToNewc', () => {
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'bareon-newc-'));
     const stream = tarToNewc(rootTar(), {
-        decide: (name) => (name === 'etc/fstab' ? { action: 'replace', content: Buffer.from('# ram\n') } : { action: 'keep' }),
+        decide: (name) => (name === 'etc/fstab' ? { action: 'replace', content: Buffer.from('# ram\n') } : name === 'boot/vmlinuz-6.1.0-9-amd64' ? { action: 'drop' } : { action: 'keep' }),
         watch: (name) => (name.startsWith('boot/vmlinuz-') ? (d) => kernels.set(name, (kernels.get(name) ?? 0) + d.length) : undefined),
         append: (names) => (names.has('usr/sbin/init') ? [{ name: 'init', symlink: '/usr/sbin/init', mode: 0o777 }] : []),
     });
@@ -66,7 +66,7 @@ describe('tarToNewc', () => {
     expect(await readlink(path.join(tree, 'usr/sbin/init'))).toBe('/lib/systemd/systemd');
   });
 
-  it('keeps hardlinks as links, replaces and appends entries, and shows watched files as they pass', async () => {
+  it('keeps hardlinks as links, replaces, drops and appends entries, and shows watched files as they pass, dropped or not', async () => {
     const tree = path.join(dir, 'tree');
     const [a, b] = await Promise.all(['usr/bin/perl', 'usr/bin/perl5.36'].map((p) => stat(path.join(tree, p))));
     expect(b.ino).toBe(a.ino);
@@ -74,6 +74,8 @@ describe('tarToNewc', () => {
     expect(await readFile(path.join(tree, 'etc/fstab'), 'utf8')).toBe('# ram\n');
     expect(await readlink(path.join(tree, 'init'))).toBe('/usr/sbin/init');
     expect(Object.fromEntries(kernels)).toEqual({ 'boot/vmlinuz-6.1.0-9-amd64': 70_000, 'boot/vmlinuz-6.1.0-10-amd64': 100_001 });
+    await expect(stat(path.join(tree, 'boot/vmlinuz-6.1.0-9-amd64'))).rejects.toThrow(/ENOENT/);
+    expect((await stat(path.join(tree, 'boot/vmlinuz-6.1.0-10-amd64'))).size).toBe(100_001);
   });
 
   it('fails on a hardlink whose target it has not seen, and on a cut tar stream', async () => {
