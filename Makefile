@@ -9,17 +9,16 @@ node_modules/.package-lock.json: package-lock.json
 build: node_modules/.package-lock.json
 	npm run build --silent
 
-# Everything: unit, then integration (real Docker, image files), e2e (QEMU boots), then the build
-# tests again through Podman (a run of its own: its setup points DOCKER_HOST at Podman's socket).
-# Unit test files mostly wait on the CLI they spawn: three at once keep two cores busy (vitest's
-# default, one fewer than the cores, runs them one at a time here). Docker builds and QEMU boots run
-# one file at a time; beside them, one at a time too, run the integration tests that need neither
-# (integration-local: image files, loop devices, sgdisk, mkfs).
+# Everything: unit, integration (real Docker, image files) and e2e (QEMU boots) in one run, then the
+# build tests again through Podman (a run of its own: its setup points DOCKER_HOST at Podman's
+# socket). Docker builds and QEMU boots run one file at a time. Beside them, in threads, run the unit
+# tests, three files at once (they mostly wait on the CLI they spawn; vitest's default, one fewer
+# than the cores, would run them one at a time here), then the integration tests that need neither
+# Docker nor QEMU (integration-local), one at a time.
 UNIT = npx vitest run --project unit --maxWorkers=3
 
 test: setup
-	$(UNIT)
-	npx vitest run --project integration --project integration-local --project e2e
+	npx vitest run --project unit --project integration --project integration-local --project e2e --maxWorkers=3
 	npx vitest run --project podman
 
 test-unit: node_modules/.package-lock.json

@@ -3,14 +3,15 @@ import HeavyFirstSequencer from './test/setup/sequencer.js';
 
 /**
  * Integration tests that need neither Docker nor QEMU: image files, loop devices, sgdisk and mkfs.
- * They run one at a time beside the heavy tests (a QEMU guest under TCG keeps about 1.2 of the two
- * cores busy), while Docker builds and VMs run one at a time.
+ * They run one at a time, in a pool of their own beside the Docker builds and VMs, which also run
+ * one at a time.
  */
 const LOCAL = ['deploy', 'kept-partitions', 'qcow2-reader', 'configdrive', 'agent-jobs', 'disk-hints', 'plugin-walkthrough'].map((n) => `test/integration/${n}.test.ts`);
 
 // Tiers: unit (no privileges, parallel), integration (real Docker, disks; serial), integration-local
-// (disks only; serial, beside the others), e2e (QEMU boots, the deploy agent's jobs among them;
-// serial), and podman (the build tests and a bootable image through Podman's socket).
+// (disks only; serial), e2e (QEMU boots, the deploy agent's jobs among them; serial), and podman
+// (the build tests and a bootable image through Podman's socket). Unit and integration-local run in
+// threads, beside the serial forks of the heavy tiers.
 // Heavy tiers share built images through test/setup/images.ts.
 export default defineConfig({
   test: {
@@ -20,7 +21,8 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 },
+        // threads: in `make test` they run beside the heavy tiers' forks (see the sequencer)
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], pool: 'threads', testTimeout: 60_000 },
       },
       {
         extends: true,

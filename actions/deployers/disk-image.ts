@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
@@ -89,6 +88,7 @@ async function writeQcow2(ctx: PluginContext, source: DeploySource, target: Disk
   const virtualSize = map.virtualSize;
   const dst = `driver=raw,offset=${MiB},file.driver=${target.kind === 'block' ? 'host_device' : 'file'},file.filename=${target.path}`;
   ctx.progress.start(virtualSize);
+  const { execa } = await import('execa');
   const convert = execa('qemu-img', ['convert', '-p', '-n', ...(target.zeroFrom === 0 ? ['--target-is-zero'] : []), '--image-opts', qcow2Window(file, `offset=${MiB}`), '--target-image-opts', dst], {
     cancelSignal: ctx.signal,
     reject: false,

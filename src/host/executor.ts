@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ToolError, type CommandResult } from '../core/tool-error.js';
@@ -11,6 +10,7 @@ export class HostExecutor implements DiskExecutor {
 
   async run(cmd: string[], opts: { step?: string; onLine?: (line: string) => void; allowFailure?: boolean; input?: string } = {}): Promise<CommandResult> {
     const tail = new LineTail(30);
+    const { execa } = await import('execa'); // loaded by the first command: a deploy may run none
     const child = execa(cmd[0], cmd.slice(1), {
       reject: false,
       all: true,

@@ -1,4 +1,4 @@
-import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { Duplex, PassThrough } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { BareonError } from '../core/errors.js';
@@ -11,16 +11,20 @@ import type { Compression } from '../objects/deploy.js';
 export function decompressor(kind: Compression, signal?: AbortSignal): Duplex {
   if (kind === 'gz') return createGunzip({ chunkSize: 1024 * 1024 });
   const tool = kind === 'zst' ? ['zstd', '-dc', '-q'] : ['xz', '-dc', '-q', '-T0'];
-  const child = execa(tool[0], tool.slice(1), { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false, stderr: true }, cancelSignal: signal, reject: false });
+  const child = spawn(tool[0], tool.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], signal });
   const out = new PassThrough({ highWaterMark: 4 * 1024 * 1024 });
-  child.stdout!.pipe(out, { end: false });
-  child.then((r) => {
-    if (r.isCanceled) return out.destroy(signal?.reason as Error);
-    if (r.exitCode === 0) return out.end();
-    out.destroy(new BareonError(`${tool[0]}: the ${kind} stream is corrupt or truncated: ${String(r.stderr).trim().split('\n').pop()}`, { hint: 'the source ended early or is damaged' }));
+  child.stdout.pipe(out, { end: false });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => void (stderr = (stderr + chunk.toString()).slice(-4096)));
+  // 'close' comes after stdout has ended, so `out` has every byte before it ends
+  child.on('close', (code) => {
+    if (signal?.aborted) return out.destroy(signal.reason as Error);
+    if (code === 0) return out.end();
+    out.destroy(new BareonError(`${tool[0]}: the ${kind} stream is corrupt or truncated: ${stderr.trim().split('\n').pop()}`, { hint: 'the source ended early or is damaged' }));
   });
-  child.stdin!.on('error', () => {}); // the exit status tells what went wrong
-  const duplex = Duplex.from({ writable: child.stdin!, readable: out });
+  child.on('error', (err) => out.destroy(signal?.aborted ? (signal.reason as Error) : new BareonError(`${tool[0]}: ${err.message}`, { hint: `install ${tool[0]}` })));
+  child.stdin.on('error', () => {}); // the exit status tells what went wrong
+  const duplex = Duplex.from({ writable: child.stdin, readable: out });
   duplex.on('close', () => child.kill());
   return duplex;
 }
@@ -46,6 +50,7 @@ export async function decompressHead(kind: Compression, head: Buffer, n = 64 * 1
   }
   // Read only what is needed: a compressed MiB of zeros expands to gigabytes.
   const tool = kind === 'zst' ? ['zstd', '-dc', '-q'] : ['xz', '-dc', '-q'];
+  const { execa } = await import('execa');
   const child = execa(tool[0], tool.slice(1), { input: head, encoding: 'buffer', buffer: false, reject: false });
   const chunks: Buffer[] = [];
   let have = 0;

@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 const BLOCK = 64 * 1024;
 const ZEROS = Buffer.alloc(BLOCK);
 const isZero = (b: Buffer) => b.equals(b.length === BLOCK ? ZEROS : ZEROS.subarray(0, b.length));
+const blockBytes = (pieces: Buffer[]) => pieces.reduce((n, p) => n + p.length, 0);
 
 export interface DiskWriterOptions {
   /** "w" creates or empties a file; "r+" writes into an existing file or a block device. */
@@ -49,49 +50,85 @@ export class DiskWriter extends Writable {
   }
 
   override _writev(chunks: { chunk: Buffer }[], done: (err?: Error | null) => void): void {
-    const data = chunks.length === 1 ? chunks[0].chunk : Buffer.concat(chunks.map((c) => c.chunk));
-    this.writeData(data).then(() => done(), done);
+    this.writeData(chunks.map((c) => c.chunk)).then(() => done(), done);
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
-    this.writeData(chunk).then(() => done(), done);
+    this.writeData([chunk]).then(() => done(), done);
   }
 
-  private async writeData(input: Buffer): Promise<void> {
-    let data = input;
-    const end = (this.opts.offset ?? 0) + this.position + data.length;
+  /** Writes a batch of chunks, never copied: data runs between skipped zero blocks go out with one writev each. */
+  private async writeData(input: Buffer[]): Promise<void> {
+    let chunks = input;
+    const total = chunks.reduce((n, c) => n + c.length, 0);
+    const end = (this.opts.offset ?? 0) + this.position + total;
     if (this.opts.limit !== undefined && end > this.opts.limit) {
       throw new Error(`the image is larger than the target: it goes past ${this.opts.limit} bytes`);
     }
     const hold = this.opts.holdHead ?? 0;
-    if (this.position < hold) {
-      const n = Math.min(hold - this.position, data.length);
-      this.head.push(Buffer.from(data.subarray(0, n)));
+    while (this.position < hold && chunks.length) {
+      const n = Math.min(hold - this.position, chunks[0].length);
+      this.head.push(Buffer.from(chunks[0].subarray(0, n)));
       this.position += n;
-      data = data.subarray(n);
+      chunks = n < chunks[0].length ? [chunks[0].subarray(n), ...chunks.slice(1)] : chunks.slice(1);
     }
-    const base = (this.opts.offset ?? 0) + this.position;
     const zeroFrom = this.opts.zeroFrom ?? Infinity;
-    let runStart = -1;
-    // blocks aligned to the target, so that a skipped block is a whole block of the target
-    for (let off = 0; off <= data.length; ) {
-      const next = Math.min(data.length, off + BLOCK - ((base + off) % BLOCK));
-      const block = off < data.length ? data.subarray(off, next) : undefined;
-      const skip = !block || (base + off >= zeroFrom && isZero(block));
-      if (!skip && runStart < 0) runStart = off;
-      if (skip && runStart >= 0) {
-        await this.writeAt(data.subarray(runStart, off), base + runStart);
-        runStart = -1;
+    let at = (this.opts.offset ?? 0) + this.position;
+    // the run of data not yet written, and where it goes
+    let run: Buffer[] = [];
+    let runAt = at;
+    let runBytes = 0;
+    const flush = async () => {
+      if (runBytes) await this.writeRun(run, runAt, runBytes);
+      run = [];
+      runBytes = 0;
+    };
+    // blocks aligned to the target, so that a skipped block is a whole block of the target; a block
+    // may span chunks, and is then skipped only if all its pieces are zeros
+    let pieces: Buffer[] = [];
+    let blockLeft = BLOCK - (at % BLOCK);
+    const endBlock = async () => {
+      const skip = at - blockBytes(pieces) >= zeroFrom && pieces.every(isZero);
+      if (skip) {
+        await flush();
+        runAt = at;
+      } else {
+        if (!runBytes) runAt = at - blockBytes(pieces);
+        run.push(...pieces);
+        runBytes += blockBytes(pieces);
       }
-      if (!block) break;
-      off = next;
+      pieces = [];
+      blockLeft = BLOCK;
+    };
+    for (const chunk of chunks) {
+      for (let off = 0; off < chunk.length; ) {
+        const n = Math.min(blockLeft, chunk.length - off);
+        pieces.push(chunk.subarray(off, off + n));
+        off += n;
+        at += n;
+        blockLeft -= n;
+        if (blockLeft === 0) await endBlock();
+      }
     }
-    this.position += data.length;
+    if (pieces.length) await endBlock();
+    await flush();
+    this.position += chunks.reduce((n, c) => n + c.length, 0);
   }
 
-  private async writeAt(data: Buffer, at: number): Promise<void> {
-    await writeFully(this.fh!, data, at);
-    this.written += data.length;
+  private async writeRun(buffers: Buffer[], at: number, bytes: number): Promise<void> {
+    const { bytesWritten } = await this.fh!.writev(buffers, at);
+    // a short writev: the rest one buffer at a time
+    if (bytesWritten < bytes) {
+      let skip = bytesWritten;
+      let pos = at;
+      for (const b of buffers) {
+        const from = Math.min(skip, b.length);
+        skip -= from;
+        if (from < b.length) await writeFully(this.fh!, b.subarray(from), pos + from);
+        pos += b.length;
+      }
+    }
+    this.written += bytes;
   }
 
   override _final(done: (err?: Error | null) => void): void {

@@ -151,7 +151,10 @@ describe('the deploy agent in QEMU (TCG)', () => {
 
       // the same two disks, a hint that matches both: an error, and neither disk changes (this agent
       // boots from its disk, with the job on a disk of its own: the network boot is proven above)
-      const twoJob = await jobDisk(path.join(dir, 'two'), {}, { source: 'http://10.0.2.100/qcow2/disk.qcow2', checksum: `sha256:${qcow2Sha256}`, target_hints: { size: '== 2GiB' }, when_done: 'poweroff' });
+      // (its source is checked first, so it is on the job disk: this VM has no network)
+      const tiny = path.join(dir, 'tiny.qcow2');
+      await execa('qemu-img', ['create', '-q', '-f', 'qcow2', tiny, '16M']);
+      const twoJob = await jobDisk(path.join(dir, 'two'), { 'tiny.qcow2': tiny }, { source: 'tiny.qcow2', checksum: `sha256:${await sha256File(tiny)}`, target_hints: { size: '== 2GiB' }, when_done: 'poweroff' });
       const two = await runVm({
         name: 'agent-two-match', firmware: 'bios', timeoutMs: 10 * 60_000, until: /bareon-job: (ok|failed)/,
         disks: [{ file: qcow2, snapshot: true }, { file: twoJob, serial: 'job', snapshot: true }, ...disks],

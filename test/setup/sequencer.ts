@@ -2,11 +2,12 @@ import path from 'node:path';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
- * The order of the heavy tiers' files: QEMU first (the deploy agent's jobs, then the other boots),
- * Docker builds after. The disk tests of integration-local run beside them in a pool of their own,
- * and a TCG guest leaves more of the second core to them than a Docker build does.
+ * The order of the heavy tiers' files: the QEMU boots first, then the deploy agent's jobs, the other
+ * e2e files, and the Docker builds. The unit and integration-local tests run beside them in a pool
+ * of their own, while the boots leave most of a core idle (a TCG guest booting keeps about 1.2 of
+ * the two busy; one deploying as the agent does, both).
  */
-const FIRST = ['test/e2e/agent.test.ts', 'test/e2e/deploy-boot.test.ts', 'test/e2e/configdrive-boot.test.ts', 'test/e2e/boot.test.ts'];
+const FIRST = ['test/e2e/deploy-boot.test.ts', 'test/e2e/configdrive-boot.test.ts', 'test/e2e/boot.test.ts', 'test/e2e/agent.test.ts'];
 
 export default class HeavyFirstSequencer extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {

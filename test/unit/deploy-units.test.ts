@@ -50,6 +50,38 @@ describe('DiskWriter', () => {
     expect((await readFile(file)).equals(image)).toBe(true);
   });
 
+  it('writes any chunking at an unaligned offset as one image, skipping only whole zero blocks of the target past zeroFrom', async () => {
+    // 64 KiB blocks of the target, some with data, one with a single byte set near its end
+    const image = Buffer.alloc(40 * 64 * KiB);
+    for (const b of [0, 3, 4, 17, 30]) image.fill(b + 1, b * 64 * KiB + 1000, b * 64 * KiB + 50_000);
+    image[22 * 64 * KiB - 1] = 9;
+    const offset = 64 * KiB - 4096; // so the stream's blocks straddle the target's
+    for (const sizes of [[image.length], [1, 4095, 70_000, 3 * 64 * KiB + 7], [64 * KiB - 1, 64 * KiB + 1, 13]]) {
+      const chunks: Buffer[] = [];
+      for (let at = 0, i = 0; at < image.length; i++) {
+        const n = Math.min(sizes[i % sizes.length], image.length - at);
+        chunks.push(image.subarray(at, at + n));
+        at += n;
+      }
+      const file = path.join(dir, `chunked-${sizes.length}.img`);
+      await writeFile(file, Buffer.alloc(offset + image.length, 0xee));
+      // zeros are written below 1 MiB of the target and skipped above it, where 0xee shows through
+      const writer = new DiskWriter(file, { flags: 'r+', offset, zeroFrom: MiB });
+      await pipeline(Readable.from(chunks), writer);
+      const now = await readFile(file);
+      expect(now.subarray(0, offset).every((b) => b === 0xee)).toBe(true);
+      for (let block = 0; block * 64 * KiB < offset + image.length; block++) {
+        const [from, to] = [Math.max(offset, block * 64 * KiB), Math.min(offset + image.length, (block + 1) * 64 * KiB)];
+        if (to <= from) continue;
+        const want = image.subarray(from - offset, to - offset);
+        const got = now.subarray(from, to);
+        const skipped = from >= MiB && want.every((b) => b === 0);
+        expect(skipped ? got.every((b) => b === 0xee) : got.equals(want), `target block ${block}`).toBe(true);
+      }
+      expect(writer.length).toBe(image.length);
+    }
+  });
+
   it('fails instead of writing past the target', async () => {
     const file = path.join(dir, 'small.img');
     await writeFile(file, Buffer.alloc(MiB));
