@@ -7,6 +7,7 @@ import type { Progress } from '../core/plugins/types.js';
 import type { DeploySource, DiskTarget } from '../objects/index.js';
 import { decompressHead } from '../source/decompress.js';
 import { HashMeter, progressMeter } from '../stream/artifact-writer.js';
+import { hashOpenFile } from '../stream/hash-file.js';
 
 /** Passes a stream through, except its first `n` bytes, which it keeps. */
 class HeadSplitter extends Transform {
@@ -21,6 +22,12 @@ class HeadSplitter extends Transform {
     this.kept.push(Buffer.from(chunk.subarray(0, take)));
     this.have += take;
     done(null, take < chunk.length ? chunk.subarray(take) : undefined);
+  }
+  /** A buffer of `n` bytes to fill with head bytes read some other way. */
+  keep(n: number): Buffer {
+    const buf = Buffer.alloc(n);
+    this.kept.push(buf);
+    return buf;
   }
   get head(): Buffer {
     return Buffer.concat(this.kept);
@@ -45,12 +52,15 @@ export interface DirectWrite {
 /**
  * Decompresses a head-frame raw.zst (see `DeploySource.headFrame`) onto a target: the zstd tool writes
  * everything after the head straight onto the target through an inherited descriptor, so the disk
- * image never passes through this process; only the compressed bytes do, for the sha256. Zero runs
- * become seeks only where the target reads back zeros.
+ * image never passes through this process. A local file zstd reads itself, from just past the head
+ * frame, while this process hashes the file beside it (the page cache serves both readers); any
+ * other source is fed to zstd through here, hashed on the way. Zero runs become seeks only where the
+ * target reads back zeros.
  */
 export async function writeZstdDirect(source: DeploySource, target: DiskTarget, progress: Progress, signal: AbortSignal): Promise<DirectWrite> {
   const frame = source.headFrame!;
   const fh = await open(target.path, 'r+');
+  const local = source.file ? await open(source.file, 'r') : undefined;
   try {
     // The descriptor's offset is where zstd starts writing: skip the head by reading over it.
     for (let skipped = 0; skipped < frame.size; ) {
@@ -58,13 +68,20 @@ export async function writeZstdDirect(source: DeploySource, target: DiskTarget, 
       if (bytesRead === 0) throw new BareonError(`target ${target.path} is smaller than the image's first ${frame.size} bytes`);
       skipped += bytesRead;
     }
-    const input = await source.open(signal);
-    const sparse = target.zeroFrom === 0;
+    const sparse = target.zeroFrom <= frame.size;
+    const meter = new HashMeter();
+    progress.start(source.size);
+    const split = new HeadSplitter(local ? 0 : frame.length);
+    if (local) {
+      // read over the head frame on the descriptor that zstd then gets as its stdin
+      const { bytesRead } = await local.read(split.keep(frame.length), 0, frame.length, null);
+      if (bytesRead !== frame.length) throw new BareonError(`${source.uri} ends inside its head frame`);
+    }
     // node's spawn, not execa: zstd's stdout must be this very descriptor, at this offset
-    const zstd = spawn('zstd', ['-dc', '-q', sparse ? '--sparse' : '--no-sparse'], { stdio: ['pipe', fh.fd, 'pipe'], signal });
+    const zstd = spawn('zstd', ['-dc', '-q', sparse ? '--sparse' : '--no-sparse'], { stdio: [local ? local.fd : 'pipe', fh.fd, 'pipe'], signal });
+    zstd.stdin?.on('error', () => {}); // zstd's exit status tells what went wrong
     let stderr = '';
     zstd.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    zstd.stdin!.on('error', () => {}); // zstd's exit status tells what went wrong
     const exited = new Promise<number | null>((resolve) => {
       zstd.on('error', (err) => {
         stderr ||= err.message;
@@ -72,17 +89,19 @@ export async function writeZstdDirect(source: DeploySource, target: DiskTarget, 
       });
       zstd.on('close', (code) => resolve(code));
     });
-    const meter = new HashMeter();
-    const split = new HeadSplitter(frame.length);
-    progress.start(source.size);
+    // A local file is hashed beside zstd, which reads it itself: both read the one open file (a path
+    // renamed over meanwhile changes neither), the hash by position, so that zstd's offset stays its
+    // own. As with qemu-img, a file rewritten in place during the deploy is not caught. Any other
+    // source is hashed on its way to zstd.
     let fedError: (Error & { code?: string }) | undefined;
-    const fed = pipeline([input, meter, split, progressMeter(progress), zstd.stdin!] as never, { signal }).catch((err: Error) => {
-      fedError = err;
-      zstd.kill();
-    });
+    const fed = (local ? hashOpenFile(local, { progress, signal }) : pipeline([await source.open(signal), meter, split, progressMeter(progress), zstd.stdin!] as never, { signal }).then(() => meter))
+      .catch((err: Error) => {
+        fedError = err;
+        zstd.kill();
+      });
     // zstd must have exited before anything else touches the target
     const code = await exited;
-    await fed;
+    const digest = await fed;
     if (signal.aborted) throw signal.reason;
     const zstdClosedStdin = fedError?.code === 'EPIPE' || fedError?.code === 'ERR_STREAM_PREMATURE_CLOSE';
     if (fedError && !zstdClosedStdin) throw fedError;
@@ -96,8 +115,10 @@ export async function writeZstdDirect(source: DeploySource, target: DiskTarget, 
     }
     const head = await decompressHead('zst', split.head, frame.size + 1);
     if (head.length !== frame.size) throw new BareonError(`zstd: the head frame of ${source.uri} expands to ${head.length} bytes, not the ${frame.size} it declares`);
-    return { length, head, digest: { sha256: meter.sha256, size: meter.size } };
+    if (local) progress.done();
+    return { length, head, digest: { sha256: digest!.sha256, size: digest!.size } };
   } finally {
+    await local?.close();
     await fh.close();
   }
 }
