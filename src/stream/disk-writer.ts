@@ -4,7 +4,6 @@ import { Writable } from 'node:stream';
 const BLOCK = 64 * 1024;
 const ZEROS = Buffer.alloc(BLOCK);
 const isZero = (b: Buffer) => b.equals(b.length === BLOCK ? ZEROS : ZEROS.subarray(0, b.length));
-const blockBytes = (pieces: Buffer[]) => pieces.reduce((n, p) => n + p.length, 0);
 
 export interface DiskWriterOptions {
   /** "w" creates or empties a file; "r+" writes into an existing file or a block device. */
@@ -73,7 +72,8 @@ export class DiskWriter extends Writable {
       chunks = n < chunks[0].length ? [chunks[0].subarray(n), ...chunks.slice(1)] : chunks.slice(1);
     }
     const zeroFrom = this.opts.zeroFrom ?? Infinity;
-    let at = (this.opts.offset ?? 0) + this.position;
+    const start = (this.opts.offset ?? 0) + this.position;
+    let at = start;
     // the run of data not yet written, and where it goes
     let run: Buffer[] = [];
     let runAt = at;
@@ -86,33 +86,29 @@ export class DiskWriter extends Writable {
     // blocks aligned to the target, so that a skipped block is a whole block of the target; a block
     // may span chunks, and is then skipped only if all its pieces are zeros
     let pieces: Buffer[] = [];
-    let blockLeft = BLOCK - (at % BLOCK);
+    let blockStart = at;
     const endBlock = async () => {
-      const skip = at - blockBytes(pieces) >= zeroFrom && pieces.every(isZero);
-      if (skip) {
-        await flush();
-        runAt = at;
-      } else {
-        if (!runBytes) runAt = at - blockBytes(pieces);
+      if (blockStart >= zeroFrom && pieces.every(isZero)) await flush();
+      else {
+        if (!runBytes) runAt = blockStart;
         run.push(...pieces);
-        runBytes += blockBytes(pieces);
+        runBytes += at - blockStart;
       }
       pieces = [];
-      blockLeft = BLOCK;
+      blockStart = at;
     };
     for (const chunk of chunks) {
       for (let off = 0; off < chunk.length; ) {
-        const n = Math.min(blockLeft, chunk.length - off);
+        const n = Math.min(BLOCK - (at % BLOCK), chunk.length - off);
         pieces.push(chunk.subarray(off, off + n));
         off += n;
         at += n;
-        blockLeft -= n;
-        if (blockLeft === 0) await endBlock();
+        if (at % BLOCK === 0) await endBlock();
       }
     }
     if (pieces.length) await endBlock();
     await flush();
-    this.position += chunks.reduce((n, c) => n + c.length, 0);
+    this.position += at - start;
   }
 
   private async writeRun(buffers: Buffer[], at: number, bytes: number): Promise<void> {
