@@ -52,7 +52,7 @@ export default async function buildBootableImages(project: TestProject): Promise
 
   // the same root filesystem as a tarball, for deploys onto a layout (every step is a cache hit)
   const tarProfile = path.join(IMAGES_DIR, 'debian-bootable-tar.yaml');
-  await writeFile(tarProfile, msdosText.replace(/^name: .*$/m, 'name: debian-bootable-tar').replace(/^outputs: .*$/m, 'outputs: [tar.zst]').replace(/^layout: .*$/m, ''));
+  await writeFile(tarProfile, text.replace(/^name: .*$/m, 'name: debian-bootable-tar').replace(/^outputs: .*$/m, 'outputs: [tar.zst]'));
   const tarOut = path.join(IMAGES_DIR, 'tar');
   await build(tarProfile, tarOut);
 
