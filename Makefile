@@ -9,17 +9,23 @@ node_modules/.package-lock.json: package-lock.json
 build: node_modules/.package-lock.json
 	npm run build --silent
 
-# Everything: unit, integration (real Docker, image files) and e2e (QEMU boots) in one run, then the
-# build tests again through Podman (a run of its own: its setup points DOCKER_HOST at Podman's
-# socket). Docker builds and QEMU boots run one file at a time. Beside them, in threads, run the unit
-# tests, three files at once (they mostly wait on the CLI they spawn; vitest's default, one fewer
-# than the cores, would run them one at a time here), then the integration tests that need neither
-# Docker nor QEMU (integration-local), one at a time.
+# Everything: unit, integration (real Docker, image files) and e2e (QEMU boots) tests, then the build
+# tests again through Podman (a run of its own: its setup points DOCKER_HOST at Podman's socket).
+# Two vitest runs side by side, on code compiled once: the heavy one (Docker builds and QEMU boots,
+# one file at a time, after building the shared images), and the light one (the unit tests, three
+# files at once, and the integration tests that need neither Docker nor QEMU, one at a time), which
+# is done while the heavy run is still building its images. The light run's report follows the heavy one's.
 UNIT = npx vitest run --project unit --maxWorkers=3
+LIGHT_LOG = .test-artifacts/light.log
 
-test: setup
-	npx vitest run --project unit --project integration --project integration-local --project e2e --maxWorkers=3
-	npx vitest run --project podman
+test: setup build
+	@mkdir -p .test-artifacts
+	@BAREON_TEST_COMPILED=1 npx vitest run --project unit --project integration-local --maxWorkers=3 >$(LIGHT_LOG) 2>&1 & light=$$!; \
+	BAREON_TEST_COMPILED=1 npx vitest run --project integration --project e2e; heavy=$$?; \
+	wait $$light; light=$$?; \
+	echo; echo "light run (unit, integration-local): exit $$light"; cat $(LIGHT_LOG); \
+	[ $$heavy = 0 ] && [ $$light = 0 ]
+	BAREON_TEST_COMPILED=1 npx vitest run --project podman
 
 test-unit: node_modules/.package-lock.json
 	$(UNIT)

@@ -7,6 +7,7 @@ import { definePlugin, type PluginContext } from '../../src/core/plugins/types.j
 import { checkSourceDigest } from '../../src/deploy/checksum.js';
 import { growLastPartition } from '../../src/deploy/grow.js';
 import { writeQcow2Direct } from '../../src/deploy/qcow2-direct.js';
+import { writeQcow2Stream } from '../../src/deploy/qcow2-stream.js';
 import { writeZstdDirect } from '../../src/deploy/zstd-direct.js';
 import { deployTarget, requireSource } from '../../src/deploy/request.js';
 import { HostExecutor } from '../../src/host/executor.js';
@@ -58,7 +59,8 @@ async function writeRawStream(ctx: PluginContext, source: DeploySource, target: 
 }
 
 /**
- * qcow2: a remote or piped one is spooled first (qcow2 is not sequential). bareon's reader then writes
+ * qcow2: a remote one is written as it arrives when its tables come before their clusters (as
+ * qemu-img writes them); otherwise, and from stdin, it is spooled first. bareon's reader then writes
  * it in one hashed pass over the file; images it leaves to qemu-img (compressed clusters, subclusters,
  * encryption) and BAREON_QCOW2_READER=qemu-img go through `qemu-img convert`, the format always given.
  */
@@ -66,6 +68,20 @@ async function writeQcow2(ctx: PluginContext, source: DeploySource, target: Disk
   const verify = ctx.objects.deploy!.verify;
   let file = source.file;
   let spooled: { sha256: string; size: number } | undefined;
+  if (!file && /^https?:\/\//.test(source.uri) && !process.env.BAREON_QCOW2_READER) {
+    ctx.log(`${source.uri}: its clusters are written as it arrives, each after the table that maps it`);
+    const streamed = await writeQcow2Stream(await source.open(ctx.signal), target, { holdHead: MiB, progress: ctx.progress, signal: ctx.signal, size: source.size }).catch((err) => {
+      if (err instanceof Qcow2FormatError) throw new BareonError(`source ${source.uri}: ${err.message}`);
+      throw err;
+    });
+    if (streamed.written) {
+      ctx.progress.done();
+      checkSourceDigest(source, verify, streamed.digest);
+      await writeSynced(target.path, streamed.head);
+      return { length: streamed.virtualSize, head: streamed.head };
+    }
+    ctx.log(`${source.uri} cannot be written as it arrives (${streamed.why}): fetching it again, into a file`);
+  }
   if (!file) {
     file = `${await target.scratchDir()}/source.qcow2`;
     ctx.log(`spooling ${source.uri} to ${file} (qcow2 is not sequential)`);

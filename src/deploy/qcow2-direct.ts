@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import type { Progress } from '../core/plugins/types.js';
 import { MiB } from '../objects/size.js';
-import type { Qcow2Map } from '../source/qcow2-map.js';
+import type { FileHandle } from 'node:fs/promises';
+import type { Qcow2Extent, Qcow2Map } from '../source/qcow2-map.js';
 import { writeFully } from '../stream/disk-writer.js';
 
 const CHUNK = 4 * MiB;
@@ -11,16 +12,40 @@ const DEPTH = 3;
 const ZEROS = Buffer.alloc(MiB);
 
 /** The disk ranges below `end` that no extent covers, from `start` on. */
-function gaps(map: Qcow2Map, start: number, end: number): [number, number][] {
+function gaps(extents: Qcow2Extent[], start: number, end: number): [number, number][] {
   const out: [number, number][] = [];
   let at = start;
-  for (const e of [...map.extents].sort((a, b) => a.guest - b.guest)) {
+  for (const e of [...extents].sort((a, b) => a.guest - b.guest)) {
     if (e.guest > at) out.push([at, Math.min(e.guest, end)]);
     at = Math.max(at, e.guest + e.length);
     if (at >= end) break;
   }
   if (at < end) out.push([at, end]);
   return out.filter(([a, b]) => b > a);
+}
+
+/**
+ * Copies what of `data`, the disk's bytes at `guest`, falls in the held-back `head` there; returns
+ * the rest and where it goes.
+ */
+export function holdBack(head: Buffer, data: Buffer, guest: number): [Buffer, number] {
+  if (guest >= head.length) return [data, guest];
+  const held = Math.min(head.length - guest, data.length);
+  data.copy(head, guest, 0, held);
+  return [data.subarray(held), guest + held];
+}
+
+/**
+ * Writes zeros over the disk ranges from `start` to `end` that no extent covers: where the target
+ * may hold old data, an unallocated cluster must read back as zeros.
+ */
+export async function zeroGaps(dst: FileHandle, extents: Qcow2Extent[], start: number, end: number, signal: AbortSignal): Promise<void> {
+  for (const [a, b] of gaps(extents, start, end)) {
+    for (let at = a; at < b; at += ZEROS.length) {
+      signal.throwIfAborted();
+      await writeFully(dst, ZEROS.subarray(0, Math.min(ZEROS.length, b - at)), at);
+    }
+  }
 }
 
 /**
@@ -78,14 +103,7 @@ export async function writeQcow2Direct(
         const from = Math.max(e.host, pos);
         const to = Math.min(e.host + e.length, pos + n);
         if (to <= from) continue;
-        let guest = e.guest + (from - e.host);
-        let data = chunk.subarray(from - pos, to - pos);
-        if (guest < head.length) {
-          const held = Math.min(head.length - guest, data.length);
-          data.copy(head, guest, 0, held);
-          guest += held;
-          data = data.subarray(held);
-        }
+        const [data, guest] = holdBack(head, chunk.subarray(from - pos, to - pos), e.guest + (from - e.host));
         if (data.length) writes.push(writeFully(dst, data, guest));
       }
       slot.writes = Promise.all(writes);
@@ -94,12 +112,7 @@ export async function writeQcow2Direct(
       issue();
     }
     await Promise.all(slots.map((s) => s.writes));
-    for (const [a, b] of gaps(map, head.length, Math.min(target.zeroFrom, map.virtualSize))) {
-      for (let at = a; at < b; at += ZEROS.length) {
-        opts.signal.throwIfAborted();
-        await writeFully(dst, ZEROS.subarray(0, Math.min(ZEROS.length, b - at)), at);
-      }
-    }
+    await zeroGaps(dst, map.extents, head.length, Math.min(target.zeroFrom, map.virtualSize), opts.signal);
     return { digest: { sha256: hash.digest('hex'), size: fileSize }, head };
   } finally {
     await Promise.allSettled([...queue, ...slots.map((s) => s.writes)]);

@@ -35,45 +35,78 @@ async function readAt(fh: FileHandle, length: number, position: number, what: st
   return buf;
 }
 
-/** Reads the header and the active L1 and L2 tables of a local qcow2 (version 2 or 3). */
-export async function readQcow2Map(fh: FileHandle): Promise<Qcow2Map> {
-  const fileSize = (await fh.stat()).size;
-  const header = await readAt(fh, Math.min(fileSize, 112), 0, 'header', fileSize);
+/** What a qcow2 header says about where its tables are. */
+export interface Qcow2Geometry {
+  version: number;
+  virtualSize: number;
+  clusterSize: number;
+  l1Size: number;
+  l1Offset: number;
+  /** Why bareon's reader leaves the image to qemu-img, if it does. */
+  unsupported?: string;
+}
+
+/** Reads the geometry from the first bytes (112 or more) of a qcow2, version 2 or 3. */
+export function qcow2Geometry(header: Buffer): Qcow2Geometry {
   if (header.length < 72 || detectContent(header) !== 'qcow2') throw new Qcow2FormatError('not a qcow2 header');
   const { version, virtualSize } = parseQcow2Header(header);
   if (version !== 2 && version !== 3) throw new Qcow2FormatError(`qcow2 version ${version} is unknown`);
   const clusterBits = header.readUInt32BE(20);
   if (clusterBits < 9 || clusterBits > 21) throw new Qcow2FormatError(`cluster_bits ${clusterBits} is out of range`);
   const clusterSize = 2 ** clusterBits;
-  const map: Qcow2Map = { virtualSize, clusterSize, extents: [] };
-  if (header.readUInt32BE(32) !== 0) return { ...map, unsupported: 'it is encrypted' };
+  const l1Size = header.readUInt32BE(36);
+  const geometry: Qcow2Geometry = { version, virtualSize, clusterSize, l1Size, l1Offset: Number(header.readBigUInt64BE(40)) };
+  if (header.readUInt32BE(32) !== 0) return { ...geometry, unsupported: 'it is encrypted' };
   if (version === 3) {
     const incompatible = header.readBigUInt64BE(72);
-    if (incompatible & (1n << 4n)) return { ...map, unsupported: 'it has extended L2 entries (subclusters)' };
-    if (incompatible & ~0b1111n) return { ...map, unsupported: `it has incompatible features 0x${incompatible.toString(16)}` };
+    if (incompatible & (1n << 4n)) return { ...geometry, unsupported: 'it has extended L2 entries (subclusters)' };
+    if (incompatible & ~0b1111n) return { ...geometry, unsupported: `it has incompatible features 0x${incompatible.toString(16)}` };
   }
-  const l1Size = header.readUInt32BE(36);
-  const l1Offset = Number(header.readBigUInt64BE(40));
-  const l2Entries = clusterSize / 8;
-  if (l1Size * l2Entries * clusterSize < virtualSize) throw new Qcow2FormatError(`its L1 table (${l1Size} entries) does not cover its ${virtualSize} bytes`);
-  const l1 = await readAt(fh, l1Size * 8, l1Offset, 'L1 table', fileSize);
+  if (l1Size * (clusterSize / 8) * clusterSize < virtualSize) throw new Qcow2FormatError(`its L1 table (${l1Size} entries) does not cover its ${virtualSize} bytes`);
+  return geometry;
+}
+
+/** The L2 table offsets of an L1 table, by L1 index (0 where a table is unallocated). */
+export function l2Offsets(l1: Buffer): number[] {
+  return Array.from({ length: l1.length / 8 }, (_, i) => Number(l1.readBigUInt64BE(i * 8) & OFFSET_MASK));
+}
+
+/**
+ * The data clusters that L2 table `index` maps, in table order: unallocated and zero clusters are
+ * left out. Returns a reason instead where bareon's reader cannot write the image (compressed clusters).
+ */
+export function l2Clusters(l2: Buffer, index: number, g: Qcow2Geometry): Qcow2Extent[] | { unsupported: string } {
+  const entries = g.clusterSize / 8;
+  const out: Qcow2Extent[] = [];
+  for (let j = 0; j < entries; j++) {
+    const entry = l2.readBigUInt64BE(j * 8);
+    if (entry === 0n) continue;
+    const guest = (index * entries + j) * g.clusterSize;
+    if (entry & COMPRESSED) return { unsupported: 'it has compressed clusters' };
+    if (g.version === 3 && entry & ZERO) continue;
+    const host = Number(entry & OFFSET_MASK);
+    if (host === 0) continue;
+    if (guest >= g.virtualSize) throw new Qcow2FormatError(`L2 table ${index} maps a cluster past the disk's end (${guest} ≥ ${g.virtualSize})`);
+    out.push({ host, guest, length: Math.min(g.clusterSize, g.virtualSize - guest) });
+  }
+  return out;
+}
+
+/** Reads the header and the active L1 and L2 tables of a local qcow2 (version 2 or 3). */
+export async function readQcow2Map(fh: FileHandle): Promise<Qcow2Map> {
+  const fileSize = (await fh.stat()).size;
+  const g = qcow2Geometry(await readAt(fh, Math.min(fileSize, 112), 0, 'header', fileSize));
+  const map: Qcow2Map = { virtualSize: g.virtualSize, clusterSize: g.clusterSize, extents: [] };
+  if (g.unsupported) return { ...map, unsupported: g.unsupported };
+  const l1 = await readAt(fh, g.l1Size * 8, g.l1Offset, 'L1 table', fileSize);
 
   const extents: Qcow2Extent[] = [];
   let last: Qcow2Extent | undefined;
-  for (let i = 0; i < l1Size; i++) {
-    const l2Offset = Number(l1.readBigUInt64BE(i * 8) & OFFSET_MASK);
+  for (const [i, l2Offset] of l2Offsets(l1).entries()) {
     if (l2Offset === 0) continue;
-    const l2 = await readAt(fh, clusterSize, l2Offset, `L2 table ${i}`, fileSize);
-    for (let j = 0; j < l2Entries; j++) {
-      const entry = l2.readBigUInt64BE(j * 8);
-      if (entry === 0n) continue;
-      const guest = (i * l2Entries + j) * clusterSize;
-      if (entry & COMPRESSED) return { ...map, unsupported: 'it has compressed clusters' };
-      if (version === 3 && entry & ZERO) continue;
-      const host = Number(entry & OFFSET_MASK);
-      if (host === 0) continue;
-      if (guest >= virtualSize) throw new Qcow2FormatError(`L2 table ${i} maps a cluster past the disk's end (${guest} ≥ ${virtualSize})`);
-      const length = Math.min(clusterSize, virtualSize - guest);
+    const clusters = l2Clusters(await readAt(fh, g.clusterSize, l2Offset, `L2 table ${i}`, fileSize), i, g);
+    if (!Array.isArray(clusters)) return { ...map, unsupported: clusters.unsupported };
+    for (const { host, guest, length } of clusters) {
       if (host + length > fileSize) throw new Qcow2FormatError(`the cluster for disk byte ${guest} lies past the end of the file: the qcow2 is truncated`);
       if (last && last.host + last.length === host && last.guest + last.length === guest) last.length += length;
       else extents.push((last = { host, guest, length }));

@@ -112,18 +112,7 @@ export class DiskWriter extends Writable {
   }
 
   private async writeRun(buffers: Buffer[], at: number, bytes: number): Promise<void> {
-    const { bytesWritten } = await this.fh!.writev(buffers, at);
-    // a short writev: the rest one buffer at a time
-    if (bytesWritten < bytes) {
-      let skip = bytesWritten;
-      let pos = at;
-      for (const b of buffers) {
-        const from = Math.min(skip, b.length);
-        skip -= from;
-        if (from < b.length) await writeFully(this.fh!, b.subarray(from), pos + from);
-        pos += b.length;
-      }
-    }
+    await writevFully(this.fh!, buffers, at, bytes);
     this.written += bytes;
   }
 
@@ -156,6 +145,21 @@ export class DiskWriter extends Writable {
 /** Writes all of `data` at `at` of an open file or block device, however short the single writes come back. */
 export async function writeFully(fh: FileHandle, data: Buffer, at: number): Promise<void> {
   for (let done = 0; done < data.length; ) done += (await fh.write(data, done, data.length - done, at + done)).bytesWritten;
+}
+
+/** Writes `buffers` (`bytes` in all) one after another from `at`, with one writev unless it comes back short. */
+export async function writevFully(fh: FileHandle, buffers: Buffer[], at: number, bytes: number): Promise<void> {
+  const { bytesWritten } = await fh.writev(buffers, at);
+  if (bytesWritten >= bytes) return;
+  // a short writev: the rest one buffer at a time
+  let skip = bytesWritten;
+  let pos = at;
+  for (const b of buffers) {
+    const from = Math.min(skip, b.length);
+    skip -= from;
+    if (from < b.length) await writeFully(fh, b.subarray(from), pos + from);
+    pos += b.length;
+  }
 }
 
 /** Writes `data` at `offset` of a file or block device and flushes the target (fsync). */

@@ -144,23 +144,30 @@ describe('the deploy agent in QEMU (TCG)', () => {
       expect(lastLine(run.log), run.keptLog).toBe('bareon-job: ok');
       expect(site.requests[0]).toBe('/qcow2/job.yaml');
       expect(site.requests).toContain('/qcow2/disk.qcow2');
-      const [twinAfter, cBefore] = await Promise.all([sha256File(d), sha256File(c)]);
-      expect(twinAfter, 'the twin disk is untouched').toBe(twinBefore);
+      expect(await sha256File(d), 'the twin disk is untouched').toBe(twinBefore);
       const boot = await runVm({ name: 'qcow2-hint-boot', firmware: 'uefi', timeoutMs: 6 * 60_000, until: /login:/, disks: [{ file: c, snapshot: true }] });
       expect(boot.matched, boot.keptLog).toBe(true);
 
-      // the same two disks, a hint that matches both: an error, and neither disk changes (this agent
-      // boots from its disk, with the job on a disk of its own: the network boot is proven above)
-      // (its source is checked first, so it is on the job disk: this VM has no network)
+      // a hint that matches two disks: an error, and neither disk changes (this agent boots from its
+      // disk, with the job on a disk of its own: the network boot is proven above; its source is
+      // checked first, so it is on the job disk, as this VM has no network). Two new disks, as c
+      // now holds a copy of the agent's own filesystems, with the same UUIDs as the disk it boots from.
+      const twins = [await blankDisk(path.join(dir, 'disk-e.raw'), 2 * GiB), await blankDisk(path.join(dir, 'disk-f.raw'), 2 * GiB)];
+      for (const twin of twins) {
+        const fh = await open(twin, 'r+');
+        await fh.write(randomBytes(2 ** 20), 0, 2 ** 20, 0);
+        await fh.close();
+      }
+      const twinsBefore = await Promise.all(twins.map(sha256File));
       const tiny = path.join(dir, 'tiny.qcow2');
       await execa('qemu-img', ['create', '-q', '-f', 'qcow2', tiny, '16M']);
       const twoJob = await jobDisk(path.join(dir, 'two'), { 'tiny.qcow2': tiny }, { source: 'tiny.qcow2', checksum: `sha256:${await sha256File(tiny)}`, target_hints: { size: '== 2GiB' }, when_done: 'poweroff' });
       const two = await runVm({
         name: 'agent-two-match', firmware: 'bios', timeoutMs: 10 * 60_000, until: /bareon-job: (ok|failed)/,
-        disks: [{ file: qcow2, snapshot: true }, { file: twoJob, serial: 'job', snapshot: true }, ...disks],
+        disks: [{ file: qcow2, snapshot: true }, { file: twoJob, serial: 'job', snapshot: true }, ...twins.map((file, i) => ({ file, serial: `twin-${i}` }))],
       });
       expect(lastLine(two.log), two.keptLog).toMatch(/^bareon-job: failed: --target-hint: 2 disks match size="== 2GiB"/);
-      expect(await Promise.all([sha256File(c), sha256File(d)])).toEqual([cBefore, twinBefore]);
+      expect(await Promise.all(twins.map(sha256File))).toEqual(twinsBefore);
     } finally {
       await site.close();
     }

@@ -1,5 +1,8 @@
 import { execa } from 'execa';
-import { mkdtemp, open, rm, stat, truncate } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, readFile, rm, stat, truncate } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,11 +10,25 @@ import { deploy, leftovers, sha256File } from '../helpers/deploy.js';
 
 const MiB = 2 ** 20;
 let dir: string;
+let server: http.Server;
+/** http://127.0.0.1:PORT: /good/F serves F of the test dir as it is, /cut/F its first half under a full Content-Length. */
+let base: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'bareon-qcow2-'));
+  server = http.createServer(async (req, res) => {
+    const [, mode, name] = req.url!.split('/');
+    const file = path.join(dir, name);
+    const size = (await stat(file)).size;
+    res.writeHead(200, { 'content-length': size });
+    if (mode === 'good') return void createReadStream(file, { highWaterMark: 40_000 }).pipe(res); // chunks that end mid-cluster
+    res.write((await readFile(file)).subarray(0, size / 2), () => res.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 afterAll(async () => {
+  server?.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -45,16 +62,20 @@ async function expectSameExtent(ref: string, target: string): Promise<void> {
   expect(r.exitCode, `${target} differs from qemu-img's conversion: ${r.stdout}`).toBe(0);
 }
 
-/** Deploys `image` onto a fresh file and onto one full of old data; both must equal qemu-img's conversion. */
-async function deploysLikeQemuImg(image: string, size: number): Promise<string> {
+/**
+ * Deploys `image` onto a fresh file and onto one full of old data; both must equal qemu-img's
+ * conversion. `over: 'http'` serves it from this file's HTTP server instead of the local path.
+ */
+async function deploysLikeQemuImg(image: string, size: number, over: 'file' | 'http' = 'file'): Promise<string> {
   const ref = await reference(image);
   const sha = await sha256File(image);
-  const fresh = path.join(dir, `${path.basename(image)}.fresh`);
-  const r = await deploy([image, fresh, '--size', String(size), '--checksum', `sha256:${sha}`]);
+  const source = over === 'http' ? `${base}/good/${path.basename(image)}` : image;
+  const fresh = path.join(dir, `${path.basename(image)}.${over}.fresh`);
+  const r = await deploy([source, fresh, '--size', String(size), '--checksum', `sha256:${sha}`, '--log-format', 'json']);
   expect(r.exitCode, String(r.all)).toBe(0);
   await expectSameExtent(ref, fresh);
-  const old = await oldDisk(path.join(dir, `${path.basename(image)}.old`), size);
-  const o = await deploy([image, old, '--checksum', `sha256:${sha}`]);
+  const old = await oldDisk(path.join(dir, `${path.basename(image)}.${over}.old`), size);
+  const o = await deploy([source, old, '--checksum', `sha256:${sha}`, '--log-format', 'json']);
   expect(o.exitCode, String(o.all)).toBe(0);
   await expectSameExtent(ref, old);
   expect(await leftovers(old)).toEqual([]);
@@ -84,6 +105,38 @@ describe("bareon's qcow2 reader (one hashed pass over the file; qemu-img only fo
     await execa('qemu-img', ['convert', '-c', '-f', 'qcow2', '-O', 'qcow2', plain, compressed]);
     const out = await deploysLikeQemuImg(compressed, 16 * MiB);
     expect(out).toMatch(/qcow2 decoded by qemu-img \(bareon's reader skips it: it has compressed clusters\)/);
+  });
+
+  it('writes a qcow2 served over http as it arrives, with no file in between, when its tables come before their clusters (as qemu-img writes them)', async () => {
+    const images = [
+      await qcow2('http-v3', '64M', '', ['write -P 0xaa 60M 1M', 'write -P 0xbb 30M 3M', 'write -P 0xcc 0 64k', 'write -P 0xdd 10M 128k', 'write -z 10M 64k']),
+      await qcow2('http-v2-4k', '24M', 'compat=0.10,cluster_size=4096', ['write -P 0x5a 20M 3M', 'write -P 0xa5 4095 2']),
+    ];
+    for (const image of images) {
+      const out = await deploysLikeQemuImg(image, (image.includes('4k') ? 24 : 64) * MiB, 'http');
+      expect(out).toMatch(/written as it arrives/);
+      expect(out).not.toMatch(/spooling|into a file|decoded by qemu-img/);
+    }
+  });
+
+  it('fetches a qcow2 whose active tables come after their clusters again, into a file, and writes it all the same', async () => {
+    // after an internal snapshot, a write copies the L2 table it goes through to the end of the file
+    const image = await qcow2('after-snapshot', '16M', '', ['write -P 0x21 0 1M', 'write -P 0x22 8M 64k']);
+    await execa('qemu-img', ['snapshot', '-c', 'before', image]);
+    await execa('qemu-io', ['-c', 'write -P 0x23 1M 64k', image]);
+    const out = await deploysLikeQemuImg(image, 16 * MiB, 'http');
+    expect(out).toMatch(/cannot be written as it arrives \(L2 table 0 maps clusters stored before it\): fetching it again, into a file/);
+  });
+
+  it('fails on a qcow2 stream cut halfway, and clears what it began to write', async () => {
+    const image = await qcow2('http-cut', '64M', '', ['write -P 0x99 8M 24M']);
+    const target = await oldDisk(path.join(dir, 'http-cut.target'), 64 * MiB);
+    await execa('sgdisk', ['-o', '-n', '1:2048:0', target]);
+    const r = await deploy([`${base}/cut/http-cut.qcow2`, target, '--checksum', `sha256:${await sha256File(image)}`]);
+    expect(r.exitCode).toBe(1);
+    expect(String(r.all)).toMatch(/truncated/);
+    expect((await execa('sfdisk', ['--json', target], { reject: false })).exitCode, 'no partition table left').not.toBe(0);
+    expect(await leftovers(target)).toEqual([]);
   });
 
   it('refuses a truncated qcow2 before writing anything', async () => {

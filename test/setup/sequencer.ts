@@ -3,9 +3,10 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
  * The order of the heavy tiers' files: the QEMU boots first, then the deploy agent's jobs, the other
- * e2e files, and the Docker builds. The unit and integration-local tests run beside them in a pool
- * of their own, while the boots leave most of a core idle (a TCG guest booting keeps about 1.2 of
- * the two busy; one deploying as the agent does, both).
+ * e2e files, and the Docker builds. `make test` runs the unit and integration-local tiers in a
+ * vitest run of their own, mostly while this one builds its images; what is left of them then runs
+ * beside the boots, which leave most of a core idle (a TCG guest booting keeps about 1.2 of the two
+ * busy; one deploying as the agent does, both).
  */
 const FIRST = ['test/e2e/deploy-boot.test.ts', 'test/e2e/configdrive-boot.test.ts', 'test/e2e/boot.test.ts', 'test/e2e/agent.test.ts'];
 

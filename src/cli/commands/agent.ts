@@ -1,19 +1,19 @@
-import { execa } from 'execa';
+import { CommanderError } from 'commander';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { findJob, type FoundJob } from '../../agent/find-job.js';
 import { deployArgs } from '../../agent/job-argv.js';
 import { localiseJobFiles } from '../../agent/job-files.js';
+import { CleanupStack } from '../../core/cleanup.js';
 import { formatError } from '../../core/errors.js';
+import { Reporter } from '../../core/reporter.js';
 import { HostExecutor } from '../../host/executor.js';
 import { tempDir } from '../../host/mount.js';
 import { JobSchema, type Job } from '../../objects/job.js';
 import { parseWith } from '../../objects/yaml-source.js';
+import { deployProgram } from '../deploy-program.js';
 import type { Session } from '../session.js';
-
-const deployScript = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bareon-deploy.js');
 
 /** One JSON event line of the agent itself, in the same stream as bareon-deploy's events. */
 function say(text: string): void {
@@ -38,6 +38,34 @@ async function releaseOldStorage(signal: AbortSignal): Promise<void> {
   if (md.tail.trim()) say(`released old md arrays: ${md.tail.trim().replace(/\s+/g, ' ')}`);
 }
 
+const firstLine = (err: unknown) => formatError(err).split('\n')[0].replace(/^error: /, '');
+
+/**
+ * Runs a bareon-deploy command line in this process, as the bareon-deploy executable would (JSON
+ * events on stdout, the error on stderr), with a teardown stack of its own that is drained before
+ * the result is known; the agent's session drains it too if the agent is stopped meanwhile. Under
+ * TCG or on a slow agent, a second Node process costs seconds. Returns the failure, if any.
+ */
+async function deployInProcess(args: string[], session: Session): Promise<string | undefined> {
+  const cleanup = new CleanupStack();
+  const dropGuard = session.cleanup.deferOnFailure(() => cleanup.run(), "the deploy's teardowns");
+  try {
+    const { deployCommand } = await import('./deploy.js');
+    const deploySession = { ...session, cleanup, reporter: new Reporter('json', false) };
+    await deployProgram((source, target, opts) => deployCommand(source, target, opts, deploySession)).parseAsync(args, { from: 'user' });
+    const failures = await cleanup.run('ok');
+    for (const f of failures) process.stderr.write(`error: the deploy finished, but releasing what it held failed: ${f.message}\n`);
+    return failures.length ? `releasing what the deploy held failed: ${failures[0].message}` : undefined;
+  } catch (err) {
+    const failures = await cleanup.run();
+    if (!(err instanceof CommanderError)) process.stderr.write(`${formatError(err)}\n`);
+    for (const f of failures) process.stderr.write(`warning: cleanup failed: ${f.message}\n`);
+    return err instanceof CommanderError ? `bareon-deploy: ${err.message.replace(/^error: /, '')}` : firstLine(err);
+  } finally {
+    dropGuard();
+  }
+}
+
 /**
  * `bareon agent`: finds this boot's job (a disk labelled bareon-job, or bareon.job= on the kernel
  * command line), runs bareon-deploy for it with JSON events on stdout, prints `bareon-job: ok` or
@@ -47,6 +75,14 @@ async function releaseOldStorage(signal: AbortSignal): Promise<void> {
 export async function agentCommand(opts: { job?: string }, session: Session): Promise<number> {
   let job: Job | undefined;
   let reason: string | undefined;
+  // the deploy runs in this process: whatever escapes it still ends with the result line (the
+  // machine then stays up, for a look)
+  const crashed = (err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+    process.stdout.write(`bareon-job: failed: internal error: ${firstLine(err)}\n`);
+    process.exit(1);
+  };
+  process.once('uncaughtException', crashed).once('unhandledRejection', crashed);
   try {
     const found: FoundJob = opts.job
       ? { text: await readFile(opts.job, 'utf8'), base: path.dirname(path.resolve(opts.job)), origin: opts.job }
@@ -64,16 +100,9 @@ export async function agentCommand(opts: { job?: string }, session: Session): Pr
     const local = await localiseJobFiles(job, found.base, await tempDir(session.cleanup, 'job-files'), session.signal);
     const args = deployArgs(local, found.base, layoutFile);
     say(`bareon-deploy ${args.join(' ')}`);
-    const child = execa(process.execPath, [deployScript, ...args], { reject: false, stdout: 'inherit', stderr: 'pipe', cancelSignal: session.signal });
-    const errors: string[] = [];
-    child.stderr!.on('data', (chunk: Buffer) => {
-      process.stderr.write(chunk);
-      for (const line of chunk.toString().split('\n')) if (line.startsWith('error: ')) errors.push(line.slice('error: '.length));
-    });
-    const r = await child;
-    if (r.exitCode !== 0) reason = errors[0] ?? `bareon-deploy exited with ${r.exitCode ?? r.signal}`;
+    reason = await deployInProcess(args, session);
   } catch (err) {
-    reason = formatError(err).split('\n')[0].replace(/^error: /, '');
+    reason = firstLine(err);
   }
   // without a readable job there is no when_done to honour: the machine stays up for a look
   const whenDone = job?.when_done ?? 'none';
