@@ -78,6 +78,8 @@ const padding = (size: number) => (BLOCK - (size % BLOCK)) % BLOCK;
  * entries vanish with their PAX/GNU prefix headers, and replaced entries are re-encoded with
  * tar-stream's header encoder. Memory is bounded by one block plus captured entries.
  */
+const BATCH_BYTES = 64 * 1024;
+
 export class TarFilter extends Transform {
   private pending = Buffer.alloc(0);
   /** Raw bytes of PAX/GNU meta entries preceding the next real header. */
@@ -90,14 +92,41 @@ export class TarFilter extends Transform {
   private current: { info: TarEntryInfo; decision: TarDecision; metaKind?: 'pax' | 'gnuname'; metaData?: Buffer[] } | undefined;
   private captured: Buffer[] = [];
   private ended = false;
+  /** Small pieces (headers, padding, small files) gathered into one chunk for the reader. */
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
 
   constructor(private readonly opts: TarFilterOptions) {
     super();
   }
 
+  /**
+   * Headers and small files go out gathered, up to 64 KiB a chunk: a root filesystem is thousands
+   * of them, and each chunk costs the reader (a pipe into tar, a hash) a call of its own.
+   */
+  override push(chunk: Buffer | null): boolean {
+    if (chunk !== null && chunk.length < BATCH_BYTES) {
+      this.batch.push(chunk);
+      this.batchBytes += chunk.length;
+      if (this.batchBytes >= BATCH_BYTES) this.pushBatch();
+      return true;
+    }
+    this.pushBatch();
+    return super.push(chunk);
+  }
+
+  private pushBatch(): void {
+    if (!this.batch.length) return;
+    const out = this.batch.length === 1 ? this.batch[0] : Buffer.concat(this.batch, this.batchBytes);
+    this.batch = [];
+    this.batchBytes = 0;
+    super.push(out);
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     try {
       this.consume(chunk);
+      this.pushBatch();
       done();
     } catch (err) {
       done(err as Error);
