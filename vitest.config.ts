@@ -21,7 +21,7 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        // threads: in `make test` they run beside the heavy tiers' forks (see the sequencer)
+        // threads: `make test` runs them in a vitest run of its own, beside the heavy one (see the Makefile)
         test: { name: 'unit', include: ['test/unit/**/*.test.ts'], pool: 'threads', testTimeout: 60_000 },
       },
       {
@@ -39,7 +39,7 @@ export default defineConfig({
       {
         extends: true,
         test: {
-          // a pool of its own (threads) runs beside the forks of the heavy projects
+          // threads, one file at a time: `make test` runs it with the unit tier, beside the heavy projects
           name: 'integration-local',
           include: LOCAL,
           pool: 'threads',

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { Progress } from '../core/plugins/types.js';
 import { MiB } from '../objects/size.js';
-import type { FileHandle } from 'node:fs/promises';
 import type { Qcow2Extent, Qcow2Map } from '../source/qcow2-map.js';
 import { writeFully } from '../stream/disk-writer.js';
 

@@ -68,7 +68,8 @@ export async function writeQcow2Stream(
     write.catch(() => {});
     writing.push(write);
     run = undefined;
-    // the stream is not read while this waits: the network would stall behind every write
+    // the stream is not read while this waits, so a few writes stay in flight: waiting on each
+    // one would stall the network behind the disk
     while (writing.length > DEPTH) await writing.shift();
   };
   const place = async (bytes: Buffer, at: number) => {

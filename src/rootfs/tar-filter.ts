@@ -72,14 +72,15 @@ function paxRecords(data: Buffer): Map<string, Buffer> {
 const normalize = (name: string) => name.replace(/^(\.\/|\/)+/, '');
 const padding = (size: number) => (BLOCK - (size % BLOCK)) % BLOCK;
 
+/** Output pieces smaller than this are gathered into chunks of about this size. */
+const BATCH_BYTES = 64 * 1024;
+
 /**
  * A streaming tar filter that works on raw blocks: kept entries pass through byte for byte (PAX
  * records such as binary SCHILY.xattr values, hardlinks and device nodes are untouched), dropped
  * entries vanish with their PAX/GNU prefix headers, and replaced entries are re-encoded with
  * tar-stream's header encoder. Memory is bounded by one block plus captured entries.
  */
-const BATCH_BYTES = 64 * 1024;
-
 export class TarFilter extends Transform {
   private pending = Buffer.alloc(0);
   /** Raw bytes of PAX/GNU meta entries preceding the next real header. */
