@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Progress } from '../core/plugins/types.js';
-import { l2Clusters, l2Offsets, qcow2Geometry, Qcow2FormatError, type Qcow2Extent, type Qcow2Geometry } from '../source/qcow2-map.js';
+import { appendExtent, l2Clusters, l2Offsets, qcow2Geometry, Qcow2FormatError, type Qcow2Extent, type Qcow2Geometry } from '../source/qcow2-map.js';
 import { MiB } from '../objects/size.js';
 import { writevFully } from '../stream/disk-writer.js';
 import { holdBack, zeroGaps } from './qcow2-direct.js';
@@ -106,9 +106,7 @@ export async function writeQcow2Stream(
       if (c.host % g!.clusterSize) throw new Qcow2FormatError(`L2 table ${t.index} maps disk byte ${c.guest} to an unaligned offset ${c.host}`);
       upcoming.set(c.host, { guest: c.guest, length: c.length });
       needed = Math.max(needed, c.host + c.length);
-      const last = extents.at(-1);
-      if (last && last.guest + last.length === c.guest && last.host + last.length === c.host) last.length += c.length;
-      else extents.push({ ...c });
+      appendExtent(extents, c);
     }
     return undefined;
   };
@@ -137,7 +135,8 @@ export async function writeQcow2Stream(
           const clusterStart = at - (at % cs);
           const table = tables.get(clusterStart) ?? (g.l1Size * 8 > cs ? l1Spanning(tables, at) : undefined);
           const to = table ? Math.min(chunkEnd, table.at + table.buf.length, clusterStart + cs) : Math.min(chunkEnd, clusterStart + cs);
-          if (table && at >= table.at) {
+          // tables are cluster-aligned (checked as they become known): `at` is never before one's start
+          if (table) {
             chunk.copy(table.buf, at - table.at, at - pos, to - pos);
             table.filled += to - at;
             if (table.filled === table.buf.length) {

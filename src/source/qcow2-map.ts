@@ -92,6 +92,13 @@ export function l2Clusters(l2: Buffer, index: number, g: Qcow2Geometry): Qcow2Ex
   return out;
 }
 
+/** Adds a cluster run to `extents`, merged into the last one where it continues it on disk and in the file. */
+export function appendExtent(extents: Qcow2Extent[], e: Qcow2Extent): void {
+  const last = extents.at(-1);
+  if (last && last.host + last.length === e.host && last.guest + last.length === e.guest) last.length += e.length;
+  else extents.push({ ...e });
+}
+
 /** Reads the header and the active L1 and L2 tables of a local qcow2 (version 2 or 3). */
 export async function readQcow2Map(fh: FileHandle): Promise<Qcow2Map> {
   const fileSize = (await fh.stat()).size;
@@ -101,15 +108,13 @@ export async function readQcow2Map(fh: FileHandle): Promise<Qcow2Map> {
   const l1 = await readAt(fh, g.l1Size * 8, g.l1Offset, 'L1 table', fileSize);
 
   const extents: Qcow2Extent[] = [];
-  let last: Qcow2Extent | undefined;
   for (const [i, l2Offset] of l2Offsets(l1).entries()) {
     if (l2Offset === 0) continue;
     const clusters = l2Clusters(await readAt(fh, g.clusterSize, l2Offset, `L2 table ${i}`, fileSize), i, g);
     if (!Array.isArray(clusters)) return { ...map, unsupported: clusters.unsupported };
     for (const { host, guest, length } of clusters) {
       if (host + length > fileSize) throw new Qcow2FormatError(`the cluster for disk byte ${guest} lies past the end of the file: the qcow2 is truncated`);
-      if (last && last.host + last.length === host && last.guest + last.length === guest) last.length += length;
-      else extents.push((last = { host, guest, length }));
+      appendExtent(extents, { host, guest, length });
     }
   }
   extents.sort((a, b) => a.host - b.host);
