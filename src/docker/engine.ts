@@ -52,6 +52,9 @@ async function removedUnlessInUse(remove: () => Promise<unknown>): Promise<boole
 
 /** The adapter between bareon and a Docker Engine API (Docker or Podman's compatible socket). */
 export class DockerEngine {
+  /** Kills sent on abort, by container id: a removal waits for them (see removeContainer). */
+  private readonly kills = new Map<string, Promise<unknown>>();
+
   private constructor(
     readonly docker: Docker,
     readonly runId: string,
@@ -175,7 +178,7 @@ export class DockerEngine {
   async start(container: Docker.Container, opts: OutputOptions = {}): Promise<CommandResult> {
     const stream = await container.attach({ stream: true, stdout: true, stderr: true }).catch(explainStartFailure);
     const collected = collectOutput(this.docker, stream, opts);
-    const onAbort = () => void container.kill().catch(() => {});
+    const onAbort = () => void this.kills.set(container.id, container.kill().catch(() => {}));
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await container.start().catch(explainStartFailure);
@@ -237,9 +240,10 @@ export class DockerEngine {
 
   /** Removes a container (running or not) and its anonymous volumes; a missing one is fine. */
   async removeContainer(containerId: string): Promise<void> {
+    const container = this.docker.getContainer(containerId);
+    await this.stopped(container);
     // 409: a removal already under way (Docker), or the container still busy, as with an export
     // stream Podman has not closed yet. Ask again, and check it is gone, rather than leave it behind.
-    const container = this.docker.getContainer(containerId);
     for (let attempt = 1; ; attempt++) {
       try {
         await container.remove({ force: true, v: true });
@@ -253,6 +257,23 @@ export class DockerEngine {
       if (attempt >= 20) throw new BareonError(`container ${containerId.slice(0, 12)} is still there after removing it`, { hint: 'remove it with docker rm -f, or bareon gc' });
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
+  }
+
+  /**
+   * Kills a running container and waits until it has stopped. Podman 4.3 can bring a container back,
+   * exited, after a forced removal that raced with its kill or its exit (1 run in 3 when interrupted),
+   * so a removal starts only once the container is still.
+   */
+  private async stopped(container: Docker.Container): Promise<void> {
+    await this.kills.get(container.id);
+    this.kills.delete(container.id);
+    const state = await container.inspect().then(
+      (info) => info.State,
+      () => undefined, // gone, or not inspectable: the removal that follows says which
+    );
+    if (!state?.Running && !state?.Paused && !state?.Restarting) return;
+    await container.kill().catch(() => {}); // it may have stopped in between
+    await container.wait().catch(() => {});
   }
 
   async removeImage(ref: string, force = false): Promise<void> {
