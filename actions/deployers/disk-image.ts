@@ -39,8 +39,10 @@ async function settleAll<T extends readonly unknown[]>(promises: T): Promise<{ -
 
 /** A raw image, compressed or not, streamed onto the disk: hashed in flight, the first MiB written last. */
 async function writeRawStream(ctx: PluginContext, source: DeploySource, target: DiskTarget): Promise<{ length: number; head: Buffer }> {
-  if (source.headFrame) {
-    ctx.log(`head frame: zstd writes the image straight onto ${target.path}; its first ${formatBytes(source.headFrame.size)} wait in memory for the checksum`);
+  if (source.compression === 'zst') {
+    ctx.log(source.headFrame
+      ? `head frame: zstd writes the image straight onto ${target.path}; its first ${formatBytes(source.headFrame.size)} wait in memory for the checksum`
+      : `one zstd frame: zstd and dd write the image straight onto ${target.path}; its first MiB waits in memory for the checksum`);
     const direct = await writeZstdDirect(source, target, ctx.progress, ctx.signal);
     checkSourceDigest(source, ctx.objects.deploy!.verify, direct.digest);
     await writeSynced(target.path, direct.head);

@@ -1,10 +1,11 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, open } from 'node:fs/promises';
-import { Transform } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BareonError } from '../core/errors.js';
 import type { Progress } from '../core/plugins/types.js';
 import type { DeploySource, DiskTarget } from '../objects/index.js';
+import { MiB } from '../objects/size.js';
 import { decompressHead } from '../source/decompress.js';
 import { HashMeter, progressMeter } from '../stream/artifact-writer.js';
 import { hashOpenFile } from '../stream/hash-file.js';
@@ -43,78 +44,117 @@ async function fdPosition(fd: number): Promise<number> {
 export interface DirectWrite {
   /** Bytes of disk the source expanded to. */
   length: number;
-  /** The head frame's bytes, not yet on the target: the caller writes them after verifying. */
+  /** The image's first bytes, not yet on the target: the caller writes them after verifying. */
   head: Buffer;
   /** sha256 and size of the source as stored. */
   digest: { sha256: string; size: number };
 }
 
+/** What a one-frame raw.zst holds back: the first MiB, as a head frame would hold. */
+const ONE_FRAME_HEAD = MiB;
+
 /**
- * Decompresses a head-frame raw.zst (see `DeploySource.headFrame`) onto a target: the zstd tool writes
- * everything after the head straight onto the target through an inherited descriptor, so the disk
- * image never passes through this process. A local file zstd reads itself, from just past the head
- * frame, while this process hashes the file beside it (the page cache serves both readers); any
- * other source is fed to zstd through here, hashed on the way. Zero runs become seeks only where the
- * target reads back zeros.
+ * For a raw.zst of one frame: zstd's output runs through two dd's, the first handing the head to this
+ * process (fd 3), the second writing the rest straight onto the target (stdout) in 64 KiB blocks, so
+ * that zero runs stay holes where they may (conv=sparse). The shell has no
+ * pipefail, so zstd's exit status comes back on fd 4.
+ */
+const splitScript = (sparse: boolean) =>
+  `{ zstd -dc -q; echo $? >&4; } | { dd bs=${ONE_FRAME_HEAD} count=1 iflag=fullblock status=none >&3 && ` +
+  `dd bs=64K iflag=fullblock conv=notrunc${sparse ? ',sparse' : ''} status=none; }`;
+
+/** A child's exit code (null when it never started or was killed) and its stderr. */
+function watch(child: ChildProcess): { exited: Promise<number | null>; stderr: () => string } {
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('error', (err) => {
+      stderr ||= err.message;
+      if (child.pid === undefined) resolve(null); // never started: no 'close' follows
+    });
+    child.on('close', (code) => resolve(code));
+  });
+  return { exited, stderr: () => stderr.trim().split('\n').pop() ?? '' };
+}
+
+const collect = (stream: Readable) => new Promise<Buffer>((resolve, reject) => {
+  const chunks: Buffer[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
+});
+
+/**
+ * Decompresses a raw.zst onto a target without the disk image passing through this process, which
+ * holds back only the image's first bytes. With a head frame (see `DeploySource.headFrame`), zstd
+ * writes everything after that frame straight onto the target through an inherited descriptor; with
+ * one frame, zstd's output goes through a pair of dd's that split off the first MiB (see splitScript).
+ * A local file zstd reads itself, while this process hashes the file beside it (the page cache serves
+ * both readers); any other source is fed to zstd through here, hashed on the way. Zero runs become
+ * seeks only where the target reads back zeros.
  */
 export async function writeZstdDirect(source: DeploySource, target: DiskTarget, progress: Progress, signal: AbortSignal): Promise<DirectWrite> {
-  const frame = source.headFrame!;
+  const frame = source.headFrame;
+  const headSize = frame?.size ?? ONE_FRAME_HEAD;
   const fh = await open(target.path, 'r+');
   const local = source.file ? await open(source.file, 'r') : undefined;
   try {
-    // The descriptor's offset is where zstd starts writing: skip the head by reading over it.
-    for (let skipped = 0; skipped < frame.size; ) {
-      const { bytesRead } = await fh.read(Buffer.alloc(frame.size - skipped), 0, frame.size - skipped, null);
-      if (bytesRead === 0) throw new BareonError(`target ${target.path} is smaller than the image's first ${frame.size} bytes`);
+    // The descriptor's offset is where the tail is written: skip the head by reading over it.
+    for (let skipped = 0; skipped < headSize; ) {
+      const { bytesRead } = await fh.read(Buffer.alloc(headSize - skipped), 0, headSize - skipped, null);
+      if (bytesRead === 0) throw new BareonError(`target ${target.path} is smaller than the image's first ${headSize} bytes`);
       skipped += bytesRead;
     }
-    const sparse = target.zeroFrom <= frame.size;
+    const sparse = target.zeroFrom <= headSize;
     const meter = new HashMeter();
     progress.start(source.size);
-    const split = new HeadSplitter(local ? 0 : frame.length);
-    if (local) {
+    const split = new HeadSplitter(local || !frame ? 0 : frame.length);
+    if (local && frame) {
       // read over the head frame on the descriptor that zstd then gets as its stdin
       const { bytesRead } = await local.read(split.keep(frame.length), 0, frame.length, null);
       if (bytesRead !== frame.length) throw new BareonError(`${source.uri} ends inside its head frame`);
     }
-    // node's spawn, not execa: zstd's stdout must be this very descriptor, at this offset
-    const zstd = spawn('zstd', ['-dc', '-q', sparse ? '--sparse' : '--no-sparse'], { stdio: [local ? local.fd : 'pipe', fh.fd, 'pipe'], signal });
-    zstd.stdin?.on('error', () => {}); // zstd's exit status tells what went wrong
-    let stderr = '';
-    zstd.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => {
-      zstd.on('error', (err) => {
-        stderr ||= err.message;
-        if (zstd.pid === undefined) resolve(null); // never started (no zstd): no 'close' follows
-      });
-      zstd.on('close', (code) => resolve(code));
-    });
+    const stdin = local ? local.fd : 'pipe';
+    // node's spawn, not execa: the output must be this very descriptor, at this offset
+    const child = frame
+      ? spawn('zstd', ['-dc', '-q', sparse ? '--sparse' : '--no-sparse'], { stdio: [stdin, fh.fd, 'pipe'], signal })
+      : spawn('sh', ['-c', splitScript(sparse)], { stdio: [stdin, fh.fd, 'pipe', 'pipe', 'pipe'], signal, detached: true });
+    const killGroup = () => {
+      if (!frame && child.pid) process.kill(-child.pid, 'SIGKILL');
+    };
+    signal.addEventListener('abort', killGroup, { once: true });
+    child.stdin?.on('error', () => {}); // the exit status tells what went wrong
+    const tool = watch(child);
+    const oneFrame = frame ? undefined : { head: collect(child.stdio[3] as Readable), zstdStatus: collect(child.stdio[4] as Readable) };
     // A local file is hashed beside zstd, which reads it itself: both read the one open file (a path
     // renamed over meanwhile changes neither), the hash by position, so that zstd's offset stays its
     // own. As with qemu-img, a file rewritten in place during the deploy is not caught. Any other
     // source is hashed on its way to zstd.
     let fedError: (Error & { code?: string }) | undefined;
-    const fed = (local ? hashOpenFile(local, { progress, signal }) : pipeline([await source.open(signal), meter, split, progressMeter(progress), zstd.stdin!] as never, { signal }).then(() => meter))
+    const fed = (local ? hashOpenFile(local, { progress, signal }) : pipeline([await source.open(signal), meter, split, progressMeter(progress), child.stdin!] as never, { signal }).then(() => meter))
       .catch((err: Error) => {
         fedError = err;
-        zstd.kill();
+        child.kill();
+        killGroup();
       });
-    // zstd must have exited before anything else touches the target
-    const code = await exited;
+    // the tools must have exited before anything else touches the target
+    const code = await tool.exited;
+    signal.removeEventListener('abort', killGroup);
     const digest = await fed;
     if (signal.aborted) throw signal.reason;
     const zstdClosedStdin = fedError?.code === 'EPIPE' || fedError?.code === 'ERR_STREAM_PREMATURE_CLOSE';
     if (fedError && !zstdClosedStdin) throw fedError;
-    if (code !== 0 || fedError) {
-      throw new BareonError(`zstd: the zst stream of ${source.uri} is corrupt or truncated: ${stderr.trim().split('\n').pop() || `exit ${code}`}`, { hint: 'the source ended early or is damaged' });
+    const zstdCode = oneFrame ? Number((await oneFrame.zstdStatus).toString().trim() || NaN) : code;
+    // the shell's status is the writing dd's: zstd sees a broken pipe when that one fails
+    if (oneFrame && code !== 0) throw new BareonError(`writing onto ${target.path} failed: ${tool.stderr() || `exit ${code}`}`);
+    if (zstdCode !== 0 || fedError) {
+      throw new BareonError(`zstd: the zst stream of ${source.uri} is corrupt or truncated: ${tool.stderr() || `exit ${code}`}`, { hint: 'the source ended early or is damaged' });
     }
-    const length = await fdPosition(fh.fd);
+    const head = oneFrame ? await oneFrame.head : await decompressHead('zst', split.head, headSize + 1);
+    const length = head.length < headSize ? head.length : await fdPosition(fh.fd);
     if (length > target.size) {
       if (target.kind === 'file') await fh.truncate(target.size);
       throw new BareonError(`the image is larger than the target: it goes past ${target.size} bytes of ${target.path}`);
     }
-    const head = await decompressHead('zst', split.head, frame.size + 1);
-    if (head.length !== frame.size) throw new BareonError(`zstd: the head frame of ${source.uri} expands to ${head.length} bytes, not the ${frame.size} it declares`);
+    if (frame && head.length !== frame.size) throw new BareonError(`zstd: the head frame of ${source.uri} expands to ${head.length} bytes, not the ${frame.size} it declares`);
     if (local) progress.done();
     return { length, head, digest: { sha256: digest!.sha256, size: digest!.size } };
   } finally {

@@ -89,30 +89,33 @@ describe('bareon-deploy of whole-disk images (no Docker: dead DOCKER_HOST, no do
     expect(await hasTable(target)).toBe(false);
   });
 
-  it('writes a head-frame raw.zst with zstd straight onto the target: good, flipped, cut, and onto old data', async () => {
-    const hf = 'small.hf.raw.zst';
-    const good = path.join(dir, 'hf-good.img');
-    const r = await deploy([`${base}/good/${hf}`, good, '--checksum', `sha256:${sha[hf]}`, '--log-format', 'json']);
+  it.each([
+    ['a head-frame raw.zst (bareon-build\'s)', 'small.hf.raw.zst', /head frame: zstd writes the image straight onto/],
+    ['a one-frame raw.zst (zstd FILE)', 'small.raw.zst', /one zstd frame: zstd and dd write the image straight onto/],
+  ])('writes %s straight onto the target: good, flipped, cut, and onto old data', async (_, file, how) => {
+    const good = path.join(dir, `${file}-good.img`);
+    const r = await deploy([`${base}/good/${file}`, good, '--checksum', `sha256:${sha[file]}`, '--log-format', 'json']);
     expect(r.exitCode, String(r.all)).toBe(0);
-    expect(String(r.all)).toMatch(/head frame: zstd writes the image straight onto/);
+    expect(String(r.all)).toMatch(how);
     await execa('cmp', [path.join(dir, 'small.raw'), good]);
     expect((await stat(good)).blocks * 512).toBeLessThan(32 * 2 ** 20); // zero runs stayed holes
 
     for (const [mode, error] of [['flip', /checksum mismatch|corrupt/], ['cut', /truncated|corrupt/]] as const) {
-      const target = path.join(dir, `hf-${mode}.img`);
+      const target = path.join(dir, `${file}-${mode}.img`);
       await execa('truncate', ['-s', '64M', target]);
-      const bad = await deploy([`${base}/${mode}/${hf}`, target, '--checksum', `sha256:${sha[hf]}`]);
+      const bad = await deploy([`${base}/${mode}/${file}`, target, '--checksum', `sha256:${sha[file]}`]);
       expect(bad.exitCode, mode).toBe(1);
       expect(String(bad.all)).toMatch(error);
       expect(await hasTable(target), mode).toBe(false);
     }
 
     // a target full of old data: zeros must be written, not skipped
-    const old = path.join(dir, 'hf-old.img');
+    const old = path.join(dir, `${file}-old.img`);
     await execa('sh', ['-c', `head -c 64M /dev/urandom > ${old}`]);
-    const over = await deploy([path.join(dir, hf), old, '--checksum', `sha256:${sha[hf]}`]);
+    const over = await deploy([path.join(dir, file), old, '--checksum', `sha256:${sha[file]}`]);
     expect(over.exitCode, String(over.all)).toBe(0);
     await execa('cmp', [path.join(dir, 'small.raw'), old]);
+
   });
 
   it('finishes the job when the reader of its output goes away (| head -1)', async () => {
