@@ -46,11 +46,11 @@ const firstLine = (err: unknown) => formatError(err).split('\n')[0].replace(/^er
  * the result is known; the agent's session drains it too if the agent is stopped meanwhile. Under
  * TCG or on a slow agent, a second Node process costs seconds. Returns the failure, if any.
  */
-async function deployInProcess(args: string[], session: Session): Promise<string | undefined> {
+async function deployInProcess(args: string[], session: Session, deployModule: Promise<typeof import('./deploy.js')>): Promise<string | undefined> {
   const cleanup = new CleanupStack();
   const dropGuard = session.cleanup.deferOnFailure(() => cleanup.run(), "the deploy's teardowns");
   try {
-    const { deployCommand } = await import('./deploy.js');
+    const { deployCommand } = await deployModule;
     const deploySession = { ...session, cleanup, reporter: new Reporter('json', false) };
     await deployProgram((source, target, opts) => deployCommand(source, target, opts, deploySession)).parseAsync(args, { from: 'user' });
     const failures = await cleanup.run('ok');
@@ -83,7 +83,13 @@ export async function agentCommand(opts: { job?: string }, session: Session): Pr
     process.exit(1);
   };
   process.once('uncaughtException', crashed).once('unhandledRejection', crashed);
+  // At boot, the deploy's modules load and udev finishes probing the disks at the same time (under
+  // TCG, seconds each); the job disk is looked for once udev is done.
+  const deployModule = import('./deploy.js');
+  deployModule.catch(() => {}); // awaited, with its error, in deployInProcess
+  const settled = opts.job ? undefined : new HostExecutor(session.signal).run(['udevadm', 'settle'], { allowFailure: true });
   try {
+    await settled;
     const found: FoundJob = opts.job
       ? { text: await readFile(opts.job, 'utf8'), base: path.dirname(path.resolve(opts.job)), origin: opts.job }
       : await findJob(session.cleanup, session.signal, { onWait: say });
@@ -100,7 +106,7 @@ export async function agentCommand(opts: { job?: string }, session: Session): Pr
     const local = await localiseJobFiles(job, found.base, await tempDir(session.cleanup, 'job-files'), session.signal);
     const args = deployArgs(local, found.base, layoutFile);
     say(`bareon-deploy ${args.join(' ')}`);
-    reason = await deployInProcess(args, session);
+    reason = await deployInProcess(args, session, deployModule);
   } catch (err) {
     reason = firstLine(err);
   }
