@@ -56,8 +56,8 @@ const ONE_FRAME_HEAD = MiB;
 /**
  * For a raw.zst of one frame: zstd's output runs through two dd's, the first handing the head to this
  * process (fd 3), the second writing the rest straight onto the target (stdout) in 64 KiB blocks, so
- * that zero runs stay holes where they may (conv=sparse). The shell has no
- * pipefail, so zstd's exit status comes back on fd 4.
+ * that zero runs stay holes where they may (conv=sparse). The shell has no pipefail, so zstd's exit
+ * status comes back on fd 4.
  */
 const splitScript = (sparse: boolean) =>
   `{ zstd -dc -q; echo $? >&4; } | { dd bs=${ONE_FRAME_HEAD} count=1 iflag=fullblock status=none >&3 && ` +
@@ -118,7 +118,11 @@ export async function writeZstdDirect(source: DeploySource, target: DiskTarget, 
       ? spawn('zstd', ['-dc', '-q', sparse ? '--sparse' : '--no-sparse'], { stdio: [stdin, fh.fd, 'pipe'], signal })
       : spawn('sh', ['-c', splitScript(sparse)], { stdio: [stdin, fh.fd, 'pipe', 'pipe', 'pipe'], signal, detached: true });
     const killGroup = () => {
-      if (!frame && child.pid) process.kill(-child.pid, 'SIGKILL');
+      try {
+        if (!frame && child.pid) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // the group has exited already
+      }
     };
     signal.addEventListener('abort', killGroup, { once: true });
     child.stdin?.on('error', () => {}); // the exit status tells what went wrong
