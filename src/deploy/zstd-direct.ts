@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile, open } from 'node:fs/promises';
 import { type Readable, Transform } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import { BareonError } from '../core/errors.js';
 import type { Progress } from '../core/plugins/types.js';
@@ -77,11 +78,6 @@ function watch(child: ChildProcess): { exited: Promise<number | null>; stderr: (
   return { exited, stderr: () => stderr.trim().split('\n').pop() ?? '' };
 }
 
-const collect = (stream: Readable) => new Promise<Buffer>((resolve, reject) => {
-  const chunks: Buffer[] = [];
-  stream.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks))).on('error', reject);
-});
-
 /**
  * Decompresses a raw.zst onto a target without the disk image passing through this process, which
  * holds back only the image's first bytes. With a head frame (see `DeploySource.headFrame`), zstd
@@ -127,7 +123,8 @@ export async function writeZstdDirect(source: DeploySource, target: DiskTarget, 
     signal.addEventListener('abort', killGroup, { once: true });
     child.stdin?.on('error', () => {}); // the exit status tells what went wrong
     const tool = watch(child);
-    const oneFrame = frame ? undefined : { head: collect(child.stdio[3] as Readable), zstdStatus: collect(child.stdio[4] as Readable) };
+    const oneFrame = frame ? undefined : { head: buffer(child.stdio[3] as Readable), zstdStatus: buffer(child.stdio[4] as Readable) };
+    void oneFrame?.head.catch(() => {}); // awaited only when the tools succeeded
     // A local file is hashed beside zstd, which reads it itself: both read the one open file (a path
     // renamed over meanwhile changes neither), the hash by position, so that zstd's offset stays its
     // own. As with qemu-img, a file rewritten in place during the deploy is not caught. Any other
