@@ -1,15 +1,16 @@
 // bench/deploy: bareon-deploy against the standard tools, writing a 2 GiB GPT disk image (25 % random
 // data, the rest holes) onto a fresh sparse image file.
 //  1. qcow2:    qemu-img convert -n            vs  bareon-deploy (sha256 verified)   target ratio ≤ 1.25
-//     bareon's own reader, and bareon-deploy through qemu-img (BAREON_QCOW2_READER=qemu-img) beside it
+//     bareon's own reader, and bareon-deploy through qemu-img (BAREON_QCOW2_READER=qemu-img) beside it;
+//     then the same pair on an 8 GiB image with 2 GiB of data (how the ratio goes as fixed costs weigh less)
 //  2. raw:      dd conv=sparse, bmaptool copy  (reference only)
 //  3. raw.zst:  zstd -dc | dd conv=sparse      vs  bareon-deploy (sha256 verified)   target ratio ≤ 1.0
 //     twice: as one zstd frame (what `zstd FILE` writes) and with a head frame (what bareon-build's
 //     raw.zst exporter writes: bareon-deploy then lets zstd write straight onto the target)
 //  4. peak RSS of bareon-deploy for a 1 GiB and an 8 GiB raw.zst of both kinds: < 150 MiB, and within 10 %
 // Every run writes onto a fresh target after `sync; echo 3 > /proc/sys/vm/drop_caches` (not timed); the
-// timed part is `CMD && sync`. Median of 3 timed runs after one untimed warm-up.
-// Needs root (drop_caches). --quick: 1 timed run, no 8 GiB RSS case.
+// timed part is `CMD && sync`. Median of 3 timed runs after one untimed warm-up; the rounds are
+// interleaved (each method once per round). Needs root (drop_caches). --quick: 1 timed run, no 8 GiB cases.
 // --explicit-format: pass --format qcow2 / --format raw.zst to bareon-deploy instead of letting it sniff
 // the format from magic bytes.
 import { execFileSync } from 'node:child_process';
@@ -115,6 +116,12 @@ await pipeline(createReadStream(p('src.img')), zstdHeadFrameCompressor({ headByt
 sh('bmaptool create -o src.bmap src.img');
 // the same table with no data: what bareon costs before and around the bytes (startup, checks, table work)
 sh(`truncate -s ${SIZE} empty.img && sgdisk -o -n 1:2048:0 empty.img && qemu-img convert -O qcow2 empty.img empty.qcow2 && rm empty.img`);
+// A larger image, to show how the ratio goes once the fixed costs weigh less: 8 GiB with 2 GiB of data.
+const BIG = 8 * GiB;
+if (!quick) {
+  makeImage(p('big.img'), BIG);
+  sh('qemu-img convert -O qcow2 big.img big.qcow2');
+}
 const qcowHex = sha256('src.qcow2');
 const emptyHex = sha256('empty.qcow2');
 const zstHex = sha256('src.img.zst');
@@ -128,6 +135,12 @@ const methods = [
   { key: 'bareon-qcow2-qemu-img', format: 'qcow2', label: 'bareon-deploy, decoded by qemu-img (sha256 verified)', cmd: `BAREON_QCOW2_READER=qemu-img ${bareon(p('src.qcow2'), tgt, qcowHex, 'qcow2').join(' ')}`, check: true },
   { key: 'qemu-img-empty', format: 'qcow2', label: 'qemu-img convert, no data (fixed cost)', cmd: ['qemu-img', 'convert', '-n', '-f', 'qcow2', '-O', 'raw', p('empty.qcow2'), tgt] },
   { key: 'bareon-empty', format: 'qcow2', label: 'bareon-deploy, no data (fixed cost)', cmd: bareon(p('empty.qcow2'), tgt, emptyHex, 'qcow2') },
+  ...(quick
+    ? []
+    : [
+        { key: 'qemu-img-8g', format: 'qcow2', label: 'qemu-img convert -n -O raw, 8 GiB image (2 GiB data)', cmd: ['qemu-img', 'convert', '-n', '-f', 'qcow2', '-O', 'raw', p('big.qcow2'), p('big.tgt.img')], target: p('big.tgt.img'), size: BIG },
+        { key: 'bareon-qcow2-8g', format: 'qcow2', label: 'bareon-deploy, 8 GiB image (sha256 verified)', cmd: bareon(p('big.qcow2'), p('big.tgt.img'), sha256('big.qcow2'), 'qcow2'), target: p('big.tgt.img'), size: BIG, reference: p('big.img'), check: true },
+      ]),
   { key: 'dd', format: 'raw', label: 'dd bs=4M conv=notrunc,sparse', cmd: ['dd', `if=${p('src.img')}`, `of=${tgt}`, 'bs=4M', 'conv=notrunc,sparse', 'status=none'] },
   { key: 'bmaptool', format: 'raw', label: 'bmaptool copy --bmap', cmd: ['bmaptool', 'copy', '--bmap', p('src.bmap'), p('src.img'), tgt] },
   { key: 'zstd-dd', format: 'raw.zst', label: 'zstd -dc | dd conv=notrunc,sparse', cmd: `zstd -dc ${p('src.img.zst')} | dd of=${tgt} bs=4M conv=notrunc,sparse status=none` },
@@ -136,34 +149,41 @@ const methods = [
   { key: 'bareon-hf', format: 'raw.zst', label: 'bareon-deploy, head frame (sha256 verified)', cmd: bareon(p('src.hf.img.zst'), tgt, hfHex, 'raw.zst'), check: true },
 ];
 
+// One untimed warm-up each, then the timed rounds interleaved (every method once per round), so that a
+// disk that slows down or speeds up over the minutes weighs on all methods alike.
+process.stdout.write('  warm-up:');
 for (const m of methods) {
-  process.stdout.write(`  ${m.format} ${m.label}: warm-up`);
-  freshTarget(tgt, SIZE);
+  freshTarget(m.target ?? tgt, m.size ?? SIZE);
   await timed(m.cmd);
-  process.stdout.write(', timed:');
   m.runs = [];
-  for (let i = 0; i < ROUNDS; i++) {
-    freshTarget(tgt, SIZE);
+  process.stdout.write(` ${m.key}`);
+}
+process.stdout.write('\n');
+for (let i = 0; i < ROUNDS; i++) {
+  process.stdout.write(`  round ${i + 1}/${ROUNDS}:`);
+  for (const m of methods) {
+    freshTarget(m.target ?? tgt, m.size ?? SIZE);
     const r = await timed(m.cmd);
     m.runs.push(r.seconds);
-    process.stdout.write(` ${fmt(r.seconds, 2)}s`);
+    process.stdout.write(` ${m.key} ${fmt(r.seconds, 2)}s`);
     if (m.check && i === 0) {
       // Target size equals image size, so bareon relocates nothing (no backup-GPT move): byte-identical.
       let same = true;
       try {
-        execFileSync('cmp', ['-s', p('src.img'), tgt]);
+        execFileSync('cmp', ['-s', m.reference ?? p('src.img'), m.target ?? tgt]);
       } catch {
         same = false;
       }
       m.verdict = same ? 'OK' : 'MISMATCH';
       m.wrote = wroteLine(r.out);
-      process.stdout.write(` [cmp ${m.verdict}]`);
+      if (!same) process.stdout.write(' [cmp MISMATCH]');
     }
   }
-  m.median = median(m.runs);
   process.stdout.write('\n');
 }
+for (const m of methods) m.median = median(m.runs);
 rmSync(tgt, { force: true });
+rmSync(p('big.tgt.img'), { force: true });
 
 // ---- 3. peak RSS ----------------------------------------------------------------------------------
 /** Peak RSS in MiB and seconds of one bareon-deploy of `source` onto a fresh target of `bytes`. */
@@ -210,7 +230,7 @@ if (!quick) rss.push(await peakRss(8 * GiB));
 
 // ---- report ---------------------------------------------------------------------------------------
 const by = Object.fromEntries(methods.map((m) => [m.key, m]));
-const mibs = (s) => fmt(SIZE / MiB / s, 0);
+const mibs = (m) => fmt((m.size ?? SIZE) / MiB / m.median, 0);
 const met = (ok) => (ok ? 'met' : 'MISSED');
 const qcowRatio = by['bareon-qcow2'].median / by['qemu-img'].median;
 const zstRatio = by['bareon-zst'].median / by['zstd-dd'].median;
@@ -219,8 +239,8 @@ const hfRatio = by['bareon-hf'].median / by['zstd-dd-hf'].median;
 console.log(`\n2 GiB GPT image, 25 % random data (512 MiB in 128 × 4 MiB), onto a fresh sparse 2 GiB file; ${quick ? '1 timed run' : `median of ${ROUNDS} timed runs`}, page cache dropped before each`);
 console.log(`bareon-deploy: --checksum sha256:… --log-format json${explicitFormat ? ' --format qcow2|raw.zst (--explicit-format)' : ' (format sniffed)'}\n`);
 console.log(table([
-  ['source', 'method', 's', 'MiB/s of 2 GiB', 'runs, s'],
-  ...methods.map((m) => [m.format, m.label, fmt(m.median, 2), mibs(m.median), m.runs.map((s) => fmt(s, 2)).join(' ')]),
+  ['source', 'method', 's', 'MiB/s of the disk', 'runs, s'],
+  ...methods.map((m) => [m.format, m.label, fmt(m.median, 2), mibs(m), m.runs.map((s) => fmt(s, 2)).join(' ')]),
 ]));
 console.log('');
 console.log(table([
@@ -228,6 +248,7 @@ console.log(table([
   ['bareon qcow2 / qemu-img convert', fmt(qcowRatio, 2), '≤ 1.25', met(qcowRatio <= 1.25)],
   ['bareon qcow2 decoded by qemu-img / qemu-img convert', fmt(by['bareon-qcow2-qemu-img'].median / by['qemu-img'].median, 2), '(the reader it replaced)', ''],
   ['  the same without the fixed costs of both', fmt((by['bareon-qcow2'].median - by['bareon-empty'].median) / (by['qemu-img'].median - by['qemu-img-empty'].median), 2), '(where the time goes)', ''],
+  ...(quick ? [] : [['bareon qcow2 / qemu-img convert, 8 GiB image with 2 GiB data', fmt(by['bareon-qcow2-8g'].median / by['qemu-img-8g'].median, 2), '(how it scales)', '']]),
   ['bareon raw.zst, head frame / zstd -dc | dd', fmt(hfRatio, 2), '≤ 1.0', met(hfRatio <= 1.0)],
   ['bareon raw.zst, one frame / zstd -dc | dd', fmt(zstRatio, 2), '≤ 1.0', met(zstRatio <= 1.0)],
 ]));

@@ -1,9 +1,10 @@
-import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Progress } from '../core/plugins/types.js';
 import { MiB } from '../objects/size.js';
 import type { Qcow2Extent, Qcow2Map } from '../source/qcow2-map.js';
 import { writeFully } from '../stream/disk-writer.js';
+import { sha256Hasher } from '../stream/sha256-worker.js';
+import { openDirect } from '../stream/direct-read.js';
 
 const CHUNK = 4 * MiB;
 /** Reads in flight ahead of the one being hashed: the file is read at the disk's pace, not one request at a time. */
@@ -48,29 +49,36 @@ export async function zeroGaps(dst: FileHandle, extents: Qcow2Extent[], start: n
 }
 
 /**
- * Writes a local qcow2 onto a target in one sequential pass over the file: each chunk is hashed, and
- * the data clusters in it are written at their place on the disk while the next chunks are read.
- * The first `holdHead` bytes of the disk are returned instead of written (the caller writes them once
- * the digest is verified). Below `zeroFrom`, where the target may hold old data, the ranges the image
- * leaves unallocated are written with zeros. Memory: a few 4 MiB buffers, whatever the image's size.
+ * Writes a local qcow2 onto a target in one sequential pass over the file, read past the page cache
+ * where its filesystem allows (`uncached` in the result says whether it did): each chunk is hashed
+ * (on a worker thread, for a large file) while the data clusters in it are written at their place on
+ * the disk and the next chunks are read. The first `holdHead` bytes of the disk are returned instead
+ * of written (the caller writes them once the digest is verified). Below `zeroFrom`, where the target
+ * may hold old data, the ranges the image leaves unallocated are written with zeros. Memory: a few
+ * 4 MiB buffers, whatever the image's size.
  */
 export async function writeQcow2Direct(
   file: string,
   map: Qcow2Map,
   target: { path: string; zeroFrom: number },
   opts: { holdHead: number; progress: Progress; signal: AbortSignal },
-): Promise<{ digest: { sha256: string; size: number }; head: Buffer }> {
-  const src = await open(file, 'r');
-  const dst = await open(target.path, 'r+').catch(async (err) => {
+): Promise<{ digest: { sha256: string; size: number }; head: Buffer; uncached: boolean }> {
+  const source = await openDirect(file, DEPTH + 1, CHUNK);
+  const src = source.fh;
+  let dst: FileHandle;
+  let fileSize: number;
+  try {
+    fileSize = (await src.stat()).size;
+    dst = await open(target.path, 'r+');
+  } catch (err) {
     await src.close();
     throw err;
-  });
+  }
   const head = Buffer.alloc(Math.min(opts.holdHead, map.virtualSize));
-  const hash = createHash('sha256');
-  const slots = Array.from({ length: DEPTH + 1 }, () => ({ buf: Buffer.allocUnsafe(CHUNK), writes: Promise.resolve() as Promise<unknown> }));
+  const hash = sha256Hasher(fileSize);
+  const slots = source.buffers.map((buf) => ({ buf, writes: Promise.resolve() as Promise<unknown> }));
   const queue: Promise<{ slot: (typeof slots)[number]; pos: number; n: number }>[] = [];
   try {
-    const fileSize = (await src.stat()).size;
     opts.progress.start(fileSize);
     let nextPos = 0;
     let nextSlot = 0;
@@ -80,7 +88,7 @@ export async function writeQcow2Direct(
       const pos = nextPos;
       const n = Math.min(CHUNK, fileSize - pos);
       nextPos += n;
-      const read = slot.writes.then(() => src.read(slot.buf, 0, n, pos)).then(({ bytesRead }) => {
+      const read = slot.writes.then(() => src.read(slot.buf, 0, source.readLength(n), pos)).then(({ bytesRead }) => {
         if (bytesRead !== n) throw new Error(`short read at byte ${pos} of ${file}: it changed while being written`);
         return { slot, pos, n };
       });
@@ -94,7 +102,6 @@ export async function writeQcow2Direct(
       opts.signal.throwIfAborted();
       const { slot, pos, n } = await queue.shift()!;
       const chunk = slot.buf.subarray(0, n);
-      hash.update(chunk);
       const writes: Promise<void>[] = [];
       while (first < extents.length && extents[first].host + extents[first].length <= pos) first++;
       for (let k = first; k < extents.length && extents[k].host < pos + n; k++) {
@@ -105,6 +112,7 @@ export async function writeQcow2Direct(
         const [data, guest] = holdBack(head, chunk.subarray(from - pos, to - pos), e.guest + (from - e.host));
         if (data.length) writes.push(writeFully(dst, data, guest));
       }
+      writes.push(hash.update(chunk));
       slot.writes = Promise.all(writes);
       slot.writes.catch(() => {});
       opts.progress.add(n);
@@ -112,9 +120,9 @@ export async function writeQcow2Direct(
     }
     await Promise.all(slots.map((s) => s.writes));
     await zeroGaps(dst, map.extents, head.length, Math.min(target.zeroFrom, map.virtualSize), opts.signal);
-    return { digest: { sha256: hash.digest('hex'), size: fileSize }, head };
+    return { digest: { sha256: await hash.digest(), size: fileSize }, head, uncached: source.direct };
   } finally {
     await Promise.allSettled([...queue, ...slots.map((s) => s.writes)]);
-    await Promise.allSettled([src.close(), dst.close()]);
+    await Promise.allSettled([hash.close(), src.close(), dst.close()]);
   }
 }

@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, open, readFile, rm, stat, truncate } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, readFile, rm, stat, truncate } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -41,8 +41,8 @@ async function qcow2(name: string, size: string, createOpts: string, io: string[
 }
 
 /** What qemu-img makes of the image: the reference the deploy must equal. */
-async function reference(image: string): Promise<string> {
-  const out = `${image}.ref`;
+async function reference(image: string, tag: string): Promise<string> {
+  const out = path.join(dir, `${tag}.ref`);
   await execa('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', image, out]);
   return out;
 }
@@ -66,15 +66,17 @@ async function expectSameExtent(ref: string, target: string): Promise<void> {
  * Deploys `image` onto a fresh file and onto one full of old data; both must equal qemu-img's
  * conversion. `over: 'http'` serves it from this file's HTTP server instead of the local path.
  */
+let deploys = 0;
 async function deploysLikeQemuImg(image: string, size: number, over: 'file' | 'http' = 'file'): Promise<string> {
-  const ref = await reference(image);
+  const tag = `${path.basename(image)}.${over}.${++deploys}`;
+  const ref = await reference(image, tag);
   const sha = await sha256File(image);
   const source = over === 'http' ? `${base}/good/${path.basename(image)}` : image;
-  const fresh = path.join(dir, `${path.basename(image)}.${over}.fresh`);
+  const fresh = path.join(dir, `${tag}.fresh`);
   const r = await deploy([source, fresh, '--size', String(size), '--checksum', `sha256:${sha}`, '--log-format', 'json']);
   expect(r.exitCode, String(r.all)).toBe(0);
   await expectSameExtent(ref, fresh);
-  const old = await oldDisk(path.join(dir, `${path.basename(image)}.${over}.old`), size);
+  const old = await oldDisk(path.join(dir, `${tag}.old`), size);
   const o = await deploy([source, old, '--checksum', `sha256:${sha}`, '--log-format', 'json']);
   expect(o.exitCode, String(o.all)).toBe(0);
   await expectSameExtent(ref, old);
@@ -97,6 +99,34 @@ describe("bareon's qcow2 reader (one hashed pass over the file; qemu-img only fo
     await deploysLikeQemuImg(await qcow2('v2-4k', '24M', 'compat=0.10,cluster_size=4096', ['write -P 0x5a 20M 3M', 'write -P 0xa5 4095 2']), 24 * MiB);
     const odd = 33 * MiB + 512;
     await deploysLikeQemuImg(await qcow2('v3-2m', String(odd), 'cluster_size=2M', ['write -P 0x77 32M 1M', 'write -P 0x78 0 512']), odd);
+  });
+
+  it('reads past the page cache where the filesystem allows (a large image, hashed on a worker thread; 512-byte clusters), and through it from squashfs', async () => {
+    const large = await qcow2('large', '96M', '', ['write -P 0x3c 0 80M', 'write -P 0x3d 90M 1M']);
+    expect((await stat(large)).size, 'large enough for the worker thread').toBeGreaterThan(64 * MiB);
+    expect(await deploysLikeQemuImg(large, 96 * MiB)).toMatch(/read \S+large\.qcow2 past the page cache \(O_DIRECT\)/);
+    const small = await qcow2('c512', '3M', 'cluster_size=512', ['write -P 0x61 1M 1537', 'write -P 0x62 2M 512']);
+    expect((await stat(small)).size % 4096, 'a file that ends mid-block').not.toBe(0);
+    expect(await deploysLikeQemuImg(small, 3 * MiB)).toMatch(/past the page cache \(O_DIRECT\)/);
+    // squashfs, as on live media, has no O_DIRECT
+    const media = path.join(dir, 'media');
+    await mkdir(media);
+    await copyFile(large, path.join(media, 'large.qcow2'));
+    const squash = path.join(dir, 'media.squashfs');
+    await execa('mksquashfs', [media, squash, '-noappend', '-quiet', '-noD']);
+    const mnt = await mkdtemp(path.join(tmpdir(), 'live-media-')); // outside what leftovers() counts as bareon's
+    const loop = (await execa('losetup', ['--find', '--show', '--offset', '0', '--sizelimit', String((await stat(squash)).size), squash])).stdout.trim();
+    try {
+      await execa('mount', ['-t', 'squashfs', '-o', 'ro', loop, mnt]);
+      try {
+        expect(await deploysLikeQemuImg(path.join(mnt, 'large.qcow2'), 96 * MiB)).toMatch(/read \S+large\.qcow2 through the page cache \(its filesystem has no O_DIRECT\)/);
+      } finally {
+        await execa('umount', [mnt]);
+      }
+    } finally {
+      await execa('losetup', ['--detach', loop]);
+      await rm(mnt, { recursive: true, force: true });
+    }
   });
 
   it('leaves compressed images to qemu-img, and says so', async () => {
