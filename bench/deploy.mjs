@@ -9,7 +9,7 @@
 //     raw.zst exporter writes: bareon-deploy then lets zstd write straight onto the target)
 //  4. peak RSS of bareon-deploy for a 1 GiB and an 8 GiB raw.zst of both kinds: < 150 MiB, and within 10 %
 // Every run writes onto a fresh target after `sync; echo 3 > /proc/sys/vm/drop_caches` (not timed); the
-// timed part is `CMD && sync`. Median of 3 timed runs after one untimed warm-up; the rounds are
+// timed part is `CMD && sync`. Median of 5 timed runs after one untimed warm-up; the rounds are
 // interleaved (each method once per round). Needs root (drop_caches). --quick: 1 timed run, no 8 GiB cases.
 // --explicit-format: pass --format qcow2 / --format raw.zst to bareon-deploy instead of letting it sniff
 // the format from magic bytes.
@@ -47,7 +47,7 @@ if (!existsSync(BIN('bareon-deploy'))) {
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
 const CHUNK = 4 * MiB;
-const ROUNDS = quick ? 1 : 3;
+const ROUNDS = quick ? 1 : 5;
 
 // The work dir lives under /var/tmp (real disk, not tmpfs) and goes away on any exit, also on failure or ^C.
 const work = mkdtempSync('/var/tmp/bareon-bench-deploy-');
