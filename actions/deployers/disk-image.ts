@@ -96,7 +96,7 @@ async function writeQcow2(ctx: PluginContext, source: DeploySource, target: Disk
   if (!reader) {
     const direct = await writeQcow2Direct(file, map, target, { holdHead: MiB, progress: ctx.progress, signal: ctx.signal });
     ctx.progress.done();
-    ctx.log(`read ${file} ${direct.uncached ? 'past the page cache (O_DIRECT)' : 'through the page cache (its filesystem has no O_DIRECT)'}`);
+    ctx.log(`read ${file} ${direct.uncached ? 'past the page cache (O_DIRECT)' : 'through the page cache (its filesystem takes no O_DIRECT reads)'}`);
     checkSourceDigest(source, verify, spooled ?? direct.digest);
     await writeSynced(target.path, direct.head);
     return { length: map.virtualSize, head: direct.head };

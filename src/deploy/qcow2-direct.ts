@@ -2,9 +2,9 @@ import { open, type FileHandle } from 'node:fs/promises';
 import type { Progress } from '../core/plugins/types.js';
 import { MiB } from '../objects/size.js';
 import type { Qcow2Extent, Qcow2Map } from '../source/qcow2-map.js';
+import { openDirect } from '../stream/direct-read.js';
 import { writeFully } from '../stream/disk-writer.js';
 import { sha256Hasher } from '../stream/sha256-worker.js';
-import { openDirect } from '../stream/direct-read.js';
 
 const CHUNK = 4 * MiB;
 /** Reads in flight ahead of the one being hashed: the file is read at the disk's pace, not one request at a time. */

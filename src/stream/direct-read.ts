@@ -15,7 +15,7 @@ export interface DirectReader {
 }
 
 /**
- * Opens `file` for reads that bypass the page cache when its filesystem allows them (tmpfs does not),
+ * Opens `file` for reads that bypass the page cache when its filesystem allows them (squashfs does not),
  * with `count` buffers of `bytes` over shared memory (a worker thread can read them in place). A direct
  * read lands in the buffer by DMA, which saves copying every byte out of the page cache: on the
  * machines measured that copy cost as much CPU as the sha256. Falls back to the page cache when no
