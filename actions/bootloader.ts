@@ -5,6 +5,7 @@ import { embedGrubBios, MBR_CODE_BYTES } from '../src/disk/grub-bios.js';
 import { newestWithPrefix } from '../src/disk/kernel-names.js';
 import { checkBootloader, rootVolume } from '../src/disk/layout-checks.js';
 import { disksWithTargets, requireLayout, rootTarget } from '../src/disk/targets.js';
+import { rootTree } from '../src/host/root-tree.js';
 import type { Bootloader, Disk, Layout } from '../src/objects/layout.js';
 import { layoutVolumes, volumeDisks, volumeStack, type Volume } from '../src/objects/volumes.js';
 
@@ -69,30 +70,34 @@ export default definePlugin({
     const bootloader = layout.bootloader!;
     const target = rootTarget(ctx.objects, 'bootloader');
     const ex = target.executor;
-    const tree = await target.rootDir();
+    const root = await rootTree(target);
     const scratch = await target.scratchDir();
     const step = (what: string) => ({ step: `bootloader: ${what}`, onLine: ctx.log });
 
-    const boot = (await ex.run(['ls', '-1', `${tree}/boot`], step('find the kernel'))).stdout.split('\n').filter(Boolean);
+    const boot = await root.readdir('boot');
     const kernel = newestWithPrefix(boot, 'vmlinuz-');
     if (!kernel) throw new BareonError('bootloader: no /boot/vmlinuz-* in the root filesystem', { hint: 'set bootable: true in the profile to install a kernel' });
     const initrd = boot.find((f) => f === `initrd.img-${kernel.slice('vmlinuz-'.length)}`);
     const profileName = ctx.objects.profile?.name ?? 'Linux';
-    await ex.writeFile(`${tree}/boot/grub/grub.cfg`, Buffer.from(grubConfig({ layout, bootloader, kernel, initrd, title: profileName })));
+    await root.writeFile('boot/grub/grub.cfg', Buffer.from(grubConfig({ layout, bootloader, kernel, initrd, title: profileName })));
 
     const { volume: bootVol, prefix } = bootVolume(layout);
     const modules = grubModules(layout);
     const early = `search --no-floppy --fs-uuid --set=root ${bootVol.fs!.uuid}\nset prefix=($root)${prefix}/grub\n`;
     await ex.writeFile(`${scratch}/bareon-grub-early.cfg`, Buffer.from(early));
     const mkimage = async (platform: 'i386-pc' | 'x86_64-efi', out: string, extra: string[]) => {
-      const lib = `${tree}/usr/lib/grub/${platform}`;
+      const lib = await root.path(`usr/lib/grub/${platform}`);
       const present = await ex.run(['test', '-d', lib], { allowFailure: true });
       if (present.exitCode !== 0) {
-        throw new BareonError(`bootloader: ${lib.slice(tree.length)} is missing from the root filesystem`, {
+        throw new BareonError(`bootloader: /usr/lib/grub/${platform} is missing from the root filesystem`, {
           hint: `install ${platform === 'i386-pc' ? 'grub-pc-bin' : 'grub-efi-amd64-bin'} in the image (bootable: true does)`,
         });
       }
-      await ex.run(['cp', '-a', lib, `${tree}/boot/grub/`], step(`copy ${platform} modules`));
+      await root.plainDir(`usr/lib/grub/${platform}`, `the root filesystem's /usr/lib/grub/${platform}`);
+      // a fresh copy: cp writes through links it finds at its destination
+      const grubDir = await root.path('boot/grub', { mkdir: 'all' });
+      await ex.run(['rm', '-rf', `${grubDir}/${platform}`], step(`remove the old ${platform} modules`));
+      await ex.run(['cp', '-a', lib, `${grubDir}/`], step(`copy ${platform} modules`));
       await ex.run(['grub-mkimage', '-d', lib, '-O', platform, '-o', out, '-c', `${scratch}/bareon-grub-early.cfg`, '-p', `${prefix}/grub`, ...extra, ...modules, 'search', 'search_fs_uuid'], step(`grub-mkimage ${platform}`));
     };
     const disks = disksWithTargets(ctx.objects, 'bootloader').filter(({ disk }) => bootDisks(layout).includes(disk));
@@ -102,8 +107,7 @@ export default definePlugin({
         // image order: the ESP is made from the staged tree after this
         const esp = target.geometry?.partitions.find((p) => p.spec.type === 'esp');
         if (!esp?.spec.mount) throw new BareonError('bootloader: the esp needs a mount point (such as /boot/efi) to receive EFI/BOOT/BOOTX64.EFI');
-        const efiDir = `${tree}${esp.spec.mount}/EFI/BOOT`;
-        await ex.run(['mkdir', '-p', efiDir]);
+        const efiDir = await root.path(`${esp.spec.mount}/EFI/BOOT`, { mkdir: 'all' });
         await mkimage('x86_64-efi', `${efiDir}/BOOTX64.EFI`, ['fat', 'normal']);
       } else {
         // deploy order: the ESPs exist, and vfat is written with mtools (no vfat mount needed); each boot disk's ESP gets the loader
@@ -125,7 +129,7 @@ export default definePlugin({
         if (!biosGrub && disk.table === 'gpt') throw new BareonError(`bootloader: disk "${disk.id}" gets grub-bios but has no bios_grub partition`, { hint: 'add {type: bios_grub, size: 1MiB} as its first partition' });
         const coreSector = biosGrub ? biosGrub.start / SECTOR : 1;
         const room = biosGrub ? biosGrub.size / SECTOR : Math.min(...t.geometry!.partitions.map((p) => p.start)) / SECTOR - 1;
-        const code = embedGrubBios(await ex.readFile(`${tree}/usr/lib/grub/i386-pc/boot.img`), await ex.readFile(`${scratch}/bareon-core.img`), coreSector, room);
+        const code = embedGrubBios(await root.readFile('usr/lib/grub/i386-pc/boot.img'), await ex.readFile(`${scratch}/bareon-core.img`), coreSector, room);
         await ex.writeFile(`${scratch}/bareon-mbr.bin`, code.mbrCode);
         await ex.writeFile(`${scratch}/bareon-core.bin`, code.core);
         await ex.run(['dd', `if=${scratch}/bareon-mbr.bin`, `of=${t.path}`, `bs=${MBR_CODE_BYTES}`, 'count=1', 'conv=notrunc', 'status=none'], step(`write the MBR boot code of ${disk.id}`));

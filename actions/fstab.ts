@@ -1,6 +1,7 @@
 import { definePlugin } from '../src/core/plugins/types.js';
 import { rootVolume } from '../src/disk/layout-checks.js';
 import { requireLayout, rootTarget } from '../src/disk/targets.js';
+import { rootTree } from '../src/host/root-tree.js';
 import { layoutVolumes } from '../src/objects/volumes.js';
 import type { Layout } from '../src/objects/layout.js';
 
@@ -34,7 +35,7 @@ export default definePlugin({
   async run(ctx) {
     const layout = requireLayout(ctx.objects, 'fstab');
     const target = rootTarget(ctx.objects, 'fstab');
-    await target.executor.writeFile(`${await target.rootDir()}/etc/fstab`, Buffer.from(fstabFor(layout)));
+    await (await rootTree(target)).writeFile('etc/fstab', Buffer.from(fstabFor(layout)));
     ctx.setTitle(`fstab: ${fstabFor(layout).split('\n').filter((l) => l.startsWith('UUID=')).length} entries`);
   },
 });

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { access, appendFile, readdir, readFile, stat } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BareonError } from '../src/core/errors.js';
 import { newestWithPrefix } from '../src/disk/kernel-names.js';
@@ -8,6 +8,7 @@ import { definePlugin } from '../src/core/plugins/types.js';
 import { rootVolume } from '../src/disk/layout-checks.js';
 import { requireLayout, rootTarget } from '../src/disk/targets.js';
 import { HostExecutor } from '../src/host/executor.js';
+import { appendFileInRoot, readdirInRoot, readFileInRoot, resolveInRoot, writeFileInRoot } from '../src/host/in-root.js';
 import { bindSystemDirs } from '../src/host/mount.js';
 
 /** mdadm.conf for the arrays of this run: mdadm's own ARRAY lines, so that they assemble by UUID at boot. */
@@ -15,17 +16,17 @@ export function mdadmConf(arrayLines: string[]): string {
   return ['# written by bareon: the arrays of this layout, assembled at boot by UUID', 'HOMEHOST <system>', 'MAILADDR root', ...arrayLines, ''].join('\n');
 }
 
-/** The newest /boot/initrd.img-* of the deployed system. */
+/** The newest /boot/initrd.img-* of the deployed system, as a path inside it. */
 async function currentInitrd(tree: string): Promise<string | undefined> {
-  const newest = newestWithPrefix(await readdir(`${tree}/boot`).catch(() => [] as string[]), 'initrd.img-');
-  return newest ? `${tree}/boot/${newest}` : undefined;
+  const newest = newestWithPrefix(await readdirInRoot(tree, 'boot'), 'initrd.img-');
+  return newest ? `boot/${newest}` : undefined;
 }
 
-/** Whether `file` was written no earlier than every one of `inputs` (all must exist). */
-async function builtAfter(file: string, inputs: string[]): Promise<boolean> {
-  const made = (await stat(file)).mtimeMs;
+/** Whether `file` was written no earlier than every one of `inputs` (all must exist; paths inside `tree`). */
+async function builtAfter(tree: string, file: string, inputs: string[]): Promise<boolean> {
+  const made = (await stat(await resolveInRoot(tree, file))).mtimeMs;
   for (const input of inputs) {
-    const st = await stat(input).catch(() => undefined);
+    const st = await stat(await resolveInRoot(tree, input)).catch(() => undefined);
     if (!st || st.mtimeMs > made) return false;
   }
   return true;
@@ -50,8 +51,8 @@ export default definePlugin({
     const target = rootTarget(ctx.objects, 'initramfs');
     const tree = await target.rootDir();
     const ex = new HostExecutor(ctx.signal);
-    const executable = (file: string) => access(file, constants.X_OK).then(() => true, () => false);
-    const has = async (tool: string) => (await executable(`${tree}/usr/sbin/${tool}`)) || executable(`${tree}/sbin/${tool}`);
+    const executable = async (file: string) => access(await resolveInRoot(tree, file), constants.X_OK).then(() => true, () => false);
+    const has = async (tool: string) => (await executable(`usr/sbin/${tool}`)) || executable(`sbin/${tool}`);
     const needs = [...(layout.raids.length ? ['mdadm'] : []), ...(layout.volume_groups.length ? ['lvm'] : []), 'update-initramfs'];
     const missing: string[] = [];
     for (const tool of needs) if (!(await has(tool))) missing.push(tool);
@@ -63,18 +64,18 @@ export default definePlugin({
     if (layout.raids.length) {
       const lines: string[] = [];
       for (const r of layout.raids) lines.push((await ex.run(['mdadm', '--detail', '--brief', `/dev/md/${r.id}`], { step: `initramfs: mdadm --detail ${r.id}` })).stdout.trim());
-      await ex.writeFile(`${tree}/etc/mdadm/mdadm.conf`, Buffer.from(mdadmConf(lines)));
+      await writeFileInRoot(tree, 'etc/mdadm/mdadm.conf', Buffer.from(mdadmConf(lines)));
       ctx.log(`mdadm.conf: ${lines.join('; ')}`);
     }
     // an initramfs made after mdadm and lvm2 were installed already assembles arrays and activates
     // volume groups; it only lacks this run's mdadm.conf, which goes on as an appended cpio member.
     // Rebuilding runs thousands of processes: seconds on a machine, many minutes under emulation.
     const initrd = await currentInitrd(tree);
-    if (initrd && (await builtAfter(initrd, needs.filter((t) => t !== 'update-initramfs').map((t) => `${tree}/usr/share/initramfs-tools/hooks/${t === 'lvm' ? 'lvm2' : t}`)))) {
+    if (initrd && (await builtAfter(tree, initrd, needs.filter((t) => t !== 'update-initramfs').map((t) => `usr/share/initramfs-tools/hooks/${t === 'lvm' ? 'lvm2' : t}`)))) {
       if (layout.raids.length) {
-        const conf = await readFile(`${tree}/etc/mdadm/mdadm.conf`);
-        const size = (await stat(initrd)).size;
-        await appendFile(initrd, Buffer.concat([alignmentPadding(size), newcArchive([{ name: 'etc', mode: 0o755 }, { name: 'etc/mdadm', mode: 0o755 }, { name: 'etc/mdadm/mdadm.conf', mode: 0o644, data: conf }], ctx.objects.epoch ?? 0)]));
+        const conf = await readFileInRoot(tree, 'etc/mdadm/mdadm.conf');
+        const size = (await stat(await resolveInRoot(tree, initrd))).size;
+        await appendFileInRoot(tree, initrd, Buffer.concat([alignmentPadding(size), newcArchive([{ name: 'etc', mode: 0o755 }, { name: 'etc/mdadm', mode: 0o755 }, { name: 'etc/mdadm/mdadm.conf', mode: 0o644, data: conf }], ctx.objects.epoch ?? 0)]));
       }
       ctx.setTitle(`initramfs: ${path.basename(initrd)} already assembles ${needs.filter((t) => t !== 'update-initramfs').join(' and ')}${layout.raids.length ? '; mdadm.conf added to it' : ''}`);
       return;

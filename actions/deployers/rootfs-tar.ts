@@ -10,6 +10,7 @@ import { rootVolume } from '../../src/disk/layout-checks.js';
 import { disksWithTargets, requireLayout } from '../../src/disk/targets.js';
 import { layoutVolumes } from '../../src/objects/volumes.js';
 import { formatBytes } from '../../src/objects/size.js';
+import { rootTree } from '../../src/host/root-tree.js';
 import { extractGuard } from '../../src/rootfs/extract-guard.js';
 import { TarFilter } from '../../src/rootfs/tar-filter.js';
 import { decompressor } from '../../src/source/decompress.js';
@@ -37,7 +38,8 @@ export default definePlugin({
     const source = requireSource(ctx.objects, 'rootfs-tar');
     const target = deployTarget(ctx.objects, 'rootfs-tar');
     await target.prepare();
-    const root = await target.rootDir();
+    const tree = await rootTree(target);
+    const root = tree.dir;
     const meter = new HashMeter();
     const tar = execa('tar', ['--extract', '--numeric-owner', '--same-owner', '--same-permissions', '--xattrs', '--xattrs-include=*', '--acls', '--file=-', '--directory', root], {
       stdin: 'pipe',
@@ -63,9 +65,10 @@ export default definePlugin({
     // vfat cannot be mounted here: what the tarball put under an ESP mount point moves onto the ESP with mtools
     const vfatMounts = disksWithTargets(ctx.objects, 'rootfs-tar').flatMap(({ target: t }) => t.geometry!.partitions.filter((q) => q.spec.fs?.type === 'vfat' && q.spec.mount).map((p) => ({ t, p })));
     for (const { t, p } of vfatMounts) {
-      const dir = `${root}${p.spec.mount}`;
+      // mcopy reads through links and device nodes: a hostile tarball could copy this machine's files onto the ESP
+      const dir = await tree.plainDir(p.spec.mount!, `${p.spec.mount} in ${source.uri}`);
       const ref = await t.partition(p.number);
-      await target.executor.run(['sh', '-c', `cd ${shq(dir)} 2>/dev/null || exit 0; if [ -n "$(ls -A)" ]; then mcopy -s -p -Q -o -i ${shq(`${ref.path}@@${ref.offset}`)} ./* ::/ && find . -mindepth 1 -delete; fi`], {
+      await target.executor.run(['sh', '-c', `[ -d ${shq(dir)} ] && cd ${shq(dir)} || exit 0; if [ -n "$(ls -A)" ]; then mcopy -s -p -Q -o -i ${shq(`${ref.path}@@${ref.offset}`)} ./* ::/ && find . -mindepth 1 -delete; fi`], {
         step: `copy ${p.spec.mount} onto its vfat partition`,
       });
     }

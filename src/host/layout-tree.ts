@@ -1,9 +1,9 @@
-import path from 'node:path';
 import type { CleanupStack } from '../core/cleanup.js';
 import { BareonError } from '../core/errors.js';
 import type { Objects } from '../objects/index.js';
 import { layoutVolumes, volumeDevicePath, type Volume } from '../objects/volumes.js';
 import { HostExecutor } from './executor.js';
+import { resolveInRoot } from './in-root.js';
 import { mountDevice, tempDir } from './mount.js';
 
 /** The device node of a volume on this host: a partition's node (or offset loop device), /dev/md/ID, /dev/mapper/VG-LV. */
@@ -51,8 +51,8 @@ async function mountTree(objects: Objects, cleanup: CleanupStack, signal?: Abort
   const ex = new HostExecutor(signal);
   const dir = await tempDir(cleanup, 'root', { mountPoint: true });
   for (const v of mounts) {
-    const where = path.join(dir, v.mount!);
-    await ex.run(['mkdir', '-p', where]);
+    // inside the filesystems mounted so far: a mount point that is a symlink in the image stays in it
+    const where = await resolveInRoot(dir, v.mount!, { mkdir: 'all' });
     await mountDevice(ex, cleanup, await volumeDevice(objects, v), where, v.fs!.type);
   }
   return dir;

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { CleanupStack } from '../core/cleanup.js';
 import { HostExecutor } from './executor.js';
+import { resolveInRoot } from './in-root.js';
 
 /**
  * A new, empty directory under the system temp dir, removed by the cleanup stack. A mount point is
@@ -37,8 +38,7 @@ export async function unmount(ex: HostExecutor, dir: string): Promise<void> {
 export async function bindSystemDirs(ex: HostExecutor, cleanup: CleanupStack, root: string): Promise<() => Promise<void>> {
   const undo: (() => Promise<void>)[] = [];
   for (const dir of ['dev', 'proc', 'sys', 'run']) {
-    const where = path.join(root, dir);
-    await ex.run(['mkdir', '-p', where]);
+    const where = await resolveInRoot(root, dir, { mkdir: 'all' });
     await ex.run(['mount', '--bind', `/${dir}`, where], { step: `bind /${dir} into ${root}` });
     undo.unshift(cleanup.defer(() => unmount(new HostExecutor(), where), `unmount ${where}`));
   }
