@@ -1,6 +1,6 @@
 import { pluginSubtask } from '../src/core/manager.js';
 import { definePlugin } from '../src/core/plugins/types.js';
-import { requireSource } from '../src/deploy/request.js';
+import { ValidationError } from '../src/core/errors.js';
 import type { Objects } from '../src/objects/index.js';
 
 /** The deployer plugin for what the source holds. */
@@ -12,7 +12,8 @@ export default definePlugin({
   summary: 'writes the source onto the target through the bareon.deployers plugin for its content (disk-image, rootfs-tar, fs-image)',
   uses: (objects) => (deployerFor(objects) ? [`bareon.deployers/${deployerFor(objects)}`] : []),
   validate(objects) {
-    requireSource(objects, 'deploy');
+    // the source's own checks (checksum, format) are its deployer's, which validates too
+    if (!deployerFor(objects)) throw new ValidationError('deploy: needs a source to deploy (bareon-deploy SOURCE TARGET)');
   },
   async run(ctx) {
     const name = deployerFor(ctx.objects)!;

@@ -1,5 +1,5 @@
 import { pipeline } from 'node:stream/promises';
-import { ValidationError } from '../../src/core/errors.js';
+import { BareonError, ValidationError } from '../../src/core/errors.js';
 import { definePlugin } from '../../src/core/plugins/types.js';
 import { checkSourceDigest } from '../../src/deploy/checksum.js';
 import { deployTarget, requireSource } from '../../src/deploy/request.js';
@@ -28,6 +28,10 @@ export default definePlugin({
     deployTarget(objects, 'fs-image');
     const root = rootPartition(requireLayout(objects, 'fs-image'), objects.layoutFile);
     if (!root.partition.fs?.type.startsWith('ext')) throw new ValidationError(`${objects.layoutFile ?? 'layout'}: ${root.path}.fs.type: an ext4 image needs an ext2/3/4 root, not ${root.partition.fs?.type}`);
+    const size = source.virtualSize ?? 0;
+    if (!source.compression && source.size !== undefined && source.size < size) {
+      throw new ValidationError(`source ${source.uri}: its superblock says the filesystem is ${formatBytes(size)}, but the file holds ${formatBytes(source.size)}`, { hint: 'the image is truncated; copy it again' });
+    }
     if (root.partition.fs.uuid !== ext4Uuid(source.head)) throw new ValidationError(`${objects.layoutFile ?? 'layout'}: ${root.path}.fs.uuid is ${root.partition.fs.uuid} but the image's filesystem is ${ext4Uuid(source.head)}`, { hint: 'drop the uuid from the layout' });
   },
   describe(objects) {
@@ -46,6 +50,9 @@ export default definePlugin({
     ctx.progress.start(source.virtualSize);
     await pipeline([await source.open(ctx.signal), meter, ...(source.compression ? [decompressor(source.compression, ctx.signal)] : []), progressMeter(ctx.progress), writer] as never, { signal: ctx.signal });
     checkSourceDigest(source, ctx.objects.deploy!.verify, meter);
+    if (writer.length < (source.virtualSize ?? 0)) {
+      throw new BareonError(`source ${source.uri}: the stream ended after ${formatBytes(writer.length)} of the ${formatBytes(source.virtualSize!)} filesystem its superblock describes`, { hint: 'the image is truncated; copy it again' });
+    }
     const step = { step: 'grow the root filesystem', onLine: ctx.log };
     await target.executor.run(['e2fsck', '-f', '-p', ref.path], step);
     await target.executor.run(['resize2fs', ref.path], step);

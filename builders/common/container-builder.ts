@@ -90,7 +90,7 @@ export function containerBuilder(spec: {
     },
     async run(ctx) {
       const profile = requireProfile(ctx.objects);
-      const engine = await DockerEngine.forRun(ctx.runId);
+      const engine = await DockerEngine.forRun(ctx.runId, ctx.cleanup);
       ctx.log('resolving the base image');
       const base = await spec.prepareBase(engine, profile, ctx);
       ctx.setTitle(`build ${profile.name} with ${spec.name} from ${base.ref} (${base.how})`);

@@ -64,16 +64,29 @@ const splitScript = (sparse: boolean) =>
   `{ zstd -dc -q; echo $? >&4; } | { dd bs=${ONE_FRAME_HEAD} count=1 iflag=fullblock status=none >&3 && ` +
   `dd bs=64K iflag=fullblock conv=notrunc${sparse ? ',sparse' : ''} status=none; }`;
 
-/** A child's exit code (null when it never started or was killed) and its stderr. */
-function watch(child: ChildProcess): { exited: Promise<number | null>; stderr: () => string } {
+/**
+ * The command line that runs `cmd` unable to make a file longer than `bytes` (RLIMIT_FSIZE, inherited
+ * by its children): an image whose stream carries no size cannot grow a target file past its size.
+ * A block device ends where it ends.
+ */
+const boundedTo = (target: DiskTarget, cmd: string[]): string[] => (target.kind === 'file' ? ['prlimit', `--fsize=${target.size}`, '--', ...cmd] : cmd);
+
+/** The shell's status for a child killed by SIGXFSZ: a write went past RLIMIT_FSIZE. */
+const XFSZ_STATUS = 128 + 25;
+
+/** Errors of the writing side, which zstd or dd report on stderr: not the stream's fault. */
+const WRITE_FAILURE = /No space left on device|Input\/output error|Read-only file system|File too large/i;
+
+/** A child's exit code (null when it never started or was killed), the signal that ended it, and its stderr. */
+function watch(child: ChildProcess): { exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>; stderr: () => string } {
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => {
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('error', (err) => {
       stderr ||= err.message;
-      if (child.pid === undefined) resolve(null); // never started: no 'close' follows
+      if (child.pid === undefined) resolve({ code: null, signal: null }); // never started: no 'close' follows
     });
-    child.on('close', (code) => resolve(code));
+    child.on('close', (code, signal) => resolve({ code, signal }));
   });
   return { exited, stderr: () => stderr.trim().split('\n').pop() ?? '' };
 }
@@ -110,9 +123,10 @@ export async function writeZstdDirect(source: DeploySource, target: DiskTarget, 
     }
     const stdin = local ? local.fd : 'pipe';
     // node's spawn, not execa: the output must be this very descriptor, at this offset
+    const [cmd, ...args] = boundedTo(target, frame ? ['zstd', '-dc', '-q', sparse ? '--sparse' : '--no-sparse'] : ['sh', '-c', splitScript(sparse)]);
     const child = frame
-      ? spawn('zstd', ['-dc', '-q', sparse ? '--sparse' : '--no-sparse'], { stdio: [stdin, fh.fd, 'pipe'], signal })
-      : spawn('sh', ['-c', splitScript(sparse)], { stdio: [stdin, fh.fd, 'pipe', 'pipe', 'pipe'], signal, detached: true });
+      ? spawn(cmd, args, { stdio: [stdin, fh.fd, 'pipe'], signal })
+      : spawn(cmd, args, { stdio: [stdin, fh.fd, 'pipe', 'pipe', 'pipe'], signal, detached: true });
     const killGroup = () => {
       try {
         if (!frame && child.pid) process.kill(-child.pid, 'SIGKILL');
@@ -137,10 +151,14 @@ export async function writeZstdDirect(source: DeploySource, target: DiskTarget, 
         killGroup();
       });
     // the tools must have exited before anything else touches the target
-    const code = await tool.exited;
+    const { code, signal: killedBy } = await tool.exited;
     signal.removeEventListener('abort', killGroup);
     const digest = await fed;
     if (signal.aborted) throw signal.reason;
+    if (killedBy === 'SIGXFSZ' || code === XFSZ_STATUS) {
+      throw new BareonError(`the image is larger than the target: it goes past ${target.size} bytes of ${target.path}`, { hint: 'give a larger --size or a larger disk' });
+    }
+    if (WRITE_FAILURE.test(tool.stderr())) throw new BareonError(`writing onto ${target.path} failed: ${tool.stderr()}`);
     const zstdClosedStdin = fedError?.code === 'EPIPE' || fedError?.code === 'ERR_STREAM_PREMATURE_CLOSE';
     if (fedError && !zstdClosedStdin) throw fedError;
     const zstdCode = oneFrame ? Number((await oneFrame.zstdStatus).toString().trim() || NaN) : code;

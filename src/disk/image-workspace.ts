@@ -35,7 +35,7 @@ export function workspaceSubtasks(ctx: PluginContext, ready: (ws: ImageWorkspace
     {
       title: 'toolbox',
       async run(io) {
-        engine = await DockerEngine.forRun(ctx.runId);
+        engine = await DockerEngine.forRun(ctx.runId, ctx.cleanup);
         const base = await toolboxBase(engine, ctx.objects, ctx.signal);
         const toolbox = await ensureToolbox(engine, base, { cleanup: ctx.cleanup, signal: ctx.signal, onLine: io.log });
         image = toolbox.image;

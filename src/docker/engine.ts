@@ -2,6 +2,7 @@ import type { CommandResult } from '../core/tool-error.js';
 import type Docker from 'dockerode';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { CleanupStack } from '../core/cleanup.js';
 import { BareonError } from '../core/errors.js';
 import { CappedText, LineTail, lineSplitter } from '../stream/lines.js';
 
@@ -78,15 +79,34 @@ export class DockerEngine {
 
   private static readonly shared = new Map<string, Promise<DockerEngine>>();
 
-  /** One connection per run, shared by the plugins of that run. */
-  static forRun(runId: string): Promise<DockerEngine> {
+  /**
+   * One connection per run, shared by the plugins of that run. Its teardown, registered on `cleanup`
+   * when it connects (so it runs after every removal registered later), removes whatever container
+   * still carries the run's label: one whose create call was in flight when the run was interrupted
+   * is tracked by nobody else.
+   */
+  static forRun(runId: string, cleanup: CleanupStack): Promise<DockerEngine> {
     let engine = DockerEngine.shared.get(runId);
     if (!engine) {
       engine = DockerEngine.connect(runId);
-      engine.catch(() => DockerEngine.shared.delete(runId));
+      engine.then(
+        (e) => cleanup.defer(() => e.removeRunContainers(), `remove the containers labelled ${RUN_LABEL}=${runId}`),
+        () => DockerEngine.shared.delete(runId),
+      );
       DockerEngine.shared.set(runId, engine);
     }
     return engine;
+  }
+
+  /** Create calls not answered yet: the run's final sweep waits for them. */
+  private readonly creating = new Set<Promise<unknown>>();
+  private closed = false;
+
+  /** Removes every container labelled with this run, after the create calls in flight have been answered; refuses new ones. */
+  async removeRunContainers(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled(this.creating);
+    for (const c of await this.listContainers(`${RUN_LABEL}=${this.runId}`)) await this.removeContainer(c.Id);
   }
 
   /** Labels for anything this run creates. */
@@ -159,7 +179,8 @@ export class DockerEngine {
 
   /** Creates a labelled container; it is not started. */
   async createContainer(spec: ContainerSpec): Promise<Docker.Container> {
-    return this.docker.createContainer({
+    if (this.closed) throw new BareonError(`run ${this.runId} is over: no container is created after its teardown`);
+    const created = this.docker.createContainer({
       Image: spec.image,
       Cmd: spec.cmd,
       Entrypoint: spec.entrypoint,
@@ -172,6 +193,12 @@ export class DockerEngine {
       AttachStderr: true,
       HostConfig: spec.hostConfig,
     });
+    this.creating.add(created);
+    try {
+      return await created;
+    } finally {
+      this.creating.delete(created);
+    }
   }
 
   /** Starts a created container, streams its output, and waits for its exit code. */

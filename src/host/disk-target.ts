@@ -1,4 +1,4 @@
-import { open, realpath, stat, truncate } from 'node:fs/promises';
+import { open, realpath, stat, truncate, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { CleanupStack } from '../core/cleanup.js';
 import { BareonError, ValidationError } from '../core/errors.js';
@@ -26,9 +26,16 @@ export interface TargetInfo {
   backingFile?: string;
 }
 
-/** Reads a block device's or image file's size and identity; `wantSize` sizes a new or short file. */
-export async function inspectTarget(target: string, wantSize?: number): Promise<TargetInfo> {
+/**
+ * Reads a block device's or image file's size and identity; `wantSize` sizes a new or short file.
+ * `sizeFrom` names where that size came from, for the error when it does not fit.
+ */
+export async function inspectTarget(target: string, wantSize?: number, sizeFrom = '--size'): Promise<TargetInfo> {
   const st = await stat(target).catch(() => undefined);
+  // /dev holds devices: a path there that is no block device is a typo, never a new image file
+  if (path.resolve(target).startsWith('/dev/') && !st?.isBlockDevice()) {
+    throw new ValidationError(`target ${target}: ${st ? 'not a block device' : 'no such device'}`, { hint: '`bareon disks` lists the disks of this machine' });
+  }
   if (!st) {
     const dir = await stat(path.dirname(path.resolve(target))).catch(() => undefined);
     if (!dir?.isDirectory()) throw new ValidationError(`target ${target}: neither a device nor a file, and its directory does not exist`);
@@ -48,7 +55,8 @@ export async function inspectTarget(target: string, wantSize?: number): Promise<
   if (await sysAttr(path.join(sys, 'partition'))) throw new ValidationError(`target ${target} is a partition`, { hint: 'give the whole disk (for example /dev/sda, not /dev/sda1)' });
   const size = Number(await sysAttr(path.join(sys, 'size'))) * SECTOR;
   if (!size) throw new ValidationError(`target ${target} has no media (size 0)`);
-  if (wantSize && wantSize > size) throw new ValidationError(`--size ${formatBytes(wantSize)} is larger than ${target} (${formatBytes(size)})`);
+  if ((await sysAttr(path.join(sys, 'ro'))) === '1') throw new ValidationError(`target ${target} is read-only`, { hint: 'make it writable (blockdev --setrw, a write-protect switch, losetup without --read-only) or choose another disk' });
+  if (wantSize && wantSize > size) throw new ValidationError(`${sizeFrom} (${formatBytes(wantSize)}) is larger than ${target} (${formatBytes(size)})`, { hint: 'choose a larger disk' });
   return {
     path: dev,
     kind: 'block',
@@ -59,6 +67,22 @@ export async function inspectTarget(target: string, wantSize?: number): Promise<
     serial: (await sysAttr(path.join(sys, 'device/serial'))) ?? (await sysAttr(path.join(sys, 'serial'))),
     backingFile: await sysAttr(path.join(sys, 'loop/backing_file')),
   };
+}
+
+/**
+ * Refuses a target that is the source itself: the same file (whatever path names it), or a loop
+ * device over the source file. Writing it would destroy what is being read.
+ */
+export async function refuseSourceAsTarget(t: TargetInfo, sourceFile: string): Promise<void> {
+  const id = (file: string) => stat(file).then((s) => `${s.dev}:${s.ino}`, () => undefined);
+  const source = await id(sourceFile);
+  if (!source) return;
+  const same = t.kind === 'file' ? (await id(t.path)) === source : t.backingFile !== undefined && (await id(t.backingFile)) === source;
+  if (same) {
+    throw new ValidationError(`target ${t.path} is the source ${sourceFile}${t.kind === 'block' ? ' (a loop device over it)' : ''}: writing it would destroy the image being read`, {
+      hint: 'give another target; nothing was written',
+    });
+  }
 }
 
 /** "/dev/sdb, 8.0 GiB, model QEMU HARDDISK, serial disk-a" */
@@ -122,11 +146,7 @@ export function hostDiskTarget(
     async prepare() {
       if (prepared) return;
       prepared = true;
-      if (info.kind === 'file' && info.currentSize < info.size) await truncate(info.path, info.size).catch(async (err) => {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        await (await open(info.path, 'w')).close();
-        await truncate(info.path, info.size);
-      });
+      if (info.kind === 'file' && info.currentSize < info.size) await sizeFile(info);
       // whatever writes first makes the disk unbootable until the run completes
       opts.cleanup.deferOnFailure(async () => {
         if (opts.preserveOnError) return opts.log(`the run failed; ${info.path} is kept as it is (--preserve-on-error)`);
@@ -154,6 +174,22 @@ export function hostDiskTarget(
     },
   };
   return target;
+}
+
+/** Creates or extends an image file target to its size; a file this made is removed again when that fails. */
+async function sizeFile(info: TargetInfo): Promise<void> {
+  const created = info.currentSize === 0 && !(await stat(info.path).catch(() => undefined));
+  try {
+    if (created) await (await open(info.path, 'wx')).close();
+    await truncate(info.path, info.size);
+  } catch (err) {
+    if (created) await unlink(info.path).catch(() => {});
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new BareonError(`target ${info.path}: cannot ${created ? 'create' : 'extend'} it to ${formatBytes(info.size)} (${code === 'EFBIG' ? 'larger than its filesystem allows' : code ?? (err as Error).message})`, {
+      hint: created ? 'give a smaller --size, or a target on another filesystem; nothing was written' : 'give a smaller --size',
+      cause: err,
+    });
+  }
 }
 
 /** /dev/sda2 when the kernel has a node for partition 2 of the disk and it matches the table. */

@@ -20,6 +20,41 @@ async function swapDevices(): Promise<string[]> {
   return text.split('\n').slice(1).map((l) => l.split(/\s+/)[0]).filter(Boolean);
 }
 
+type Loop = Awaited<ReturnType<typeof loopDevices>>[number];
+
+/** "dev:ino" of a file, the identity of a backing file whatever path names it. */
+const fileId = (file: string) => stat(file).then((s) => `${s.dev}:${s.ino}`, () => undefined);
+
+/** Whether two byte ranges overlap; a size of 0 runs to the end. */
+const overlaps = (a: { offset: number; size: number }, b: { offset: number; size: number }) =>
+  (b.size === 0 || a.offset < b.offset + b.size) && (a.size === 0 || b.offset < a.offset + a.size);
+
+/**
+ * Loop devices that reach the bytes of `target`: over it or its partition nodes, over a loop device
+ * already found (loops over loops), and, when `target` is itself a loop device, its siblings over
+ * the same backing file whose range overlaps its own (the same file, whatever path names it).
+ */
+async function loopsOver(target: string, partitionNodes: string[]): Promise<Loop[]> {
+  const loops = await loopDevices();
+  const self = loops.find((l) => l.dev === target);
+  const selfId = self && (await fileId(self.backing));
+  const ids = new Map(await Promise.all(loops.map(async (l) => [l.dev, await fileId(l.backing)] as const)));
+  const backed = new Set([target, ...partitionNodes]);
+  const found: Loop[] = [];
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const loop of loops) {
+      if (loop === self || found.includes(loop)) continue;
+      const sibling = self && selfId && ids.get(loop.dev) === selfId && overlaps(loop, self);
+      if (!backed.has(loop.backing) && !sibling) continue;
+      found.push(loop);
+      backed.add(loop.dev);
+      grew = true;
+    }
+  }
+  return found;
+}
+
 /**
  * Everything that holds a target or one of its partitions: mounts (directly, through a partition
  * node or through a loop device over it), swap, the running root, and holders such as md, dm or
@@ -45,9 +80,7 @@ export async function findHolders(target: string, kind: 'block' | 'file'): Promi
       for (const h of await readdir(path.join(sys, p.name, 'holders')).catch(() => [] as string[])) found.push(`/dev/${p.name} is held by /dev/${h} (device mapper, md or LVM)`);
     }
   }
-  const backed = new Set([real, ...nodes.map((n) => n.dev)]);
-  for (const loop of await loopDevices()) {
-    if (!backed.has(loop.backing)) continue;
+  for (const loop of await loopsOver(real, nodes.map((n) => n.dev))) {
     const number = await devNumber(loop.dev).catch(() => '');
     const where = loop.offset ? ` at offset ${loop.offset}` : '';
     const mounted = mounts.get(number);

@@ -9,6 +9,9 @@ const UNITS: Record<string, number> = {
 
 export const MiB = 2 ** 20;
 
+/** The largest size bareon takes: byte counts stay exact integers up to here (2^53 - 1). */
+const MAX_BYTES = Number.MAX_SAFE_INTEGER;
+
 /** A partition or disk size as written in a layout. */
 export type SizeSpec =
   | { kind: 'bytes'; bytes: number }
@@ -20,7 +23,7 @@ const SIZE_RE = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i;
 /** Parses "512MiB", "2GB", "100%", "remaining" or a plain byte count. Returns an error text on failure. */
 export function parseSize(input: string | number): SizeSpec | string {
   if (typeof input === 'number') {
-    return Number.isInteger(input) && input >= 0 ? { kind: 'bytes', bytes: input } : `${input} is not a whole number of bytes`;
+    return Number.isSafeInteger(input) && input >= 0 ? { kind: 'bytes', bytes: input } : `${input} is not a whole number of bytes`;
   }
   const text = input.trim();
   if (text === 'remaining') return { kind: 'remaining' };
@@ -34,7 +37,9 @@ export function parseSize(input: string | number): SizeSpec | string {
   const unit = m[2].toLowerCase() || 'b';
   const factor = UNITS[unit];
   if (factor === undefined) return `"${input}": unknown unit "${m[2]}"; use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB`;
-  return { kind: 'bytes', bytes: Math.round(Number(m[1]) * factor) };
+  const bytes = Math.round(Number(m[1]) * factor);
+  if (bytes > MAX_BYTES) return `"${input}" is larger than bareon handles (${MAX_BYTES} bytes, 8 PiB)`;
+  return { kind: 'bytes', bytes };
 }
 
 /** zod type for a size field; `remaining` and `%` only where `allowRelative` is set. */

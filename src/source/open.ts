@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { BareonError, ValidationError } from '../core/errors.js';
 import { formatBytes } from '../objects/size.js';
 
@@ -61,18 +61,28 @@ export async function openStored(uri: string, signal?: AbortSignal): Promise<{ s
   return { stream: createReadStream(uri, { highWaterMark: 1024 * 1024, signal }) };
 }
 
-/** Reads at least `n` bytes from the front of `stream` (fewer if it ends) and puts them back. */
-export function peek(stream: Readable, n: number): Promise<Buffer> {
+/**
+ * Reads at least `n` bytes from the front of `stream` (fewer if it ends) and puts them back: `rest`
+ * is the stream to read from then on, `stream` itself, or a new one holding the head when `stream`
+ * ended (an ended stream takes nothing back).
+ */
+export function peek(stream: Readable, n: number): Promise<{ head: Buffer; rest: Readable }> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let have = 0;
+    let ended = false;
     const finish = () => {
       stream.off('readable', onReadable);
-      stream.off('end', finish);
+      stream.off('end', onEnd);
       stream.off('error', reject);
       const head = Buffer.concat(chunks);
+      if (ended) return resolve({ head, rest: Readable.from(head.length ? [head] : []) });
       if (head.length) stream.unshift(head);
-      resolve(head);
+      resolve({ head, rest: stream });
+    };
+    const onEnd = () => {
+      ended = true;
+      finish();
     };
     const onReadable = () => {
       let chunk: Buffer | null;
@@ -83,7 +93,7 @@ export function peek(stream: Readable, n: number): Promise<Buffer> {
       if (have >= n) finish();
     };
     stream.on('readable', onReadable);
-    stream.once('end', finish);
+    stream.once('end', onEnd);
     stream.once('error', reject);
   });
 }

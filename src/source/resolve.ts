@@ -33,6 +33,14 @@ export interface SourceRequest {
   signal?: AbortSignal;
 }
 
+function parseJson(text: string, uri: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ValidationError(`manifest ${uri}: not valid JSON (${(err as Error).message})`, { hint: 'give a <name>.manifest.json as bareon-build wrote it' });
+  }
+}
+
 /** Reads the head of a local file without a stream. */
 async function fileHead(file: string): Promise<Buffer> {
   const fh = await open(file, 'r');
@@ -50,8 +58,28 @@ export function pickArtifact(manifest: Manifest, manifestUri: string): Artifact 
   const ranked = [...manifest.artifacts].sort((a, b) => rank(a.format) - rank(b.format));
   const best = ranked.find((a) => rank(a.format) < PREFERENCE.length);
   if (!best) throw new ValidationError(`manifest ${manifestUri}: no deployable artifact (formats: ${manifest.artifacts.map((a) => a.format).join(', ') || 'none'})`);
-  const resolved = isUrl(best.uri) || path.isAbsolute(best.uri) ? best.uri : isUrl(manifestUri) ? new URL(best.uri, manifestUri).href : path.join(path.dirname(manifestUri), best.uri);
-  return { ...best, resolved };
+  return { ...best, resolved: artifactLocation(best.uri, manifestUri) };
+}
+
+/**
+ * Where an artifact of a manifest is: a remote manifest's uris resolve against its own URL only (an
+ * absolute path is a path on its server), so a downloaded manifest can never name this machine's
+ * files; a local manifest's relative uris resolve against its directory.
+ */
+export function artifactLocation(uri: string, manifestUri: string): string {
+  if (!isUrl(manifestUri)) return isUrl(uri) || path.isAbsolute(uri) ? uri : path.join(path.dirname(manifestUri), uri);
+  let url: URL | undefined;
+  try {
+    url = new URL(uri, manifestUri);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !isUrl(url.href)) {
+    throw new ValidationError(`manifest ${manifestUri}: artifact uri "${uri}" is not an http(s) URL or a path on the manifest's server`, {
+      hint: 'a remote manifest names its artifacts relative to its own URL; nothing was written',
+    });
+  }
+  return url.href;
 }
 const rank = (format: string) => {
   const i = PREFERENCE.indexOf(format);
@@ -75,9 +103,10 @@ export async function resolveSource(uri: string, req: SourceRequest = {}): Promi
     size = st.size;
   } else {
     const { stream, size: length } = await openStored(uri, req.signal);
-    head = await peek(stream, HEAD);
+    const peeked = await peek(stream, HEAD);
+    head = peeked.head;
     size = length;
-    if (uri === '-') stdin = stream;
+    if (uri === '-') stdin = peeked.rest;
     else stream.destroy();
   }
   const compression = detectCompression(head);
@@ -86,7 +115,7 @@ export async function resolveSource(uri: string, req: SourceRequest = {}): Promi
 
   if (magic === 'manifest' && !compression) {
     const text = local ? await readFile(uri, 'utf8') : (await buffer(stdin ?? (await openStored(uri, req.signal)).stream)).toString('utf8');
-    const manifest = parseWith(ManifestSchema, JSON.parse(text), { label: uri });
+    const manifest = parseWith(ManifestSchema, parseJson(text, uri), { label: uri });
     if (uri === '-') throw new ValidationError('a manifest read from stdin cannot name its artifacts', { hint: 'give the manifest as a path or URL' });
     const artifact = pickArtifact(manifest, uri);
     const source = await resolveSource(artifact.resolved, { ...req, format: req.format ?? artifact.format, sha256: req.sha256 ?? artifact.sha256 });

@@ -7,6 +7,8 @@ import type { QueueEntry } from '../../core/plugins/types.js';
 import { readPartitionTable } from '../../deploy/partition-table.js';
 import { placePartitions } from '../../disk/geometry.js';
 import { assignIdentifiers } from '../../disk/identifiers.js';
+import { rootVolume } from '../../disk/layout-checks.js';
+import { ext4Uuid } from '../../source/magic.js';
 import { HostExecutor } from '../../host/executor.js';
 import { confirmOverwrite, openHostTarget, sizeOption } from './host-target.js';
 import { resolveTarget } from './target-hints.js';
@@ -136,12 +138,16 @@ export async function deployCommand(sourceUri: string, targetArg: string | undef
     objects.layoutFile = layoutFile;
     objects.layout = layout;
     keepLabels(objects.layout.disks, opts.keepLabel ?? [], layoutFile);
+    // a filesystem image brings its own UUID, which fstab and GRUB must name; the others are made up
+    const root = source.content === 'fs' ? rootVolume(objects.layout, layoutFile) : undefined;
+    if (root?.fs && !root.fs.uuid) root.fs.uuid = ext4Uuid(source.head);
     assignIdentifiers(objects.layout);
   }
   const size = sizeOption(opts.size) ?? (source.content === 'disk' ? source.virtualSize : undefined);
   const opened: Awaited<ReturnType<typeof openHostTarget>>[] = [];
   for (const [d, targetPath] of targetPaths.entries()) {
-    opened.push(await openHostTarget(targetPath, { id: objects.layout?.disks[d].id ?? 'target', size: d === 0 ? size : undefined, preserveOnError: opts.preserveOnError, objects }, session));
+    const sizeFrom = opts.size ? '--size' : `the image's virtual size`;
+    opened.push(await openHostTarget(targetPath, { id: objects.layout?.disks[d].id ?? 'target', size: d === 0 ? size : undefined, sizeFrom, preserveOnError: opts.preserveOnError, objects }, session));
   }
   objects.disks = opened.map((o) => o.target);
   // a layout without a bootloader section installs none

@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline/promises';
 import { ValidationError } from '../../core/errors.js';
-import { describeTarget, hostDiskTarget, inspectTarget, refuseBusyTarget, type TargetInfo } from '../../host/disk-target.js';
+import { describeTarget, hostDiskTarget, inspectTarget, refuseBusyTarget, refuseSourceAsTarget, type TargetInfo } from '../../host/disk-target.js';
 import type { DiskTarget, Objects } from '../../objects/index.js';
 import { layoutTree } from '../../host/layout-tree.js';
 import { parseSize } from '../../objects/size.js';
@@ -10,6 +10,7 @@ import type { Session } from '../session.js';
 export function sizeOption(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const parsed = parseSize(value);
+  if (typeof parsed !== 'string' && parsed.kind === 'bytes' && parsed.bytes === 0) throw new ValidationError(`--size: "${value}" is zero`, { hint: 'give the disk size, such as 8GiB' });
   if (typeof parsed === 'string' || parsed.kind !== 'bytes') throw new ValidationError(`--size: ${typeof parsed === 'string' ? parsed : `"${value}" must be an absolute size such as 8GiB`}`);
   return parsed.bytes;
 }
@@ -20,11 +21,12 @@ export function sizeOption(value: string | undefined): number | undefined {
  */
 export async function openHostTarget(
   targetPath: string,
-  opts: { id: string; size?: number; preserveOnError: boolean; objects: Objects },
+  opts: { id: string; size?: number; sizeFrom?: string; preserveOnError: boolean; objects: Objects },
   session: Session,
 ): Promise<{ info: TargetInfo; target: DiskTarget }> {
-  const info = await inspectTarget(targetPath, opts.size);
+  const info = await inspectTarget(targetPath, opts.size, opts.sizeFrom);
   await refuseBusyTarget(info);
+  if (opts.objects.source?.file) await refuseSourceAsTarget(info, opts.objects.source.file);
   const target = hostDiskTarget(opts.id, info, {
     cleanup: session.cleanup,
     signal: session.signal,
