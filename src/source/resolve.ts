@@ -118,7 +118,10 @@ export async function resolveSource(uri: string, req: SourceRequest = {}): Promi
     const manifest = parseWith(ManifestSchema, parseJson(text, uri), { label: uri });
     if (uri === '-') throw new ValidationError('a manifest read from stdin cannot name its artifacts', { hint: 'give the manifest as a path or URL' });
     const artifact = pickArtifact(manifest, uri);
-    const source = await resolveSource(artifact.resolved, { ...req, format: req.format ?? artifact.format, sha256: req.sha256 ?? artifact.sha256 });
+    const source = await resolveSource(artifact.resolved, { ...req, format: req.format ?? artifact.format, sha256: req.sha256 ?? artifact.sha256 }).catch((err: unknown) => {
+      if (err instanceof ValidationError) throw new ValidationError(`manifest ${uri}: ${err.message}`, { hint: err.hint });
+      throw err;
+    });
     if (source.size !== undefined && source.size !== artifact.size) {
       throw new ValidationError(`${artifact.resolved}: ${source.size} bytes, but manifest ${uri} records ${artifact.size}`, { hint: 'the artifact changed after the build; rebuild or use the matching manifest' });
     }

@@ -6,18 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateFile } from '../../src/cli/commands/validate.js';
 import { exitCodeOf } from '../../src/core/errors.js';
 import { BIN, REPO } from '../helpers/cli.js';
-
-/** mulberry32: a small seeded PRNG, so a failing input can be regenerated from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../fuzz/prng.js';
 
 const JUNK = ['-5GiB', '100%', '', '~', 'null', '[]', '{}', '1e309', '-1', '0', '"\\u0000"', 'yes', '&a [*a, *a]', '!!binary aGk=', '"../../etc"', 'remaining', 'auto', '{type: vfat}', "'", '"', ':', '- x', '999999999999999999999TiB', '0x10', '@', '*nope', '!!js/function "x"'];
 const ALIAS_BOMB = ['a: &a [x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]', 'd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]', 'e: [*d, *d, *d, *d, *d, *d, *d, *d, *d]'].join('\n');

@@ -1,7 +1,6 @@
 import { CommanderError } from 'commander';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { findJob, type FoundJob } from '../../agent/find-job.js';
 import { deployArgs } from '../../agent/job-argv.js';
 import { localiseJobFiles } from '../../agent/job-files.js';
@@ -10,8 +9,8 @@ import { formatError } from '../../core/errors.js';
 import { Reporter } from '../../core/reporter.js';
 import { HostExecutor } from '../../host/executor.js';
 import { tempDir } from '../../host/mount.js';
-import { JobSchema, type Job } from '../../objects/job.js';
-import { parseWith } from '../../objects/yaml-source.js';
+import { parseJob } from '../../agent/parse-job.js';
+import type { Job } from '../../objects/job.js';
 import { deployProgram } from '../deploy-program.js';
 import type { Session } from '../session.js';
 
@@ -94,8 +93,9 @@ export async function agentCommand(opts: { job?: string }, session: Session): Pr
       ? { text: await readFile(opts.job, 'utf8'), base: path.dirname(path.resolve(opts.job)), origin: opts.job }
       : await findJob(session.cleanup, session.signal, { onWait: say });
     say(`job from ${found.origin}`);
-    const raw = parseYaml(found.text, { maxAliasCount: 100 }) as { layout?: unknown };
-    job = parseWith(JobSchema, raw, { label: found.origin });
+    const parsed = parseJob(found.text, found.origin);
+    job = parsed.job;
+    const raw = parsed.raw;
     if (!opts.job) await releaseOldStorage(session.signal);
     let layoutFile: string | undefined;
     if (job.layout && typeof job.layout !== 'string') {
