@@ -62,3 +62,27 @@ describe('removing a container', () => {
     expect(calls).toEqual(['kill', 'killed', 'inspect', 'remove', 'inspect']);
   });
 });
+
+describe("a run's teardown", () => {
+  it('removes a container whose create call was still in flight, once the engine has answered it', async () => {
+    const { container, calls, releaseKill } = fakeContainer();
+    releaseKill();
+    let answer: () => void = () => {};
+    const created: string[] = [];
+    const docker = {
+      modem: { demuxStream() {} },
+      getContainer: () => container,
+      createContainer: () => new Promise((resolve) => (answer = () => (created.push(container.id), resolve(container)))),
+      listContainers: async (opts: { filters: { label: string[] } }) => (opts.filters.label[0] === 'org.bareon.run=run' ? created.map((Id) => ({ Id })) : []),
+    };
+    const engine = new (DockerEngine as unknown as new (docker: unknown, runId: string) => DockerEngine)(docker, 'run');
+    const create = engine.createContainer({ image: 'x' });
+    const teardown = engine.removeRunContainers();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(calls).toEqual([]); // the sweep waits for the engine's answer
+    answer();
+    await Promise.all([create, teardown]);
+    expect(calls).toContain('remove');
+    await expect(engine.createContainer({ image: 'x' })).rejects.toThrow(/no container is created after its teardown/);
+  });
+});
