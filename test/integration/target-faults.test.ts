@@ -1,9 +1,12 @@
 import { execa } from 'execa';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { REPO } from '../helpers/cli.js';
 import { deploy, leftovers, sha256File, tarZst } from '../helpers/deploy.js';
+import { zstdHeadFrameCompressor } from '../../src/stream/zstd-head-frame.js';
 
 /**
  * Targets that must be refused, or fail cleanly: in use through a sibling loop device, the source
@@ -110,14 +113,20 @@ describe('targets that fail while written', () => {
     await execa('truncate', ['-s', '64M', full]);
     await execa('dd', ['if=/dev/urandom', `of=${full}`, 'bs=1M', 'count=60', 'seek=2', 'conv=notrunc', 'status=none']);
     await execa('sgdisk', ['-o', '-n', '1:2048:0', full]);
-    const target = path.join(mnt, 'target.img');
-    const r = await deploy([full, target, '--no-verify']);
-    expect(r.exitCode).toBe(1);
-    expect(r.stderr).toMatch(/ENOSPC|No space left on device/);
-    expect(r.stderr).not.toMatch(/corrupt|checksum/);
-    const head = await readFile(target).then((b) => b.subarray(0, MiB), () => Buffer.alloc(0));
-    expect(head.every((b) => b === 0)).toBe(true);
-    expect(await leftovers(target)).toEqual([]);
+    await execa('zstd', ['-q', '-f', full, '-o', `${full}.zst`]);
+    await pipeline(createReadStream(full), zstdHeadFrameCompressor({ headBytes: MiB, totalBytes: 64 * MiB }), createWriteStream(`${full}.hf.zst`));
+    // a raw image through DiskWriter, and raw.zst of one frame (zstd into dd) and with a head frame (zstd alone)
+    for (const source of [full, `${full}.zst`, `${full}.hf.zst`]) {
+      const target = path.join(mnt, 'target.img');
+      const r = await deploy([source, target, '--no-verify']);
+      expect(r.exitCode, source).toBe(1);
+      expect(r.stderr, source).toMatch(/ENOSPC|No space left on device/);
+      expect(r.stderr, source).not.toMatch(/corrupt|checksum/);
+      const head = await readFile(target).then((b) => b.subarray(0, MiB), () => Buffer.alloc(0));
+      expect(head.every((b) => b === 0)).toBe(true);
+      expect(await leftovers(target)).toEqual([]);
+      await rm(target, { force: true });
+    }
   });
 
   it('a read-only device is refused before anything is written', async () => {
