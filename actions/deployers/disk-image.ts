@@ -16,7 +16,7 @@ import { formatBytes, MiB } from '../../src/objects/size.js';
 import { decompressor } from '../../src/source/decompress.js';
 import { parseQcow2Header } from '../../src/source/magic.js';
 import { qcow2Window, readQcow2Head } from '../../src/source/qcow2-head.js';
-import { Qcow2FormatError, readQcow2Map, type Qcow2Map } from '../../src/source/qcow2-map.js';
+import { qcow2Geometry, Qcow2FormatError, readQcow2Map, type Qcow2Map } from '../../src/source/qcow2-map.js';
 import { progressMeter, HashMeter } from '../../src/stream/artifact-writer.js';
 import { DiskWriter, writeSynced } from '../../src/stream/disk-writer.js';
 
@@ -63,8 +63,10 @@ async function writeRawStream(ctx: PluginContext, source: DeploySource, target: 
 /**
  * qcow2: a remote one is written as it arrives when its tables come before their clusters (as
  * qemu-img writes them); otherwise, and from stdin, it is spooled first. bareon's reader then writes
- * it in one hashed pass over the file; images it leaves to qemu-img (compressed clusters, subclusters,
- * encryption) and BAREON_QCOW2_READER=qemu-img go through `qemu-img convert`, the format always given.
+ * it in one hashed pass over the file; images it leaves to qemu-img (compressed clusters, subclusters)
+ * and BAREON_QCOW2_READER=qemu-img go through `qemu-img convert`, the format always given. Whatever
+ * decides that an image is readable ran in validate for a local file (or here, on the spooled file,
+ * before the target is written); a stream's L2 tables are checked as they pass.
  */
 async function writeQcow2(ctx: PluginContext, source: DeploySource, target: DiskTarget): Promise<{ length: number; head: Buffer }> {
   const verify = ctx.objects.deploy!.verify;
@@ -91,7 +93,11 @@ async function writeQcow2(ctx: PluginContext, source: DeploySource, target: Disk
     await pipeline([await source.open(ctx.signal), meter, new DiskWriter(file, { flags: 'w', zeroFrom: 0, truncate: true })] as never, { signal: ctx.signal });
     spooled = { sha256: meter.sha256, size: meter.size };
   }
-  const map = checkedMaps.get(source) ?? (await qcow2Map(file, source.uri));
+  let map = checkedMaps.get(source);
+  if (!map) {
+    map = await qcow2Map(file, source.uri);
+    await qemuImgOpens(map, file, source.uri);
+  }
   const reader = map.unsupported ? `qemu-img (bareon's reader skips it: ${map.unsupported})` : process.env.BAREON_QCOW2_READER === 'qemu-img' ? 'qemu-img (BAREON_QCOW2_READER)' : undefined;
   if (!reader) {
     const direct = await writeQcow2Direct(file, map, target, { holdHead: MiB, progress: ctx.progress, signal: ctx.signal });
@@ -135,16 +141,41 @@ async function writeQcow2(ctx: PluginContext, source: DeploySource, target: Disk
 /** The maps of local qcow2 sources, read while validating: a malformed image fails before anything is written. */
 const checkedMaps = new WeakMap<DeploySource, Qcow2Map>();
 
-/** The data clusters of a local qcow2. */
+const MALFORMED_HINT = 'nothing was written; qemu-img check shows what is wrong, and qemu-img convert -O qcow2 rewrites an image it can read';
+
+/** The data clusters of a local qcow2, its tables checked as qemu-img checks them. */
 async function qcow2Map(file: string, uri: string): Promise<Qcow2Map> {
   const fh = await open(file, 'r');
   try {
     return await readQcow2Map(fh);
   } catch (err) {
-    if (err instanceof Qcow2FormatError) throw new ValidationError(`source ${uri}: ${err.message}`, { hint: 'check it with qemu-img check; nothing was written' });
+    if (err instanceof Qcow2FormatError) throw new ValidationError(`source ${uri}: ${err.message}`, { hint: MALFORMED_HINT });
     throw err;
   } finally {
     await fh.close();
+  }
+}
+
+/**
+ * Where bareon's reader leaves an image (or part of its checks) to qemu-img, qemu-img must open it
+ * before anything is written: an image only qemu-img could judge fails here, not after the target was touched.
+ */
+async function qemuImgOpens(map: Qcow2Map, file: string, uri: string): Promise<void> {
+  if (!map.unsupported && !map.qemuCheck) return;
+  const { execa } = await import('execa');
+  const r = await execa('qemu-img', ['info', '-f', 'qcow2', '--output=json', file], { reject: false, all: true });
+  if (r.exitCode !== 0) {
+    throw new ValidationError(`source ${uri}: qemu-img cannot open it (bareon leaves ${map.qemuCheck ?? 'it'} to qemu-img): ${String(r.all).trim().split('\n').pop()}`, { hint: MALFORMED_HINT });
+  }
+}
+
+/** Checks a qcow2's header as qemu-img does (and that bareon can address its size), from the source's first bytes. */
+function checkQcow2Header(source: DeploySource): void {
+  try {
+    qcow2Geometry(source.head);
+  } catch (err) {
+    if (err instanceof Qcow2FormatError) throw new ValidationError(`source ${source.uri}: ${err.message}`, { hint: MALFORMED_HINT });
+    throw err;
   }
 }
 
@@ -160,7 +191,12 @@ export default definePlugin({
       if (h.backingFile) throw new ValidationError(`source ${source.uri}: the qcow2 has a backing file; bareon refuses qcow2 images that point at other files`, { hint: 'flatten it: qemu-img convert -O qcow2 in.qcow2 flat.qcow2' });
       if (h.externalDataFile) throw new ValidationError(`source ${source.uri}: the qcow2 keeps its data in an external file; bareon refuses it`, { hint: 'flatten it: qemu-img convert -O qcow2 in.qcow2 flat.qcow2' });
       if (h.dirty || h.corrupt) throw new ValidationError(`source ${source.uri}: the qcow2 is marked ${h.corrupt ? 'corrupt' : 'dirty'}`, { hint: 'qemu-img check -r all on a copy' });
-      if (source.file) checkedMaps.set(source, await qcow2Map(source.file, source.uri));
+      checkQcow2Header(source);
+      if (source.file) {
+        const map = await qcow2Map(source.file, source.uri);
+        await qemuImgOpens(map, source.file, source.uri);
+        checkedMaps.set(source, map);
+      }
     }
     if (source.virtualSize !== undefined && source.virtualSize > target.size) {
       throw new ValidationError(`source ${source.uri} is ${formatBytes(source.virtualSize)} but target ${target.path} has ${formatBytes(target.size)}`, { hint: 'use a larger disk, or --size for an image file' });

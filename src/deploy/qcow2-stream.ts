@@ -17,14 +17,18 @@ export type Qcow2StreamResult =
   | { written: true; digest: { sha256: string; size: number }; head: Buffer; virtualSize: number }
   | { written: false; why: string };
 
-/** A table being read from the stream: where it starts in the file, and its bytes so far. */
+/** A table being read from the stream: where it starts in the file, and its bytes so far (allocated when its first byte arrives). */
 interface PendingTable {
   at: number;
-  buf: Buffer;
+  length: number;
+  buf?: Buffer;
   filled: number;
-  /** The L2 table's index in the L1 table; -1 for the L1 table itself. */
-  index: number;
+  /** The L1 indexes whose L2 table this is (several where L1 entries share one); empty for the L1 table itself. */
+  users: number[];
 }
+
+/** Where a data cluster goes: every disk position that maps it. */
+type ClusterUsers = { guest: number; length: number }[];
 
 /**
  * Writes a qcow2 read front to back from a stream (an http(s) source) onto a target, without
@@ -37,10 +41,14 @@ interface PendingTable {
  * one pass: the result says why, and the caller spools the source and writes it from the file. What
  * was written until then are bytes of the same image at their place, so that is safe.
  *
+ * A table or cluster that several disk positions share is written to each of them, as by qemu-img;
+ * tables and clusters are checked as the file reader checks them (qcow2-map.ts), each when it
+ * becomes known: the header before anything is written, an L2 table's entries before its clusters.
+ *
  * As with the file reader, the first `holdHead` bytes of the disk are returned instead of written,
  * and below `zeroFrom` the unallocated ranges are written with zeros. Contiguous bytes go out in
  * writes of up to 4 MiB, four in flight while the next gathers. Memory: those runs, the L2
- * tables met, and the clusters they map that have not passed yet.
+ * table being read, and where the clusters mapped but not passed yet go.
  */
 export async function writeQcow2Stream(
   input: Readable,
@@ -50,9 +58,11 @@ export async function writeQcow2Stream(
   const dst = await open(target.path, 'r+');
   const hash = createHash('sha256');
   const extents: Qcow2Extent[] = [];
-  /** Data clusters of the L2 tables met, by file offset, until they pass: guest offset and length. */
-  const upcoming = new Map<number, { guest: number; length: number }>();
+  /** Data clusters of the L2 tables met, by file offset, until they pass. */
+  const upcoming = new Map<number, ClusterUsers>();
+  /** L2 tables named by the L1 table, by file offset, until they pass. */
   const tables = new Map<number, PendingTable>();
+  let l1: PendingTable | undefined;
   let g: Qcow2Geometry | undefined;
   let header: Buffer = Buffer.alloc(0);
   let head = Buffer.alloc(0);
@@ -86,29 +96,44 @@ export async function writeQcow2Stream(
   };
   const stop = (why: string): Qcow2StreamResult => ({ written: false, why });
 
-  /** Parses a table once its last byte has passed; returns why the image cannot be written in one pass, if so. */
+  /** Parses a table once its last byte (at `end`) has passed; returns why the image cannot be written in one pass, if so. */
   const complete = (t: PendingTable, end: number): string | undefined => {
-    tables.delete(t.at);
-    if (t.index < 0) {
-      for (const [i, at] of l2Offsets(t.buf).entries()) {
+    const buf = t.buf!;
+    if (t === l1) {
+      for (const [i, at] of l2Offsets(buf, g!).entries()) {
         if (at === 0) continue;
-        if (at % g!.clusterSize) throw new Qcow2FormatError(`its L2 table ${i} is at an unaligned offset ${at}`);
-        if (at < end) return `its L2 table ${i} comes before its L1 table in the file`;
-        tables.set(at, { at, buf: Buffer.alloc(g!.clusterSize), filled: 0, index: i });
+        if (at < end) return `its L2 table ${i} comes before its L1 table's end in the file`;
+        const table = tables.get(at) ?? { at, length: g!.clusterSize, filled: 0, users: [] };
+        table.users.push(i);
+        tables.set(at, table);
         needed = Math.max(needed, at + g!.clusterSize);
       }
       return undefined;
     }
-    const clusters = l2Clusters(t.buf, t.index, g!);
-    if (!Array.isArray(clusters)) return clusters.unsupported;
-    for (const c of clusters) {
-      if (c.host < end) return `L2 table ${t.index} maps clusters stored before it`;
-      if (c.host % g!.clusterSize) throw new Qcow2FormatError(`L2 table ${t.index} maps disk byte ${c.guest} to an unaligned offset ${c.host}`);
-      upcoming.set(c.host, { guest: c.guest, length: c.length });
-      needed = Math.max(needed, c.host + c.length);
-      appendExtent(extents, c);
+    for (const index of t.users) {
+      const { clusters, compressed } = l2Clusters(buf, index, g!);
+      if (compressed) return 'it has compressed clusters';
+      for (const c of clusters) {
+        if (c.host < end) return `L2 table ${index} maps clusters stored before it`;
+        const users = upcoming.get(c.host) ?? [];
+        users.push({ guest: c.guest, length: c.length });
+        upcoming.set(c.host, users);
+        needed = Math.max(needed, c.host + c.length);
+        appendExtent(extents, c);
+      }
     }
     return undefined;
+  };
+  /** Copies the stream's bytes `bytes`, at file offset `at`, into the table `t`; parses it once whole. */
+  const fill = (t: PendingTable, bytes: Buffer, at: number): string | undefined => {
+    t.buf ??= Buffer.alloc(t.length);
+    bytes.copy(t.buf, at - t.at);
+    t.filled += bytes.length;
+    if (t.filled < t.length) return undefined;
+    if (t !== l1) tables.delete(t.at);
+    const why = complete(t, t.at + t.length);
+    t.buf = undefined;
+    return why;
   };
 
   try {
@@ -118,38 +143,44 @@ export async function writeQcow2Stream(
       hash.update(chunk);
       const chunkEnd = pos + chunk.length;
       if (!g) {
-        header = Buffer.concat([header, chunk.subarray(0, Math.max(0, 112 - pos))]);
-        if (header.length >= 112) {
+        // the first cluster whole (header extensions included), once its size is known
+        header = Buffer.concat([header, chunk]);
+        const clusterBits = header.length >= 24 ? header.readUInt32BE(20) : 0;
+        if (header.length >= 112 && header.length >= Math.min(2 ** Math.min(Math.max(clusterBits, 9), 21), 2 * 1024 * 1024)) {
           g = qcow2Geometry(header);
+          header = Buffer.alloc(0);
           if (g.unsupported) return stop(g.unsupported);
-          if (g.l1Offset < g.clusterSize || g.l1Offset % g.clusterSize) throw new Qcow2FormatError(`its L1 table offset ${g.l1Offset} is not that of a cluster after the header`);
+          if (g.qemuCheck) return stop(`qemu-img checks ${g.qemuCheck}`);
           head = Buffer.alloc(Math.min(opts.holdHead, g.virtualSize));
-          tables.set(g.l1Offset, { at: g.l1Offset, buf: Buffer.alloc(g.l1Size * 8), filled: 0, index: -1 });
+          l1 = { at: g.l1Offset, length: g.l1Size * 8, filled: 0, users: [] };
           needed = g.l1Offset + g.l1Size * 8;
+          if (l1.length === 0) l1 = undefined;
         }
       }
       if (g) {
         const cs = g.clusterSize;
-        // cluster by cluster: each holds a table, data, or nothing that the disk needs
-        for (let at = Math.max(pos, 112); at < chunkEnd; ) {
+        // cluster by cluster: each may hold (part of) a table, data for several disk positions, or nothing the disk needs
+        for (let at = Math.max(pos, cs); at < chunkEnd; ) {
           const clusterStart = at - (at % cs);
-          const table = tables.get(clusterStart) ?? (g.l1Size * 8 > cs ? l1Spanning(tables, at) : undefined);
-          const to = table ? Math.min(chunkEnd, table.at + table.buf.length, clusterStart + cs) : Math.min(chunkEnd, clusterStart + cs);
-          // tables are cluster-aligned (checked as they become known): `at` is never before one's start
+          let to = Math.min(chunkEnd, clusterStart + cs);
+          if (l1 && at < l1.at + l1.length && to > l1.at) {
+            // the L1 table starts on a cluster boundary and may end mid-cluster: stop there
+            to = Math.min(to, l1.at + l1.length);
+            const why = fill(l1, chunk.subarray(at - pos, to - pos), at);
+            if (why) return stop(why);
+          }
+          const table = tables.get(clusterStart);
           if (table) {
-            chunk.copy(table.buf, at - table.at, at - pos, to - pos);
-            table.filled += to - at;
-            if (table.filled === table.buf.length) {
-              const why = complete(table, to);
-              if (why) return stop(why);
+            const why = fill(table, chunk.subarray(at - pos, to - pos), at);
+            if (why) return stop(why);
+          }
+          const users = upcoming.get(clusterStart);
+          if (users) {
+            for (const u of users) {
+              const end = Math.min(to, clusterStart + u.length);
+              if (end > at) await place(chunk.subarray(at - pos, end - pos), u.guest + (at - clusterStart));
             }
-          } else {
-            const data = upcoming.get(clusterStart);
-            if (data) {
-              const bytes = chunk.subarray(at - pos, Math.min(to, clusterStart + data.length) - pos);
-              if (to >= clusterStart + data.length) upcoming.delete(clusterStart);
-              await place(bytes, data.guest + (at - clusterStart));
-            }
+            if (to === clusterStart + cs) upcoming.delete(clusterStart);
           }
           at = to;
         }
@@ -159,17 +190,12 @@ export async function writeQcow2Stream(
     }
     await flush();
     await Promise.all(writing);
-    if (!g || pos < needed || tables.size) throw new Qcow2FormatError(`the stream ended at byte ${pos}, before byte ${needed} that the image needs: the qcow2 is truncated`);
+    if (!g) throw new Qcow2FormatError(`the stream ended at byte ${pos}, before the end of its header: the qcow2 is truncated`);
+    if (pos < needed || tables.size || (l1 && l1.filled < l1.length)) throw new Qcow2FormatError(`the stream ended at byte ${pos}, before byte ${needed} that the image needs: the qcow2 is truncated`);
     await zeroGaps(dst, extents, head.length, Math.min(target.zeroFrom, g.virtualSize), opts.signal);
     return { written: true, digest: { sha256: hash.digest('hex'), size: pos }, head, virtualSize: g.virtualSize };
   } finally {
     await Promise.allSettled(writing);
     await dst.close();
   }
-}
-
-/** The L1 table, where it spans several clusters and `at` lies in one past its first. */
-function l1Spanning(tables: Map<number, PendingTable>, at: number): PendingTable | undefined {
-  for (const t of tables.values()) if (t.index < 0 && at >= t.at && at < t.at + t.buf.length) return t;
-  return undefined;
 }
