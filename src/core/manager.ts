@@ -231,6 +231,6 @@ export async function runPlugins(req: RunRequest): Promise<void> {
     ok = true;
   } finally {
     const failures = await req.cleanup.run(ok ? 'ok' : 'failed');
-    for (const f of failures) process.stderr.write(`warning: cleanup failed: ${f.message}\n`);
+    for (const f of failures) req.reporter.warn(`cleanup failed: ${f.message}`);
   }
 }

@@ -8,7 +8,8 @@ export type RunEvent =
   | { event: 'log'; task: string; line: string }
   | { event: 'progress'; task: string; bytes: number; total?: number; text: string }
   | { event: 'finished'; task: string; duration_ms: number; note?: string }
-  | { event: 'failed'; task: string; duration_ms: number; error: string };
+  | { event: 'failed'; task: string; duration_ms: number; error: string }
+  | { event: 'warning'; text: string };
 
 /** Where task events go besides the listr2 renderer: JSON lines, or nowhere. */
 export class Reporter {
@@ -26,6 +27,12 @@ export class Reporter {
   print(text: string): void {
     if (this.format === 'json') this.out.write(`${JSON.stringify({ time: new Date().toISOString(), event: 'message', text })}\n`);
     else this.out.write(`${text}\n`);
+  }
+
+  /** A warning: a `warning` event under JSON (on stdout with the rest), else a line on stderr. */
+  warn(text: string): void {
+    if (this.format === 'json') this.emit({ event: 'warning', text });
+    else process.stderr.write(`warning: ${text}\n`);
   }
 
   /** listr2 renderer for this format: bars on a TTY, plain lines otherwise, silence under JSON. */

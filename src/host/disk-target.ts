@@ -129,7 +129,7 @@ export async function clearPartitionTables(file: string, size: number, imageEnd?
 export function hostDiskTarget(
   id: string,
   info: TargetInfo,
-  opts: { cleanup: CleanupStack; signal: AbortSignal; preserveOnError: boolean; log: (line: string) => void; tree: () => Promise<string> },
+  opts: { cleanup: CleanupStack; signal: AbortSignal; preserveOnError: boolean; log: (line: string) => void; warn: (text: string) => void; tree: () => Promise<string> },
 ): DiskTarget {
   const ex = new HostExecutor(opts.signal);
   const devices = new Map<number, string>();
@@ -151,7 +151,7 @@ export function hostDiskTarget(
       opts.cleanup.deferOnFailure(async () => {
         if (opts.preserveOnError) return opts.log(`the run failed; ${info.path} is kept as it is (--preserve-on-error)`);
         await clearPartitionTables(info.path, info.size, target.imageEnd);
-        process.stderr.write(`bareon: the run failed after writing started: cleared the partition tables of ${info.path} (MBR and both GPT headers) so the half-written disk cannot boot; --preserve-on-error keeps them\n`);
+        opts.warn(`the run failed after writing started: cleared the partition tables of ${info.path} (MBR and both GPT headers) so the half-written disk cannot boot; --preserve-on-error keeps them`);
       }, `clear the partition tables of ${info.path}`);
       opts.cleanup.defer(() => flush(info), `flush ${info.path}`);
     },

@@ -122,6 +122,18 @@ describe('small and odd sources', () => {
   });
 });
 
+describe('warnings', () => {
+  it('are JSON events under --log-format json, not lines on stderr', async () => {
+    const tarball = path.join(dir, 'warn.tar.zst');
+    await tarZst(tarball, [['etc/hostname', 'x\n']]);
+    const r = await deploy([tarball, path.join(dir, 'warn.img'), '--layout', PLAIN, '--size', '256M', '--no-verify', '--log-format', 'json']);
+    expect(r.exitCode, String(r.all)).toBe(0);
+    const warnings = String(r.stdout).split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.event === 'warning');
+    expect(warnings).toEqual([expect.objectContaining({ text: expect.stringMatching(/^--no-verify: .*warn\.tar\.zst is written without checking its sha256$/) })]);
+    expect(r.stderr).toBe('');
+  });
+});
+
 describe('sizes', () => {
   it('a raw.zst that carries no size and expands past the target stops at the target’s end', async () => {
     const raw = path.join(dir, 'big.raw');

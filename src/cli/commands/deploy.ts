@@ -133,7 +133,7 @@ export async function deployCommand(sourceUri: string, targetArg: string | undef
   if (opts.keepLabel?.length && !layout) throw new ValidationError('--keep-label: a whole-disk image replaces the whole disk; kept partitions apply to rootfs and filesystem images deployed onto a layout');
   const targetPaths = await layoutTargets(layout, layoutFile, targetArg, opts, session);
   const objects: Objects = { artifacts: [], target: targetPaths[0], source, configDrive, deploy: { verify: opts.verify, grow: opts.grow, preserveOnError: opts.preserveOnError } };
-  if (!opts.verify) process.stderr.write(`warning: --no-verify: ${sourceUri} is written without checking its sha256\n`);
+  if (!opts.verify) session.reporter.warn(`--no-verify: ${sourceUri} is written without checking its sha256`);
   if (layout && layoutFile) {
     objects.layoutFile = layoutFile;
     objects.layout = layout;

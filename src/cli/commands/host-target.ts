@@ -32,6 +32,7 @@ export async function openHostTarget(
     signal: session.signal,
     preserveOnError: opts.preserveOnError,
     log: (line) => session.reporter.print(line),
+    warn: (text) => session.reporter.warn(text),
     tree: () => layoutTree(opts.objects, session.cleanup, session.signal),
   });
   return { info, target };
