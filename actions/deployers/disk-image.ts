@@ -52,7 +52,7 @@ async function writeRawStream(ctx: PluginContext, source: DeploySource, target: 
   const writer = new DiskWriter(target.path, { flags: 'r+', zeroFrom: target.zeroFrom, holdHead: MiB, limit: target.size });
   ctx.progress.start(source.virtualSize);
   await pipeline(
-    [await source.open(ctx.signal), meter, ...(source.compression ? [decompressor(source.compression, ctx.signal)] : []), progressMeter(ctx.progress), writer] as never,
+    [await source.open(ctx.signal), meter, ...(source.compression ? [decompressor(source.compression, ctx.signal, source.uri)] : []), progressMeter(ctx.progress), writer] as never,
     { signal: ctx.signal },
   );
   checkSourceDigest(source, ctx.objects.deploy!.verify, meter);

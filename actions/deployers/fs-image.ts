@@ -48,7 +48,7 @@ export default definePlugin({
     const meter = new HashMeter();
     const writer = new DiskWriter(ref.path, { flags: 'r+', offset: ref.offset, limit: ref.offset + ref.size });
     ctx.progress.start(source.virtualSize);
-    await pipeline([await source.open(ctx.signal), meter, ...(source.compression ? [decompressor(source.compression, ctx.signal)] : []), progressMeter(ctx.progress), writer] as never, { signal: ctx.signal });
+    await pipeline([await source.open(ctx.signal), meter, ...(source.compression ? [decompressor(source.compression, ctx.signal, source.uri)] : []), progressMeter(ctx.progress), writer] as never, { signal: ctx.signal });
     checkSourceDigest(source, ctx.objects.deploy!.verify, meter);
     if (writer.length < (source.virtualSize ?? 0)) {
       throw new BareonError(`source ${source.uri}: the stream ended after ${formatBytes(writer.length)} of the ${formatBytes(source.virtualSize!)} filesystem its superblock describes`, { hint: 'the image is truncated; copy it again' });

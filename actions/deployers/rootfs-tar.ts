@@ -50,12 +50,17 @@ export default definePlugin({
     tar.stdin!.on('error', () => {});
     ctx.progress.start(source.compression ? undefined : source.size);
     const feed = pipeline(
-      [await source.open(ctx.signal), meter, ...(source.compression ? [decompressor(source.compression, ctx.signal)] : []), progressMeter(ctx.progress), new TarFilter({ decide: extractGuard() }), tar.stdin!] as never,
+      [await source.open(ctx.signal), meter, ...(source.compression ? [decompressor(source.compression, ctx.signal, source.uri)] : []), progressMeter(ctx.progress), new TarFilter({ decide: extractGuard() }), tar.stdin!] as never,
       { signal: ctx.signal },
     );
     const [fed, r] = await Promise.allSettled([feed, tar]);
     if (fed.status === 'rejected') {
       tar.kill();
+      const done = r.status === 'fulfilled' ? r.value : undefined;
+      // tar died first (a full disk, a bad target): the broken pipe is a consequence, tar's output says why
+      if (!(fed.reason instanceof BareonError) && done && done.exitCode !== 0 && !ctx.signal.aborted) {
+        throw new BareonError(`tar failed to extract ${source.uri} (exit ${done.exitCode})`, { details: String(done.all).split('\n').slice(-15).join('\n') });
+      }
       throw fed.reason;
     }
     const result = (r as PromiseFulfilledResult<Awaited<typeof tar>>).value;

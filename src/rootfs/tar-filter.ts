@@ -1,17 +1,27 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import { BareonError } from '../core/errors.js';
+import { gnuNumber, headerChecksumOk, OldGnuSparseMap, PaxSparseMapReader, paxRecords, parsePax, type PaxState } from './tar-headers.js';
 
 const BLOCK = 512;
 
+/** The archive is not a tar stream the filter can pass on exactly as GNU tar will read it. */
+export class TarFormatError extends BareonError {}
+
 /** What the filter knows about an entry when it decides its fate. */
 export interface TarEntryInfo {
-  /** Path without a leading "./" or "/"; directories end with "/". */
+  /** Path without a leading "./" or "/"; directories end with "/". The final name: PAX `path`, else GNU long name, else ustar prefix/name. */
   name: string;
-  /** ustar typeflag: "0" file, "1" hardlink, "2" symlink, "3"/"4" devices, "5" directory… */
+  /** ustar typeflag: "0" file, "1" hardlink, "2" symlink, "3"/"4" devices, "5" directory, "S" GNU sparse file… */
   type: string;
+  /** Bytes of data the entry carries in the archive (for a sparse file, its stored parts). */
   size: number;
   mode: number;
-  /** Target of a hardlink ("1") or symlink ("2"), as stored. */
+  /** Target of a hardlink ("1") or symlink ("2"), as stored: PAX `linkpath`, else GNU long link, else ustar. */
   linkname?: string;
+  /** The name's bytes, one character each ("latin1"): exact where `name`, read as UTF-8, is not. */
+  rawName?: string;
+  /** The link target's bytes, one character each. */
+  rawLinkname?: string;
 }
 
 export type TarDecision =
@@ -34,65 +44,78 @@ export interface TarFilterOptions {
   clampMtime?: number;
 }
 
+/** Largest PAX, GNU long-name or long-link header the filter holds in memory (real ones are a few KiB). */
+export const META_LIMIT = 1024 * 1024;
+/** Largest sum of such headers before one entry. */
+const META_TOTAL_LIMIT = 4 * META_LIMIT;
+/** Largest run of GNU sparse extension blocks (21 parts each) after one header. */
+const SPARSE_EXT_LIMIT = 2048;
+
 const zeroBlock = (b: Buffer) => b.every((x) => x === 0);
 
-function readString(b: Buffer, off: number, len: number): string {
+function cString(b: Buffer, off = 0, len = b.length - off): Buffer {
   const end = b.indexOf(0, off);
-  return b.toString('utf8', off, end < 0 || end > off + len ? off + len : end);
+  return b.subarray(off, end < 0 || end > off + len ? off + len : end);
 }
 
+/** A numeric field for display (mode, mtime): lenient, unlike the sizes that keep the stream in step. */
 function readNumber(b: Buffer, off: number, len: number): number {
-  if (b[off] & 0x80) {
-    // base-256 (GNU) for values that do not fit in octal
-    let v = 0;
-    for (let i = off + 1; i < off + len; i++) v = v * 256 + b[i];
-    return v;
-  }
-  const text = readString(b, off, len).trim();
-  return text ? parseInt(text, 8) : 0;
-}
-
-/** The raw records of a PAX header, values as raw bytes (xattrs are binary). */
-function paxRecords(data: Buffer): Map<string, Buffer> {
-  const records = new Map<string, Buffer>();
-  let pos = 0;
-  while (pos < data.length) {
-    const space = data.indexOf(0x20, pos);
-    if (space < 0) break;
-    const len = parseInt(data.toString('latin1', pos, space), 10);
-    if (!len) break;
-    const record = data.subarray(space + 1, pos + len - 1);
-    const eq = record.indexOf(0x3d);
-    if (eq > 0) records.set(record.toString('utf8', 0, eq), record.subarray(eq + 1));
-    pos += len;
-  }
-  return records;
+  return gnuNumber(b, off, len) ?? 0;
 }
 
 const normalize = (name: string) => name.replace(/^(\.\/|\/)+/, '');
 const padding = (size: number) => (BLOCK - (size % BLOCK)) % BLOCK;
+const blocks = (size: number) => Math.ceil(size / BLOCK);
+const mib = (n: number) => `${(n / 1024 / 1024).toFixed(n < 1024 * 1024 ? 2 : 0)} MiB`;
+
+/** Types GNU tar extracts without reading data, whatever their size field says. */
+const NO_DATA = new Set(['1', '2', '3', '4', '5', '6']);
+const REGULAR = new Set(['0', '7']);
+const META_TYPES: Record<string, 'pax' | 'global' | 'longname' | 'longlink'> = { x: 'pax', X: 'pax', g: 'global', L: 'longname', K: 'longlink' };
+/** Keys of a PAX global header that would rename, resize or make sparse every entry after it. */
+const GLOBAL_REFUSED = /^(path|linkpath|size|GNU\.sparse\..*)$/;
+const MAGIC_USTAR = Buffer.from('ustar\0', 'latin1');
+const MAGIC_GNU = Buffer.from('ustar  \0', 'latin1');
 
 /** Output pieces smaller than this are gathered into chunks of about this size. */
 const BATCH_BYTES = 64 * 1024;
 
+interface Current {
+  info: TarEntryInfo;
+  decision: TarDecision;
+  meta?: 'pax' | 'global' | 'longname' | 'longlink';
+  metaData?: Buffer[];
+  /** PAX sparse 1.0: the map at the front of the data, read as it passes. */
+  sparseMap?: PaxSparseMapReader;
+}
+
 /**
  * A streaming tar filter that works on raw blocks: kept entries pass through byte for byte (PAX
- * records such as binary SCHILY.xattr values, hardlinks and device nodes are untouched), dropped
- * entries vanish with their PAX/GNU prefix headers, and replaced entries are re-encoded with
- * tar-stream's header encoder. Memory is bounded by one block plus captured entries.
+ * records such as binary SCHILY.xattr values, hardlinks, device nodes and sparse maps are
+ * untouched), dropped entries vanish with their PAX/GNU prefix headers, and replaced entries are
+ * re-encoded. It reads the stream as GNU tar extracts it (checksums, last PAX header wins, PAX
+ * `size` and `path`, GNU long names, old GNU and PAX sparse files) and refuses with TarFormatError
+ * where the two could read different entries out of the same bytes: what `decide` is shown is then
+ * what tar writes. Memory is bounded by META_LIMIT-sized headers plus captured entries.
  */
 export class TarFilter extends Transform {
   private pending = Buffer.alloc(0);
   /** Raw bytes of PAX/GNU meta entries preceding the next real header. */
   private meta: Buffer[] = [];
-  private metaName: string | undefined;
-  private metaSize: number | undefined;
-  private metaLink: string | undefined;
+  private metaBytes = 0;
+  private pax: PaxState | undefined;
+  private longName: Buffer | undefined;
+  private longLink: Buffer | undefined;
   private remaining = 0;
   private pad = 0;
-  private current: { info: TarEntryInfo; decision: TarDecision; metaKind?: 'pax' | 'gnuname'; metaData?: Buffer[] } | undefined;
+  private current: Current | undefined;
+  /** An old GNU sparse header waiting for its extension blocks. */
+  private sparse: { header: Buffer; ext: Buffer[]; map: OldGnuSparseMap; size: number } | undefined;
   private captured: Buffer[] = [];
   private ended = false;
+  /** Bytes read so far, and the last entry seen: where an error happened. */
+  private offset = 0;
+  private lastName = '';
   /** Small pieces (headers, padding, small files) gathered into one chunk for the reader. */
   private batch: Buffer[] = [];
   private batchBytes = 0;
@@ -130,20 +153,28 @@ export class TarFilter extends Transform {
       this.pushBatch();
       done();
     } catch (err) {
+      // what was gathered stays here: it may hold the start of an entry that was refused
+      this.batch = [];
+      this.batchBytes = 0;
       done(err as Error);
     }
   }
 
   override _flush(done: TransformCallback): void {
     if (this.ended) return done();
-    const where = this.remaining > 0 || this.pad > 0 || this.pending.length > 0 ? 'inside an entry' : 'before its end-of-archive marker';
-    done(new Error(`tar stream truncated ${where}`));
+    const where = this.remaining > 0 || this.pad > 0 || this.pending.length > 0 || this.sparse ? 'inside an entry' : 'before its end-of-archive marker';
+    done(new TarFormatError(`tar stream truncated ${where} (after ${this.offset} bytes${this.lastName ? `, last entry "${this.lastName}"` : ''})`, { hint: 'the archive ended early; copy or download it again' }));
+  }
+
+  /** A TarFormatError that says where in the stream it happened. */
+  private refuse(what: string, hint = 'GNU tar could read this archive differently than bareon checks it; rebuild it with GNU tar, bsdtar or Docker'): never {
+    throw new TarFormatError(`${what} (at byte ${this.offset}${this.lastName ? `, after entry "${this.lastName}"` : ''})`, { hint });
   }
 
   private consume(chunk: Buffer): void {
     let buf = chunk;
     if (this.pending.length > 0) {
-      // complete the pending header block from the front of the chunk, without copying the rest
+      // complete the pending block from the front of the chunk, without copying the rest
       const need = BLOCK - this.pending.length;
       if (buf.length < need) {
         this.pending = Buffer.concat([this.pending, buf]);
@@ -152,34 +183,53 @@ export class TarFilter extends Transform {
       const block = Buffer.concat([this.pending, buf.subarray(0, need)]);
       this.pending = Buffer.alloc(0);
       buf = buf.subarray(need);
-      this.header(block);
+      this.block(block);
     }
     while (buf.length > 0 && !this.ended) {
       if (this.remaining > 0) {
         const n = Math.min(this.remaining, buf.length);
         this.entryData(buf.subarray(0, n));
         this.remaining -= n;
+        this.offset += n;
         buf = buf.subarray(n);
         if (this.remaining === 0) this.entryDataDone();
         continue;
       }
       if (this.pad > 0) {
         const n = Math.min(this.pad, buf.length);
-        if (this.current && this.current.decision.action === 'keep' && !this.current.metaKind) this.push(buf.subarray(0, n));
-        else if (this.current?.metaKind) this.meta.push(Buffer.from(buf.subarray(0, n)));
+        const cur = this.current;
+        if (cur?.meta && cur.meta !== 'global') this.keepMeta(buf.subarray(0, n));
+        else if (cur?.decision.action === 'keep') this.push(buf.subarray(0, n));
+        if (cur?.meta === 'longname' || cur?.meta === 'longlink') cur.metaData!.push(Buffer.from(buf.subarray(0, n)));
         this.pad -= n;
+        this.offset += n;
         buf = buf.subarray(n);
-        if (this.pad === 0) this.current = undefined;
+        if (this.pad === 0) {
+          if (cur?.meta === 'longname' || cur?.meta === 'longlink') this.metaDone(cur);
+          this.current = undefined;
+        }
         continue;
       }
       if (buf.length < BLOCK) {
         this.pending = Buffer.from(buf);
         return;
       }
-      const header = buf.subarray(0, BLOCK);
+      const block = buf.subarray(0, BLOCK);
       buf = buf.subarray(BLOCK);
-      this.header(header);
+      this.block(block);
     }
+  }
+
+  private block(block: Buffer): void {
+    if (this.sparse) this.sparseExtension(block);
+    else this.header(block);
+    this.offset += BLOCK;
+  }
+
+  private keepMeta(data: Buffer): void {
+    this.metaBytes += data.length;
+    if (this.metaBytes > META_TOTAL_LIMIT) this.refuse(`more than ${mib(META_TOTAL_LIMIT)} of PAX/GNU extended headers before one entry`, 'the archive is damaged or hostile; rebuild it');
+    this.meta.push(Buffer.from(data));
   }
 
   private header(block: Buffer): void {
@@ -187,29 +237,105 @@ export class TarFilter extends Transform {
       this.finishArchive();
       return;
     }
-    const type = String.fromCharCode(block[156] || 0x30); // an old-style NUL typeflag is a regular file
-    let size = readNumber(block, 124, 12);
-    if (type === 'x' || type === 'L' || type === 'K') {
-      this.meta.push(Buffer.from(block));
-      this.current = { info: { name: '', type, size, mode: 0 }, decision: { action: 'drop' }, metaKind: type === 'x' ? 'pax' : 'gnuname', metaData: [] };
-      this.startData(size);
-      return;
+    // GNU tar skips a block whose checksum fails and reads on from the next one, where this filter
+    // would be inside the entry's data: what it extracted there would never have been checked
+    if (!headerChecksumOk(block)) this.refuse('a tar header has a bad checksum (damaged archive, or not a tar)', 'the archive is damaged; copy or download it again');
+    const flag = block[156] ? String.fromCharCode(block[156]) : '0'; // an old-style NUL typeflag is a regular file
+    const metaKind = META_TYPES[flag];
+    // GNU tar reads no size for hardlinks: they carry no data whatever the field says
+    const headerSize = flag === '1' ? 0 : gnuNumber(block, 124, 12);
+    if (headerSize === undefined) this.refuse(`a tar header of type "${flag}" has an unreadable size field`, 'the archive is damaged; copy or download it again');
+    if (metaKind) return this.metaHeader(block, metaKind, flag, headerSize);
+
+    const gnu = block.subarray(257, 265).equals(MAGIC_GNU);
+    const nameBytes = this.entryName(block);
+    const rawName = nameBytes.toString('latin1');
+    const pax = this.pax;
+    const linkBytes = pax?.linkpath ?? this.longLink ?? cString(block, 157, 100);
+    const name = normalize(nameBytes.toString('utf8'));
+    const size = pax?.size ?? headerSize;
+    const shown = name || rawName;
+    this.lastName = shown;
+
+    let data = size;
+    let sparseMap: PaxSparseMapReader | undefined;
+    if (NO_DATA.has(flag)) {
+      // GNU tar skips no data after these when extracting, but does when it skips the entry:
+      // refused rather than guessed (no tar writes data after them)
+      if (flag !== '5' && size !== 0) this.refuse(`entry "${shown}" of type "${flag}" claims ${size} bytes of data`);
+      if (pax?.sparse) this.refuse(`entry "${shown}" of type "${flag}" carries a PAX sparse map`);
+      data = 0;
+    } else if (flag === 'S') {
+      if (!gnu) this.refuse(`sparse entry "${shown}" lacks the GNU magic that makes GNU tar read it as sparse`);
+      if (pax?.size !== undefined || pax?.sparse) this.refuse(`old GNU sparse entry "${shown}" also has PAX size or sparse records`);
+      const realsize = gnuNumber(block, 483, 12);
+      if (realsize === undefined) this.refuse(`sparse entry "${shown}" has an unreadable real size`);
+      const map = new OldGnuSparseMap(realsize);
+      map.add(block, 386, 4);
+      if (map.failed) this.refuse(`sparse entry "${shown}" has a sparse map GNU tar rejects`);
+      if (map.ok && block[482]) {
+        // extension blocks follow: the entry is decided once they are read
+        this.sparse = { header: Buffer.from(block), ext: [], map, size };
+        return;
+      }
+      this.checkSparseBlocks(shown, map.regionBlocks, size);
+    } else if (REGULAR.has(flag) && size > 0 && /\/$/.test(rawName)) {
+      // GNU tar makes a directory of a file whose name ends in "/" and reads none of its data
+      this.refuse(`file "${shown}" has a name ending in "/" and ${size} bytes of data`);
+    } else if (pax?.sparse) {
+      if (!REGULAR.has(flag)) this.refuse(`entry "${shown}" of type "${flag}" carries a PAX sparse map`);
+      if (pax.sparse.major > 0) sparseMap = new PaxSparseMapReader(pax.sparse.realsize ?? size);
+      else this.checkSparseBlocks(shown, pax.sparse.regionBlocks, size);
     }
-    if (type === 'g') {
-      this.push(Buffer.from(block));
-      this.current = { info: { name: '', type, size, mode: 0 }, decision: { action: 'keep' } };
-      this.startData(size);
-      return;
-    }
-    let name = readString(block, 0, 100);
-    if (block.toString('latin1', 257, 262) === 'ustar') {
-      const prefix = readString(block, 345, 155);
-      if (prefix) name = `${prefix}/${name}`;
-    }
-    if (this.metaName !== undefined) name = this.metaName;
-    if (this.metaSize !== undefined) size = this.metaSize;
-    const linkname = type === '1' || type === '2' ? (this.metaLink ?? readString(block, 157, 100)) : undefined;
-    const info: TarEntryInfo = { name: normalize(name), type, size, mode: readNumber(block, 100, 8), ...(linkname === undefined ? {} : { linkname }) };
+    this.entry(block, { name, type: flag, size, mode: readNumber(block, 100, 8), rawName, ...this.link(flag, linkBytes) }, nameBytes.toString('utf8'), data, [], sparseMap);
+  }
+
+  private link(flag: string, linkBytes: Buffer): Pick<TarEntryInfo, 'linkname' | 'rawLinkname'> {
+    return flag === '1' || flag === '2' ? { linkname: linkBytes.toString('utf8'), rawLinkname: linkBytes.toString('latin1') } : {};
+  }
+
+  /** The entry's final name, as GNU tar takes it: PAX path, else GNU long name, else (prefix/)name. */
+  private entryName(block: Buffer): Buffer {
+    if (this.pax?.path) return this.pax.path;
+    if (this.longName) return this.longName;
+    const name = cString(block, 0, 100);
+    const prefix = cString(block, 345, 155);
+    // GNU tar joins the prefix only under the POSIX magic ("ustar\0"); in GNU headers it is other fields
+    if (prefix.length && block.subarray(257, 263).equals(MAGIC_USTAR)) return Buffer.concat([prefix, Buffer.from('/'), name]);
+    return name;
+  }
+
+  private checkSparseBlocks(name: string, regionBlocks: number, size: number): void {
+    // GNU tar reads each part of a sparse file in whole blocks, then skips what is left of `size`
+    if (regionBlocks > blocks(size)) this.refuse(`sparse entry "${name}" maps ${regionBlocks} blocks of data into ${blocks(size)} stored ones`);
+  }
+
+  private sparseExtension(block: Buffer): void {
+    const s = this.sparse!;
+    s.ext.push(Buffer.from(block));
+    if (s.ext.length > SPARSE_EXT_LIMIT) this.refuse(`sparse entry "${this.lastName}" has more than ${SPARSE_EXT_LIMIT} extension blocks`);
+    s.map.add(block, 0, 21);
+    if (s.map.failed) this.refuse(`sparse entry "${this.lastName}" has a sparse map GNU tar rejects`);
+    if (s.map.ok && block[504]) return;
+    this.sparse = undefined;
+    this.checkSparseBlocks(this.lastName, s.map.regionBlocks, s.size);
+    const h = s.header;
+    const nameBytes = this.entryName(h);
+    const name = nameBytes.toString('utf8');
+    this.entry(h, { name: normalize(name), type: 'S', size: s.size, mode: readNumber(h, 100, 8), rawName: nameBytes.toString('latin1') }, name, s.size, s.ext);
+  }
+
+  private metaHeader(block: Buffer, kind: NonNullable<Current['meta']>, flag: string, size: number): void {
+    const what = kind === 'pax' || kind === 'global' ? `PAX ${kind === 'global' ? 'global' : 'extended'} header` : `GNU long ${kind === 'longname' ? 'name' : 'link'} header`;
+    if (size > META_LIMIT) this.refuse(`a ${what} of ${mib(size)} (bareon reads at most ${mib(META_LIMIT)})`, 'no honest archive has such headers; the archive is damaged or hostile');
+    if (kind === 'global') this.push(Buffer.from(block));
+    else this.keepMeta(block);
+    this.current = { info: { name: '', type: flag, size, mode: 0 }, decision: { action: kind === 'global' ? 'keep' : 'drop' }, meta: kind, metaData: [] };
+    this.startData(size);
+  }
+
+  /** Decides an entry and sends on what it keeps; `name` is the name as stored, for a replacement. */
+  private entry(block: Buffer, info: TarEntryInfo, name: string, data: number, extension: Buffer[], sparseMap?: PaxSparseMapReader): void {
     const decision = this.opts.decide(info);
     if (decision.action === 'keep') {
       const clamp = this.opts.clampMtime;
@@ -220,22 +346,23 @@ export class TarFilter extends Transform {
         if (this.meta.length) this.push(withoutPaxTimes(Buffer.concat(this.meta), clamp));
         this.push(clampHeader(Buffer.from(block), clamp));
       }
+      for (const e of extension) this.push(e);
     } else if (decision.action === 'replace') {
-      if (Buffer.byteLength(name) > 100) throw new Error(`cannot replace ${name}: name longer than 100 bytes`);
+      if (Buffer.byteLength(name) > 100) throw new TarFormatError(`cannot replace ${name}: name longer than 100 bytes`);
       this.pushFile(name, decision.content, decision.mode, block);
     } else if (decision.action === 'device') {
-      if (Buffer.byteLength(name) > 100) throw new Error(`cannot replace ${name}: name longer than 100 bytes`);
+      if (Buffer.byteLength(name) > 100) throw new TarFormatError(`cannot replace ${name}: name longer than 100 bytes`);
       const mtime = Math.min(readNumber(block, 136, 12), this.opts.clampMtime ?? Infinity);
       this.push(ustarHeader({ name, type: '3', size: 0, mode: decision.mode, mtime, device: [decision.major, decision.minor] }));
     }
     this.meta = [];
-    this.metaName = undefined;
-    this.metaSize = undefined;
-    this.metaLink = undefined;
-    this.current = { info, decision };
+    this.metaBytes = 0;
+    this.pax = undefined;
+    this.longName = undefined;
+    this.longLink = undefined;
+    this.current = { info, decision, ...(sparseMap ? { sparseMap } : {}) };
     this.captured = [];
-    // links, devices and directories carry no data even when size says otherwise
-    this.startData(type === '0' || type === '7' ? size : 0);
+    this.startData(data);
   }
 
   private startData(size: number): void {
@@ -246,10 +373,17 @@ export class TarFilter extends Transform {
 
   private entryData(data: Buffer): void {
     const cur = this.current!;
-    if (cur.metaKind) {
-      this.meta.push(Buffer.from(data));
+    if (cur.meta) {
+      if (cur.meta !== 'global') this.keepMeta(data);
+      else this.push(data);
       cur.metaData!.push(Buffer.from(data));
-    } else if (cur.decision.action === 'keep') {
+      return;
+    }
+    if (cur.sparseMap && !cur.sparseMap.done) {
+      cur.sparseMap.feed(data);
+      if (cur.sparseMap.error) this.refuse(`sparse entry "${cur.info.name}": ${cur.sparseMap.error}`);
+    }
+    if (cur.decision.action === 'keep') {
       this.push(data);
       if (cur.decision.capture) this.captured.push(Buffer.from(data));
     }
@@ -257,23 +391,46 @@ export class TarFilter extends Transform {
 
   private entryDataDone(): void {
     const cur = this.current!;
-    if (cur.metaKind === 'pax') {
-      const records = paxRecords(Buffer.concat(cur.metaData!));
-      const p = records.get('path');
-      if (p) this.metaName = p.toString('utf8');
-      const s = records.get('size');
-      if (s) this.metaSize = parseInt(s.toString('latin1'), 10);
-      const l = records.get('linkpath');
-      if (l) this.metaLink = l.toString('utf8');
-    } else if (cur.metaKind === 'gnuname' && cur.info.type === 'L') {
-      this.metaName = Buffer.concat(cur.metaData!).toString('utf8').replace(/\0+$/, '');
-    } else if (cur.metaKind === 'gnuname' && cur.info.type === 'K') {
-      this.metaLink = Buffer.concat(cur.metaData!).toString('utf8').replace(/\0+$/, '');
-    } else if (!cur.metaKind && cur.decision.action === 'keep' && cur.decision.capture) {
-      this.opts.onCapture?.(cur.info, Buffer.concat(this.captured));
-      this.captured = [];
+    // GNU tar reads a long name up to its first NUL in whole blocks, padding included: it is read once they have passed
+    if (cur.meta === 'longname' || cur.meta === 'longlink') {
+      if (this.pad === 0) this.metaDone(cur);
+    } else if (cur.meta) this.metaDone(cur);
+    else {
+      if (cur.sparseMap) {
+        if (!cur.sparseMap.done) this.refuse(`sparse entry "${cur.info.name}": its sparse map runs past its data`);
+        this.checkSparseBlocks(cur.info.name, blocks(cur.sparseMap.bytes) + cur.sparseMap.regionBlocks, cur.info.size);
+      }
+      if (cur.decision.action === 'keep' && cur.decision.capture) {
+        this.opts.onCapture?.(cur.info, Buffer.concat(this.captured));
+        this.captured = [];
+      }
     }
     if (this.pad === 0) this.current = undefined;
+  }
+
+  private metaDone(cur: Current): void {
+    const data = Buffer.concat(cur.metaData!);
+    if (cur.meta === 'longname') this.longName = cString(data);
+    else if (cur.meta === 'longlink') this.longLink = cString(data);
+    else {
+      let records;
+      try {
+        records = paxRecords(data);
+      } catch (err) {
+        this.refuse(`a PAX ${cur.meta === 'global' ? 'global' : 'extended'} header is malformed: ${(err as Error).message}`);
+      }
+      if (cur.meta === 'global') {
+        const bad = records.find((r) => GLOBAL_REFUSED.test(r.key));
+        if (bad) this.refuse(`a PAX global header sets "${bad.key}" for every entry after it`);
+      } else {
+        // GNU tar keeps only the last PAX header before an entry
+        try {
+          this.pax = parsePax(records);
+        } catch (err) {
+          this.refuse(`a PAX extended header is malformed: ${(err as Error).message}`);
+        }
+      }
+    }
   }
 
   /** Emits a regular file owned by root (mtime kept from the entry it replaces, else the epoch or now). */
@@ -353,11 +510,11 @@ export function withoutPaxTimes(meta: Buffer, clamp: number): Buffer {
     const data = meta.subarray(pos + BLOCK, pos + BLOCK + size);
     pos += BLOCK + size + padding(size);
     const records = header[156] === 0x78 /* x */ ? paxRecords(data) : undefined;
-    if (!records || ![...records.keys()].some((k) => TIME_RECORDS.has(k))) {
+    if (!records || !records.some((r) => TIME_RECORDS.has(r.key))) {
       out.push(clampHeader(Buffer.from(header), clamp), data, Buffer.alloc(padding(size)));
       continue;
     }
-    const kept = Buffer.concat([...records].filter(([k]) => !TIME_RECORDS.has(k)).map(([k, v]) => paxRecord(k, v)));
+    const kept = Buffer.concat(records.filter((r) => !TIME_RECORDS.has(r.key)).map((r) => paxRecord(r.key, r.value)));
     const h = clampHeader(Buffer.from(header), clamp);
     h.write(kept.length.toString(8).padStart(11, '0') + '\0', 124, 12, 'latin1');
     out.push(withChecksum(h), kept, Buffer.alloc(padding(kept.length)));

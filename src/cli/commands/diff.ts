@@ -44,7 +44,7 @@ async function classify(file: string): Promise<Input> {
 
 function openContent(input: Input): Readable {
   const raw = createReadStream(input.file, { highWaterMark: 1024 * 1024 });
-  return input.compression ? raw.pipe(decompressor(input.compression)) : raw;
+  return input.compression ? raw.pipe(decompressor(input.compression, undefined, input.file)) : raw;
 }
 
 const section = (title: string, lines: string[]) => (lines.length ? [`${title}:`, ...lines.map((l) => `  ${l}`)] : []);
