@@ -33,6 +33,12 @@ export async function runSession(logFormat: LogFormat, body: (s: Session) => Pro
       process.exit(ExitCode.interrupted);
     }
     interrupted = true;
+    if (cleanup.completed) {
+      // the work is done and its teardowns (unmounts, the final flush) are running: stopping them would
+      // leave a finished disk looking interrupted, or a mount behind
+      process.stderr.write(`\n${signal}: the run has finished; releasing what it held, then exiting (${signal} again exits at once)\n`);
+      return;
+    }
     controller.abort(new InterruptedError(signal));
     process.stderr.write(`\n${signal}: stopping and cleaning up…\n`);
     void cleanup.run().then((failures) => {

@@ -9,6 +9,12 @@ export class CleanupStack {
   private readonly stack: { label: string; fn: Teardown; onFailureOnly?: boolean }[] = [];
   private draining: Promise<Error[]> | undefined;
   private running: string | undefined;
+  private succeeded = false;
+
+  /** Whether a drain for a run that succeeded has begun: the work is done, what remains is releasing what it held. */
+  get completed(): boolean {
+    return this.succeeded;
+  }
 
   /** Registers `fn`; the returned function runs it now (and drops it from the stack). */
   defer(fn: Teardown, label = 'cleanup'): () => Promise<void> {
@@ -49,6 +55,7 @@ export class CleanupStack {
    * Concurrent callers share one drain. Returns the failures.
    */
   run(outcome: 'ok' | 'failed' = 'failed'): Promise<Error[]> {
+    if (outcome === 'ok' && !this.draining) this.succeeded = true;
     this.draining ??= (async () => {
       const failures: Error[] = [];
       while (this.stack.length > 0) {

@@ -150,6 +150,38 @@ export default {
     expect(await readFile(log, 'utf8')).toBe('three\ntwo\none\n');
   });
 
+  it('lets a run that has finished release what it held, and exits 0, when SIGINT comes during that', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'bareon-sigint-'));
+    const log = path.join(dir, 'cleanup.log');
+    const pkg = await writePluginPackage({
+      name: 'bareon-plugin-done',
+      entryPoints: { 'bareon.actions': { done: './done.js' } },
+      modules: {
+        'done.js': `
+import { appendFileSync } from 'node:fs';
+export default {
+  summary: 'finishes, then takes a while to let go',
+  async run(ctx) {
+    ctx.cleanup.deferOnFailure(() => appendFileSync(process.env.CLEANUP_LOG, 'cleared the half-written disk\\n'), 'clear');
+    ctx.cleanup.defer(async () => {
+      process.stdout.write('RELEASING\\n');
+      await new Promise((r) => setTimeout(r, 500));
+      appendFileSync(process.env.CLEANUP_LOG, 'unmounted\\n');
+    }, 'unmount');
+  },
+};`,
+      },
+    });
+    await writeFile(log, '');
+    const child = execa(process.execPath, [BIN.bareon, 'run', 'done', '--log-format', 'json'], { reject: false, env: { BAREON_PLUGIN_PATH: pkg, CLEANUP_LOG: log } });
+    await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('RELEASING') && resolve()));
+    child.kill('SIGINT');
+    const result = await child;
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/SIGINT: the run has finished; releasing what it held/);
+    expect(await readFile(log, 'utf8')).toBe('unmounted\n');
+  });
+
   it('exits at once on a second signal, naming the teardowns it leaves undone', async () => {
     const pkg = await writePluginPackage({
       name: 'bareon-plugin-stuck',
