@@ -49,8 +49,9 @@ export function extractGuard(): (entry: TarEntryInfo) => { action: 'keep' } {
     const key = parts.join('/');
     if (!key) return { action: 'keep' };
     if (isSymlink) symlinks.add(key);
-    // GNU tar keeps a symlink to a directory when a directory entry of the same name comes
-    else if (entry.type !== '5' && entry.type !== 'D') symlinks.delete(key);
+    // GNU tar keeps a symlink to a directory when a directory entry of the same name comes, and a
+    // file entry whose name ends in "/" is a directory entry to it
+    else if (entry.type !== '5' && entry.type !== 'D' && !(entry.rawName ?? entry.name).endsWith('/')) symlinks.delete(key);
     return { action: 'keep' };
   };
 }

@@ -312,6 +312,13 @@ describe('the filter and guard see what GNU tar writes (final names, exact stepp
     expect(r.error?.message).toMatch(/through the symlink "lnk"/);
   });
 
+  it('keeps a symlink a symlink when an empty file entry of its name with a trailing "/" follows (GNU tar takes it for a directory)', async () => {
+    for (const type of ['0', '7']) {
+      const r = await decisions(Buffer.concat([header({ name: 'lnk', type: '2', linkname: '/etc' }), header({ name: 'lnk/', type, size: 0 }), file('lnk/cron.d/evil', 'x'), END]));
+      expect(r.error?.message, `type ${type}`).toMatch(/"lnk\/cron.d\/evil": it goes through the symlink "lnk"/);
+    }
+  });
+
   it('takes a hardlink to a symlink for a symlink, and refuses what goes through it', async () => {
     const ok = await decisions(Buffer.concat([symlinkOut, header({ name: 'h', type: '1', linkname: 'lnk' }), END]));
     expect(ok.error).toBeUndefined();
