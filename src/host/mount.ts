@@ -1,9 +1,9 @@
-import { mkdtemp, rm, rmdir } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { CleanupStack } from '../core/cleanup.js';
 import { HostExecutor } from './executor.js';
-import { resolveInRoot } from './in-root.js';
+import { RootPathError } from './in-root.js';
 
 /**
  * A new, empty directory under the system temp dir, removed by the cleanup stack. A mount point is
@@ -31,14 +31,30 @@ export async function unmount(ex: HostExecutor, dir: string): Promise<void> {
   await ex.run(['umount', '--lazy', dir], { step: `unmount ${dir}` });
 }
 
+/** `root/name`, made when missing; anything but a real directory there (a link, a file) is refused. */
+async function realDirUnder(root: string, name: string): Promise<string> {
+  const where = path.join(root, name);
+  const st = await lstat(where).catch(() => undefined);
+  if (!st) await mkdir(where);
+  else if (!st.isDirectory()) {
+    throw new RootPathError(`the deployed root's /${name} is ${st.isSymbolicLink() ? 'a symlink' : 'not a directory'}; bareon binds this machine's /${name} only onto a real directory`, {
+      hint: `make /${name} a directory in the image`,
+    });
+  }
+  return where;
+}
+
 /**
  * Makes `root` a working chroot for tools such as update-initramfs: /dev, /proc, /sys and /run of
  * this machine bound in. Returns a function that unmounts them (also registered for cleanup).
  */
 export async function bindSystemDirs(ex: HostExecutor, cleanup: CleanupStack, root: string): Promise<() => Promise<void>> {
   const undo: (() => Promise<void>)[] = [];
-  for (const dir of ['dev', 'proc', 'sys', 'run']) {
-    const where = await resolveInRoot(root, dir, { mkdir: 'all' });
+  // all four checked before any is mounted: a link among them would lead the next ones through a mount of this machine's
+  const points: string[] = [];
+  for (const dir of ['dev', 'proc', 'sys', 'run']) points.push(await realDirUnder(root, dir));
+  for (const [i, dir] of ['dev', 'proc', 'sys', 'run'].entries()) {
+    const where = points[i];
     await ex.run(['mount', '--bind', `/${dir}`, where], { step: `bind /${dir} into ${root}` });
     undo.unshift(cleanup.defer(() => unmount(new HostExecutor(), where), `unmount ${where}`));
   }

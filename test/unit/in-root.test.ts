@@ -3,7 +3,10 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CleanupStack } from '../../src/core/cleanup.js';
+import type { HostExecutor } from '../../src/host/executor.js';
 import { appendFileInRoot, assertPlainTree, readFileInRoot, resolveInRoot, writeFileInRoot } from '../../src/host/in-root.js';
+import { bindSystemDirs } from '../../src/host/mount.js';
 
 let top: string;
 let root: string;
@@ -60,5 +63,17 @@ describe('paths inside a deployed root', () => {
     await writeFile(path.join(root, 'plain/sub/a'), 'a');
     await expect(assertPlainTree(path.join(root, 'plain'), 'plain')).resolves.toBeUndefined();
     await expect(assertPlainTree(path.join(root, 'etc'), '/etc')).rejects.toThrow(/\/etc holds entries that are not files or directories: .*abs-link \(a symlink\)/);
+  });
+});
+
+describe('the chroot of an initramfs rebuild', () => {
+  it('binds nothing when one of /dev, /proc, /sys, /run is a link, even the last', async () => {
+    const tree = path.join(top, 'chroot');
+    await mkdir(path.join(tree, 'dev'), { recursive: true });
+    await symlink('dev/shm/x', path.join(tree, 'sys'));
+    const ran: string[][] = [];
+    const ex = { run: async (cmd: string[]) => (ran.push(cmd), { exitCode: 0, stdout: '', stderr: '', tail: '' }) } as unknown as HostExecutor;
+    await expect(bindSystemDirs(ex, new CleanupStack(), tree)).rejects.toThrow(/the deployed root's \/sys is a symlink/);
+    expect(ran).toEqual([]);
   });
 });
