@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Progress } from '../core/plugins/types.js';
-import { appendExtent, l2Clusters, l2Offsets, qcow2Geometry, Qcow2FormatError, type Qcow2Extent, type Qcow2Geometry } from '../source/qcow2-map.js';
+import { appendExtent, checkMappingBudget, l2Clusters, l2Offsets, mappingBudget, qcow2Geometry, Qcow2FormatError, type Qcow2Extent, type Qcow2Geometry } from '../source/qcow2-map.js';
 import { MiB } from '../objects/size.js';
 import { writevFully } from '../stream/disk-writer.js';
 import { holdBack, zeroGaps } from './qcow2-direct.js';
@@ -68,6 +68,7 @@ export async function writeQcow2Stream(
   let head = Buffer.alloc(0);
   /** The end of the furthest table or cluster the image needs: a stream ending before it is truncated. */
   let needed = 112;
+  let mapped = 0;
   let pos = 0;
   /** Disk bytes gathered for the next write, and the writes in flight while they gather. */
   let run: { guest: number; bufs: Buffer[]; length: number } | undefined;
@@ -113,6 +114,7 @@ export async function writeQcow2Stream(
     for (const index of t.users) {
       const { clusters, compressed } = l2Clusters(buf, index, g!);
       if (compressed) return 'it has compressed clusters';
+      checkMappingBudget((mapped += clusters.length), mappingBudget(opts.size, g!.clusterSize));
       for (const c of clusters) {
         if (c.host < end) return `L2 table ${index} maps clusters stored before it`;
         const users = upcoming.get(c.host) ?? [];

@@ -220,6 +220,21 @@ export function appendExtent(extents: Qcow2Extent[], e: Qcow2Extent): void {
   else extents.push({ ...e });
 }
 
+/**
+ * How many disk clusters an image may map, counted with repeats: a cluster or table shared by many
+ * disk positions is mapped once per position, so a small file could otherwise make millions of
+ * them. Four per cluster of the file, and a 2^22 ceiling, is far beyond what images share in practice.
+ */
+export function mappingBudget(fileSize: number | undefined, clusterSize: number): number {
+  const own = fileSize === undefined ? Infinity : 4 * Math.ceil(fileSize / clusterSize) + 65536;
+  return Math.min(own, 2 ** 22);
+}
+
+/** Fails once `count` mapped clusters pass the budget. */
+export function checkMappingBudget(count: number, budget: number): void {
+  if (count > budget) throw new Qcow2FormatError(`its tables map more than ${budget} clusters of the disk, more than its file holds many times over (clusters shared by many disk positions); bareon refuses it`);
+}
+
 /** Checks that a table or cluster at `offset` lies after the header cluster and within the file. */
 function inFile(what: string, offset: number, length: number, g: Qcow2Geometry, fileSize: number): void {
   if (offset < g.clusterSize) throw new Qcow2FormatError(`the ${what} lies in the header cluster (byte ${offset})`);
@@ -243,12 +258,15 @@ export async function readQcow2Map(fh: FileHandle): Promise<Qcow2Map> {
   const l1 = await readAt(fh, g.l1Size * 8, g.l1Offset, 'L1 table', fileSize);
 
   const extents: Qcow2Extent[] = [];
+  const budget = mappingBudget(fileSize, g.clusterSize);
+  let mapped = 0;
   let unsupported: string | undefined;
   for (const [i, l2Offset] of l2Offsets(l1, g).entries()) {
     if (l2Offset === 0) continue;
     inFile(`L2 table ${i}`, l2Offset, g.clusterSize, g, fileSize);
     const { clusters, compressed } = l2Clusters(await readAt(fh, g.clusterSize, l2Offset, `L2 table ${i}`, fileSize), i, g);
     if (compressed) unsupported = 'it has compressed clusters';
+    checkMappingBudget((mapped += clusters.length), budget);
     for (const c of clusters) {
       inFile(`cluster for disk byte ${c.guest}`, c.host, c.length, g, fileSize);
       appendExtent(extents, c);

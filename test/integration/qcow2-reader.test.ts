@@ -278,6 +278,34 @@ describe("bareon's qcow2 reader (one hashed pass over the file; qemu-img only fo
     }
   });
 
+  it('refuses an image that shares one L2 table and one cluster among millions of disk positions, before its map outgrows memory', async () => {
+    const image = await qcow2('shared-bomb', '16G', 'cluster_size=512', ['write -P 0x5a 0 512']);
+    const fh = await open(image, 'r+');
+    try {
+      const header = Buffer.alloc(48);
+      await fh.read(header, 0, 48, 0);
+      const l1Size = header.readUInt32BE(36);
+      const l1Offset = Number(header.readBigUInt64BE(40));
+      const entry = Buffer.alloc(8);
+      await fh.read(entry, 0, 8, l1Offset);
+      // every L1 entry points at the one L2 table, and every entry of that table at the one cluster
+      await fh.write(Buffer.alloc(l1Size * 8).fill(entry), 0, l1Size * 8, l1Offset);
+      const l2 = Number(entry.readBigUInt64BE(0) & 0x00ff_ffff_ffff_fe00n);
+      const cluster = Buffer.alloc(8);
+      await fh.read(cluster, 0, 8, l2);
+      await fh.write(Buffer.alloc(512).fill(cluster), 0, 512, l2);
+    } finally {
+      await fh.close();
+    }
+    for (const source of [image, `${base}/good/shared-bomb.qcow2`]) {
+      const target = path.join(dir, `shared-bomb.${source === image ? 'file' : 'http'}.target`);
+      const r = await deploy([source, target, '--no-verify', '--size', '16G']);
+      expect(r.exitCode, `${source}: ${r.all}`).toBe(source === image ? 2 : 1);
+      expect(String(r.all)).toMatch(/its tables map more than \d+ clusters of the disk/);
+      expect(String(r.all)).not.toMatch(/heap out of memory|RangeError|\n\s+at /);
+    }
+  });
+
   it('refuses a huge or inconsistent virtual size with a ValidationError naming the source and the field, before the target is created', async () => {
     const image = await qcow2('sizes', '8M', 'cluster_size=4096', ['write -P 0x71 0 64k', 'write -P 0x72 4M 1200k']);
     const cases: [string, [number, bigint, 4 | 8][], RegExp][] = [
