@@ -95,8 +95,13 @@ async function writeQcow2(ctx: PluginContext, source: DeploySource, target: Disk
   }
   let map = checkedMaps.get(source);
   if (!map) {
-    map = await qcow2Map(file, source.uri);
-    await qemuImgOpens(map, file, source.uri);
+    // judged here, at run time: the target may hold what a stream attempt wrote, so no "nothing was written"
+    map = await qcow2Map(file, source.uri)
+      .then(async (m) => (await qemuImgOpens(m, file, source.uri), m))
+      .catch((err: unknown) => {
+        if (err instanceof ValidationError) throw new BareonError(err.message, { hint: 'qemu-img check shows what is wrong with the image' });
+        throw err;
+      });
   }
   const reader = map.unsupported ? `qemu-img (bareon's reader skips it: ${map.unsupported})` : process.env.BAREON_QCOW2_READER === 'qemu-img' ? 'qemu-img (BAREON_QCOW2_READER)' : undefined;
   if (!reader) {

@@ -37,7 +37,8 @@ const overlaps = (a: { offset: number; size: number }, b: { offset: number; size
 async function loopsOver(target: string, partitionNodes: string[]): Promise<Loop[]> {
   const loops = await loopDevices();
   const self = loops.find((l) => l.dev === target);
-  const selfId = self && (await fileId(self.backing));
+  // a loop device's siblings share its backing file; a file's loop devices may name it by another path
+  const selfId = self ? await fileId(self.backing) : await fileId(target);
   const ids = new Map(await Promise.all(loops.map(async (l) => [l.dev, await fileId(l.backing)] as const)));
   const backed = new Set([target, ...partitionNodes]);
   const found: Loop[] = [];
@@ -45,7 +46,7 @@ async function loopsOver(target: string, partitionNodes: string[]): Promise<Loop
     grew = false;
     for (const loop of loops) {
       if (loop === self || found.includes(loop)) continue;
-      const sibling = self && selfId && ids.get(loop.dev) === selfId && overlaps(loop, self);
+      const sibling = selfId !== undefined && ids.get(loop.dev) === selfId && (!self || overlaps(loop, self));
       if (!backed.has(loop.backing) && !sibling) continue;
       found.push(loop);
       backed.add(loop.dev);

@@ -1,6 +1,7 @@
-import { open, readFile, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { buffer } from 'node:stream/consumers';
+import type { Readable } from 'node:stream';
 import { ValidationError } from '../core/errors.js';
 import { ManifestSchema, type Artifact, type Manifest } from '../objects/artifact.js';
 import type { DeploySource, SourceContent } from '../objects/deploy.js';
@@ -31,6 +32,26 @@ export interface SourceRequest {
   /** --checksum sha256:HEX */
   sha256?: string;
   signal?: AbortSignal;
+  /** The manifest that named this source: an artifact is never a manifest itself. */
+  fromManifest?: string;
+}
+
+/** The largest manifest bareon reads: thousands of artifacts and packages fit in far less. */
+const MANIFEST_MAX = 16 * 1024 * 1024;
+
+/** A manifest's text, refused past MANIFEST_MAX (a server could send without end). */
+async function manifestText(stream: Readable, uri: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MANIFEST_MAX) {
+      stream.destroy();
+      throw new ValidationError(`manifest ${uri}: larger than ${MANIFEST_MAX / 2 ** 20} MiB; bareon reads no manifest that large`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function parseJson(text: string, uri: string): unknown {
@@ -95,7 +116,7 @@ export async function resolveSource(uri: string, req: SourceRequest = {}): Promi
   const local = uri !== '-' && !isUrl(uri);
   let head: Buffer;
   let size: number | undefined;
-  let stdin: import('node:stream').Readable | undefined;
+  let stdin: Readable | undefined;
   if (local) {
     const st = await stat(uri).catch(() => undefined);
     if (!st?.isFile()) throw new ValidationError(`source ${uri}: ${st ? 'not a regular file' : 'no such file'}`, { hint: 'give a disk image, a rootfs tarball, a filesystem image or a <name>.manifest.json written by bareon-build' });
@@ -114,11 +135,12 @@ export async function resolveSource(uri: string, req: SourceRequest = {}): Promi
   const magic = detectContent(inner);
 
   if (magic === 'manifest' && !compression) {
-    const text = local ? await readFile(uri, 'utf8') : (await buffer(stdin ?? (await openStored(uri, req.signal)).stream)).toString('utf8');
+    if (req.fromManifest) throw new ValidationError(`manifest ${req.fromManifest} names ${uri}, another manifest, as its artifact`, { hint: 'a manifest lists images and tarballs, not manifests' });
+    const text = await manifestText(local ? createReadStream(uri) : (stdin ?? (await openStored(uri, req.signal)).stream), uri);
     const manifest = parseWith(ManifestSchema, parseJson(text, uri), { label: uri });
     if (uri === '-') throw new ValidationError('a manifest read from stdin cannot name its artifacts', { hint: 'give the manifest as a path or URL' });
     const artifact = pickArtifact(manifest, uri);
-    const source = await resolveSource(artifact.resolved, { ...req, format: req.format ?? artifact.format, sha256: req.sha256 ?? artifact.sha256 }).catch((err: unknown) => {
+    const source = await resolveSource(artifact.resolved, { ...req, format: req.format ?? artifact.format, sha256: req.sha256 ?? artifact.sha256, fromManifest: uri }).catch((err: unknown) => {
       if (err instanceof ValidationError) throw new ValidationError(`manifest ${uri}: ${err.message}`, { hint: err.hint });
       throw err;
     });

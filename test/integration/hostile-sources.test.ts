@@ -51,6 +51,13 @@ describe('remote manifests', () => {
     expect(written.includes(Buffer.alloc(4096, 0x5a))).toBe(false);
   });
 
+  it('naming themselves as their artifact are refused, not followed without end', async () => {
+    await writeFile(path.join(dir, 'loop.manifest.json'), manifest({ uri: 'loop.manifest.json', format: 'raw', sha256: '0'.repeat(64), size: 1 }));
+    const r = await deploy([`${base}/files/loop.manifest.json`, path.join(dir, 'loop.img'), '--size', '8M']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/names .*loop\.manifest\.json, another manifest, as its artifact/);
+  });
+
   it('refuse an artifact uri of another scheme', async () => {
     await writeFile(path.join(dir, 'file-uri.manifest.json'), manifest({ uri: 'file:///etc/passwd', format: 'raw', sha256: '0'.repeat(64), size: 1 }));
     const r = await deploy([`${base}/files/file-uri.manifest.json`, path.join(dir, 'file-uri.img'), '--size', '8M']);

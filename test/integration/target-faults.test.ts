@@ -60,6 +60,22 @@ describe('targets in use or unfit', () => {
     expect(await sha256File(file)).toBe(before);
   });
 
+  it('refuses an image file mounted through a loop device that names it by another path (a hardlink)', async () => {
+    const file = path.join(dir, 'linked.img');
+    await execa('cp', [raw, file]);
+    const other = path.join(dir, 'linked-other-name.img');
+    await execa('ln', [file, other]);
+    const part = await losetup('--offset', String(MiB), '--sizelimit', String(63 * MiB), other);
+    undo.push(detach(part));
+    const mnt = path.join(dir, 'linked-mnt');
+    await mkdir(mnt);
+    await execa('mount', [part, mnt]);
+    undo.push(() => execa('umount', [mnt], { reject: false }));
+    const r = await deploy([raw, file, '--checksum', `sha256:${await sha256File(raw)}`]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain(`${part} (a loop device over ${other} at offset ${MiB}) is mounted on ${mnt}`);
+  });
+
   it('refuses to write a file onto itself, by any path', async () => {
     const file = path.join(dir, 'self.raw');
     await execa('cp', [raw, file]);
