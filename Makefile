@@ -1,4 +1,4 @@
-.PHONY: setup build test test-unit test-integration test-e2e test-podman test-agent demo agent bench clean
+.PHONY: setup build test test-unit test-integration test-e2e test-podman test-agent fuzz demo agent bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -43,6 +43,14 @@ test-podman: setup
 # redeploy keeping /data, a network-booted agent writing a qcow2 chosen by serial.
 test-agent: setup
 	npx vitest run --project agent
+
+# The differential fuzzers at length (make test runs a few hundred cases of each): qcow2 against
+# qemu-img, tar against GNU tar, manifests, jobs, profiles and layouts. CASES=N SEED=S; a failure
+# prints its seed and case, to be added to test/fuzz/seeds/.
+CASES ?= 1000
+fuzz: setup build
+	BAREON_TEST_COMPILED=1 BAREON_FUZZ_CASES=$(CASES) $(if $(SEED),BAREON_FUZZ_SEED=$(SEED)) npx vitest run --project unit --project integration-local \
+	  test/integration/fuzz-qcow2.test.ts test/integration/fuzz-tar.test.ts test/unit/document-fuzz.test.ts
 
 # The main job on the embedded default: build the bootable profile, deploy it onto out/disk.img, print how to boot it.
 demo: setup build
