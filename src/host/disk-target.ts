@@ -32,8 +32,9 @@ export interface TargetInfo {
  */
 export async function inspectTarget(target: string, wantSize?: number, sizeFrom = '--size'): Promise<TargetInfo> {
   const st = await stat(target).catch(() => undefined);
-  // /dev holds devices: a path there that is no block device is a typo, never a new image file
-  if (path.resolve(target).startsWith('/dev/') && !st?.isBlockDevice()) {
+  // /dev holds devices (but for /dev/shm, a tmpfs for files): a path there that is no block device is a typo, never a new image file
+  const resolved = path.resolve(target);
+  if (resolved.startsWith('/dev/') && !resolved.startsWith('/dev/shm/') && !st?.isBlockDevice()) {
     throw new ValidationError(`target ${target}: ${st ? 'not a block device' : 'no such device'}`, { hint: '`bareon disks` lists the disks of this machine' });
   }
   if (!st) {
