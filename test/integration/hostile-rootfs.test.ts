@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO } from '../helpers/cli.js';
@@ -16,7 +17,7 @@ let dir: string;
 let host: string;
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join('/var/tmp', 'bareon-hostile-'));
+  dir = await mkdtemp(path.join(tmpdir(), 'hostile-'));
   host = path.join(dir, 'host');
   await mkdir(path.join(host, 'esp-files'), { recursive: true });
   await writeFile(path.join(host, 'fstab'), 'the host fstab\n');

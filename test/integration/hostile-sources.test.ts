@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO } from '../helpers/cli.js';
@@ -17,7 +18,7 @@ let server: http.Server;
 let base: string;
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join('/var/tmp', 'bareon-sources-'));
+  dir = await mkdtemp(path.join(tmpdir(), 'sources-'));
   server = http.createServer(async (req, res) => {
     const m = /^\/files\/([^/]+)$/.exec(req.url ?? '');
     const file = m && path.join(dir, m[1]);

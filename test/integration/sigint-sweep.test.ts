@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO } from '../helpers/cli.js';
@@ -17,7 +18,7 @@ const PLAIN = path.join(REPO, 'test/fixtures/layouts/plain-ext4.yaml');
 let dir: string;
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join('/var/tmp', 'bareon-sigint-'));
+  dir = await mkdtemp(path.join(tmpdir(), 'sigint-'));
   // a 1 GiB disk with 192 MiB of data spread over it: qcow2 and one-frame raw.zst
   const raw = path.join(dir, 'disk.raw');
   await execa('truncate', ['-s', '1G', raw]);

@@ -2,6 +2,7 @@ import { execa } from 'execa';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { REPO } from '../helpers/cli.js';
@@ -22,7 +23,7 @@ const losetup = async (...args: string[]) => (await execa('losetup', ['--find', 
 const detach = (dev: string) => () => execa('losetup', ['--detach', dev], { reject: false });
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join('/var/tmp', 'bareon-faults-'));
+  dir = await mkdtemp(path.join(tmpdir(), 'faults-'));
   // a small disk: a GPT with one ext4 partition at 1 MiB
   raw = path.join(dir, 'disk.raw');
   await execa('truncate', ['-s', '64M', raw]);
