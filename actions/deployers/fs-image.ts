@@ -14,14 +14,6 @@ import { DiskWriter } from '../../src/stream/disk-writer.js';
 /** Writes an ext2/3/4 filesystem image (the ext4 exporter's output) onto the root partition and grows it to fill it. */
 export default definePlugin({
   summary: 'writes an ext4 filesystem image (optionally gz/xz/zst) onto the root partition and grows it',
-  plan(objects) {
-    // fstab and GRUB must name the filesystem the image holds
-    const source = objects.source;
-    const layout = objects.layout;
-    if (source?.content !== 'fs' || !layout) return;
-    const root = rootPartition(layout, objects.layoutFile).partition;
-    if (root.fs && !root.fs.uuid) root.fs.uuid = ext4Uuid(source.head);
-  },
   validate(objects) {
     const source = requireSource(objects, 'fs-image');
     if (source.content !== 'fs') throw new ValidationError(`fs-image deploys filesystem images; ${source.uri} is ${source.format}`);

@@ -6,7 +6,7 @@ import { SECTOR } from '../disk/geometry.js';
 import type { DiskTarget } from '../objects/index.js';
 import { formatBytes, MiB } from '../objects/size.js';
 import { HostExecutor } from './executor.js';
-import { findHolders } from './holders.js';
+import { fileId, findHolders } from './holders.js';
 import { attachLoop } from './loop.js';
 import { tempDir } from './mount.js';
 import { sysAttr, sysBlockDir, sysPartitions } from './sysfs.js';
@@ -75,10 +75,9 @@ export async function inspectTarget(target: string, wantSize?: number, sizeFrom 
  * device over the source file. Writing it would destroy what is being read.
  */
 export async function refuseSourceAsTarget(t: TargetInfo, sourceFile: string): Promise<void> {
-  const id = (file: string) => stat(file).then((s) => `${s.dev}:${s.ino}`, () => undefined);
-  const source = await id(sourceFile);
+  const source = await fileId(sourceFile);
   if (!source) return;
-  const same = t.kind === 'file' ? (await id(t.path)) === source : t.backingFile !== undefined && (await id(t.backingFile)) === source;
+  const same = t.kind === 'file' ? (await fileId(t.path)) === source : t.backingFile !== undefined && (await fileId(t.backingFile)) === source;
   if (same) {
     throw new ValidationError(`target ${t.path} is the source ${sourceFile}${t.kind === 'block' ? ' (a loop device over it)' : ''}: writing it would destroy the image being read`, {
       hint: 'give another target; nothing was written',

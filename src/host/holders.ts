@@ -22,8 +22,8 @@ async function swapDevices(): Promise<string[]> {
 
 type Loop = Awaited<ReturnType<typeof loopDevices>>[number];
 
-/** "dev:ino" of a file, the identity of a backing file whatever path names it. */
-const fileId = (file: string) => stat(file).then((s) => `${s.dev}:${s.ino}`, () => undefined);
+/** "dev:ino" of a file, its identity whatever path names it; undefined when it does not exist. */
+export const fileId = (file: string) => stat(file).then((s) => `${s.dev}:${s.ino}`, () => undefined);
 
 /** Whether two byte ranges overlap; a size of 0 runs to the end. */
 const overlaps = (a: { offset: number; size: number }, b: { offset: number; size: number }) =>

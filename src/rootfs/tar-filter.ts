@@ -1,8 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { BareonError } from '../core/errors.js';
-import { gnuNumber, headerChecksumOk, OldGnuSparseMap, PaxSparseMapReader, paxRecords, parsePax, type PaxState } from './tar-headers.js';
-
-const BLOCK = 512;
+import { BLOCK, blocks, cString, gnuNumber, headerChecksumOk, OldGnuSparseMap, PaxSparseMapReader, paxRecords, parsePax, type PaxState } from './tar-headers.js';
 
 /** The archive is not a tar stream the filter can pass on exactly as GNU tar will read it. */
 export class TarFormatError extends BareonError {}
@@ -53,11 +51,6 @@ const SPARSE_EXT_LIMIT = 2048;
 
 const zeroBlock = (b: Buffer) => b.every((x) => x === 0);
 
-function cString(b: Buffer, off = 0, len = b.length - off): Buffer {
-  const end = b.indexOf(0, off);
-  return b.subarray(off, end < 0 || end > off + len ? off + len : end);
-}
-
 /** A numeric field for display (mode, mtime): lenient, unlike the sizes that keep the stream in step. */
 function readNumber(b: Buffer, off: number, len: number): number {
   return gnuNumber(b, off, len) ?? 0;
@@ -65,7 +58,6 @@ function readNumber(b: Buffer, off: number, len: number): number {
 
 const normalize = (name: string) => name.replace(/^(\.\/|\/)+/, '');
 const padding = (size: number) => (BLOCK - (size % BLOCK)) % BLOCK;
-const blocks = (size: number) => Math.ceil(size / BLOCK);
 const mib = (n: number) => `${(n / 1024 / 1024).toFixed(n < 1024 * 1024 ? 2 : 0)} MiB`;
 
 /** Types GNU tar extracts without reading data, whatever their size field says. */

@@ -4,14 +4,17 @@
  * would show its guard one entry and tar would write another.
  */
 
-const BLOCK = 512;
-const blocks = (size: number) => Math.ceil(size / BLOCK);
+/** A tar block. */
+export const BLOCK = 512;
+/** Blocks that `size` bytes of data take. */
+export const blocks = (size: number) => Math.ceil(size / BLOCK);
 const isSpace = (c: number) => c === 0x20 || (c >= 0x09 && c <= 0x0d);
 const isOctal = (c: number) => c >= 0x30 && c <= 0x37;
 
-function cString(b: Buffer): Buffer {
-  const end = b.indexOf(0);
-  return end < 0 ? b : b.subarray(0, end);
+/** The `len` bytes of `b` from `off`, up to the first NUL. */
+export function cString(b: Buffer, off = 0, len = b.length - off): Buffer {
+  const end = b.indexOf(0, off);
+  return b.subarray(off, end < 0 || end > off + len ? off + len : end);
 }
 
 /**
