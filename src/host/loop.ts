@@ -7,11 +7,24 @@ import { HostExecutor } from './executor.js';
  * partition nodes (no partition scan, no udev).
  */
 export async function attachLoop(ex: HostExecutor, cleanup: CleanupStack, file: string, offset: number, size: number): Promise<string> {
+  const before = await loopsAt(ex, file, offset);
+  let dev: string | undefined;
+  // registered first: a losetup stopped by Ctrl-C may still have attached, without telling which device;
+  // teardowns get an executor of their own, as the run's is cancelled by then
+  cleanup.defer(async () => {
+    const host = new HostExecutor();
+    const ours = dev ? [dev] : (await loopsAt(host, file, offset)).filter((d) => !before.includes(d));
+    for (const d of ours) await detachLoop(host, d);
+  }, `detach the loop device over ${file} at offset ${offset}`);
   const r = await ex.run(['losetup', '--find', '--show', '--offset', String(offset), '--sizelimit', String(size), file], { step: `attach ${file} at offset ${offset}` });
-  const dev = r.stdout.trim();
-  // teardowns get an executor of their own: the run's may be cancelled by then
-  cleanup.defer(() => detachLoop(new HostExecutor(), dev), `detach ${dev}`);
+  dev = r.stdout.trim();
   return dev;
+}
+
+/** The loop devices over `file` that start at `offset`. */
+async function loopsAt(ex: HostExecutor, file: string, offset: number): Promise<string[]> {
+  const r = await ex.run(['losetup', '--noheadings', '--output', 'NAME', '--associated', file, '--offset', String(offset)], { allowFailure: true });
+  return r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
 }
 
 /** Detaches a loop device, retrying while a just-killed writer still holds it. */

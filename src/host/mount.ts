@@ -17,8 +17,9 @@ export async function tempDir(cleanup: CleanupStack, prefix: string, opts: { mou
 
 /** Mounts `dev` on `dir` (which must exist), unmounted by the cleanup stack. */
 export async function mountDevice(ex: HostExecutor, cleanup: CleanupStack, dev: string, dir: string, fsType?: string): Promise<void> {
-  await ex.run(['mount', ...(fsType ? ['-t', fsType] : []), dev, dir], { step: `mount ${dev} on ${dir}` });
+  // registered first: a mount(8) stopped by Ctrl-C may still have mounted
   cleanup.defer(() => unmount(new HostExecutor(), dir), `unmount ${dir}`);
+  await ex.run(['mount', ...(fsType ? ['-t', fsType] : []), dev, dir], { step: `mount ${dev} on ${dir}` });
 }
 
 /** Unmounts `dir`, retrying while a just-killed writer still holds files open; lazily as a last resort. */
@@ -55,8 +56,8 @@ export async function bindSystemDirs(ex: HostExecutor, cleanup: CleanupStack, ro
   for (const dir of ['dev', 'proc', 'sys', 'run']) points.push(await realDirUnder(root, dir));
   for (const [i, dir] of ['dev', 'proc', 'sys', 'run'].entries()) {
     const where = points[i];
-    await ex.run(['mount', '--bind', `/${dir}`, where], { step: `bind /${dir} into ${root}` });
     undo.unshift(cleanup.defer(() => unmount(new HostExecutor(), where), `unmount ${where}`));
+    await ex.run(['mount', '--bind', `/${dir}`, where], { step: `bind /${dir} into ${root}` });
   }
   return async () => {
     for (const u of undo) await u();
