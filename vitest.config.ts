@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 import HeavyFirstSequencer from './test/setup/sequencer.js';
 
@@ -14,6 +15,14 @@ const LOCAL = ['deploy', 'kept-partitions', 'qcow2-reader', 'configdrive', 'agen
 // threads, beside the serial forks of the heavy tiers.
 // Heavy tiers share built images through test/setup/images.ts.
 export default defineConfig({
+  // in-tree plugins import bareon by its package name, as out-of-tree ones do; Node resolves that
+  // through package.json "exports" in dist, and tests that load the TypeScript sources need the same map
+  resolve: {
+    alias: [
+      { find: /^bareon$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
+      { find: /^bareon\/(disk|stream|containers)$/, replacement: fileURLToPath(new URL('./src/api/$1.ts', import.meta.url)) },
+    ],
+  },
   test: {
     globalSetup: ['test/setup/compile.ts'],
     setupFiles: ['test/setup/private-tmp.ts'],

@@ -1,13 +1,5 @@
-import { BareonError } from '../src/core/errors.js';
-import { definePlugin } from '../src/core/plugins/types.js';
-import { SECTOR } from '../src/disk/geometry.js';
-import { embedGrubBios, MBR_CODE_BYTES } from '../src/disk/grub-bios.js';
-import { newestWithPrefix } from '../src/disk/kernel-names.js';
-import { checkBootloader, rootVolume } from '../src/disk/layout-checks.js';
-import { disksWithTargets, requireLayout, rootTarget } from '../src/disk/targets.js';
-import { rootTree } from '../src/host/root-tree.js';
-import type { Bootloader, Disk, Layout } from '../src/objects/layout.js';
-import { layoutVolumes, volumeDisks, volumeStack, type Volume } from '../src/objects/volumes.js';
+import { BareonError, definePlugin, rootTree, type Bootloader, type Disk, type Layout, layoutVolumes, volumeDisks, volumeStack, type Volume } from 'bareon';
+import { SECTOR, embedGrubBios, MBR_CODE_BYTES, newestWithPrefix, checkBootloader, rootVolume, disksWithTargets, requireLayout, rootTarget } from 'bareon/disk';
 
 const GRUB_FS_MODULE: Record<string, string> = { ext2: 'ext2', ext3: 'ext2', ext4: 'ext2', xfs: 'xfs', btrfs: 'btrfs' };
 

@@ -1,17 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ValidationError } from '../src/core/errors.js';
-import { definePlugin } from '../src/core/plugins/types.js';
-import { configDriveFiles } from '../src/configdrive/content.js';
-import { writeDriveFilesystem } from '../src/configdrive/filesystem.js';
-import { createDrivePartition, driveSlot, findDrivePartition, type DrivePartition } from '../src/configdrive/partition.js';
-import { readPartitionTable, type PartitionTable } from '../src/deploy/partition-table.js';
-import { placePartitions } from '../src/disk/geometry.js';
-import { CONFIG_DRIVE_BYTES, CONFIG_DRIVE_LABEL, PartitionSchema, type ConfigDriveRequest, type DiskTarget, type Objects } from '../src/objects/index.js';
-import { formatBytes } from '../src/objects/size.js';
-import { tableFromHead } from '../src/source/head-table.js';
-import { readQcow2Head } from '../src/source/qcow2-head.js';
+import { ValidationError, definePlugin, CONFIG_DRIVE_BYTES, CONFIG_DRIVE_LABEL, PartitionSchema, type ConfigDriveRequest, type DiskTarget, type Objects, formatBytes } from 'bareon';
+import { configDriveFiles, writeDriveFilesystem, createDrivePartition, driveSlot, findDrivePartition, type DrivePartition, readPartitionTable, type PartitionTable, placePartitions, tableFromHead } from 'bareon/disk';
+import { readQcow2Head } from 'bareon/stream';
 
 const request = (objects: Objects) => objects.configDrive as ConfigDriveRequest | undefined;
 

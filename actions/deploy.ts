@@ -1,7 +1,4 @@
-import { pluginSubtask } from '../src/core/manager.js';
-import { definePlugin } from '../src/core/plugins/types.js';
-import { ValidationError } from '../src/core/errors.js';
-import type { Objects } from '../src/objects/index.js';
+import { pluginSubtask, definePlugin, ValidationError, type Objects } from 'bareon';
 
 /** The deployer plugin for what the source holds. */
 const DEPLOYERS = { disk: 'disk-image', rootfs: 'rootfs-tar', fs: 'fs-image' } as const;

@@ -1,16 +1,5 @@
-import { BareonError } from '../src/core/errors.js';
-import { definePlugin } from '../src/core/plugins/types.js';
-import { shq } from '../src/build/shell.js';
-import type { DiskExecutor } from '../src/disk/executor.js';
-import { disksWithTargets, requireLayout } from '../src/disk/targets.js';
-import type { DiskTarget, PartitionRef } from '../src/objects/index.js';
-import type { Filesystem } from '../src/objects/layout.js';
-import { MiB } from '../src/objects/size.js';
-import { clampExt4Ctimes, clampTreeTimesCommands } from '../src/disk/ext4-times.js';
-import { makeUuid } from '../src/disk/identifiers.js';
-import { HostExecutor } from '../src/host/executor.js';
-import { blockDeviceSize, volumeDevice } from '../src/host/layout-tree.js';
-import { layoutVolumes, volumeDevicePath } from '../src/objects/volumes.js';
+import { BareonError, definePlugin, shq, type DiskExecutor, type DiskTarget, type PartitionRef, type Filesystem, MiB, layoutVolumes, volumeDevicePath } from 'bareon';
+import { disksWithTargets, requireLayout, clampExt4Ctimes, clampTreeTimesCommands, makeUuid, HostExecutor, blockDeviceSize, volumeDevice } from 'bareon/disk';
 
 const KiB = (bytes: number) => `${Math.floor(bytes / 1024)}`;
 

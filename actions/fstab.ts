@@ -1,9 +1,5 @@
-import { definePlugin } from '../src/core/plugins/types.js';
-import { rootVolume } from '../src/disk/layout-checks.js';
-import { requireLayout, rootTarget } from '../src/disk/targets.js';
-import { rootTree } from '../src/host/root-tree.js';
-import { layoutVolumes } from '../src/objects/volumes.js';
-import type { Layout } from '../src/objects/layout.js';
+import { definePlugin, rootTree, layoutVolumes, type Layout } from 'bareon';
+import { rootVolume, requireLayout, rootTarget } from 'bareon/disk';
 
 /** The fstab for a layout: every mounted filesystem and every swap, by UUID; ESPs with nofail. */
 export function fstabFor(layout: Layout): string {

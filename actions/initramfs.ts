@@ -1,15 +1,9 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { BareonError } from '../src/core/errors.js';
-import { newestWithPrefix } from '../src/disk/kernel-names.js';
-import { alignmentPadding, newcArchive } from '../src/disk/cpio.js';
-import { definePlugin } from '../src/core/plugins/types.js';
-import { rootVolume } from '../src/disk/layout-checks.js';
-import { requireLayout, rootTarget } from '../src/disk/targets.js';
-import { HostExecutor } from '../src/host/executor.js';
-import { appendFileInRoot, readdirInRoot, readFileInRoot, resolveInRoot, writeFileInRoot } from '../src/host/in-root.js';
-import { bindSystemDirs } from '../src/host/mount.js';
+import { BareonError, definePlugin, appendFileInRoot, readdirInRoot, readFileInRoot, resolveInRoot, writeFileInRoot } from 'bareon';
+import { newestWithPrefix, rootVolume, requireLayout, rootTarget, HostExecutor, bindSystemDirs } from 'bareon/disk';
+import { alignmentPadding, newcArchive } from 'bareon/stream';
 
 /** mdadm.conf for the arrays of this run: mdadm's own ARRAY lines, so that they assemble by UUID at boot. */
 export function mdadmConf(arrayLines: string[]): string {

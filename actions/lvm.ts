@@ -1,15 +1,5 @@
-import { ValidationError } from '../src/core/errors.js';
-import { definePlugin } from '../src/core/plugins/types.js';
-import { creationOrder, lvcreateArgs, raidCapacity, stackOverhead } from '../src/disk/storage-commands.js';
-import { placePartitions } from '../src/disk/geometry.js';
-import type { Objects } from '../src/objects/index.js';
-import { locateIn } from '../src/objects/yaml-source.js';
-import { requireLayout } from '../src/disk/targets.js';
-import { HostExecutor } from '../src/host/executor.js';
-import { partitionById, volumeDevice } from '../src/host/layout-tree.js';
-import { requireStorageSupport } from '../src/host/storage-tools.js';
-import { formatBytes } from '../src/objects/size.js';
-import { layoutVolumes } from '../src/objects/volumes.js';
+import { ValidationError, definePlugin, type Objects, locateIn, formatBytes, layoutVolumes } from 'bareon';
+import { creationOrder, lvcreateArgs, raidCapacity, stackOverhead, placePartitions, requireLayout, HostExecutor, partitionById, volumeDevice, requireStorageSupport } from 'bareon/disk';
 
 /** Refuses volume groups whose fixed-size volumes cannot fit on their devices, before anything is written. */
 export function checkVolumeGroupsFit(objects: Objects): void {

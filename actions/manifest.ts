@@ -1,10 +1,7 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { canonicalJson, sha256 } from '../src/core/digest.js';
-import { ValidationError } from '../src/core/errors.js';
-import { recordDate } from '../src/build/epoch.js';
-import { definePlugin } from '../src/core/plugins/types.js';
-import { ManifestSchema, type Manifest } from '../src/objects/index.js';
+import { canonicalJson, sha256, ValidationError, definePlugin, ManifestSchema, type Manifest } from 'bareon';
+import { recordDate } from 'bareon/containers';
 
 /** Writes `<outDir>/<name>.manifest.json`: artifacts with sha256, the profile digest, base image and packages. */
 export default definePlugin({

@@ -1,15 +1,5 @@
-import { ValidationError } from '../src/core/errors.js';
-import { definePlugin } from '../src/core/plugins/types.js';
-import { shq } from '../src/build/shell.js';
-import { GPT_ROOT_X86_64, GPT_TYPE, MSDOS_TYPE } from '../src/disk/partition-types.js';
-import { placePartitions, SECTOR, type DiskGeometry } from '../src/disk/geometry.js';
-import { assignIdentifiers, makeUuid } from '../src/disk/identifiers.js';
-import { checkFits } from '../src/disk/layout-checks.js';
-import { adoptKeptPartitions } from '../src/disk/kept-partitions.js';
-import { wipeOldPartitions } from '../src/disk/old-signatures.js';
-import { disksWithTargets, requireLayout } from '../src/disk/targets.js';
-import type { Partition } from '../src/objects/layout.js';
-import { fixedBytes, formatBytes, formatSizeSpec } from '../src/objects/size.js';
+import { ValidationError, definePlugin, shq, type Partition, fixedBytes, formatBytes, formatSizeSpec } from 'bareon';
+import { GPT_ROOT_X86_64, GPT_TYPE, MSDOS_TYPE, placePartitions, SECTOR, type DiskGeometry, assignIdentifiers, makeUuid, checkFits, adoptKeptPartitions, wipeOldPartitions, disksWithTargets, requireLayout } from 'bareon/disk';
 
 const sectors = (bytes: number) => bytes / SECTOR;
 

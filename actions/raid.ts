@@ -1,10 +1,5 @@
-import { ValidationError } from '../src/core/errors.js';
-import { definePlugin } from '../src/core/plugins/types.js';
-import { mdadmCreateArgs } from '../src/disk/storage-commands.js';
-import { requireLayout } from '../src/disk/targets.js';
-import { HostExecutor } from '../src/host/executor.js';
-import { partitionById, volumeDevice } from '../src/host/layout-tree.js';
-import { requireStorageSupport } from '../src/host/storage-tools.js';
+import { ValidationError, definePlugin } from 'bareon';
+import { mdadmCreateArgs, requireLayout, HostExecutor, partitionById, volumeDevice, requireStorageSupport } from 'bareon/disk';
 
 /** Makes the layout's md arrays (mdadm) from its partitions of type raid; they are stopped when the run ends. */
 export default definePlugin({

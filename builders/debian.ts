@@ -1,8 +1,6 @@
-import { ValidationError } from '../src/core/errors.js';
-import { findLocalBase, resolveBaseImage } from '../src/docker/base-image.js';
-import type { Profile } from '../src/objects/index.js';
+import { ValidationError, type Profile } from 'bareon';
+import { findLocalBase, resolveBaseImage, PACKAGE_MANAGERS } from 'bareon/containers';
 import { containerBuilder } from './common/container-builder.js';
-import { PACKAGE_MANAGERS } from '../src/build/package-manager.js';
 
 const distroOf = (profile: Profile): 'debian' | 'ubuntu' => ('distro' in profile.base ? profile.base.distro : /ubuntu/i.test(profile.base.image) ? 'ubuntu' : 'debian');
 

@@ -1,8 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { ValidationError } from '../src/core/errors.js';
-import { CACHE_KEY_LABEL, CACHE_PROFILE_LABEL } from '../src/docker/engine.js';
-import { entriesFromLocal, packEntries } from '../src/rootfs/file-archive.js';
+import { ValidationError } from 'bareon';
+import { CACHE_KEY_LABEL, CACHE_PROFILE_LABEL, entriesFromLocal, packEntries } from 'bareon/containers';
 import { containerBuilder, detectPackageManager } from './common/container-builder.js';
 
 /** `profile.dockerfile` resolved against the profile's directory. */

@@ -1,5 +1,5 @@
-import { ValidationError } from '../src/core/errors.js';
-import { findLocalBase, resolveBaseImage } from '../src/docker/base-image.js';
+import { ValidationError } from 'bareon';
+import { findLocalBase, resolveBaseImage } from 'bareon/containers';
 import { containerBuilder, detectPackageManager } from './common/container-builder.js';
 
 /** Any base image; apt, apk or dnf is detected for `packages`. */

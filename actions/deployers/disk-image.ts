@@ -2,23 +2,9 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BareonError, ValidationError } from '../../src/core/errors.js';
-import { definePlugin, type PluginContext } from '../../src/core/plugins/types.js';
-import { checkSourceDigest } from '../../src/deploy/checksum.js';
-import { growLastPartition } from '../../src/deploy/grow.js';
-import { writeQcow2Direct } from '../../src/deploy/qcow2-direct.js';
-import { writeQcow2Stream } from '../../src/deploy/qcow2-stream.js';
-import { writeZstdDirect } from '../../src/deploy/zstd-direct.js';
-import { deployTarget, requireSource } from '../../src/deploy/request.js';
-import { HostExecutor } from '../../src/host/executor.js';
-import { CONFIG_DRIVE_BYTES, type DeploySource, type DiskTarget } from '../../src/objects/index.js';
-import { formatBytes, MiB } from '../../src/objects/size.js';
-import { decompressor } from '../../src/source/decompress.js';
-import { parseQcow2Header } from '../../src/source/magic.js';
-import { qcow2Window, readQcow2Head } from '../../src/source/qcow2-head.js';
-import { qcow2Geometry, Qcow2FormatError, readQcow2Map, type Qcow2Map } from '../../src/source/qcow2-map.js';
-import { progressMeter, HashMeter } from '../../src/stream/artifact-writer.js';
-import { DiskWriter, writeSynced } from '../../src/stream/disk-writer.js';
+import { BareonError, ValidationError, definePlugin, type PluginContext, CONFIG_DRIVE_BYTES, type DeploySource, type DiskTarget, formatBytes, MiB } from 'bareon';
+import { checkSourceDigest, growLastPartition, writeQcow2Direct, writeQcow2Stream, writeZstdDirect, deployTarget, requireSource, decompressor, parseQcow2Header, qcow2Window, readQcow2Head, qcow2Geometry, Qcow2FormatError, readQcow2Map, type Qcow2Map, progressMeter, HashMeter, DiskWriter, writeSynced } from 'bareon/stream';
+import { HostExecutor } from 'bareon/disk';
 
 /** Hashes a stream to its end. */
 async function hashStream(stream: Readable, signal: AbortSignal): Promise<{ sha256: string; size: number }> {

@@ -1,15 +1,7 @@
 import { pipeline } from 'node:stream/promises';
-import { BareonError, ValidationError } from '../../src/core/errors.js';
-import { definePlugin } from '../../src/core/plugins/types.js';
-import { checkSourceDigest } from '../../src/deploy/checksum.js';
-import { deployTarget, requireSource } from '../../src/deploy/request.js';
-import { rootPartition } from '../../src/disk/layout-checks.js';
-import { requireLayout } from '../../src/disk/targets.js';
-import { formatBytes } from '../../src/objects/size.js';
-import { decompressor } from '../../src/source/decompress.js';
-import { ext4Uuid } from '../../src/source/magic.js';
-import { HashMeter, progressMeter } from '../../src/stream/artifact-writer.js';
-import { DiskWriter } from '../../src/stream/disk-writer.js';
+import { BareonError, ValidationError, definePlugin, formatBytes } from 'bareon';
+import { checkSourceDigest, deployTarget, requireSource, decompressor, ext4Uuid, HashMeter, progressMeter, DiskWriter } from 'bareon/stream';
+import { rootPartition, requireLayout } from 'bareon/disk';
 
 /** Writes an ext2/3/4 filesystem image (the ext4 exporter's output) onto the root partition and grows it to fill it. */
 export default definePlugin({

@@ -1,20 +1,8 @@
 import { execa } from 'execa';
 import { pipeline } from 'node:stream/promises';
-import { BareonError, ValidationError } from '../../src/core/errors.js';
-import { definePlugin } from '../../src/core/plugins/types.js';
-import { shq } from '../../src/build/shell.js';
-import { checkSourceDigest } from '../../src/deploy/checksum.js';
-import { deployTarget, requireSource } from '../../src/deploy/request.js';
-import { artifactPartitions } from '../../src/disk/geometry.js';
-import { rootVolume } from '../../src/disk/layout-checks.js';
-import { disksWithTargets, requireLayout } from '../../src/disk/targets.js';
-import { layoutVolumes } from '../../src/objects/volumes.js';
-import { formatBytes } from '../../src/objects/size.js';
-import { rootTree } from '../../src/host/root-tree.js';
-import { extractGuard } from '../../src/rootfs/extract-guard.js';
-import { TarFilter } from '../../src/rootfs/tar-filter.js';
-import { decompressor } from '../../src/source/decompress.js';
-import { HashMeter, progressMeter } from '../../src/stream/artifact-writer.js';
+import { BareonError, ValidationError, definePlugin, shq, layoutVolumes, formatBytes, rootTree } from 'bareon';
+import { checkSourceDigest, deployTarget, requireSource, extractGuard, TarFilter, decompressor, HashMeter, progressMeter } from 'bareon/stream';
+import { artifactPartitions, rootVolume, disksWithTargets, requireLayout } from 'bareon/disk';
 
 /**
  * Extracts a rootfs tarball onto the layout's filesystems, mounted under a temp dir: owners, modes,

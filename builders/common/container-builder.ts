@@ -1,14 +1,6 @@
 import path from 'node:path';
-import { ValidationError } from '../../src/core/errors.js';
-import { definePlugin, type Plugin, type PluginContext } from '../../src/core/plugins/types.js';
-import { DockerEngine } from '../../src/docker/engine.js';
-import type { BuildRecord, Objects, Profile } from '../../src/objects/index.js';
-import { ContainerRootfs } from '../../src/rootfs/container-rootfs.js';
-import { DETECT_PACKAGE_MANAGER, PACKAGE_MANAGERS, type PackageManager } from '../../src/build/package-manager.js';
-import { epochEnv } from '../../src/build/epoch.js';
-import { baseKey, findCachedStep, stepKey } from '../../src/build/step-cache.js';
-import type { LocalBase } from '../../src/docker/base-image.js';
-import { stepSubtasks, type StepPlan } from '../../src/build/step-runner.js';
+import { ValidationError, definePlugin, type Plugin, type PluginContext, type BuildRecord, type Objects, type Profile } from 'bareon';
+import { DockerEngine, ContainerRootfs, DETECT_PACKAGE_MANAGER, PACKAGE_MANAGERS, type PackageManager, epochEnv, baseKey, findCachedStep, stepKey, type LocalBase, stepSubtasks, type StepPlan } from 'bareon/containers';
 import { planSteps } from './steps.js';
 
 /** A base image ready for the steps: its id, package manager and distro family. */

@@ -1,11 +1,6 @@
 import path from 'node:path';
-import { ValidationError } from '../../src/core/errors.js';
-import { digestEntries, entriesFromLocal, type ArchiveEntry } from '../../src/rootfs/file-archive.js';
-import { APT_ARCHIVE_VOLUME, type BuildStep } from '../../src/build/build-step.js';
-import type { StepPlan } from '../../src/build/step-runner.js';
-import type { Layout, Profile } from '../../src/objects/index.js';
-import type { PackageManager } from '../../src/build/package-manager.js';
-import { shq, writeFileCommand } from '../../src/build/shell.js';
+import { ValidationError, type Layout, type Profile, shq, writeFileCommand } from 'bareon';
+import { digestEntries, entriesFromLocal, type ArchiveEntry, APT_ARCHIVE_VOLUME, type BuildStep, type StepPlan, type PackageManager } from 'bareon/containers';
 
 
 /** Packages a bootable image needs, per distro. */

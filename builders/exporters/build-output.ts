@@ -1,5 +1,4 @@
-import { ValidationError } from '../../src/core/errors.js';
-import type { Objects, Profile } from '../../src/objects/index.js';
+import { ValidationError, type Objects, type Profile } from 'bareon';
 
 /** An exporter's precondition: a profile (its name names the files) and an output directory. */
 export function requireBuildOutput(objects: Objects, who: string): { outDir: string; profile: Profile } {

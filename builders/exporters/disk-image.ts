@@ -1,19 +1,10 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { BareonError, ValidationError } from '../../src/core/errors.js';
-import { pluginSubtask } from '../../src/core/manager.js';
-import { definePlugin, type Plugin, type PluginContext, type Subtask } from '../../src/core/plugins/types.js';
-import { bareonPackageDir } from '../../src/core/plugins/discovery.js';
-import { artifactPartitions, autoDiskSize } from '../../src/disk/geometry.js';
-import { assignIdentifiers } from '../../src/disk/identifiers.js';
-import { workspaceSubtasks, WORK_DIR, type ImageWorkspace } from '../../src/disk/image-workspace.js';
-import { refuseStorageStack, rootPartition } from '../../src/disk/layout-checks.js';
-import { fixedBytes, loadLayout, MiB, type Artifact, type DiskTarget, type Objects } from '../../src/objects/index.js';
-import { progressMeter, writeArtifactFile } from '../../src/stream/artifact-writer.js';
-import { zstdHeadFrameCompressor } from '../../src/stream/zstd-head-frame.js';
+import { BareonError, ValidationError, pluginSubtask, definePlugin, type Plugin, type PluginContext, type Subtask, bareonPackageDir, fixedBytes, loadLayout, MiB, type Artifact, type DiskTarget, type Objects, VERSION } from 'bareon';
+import { artifactPartitions, autoDiskSize, assignIdentifiers, workspaceSubtasks, WORK_DIR, type ImageWorkspace, refuseStorageStack, rootPartition } from 'bareon/disk';
+import { progressMeter, writeArtifactFile, zstdHeadFrameCompressor } from 'bareon/stream';
 import { requireBuildOutput } from './build-output.js';
-import { artifactInputs, reusableArtifact } from '../../src/build/artifact-reuse.js';
-import { VERSION } from '../../src/core/version.js';
+import { artifactInputs, reusableArtifact } from 'bareon/containers';
 
 /** The layout bootable profiles get when they name none. */
 export const DEFAULT_LAYOUT = 'profiles/layouts/bios-uefi-gpt.yaml';

@@ -1,11 +1,8 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { definePlugin } from '../../src/core/plugins/types.js';
-import { makeUuid } from '../../src/disk/identifiers.js';
-import { workspaceSubtasks, WORK_DIR, type ImageWorkspace } from '../../src/disk/image-workspace.js';
-import { fixedBytes, MiB, sizeField } from '../../src/objects/size.js';
-import { withHeadroom } from '../../src/disk/geometry.js';
-import { progressMeter, writeArtifactFile } from '../../src/stream/artifact-writer.js';
+import { definePlugin, fixedBytes, MiB, sizeField } from 'bareon';
+import { makeUuid, workspaceSubtasks, WORK_DIR, type ImageWorkspace, withHeadroom } from 'bareon/disk';
+import { progressMeter, writeArtifactFile } from 'bareon/stream';
 import { requireBuildOutput } from './build-output.js';
 
 /** A bare ext4 filesystem image of the root tree (no partition table), made with mkfs.ext4 -d in the toolbox. */

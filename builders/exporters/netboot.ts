@@ -1,14 +1,10 @@
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
-import { artifactInputs, reusableArtifact } from '../../src/build/artifact-reuse.js';
-import { BareonError, ValidationError } from '../../src/core/errors.js';
-import { definePlugin } from '../../src/core/plugins/types.js';
-import { VERSION } from '../../src/core/version.js';
-import { newestWithPrefix } from '../../src/disk/kernel-names.js';
-import { tarToNewc } from '../../src/rootfs/tar-to-newc.js';
-import { progressMeter, writeArtifactFile } from '../../src/stream/artifact-writer.js';
-import { requireZstd, zstdStage } from '../../src/stream/tool-stage.js';
+import { artifactInputs, reusableArtifact } from 'bareon/containers';
+import { BareonError, ValidationError, definePlugin, VERSION } from 'bareon';
+import { newestWithPrefix } from 'bareon/disk';
+import { tarToNewc, progressMeter, writeArtifactFile, requireZstd, zstdStage } from 'bareon/stream';
 import { requireBuildOutput } from './build-output.js';
 
 /** What /etc/fstab says in a root filesystem that is the initramfs itself. */

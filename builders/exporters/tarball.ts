@@ -3,13 +3,10 @@ import path from 'node:path';
 import { availableParallelism } from 'node:os';
 import { createGzip } from 'node:zlib';
 import { z } from 'zod';
-import { BareonError } from '../../src/core/errors.js';
-import { definePlugin, type Plugin } from '../../src/core/plugins/types.js';
-import { progressMeter, writeArtifactFile } from '../../src/stream/artifact-writer.js';
-import { requireZstd, toolStage, zstdStage } from '../../src/stream/tool-stage.js';
+import { BareonError, definePlugin, type Plugin, VERSION } from 'bareon';
+import { progressMeter, writeArtifactFile, requireZstd, toolStage, zstdStage } from 'bareon/stream';
 import { requireBuildOutput } from './build-output.js';
-import { artifactInputs, reusableArtifact } from '../../src/build/artifact-reuse.js';
-import { VERSION } from '../../src/core/version.js';
+import { artifactInputs, reusableArtifact } from 'bareon/containers';
 
 type Compression = 'none' | 'gzip' | 'zstd';
 

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, type Dirent } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { canonicalJson, fileSha256, sha256 } from '../core/digest.js';
-import { bareonPackageDir } from '../core/plugins/discovery.js';
+import { bareonPackageDir } from '../core/version.js';
 import { ManifestSchema, type Artifact, type Objects } from '../objects/index.js';
 
 /** Bumped when the rules that turn `docker export` into a root filesystem change. */

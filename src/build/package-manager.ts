@@ -1,4 +1,4 @@
-import { shq } from './shell.js';
+import { shq } from '../core/shell.js';
 
 export type PackageManagerName = 'apt' | 'apk' | 'dnf';
 

@@ -1,6 +1,6 @@
 import { BareonError } from '../core/errors.js';
 import type { CleanupStack } from '../core/cleanup.js';
-import type { Subtask, TaskIO } from '../core/plugins/types.js';
+import type { Subtask, TaskIO } from '../plugins/types.js';
 import { CACHE_KEY_LABEL, CACHE_PROFILE_LABEL, CACHE_STEP_LABEL, type DockerEngine } from '../docker/engine.js';
 import { findCachedStep, stepKey } from './step-cache.js';
 import { archiveStream, type BuildStep } from './build-step.js';

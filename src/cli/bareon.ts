@@ -11,7 +11,7 @@ program
   .option('--json', 'print JSON')
   .action(async (namespace: string | undefined, opts: { json?: boolean }) =>
     runSession('text', async () => {
-      const { PluginRegistry } = await import('../core/plugins/registry.js');
+      const { PluginRegistry } = await import('../plugins/registry.js');
       const { listPlugins, formatPluginTable } = await import('./commands/plugins.js');
       const rows = await listPlugins(await PluginRegistry.discover(), namespace);
       process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : `${formatPluginTable(rows)}\n`);

@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { ValidationError } from '../core/errors.js';
 import { CONFIG_DRIVE_BYTES, type ConfigDriveRequest } from '../objects/configdrive.js';
-import { formatBytes } from '../objects/size.js';
+import { formatBytes } from '../core/size.js';
 
 /** A file of the config drive: its path inside the filesystem and its bytes. */
 export interface DriveFile {

@@ -1,6 +1,6 @@
 import path from 'node:path';
-import { shq } from '../build/shell.js';
-import type { DiskExecutor } from '../disk/executor.js';
+import { shq } from '../core/shell.js';
+import type { DiskExecutor } from '../core/disk-executor.js';
 import type { ConfigDriveFs } from '../objects/configdrive.js';
 import type { DriveFile } from './content.js';
 

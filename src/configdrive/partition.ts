@@ -1,9 +1,9 @@
 import { ValidationError } from '../core/errors.js';
-import type { DiskExecutor } from '../disk/executor.js';
+import type { DiskExecutor } from '../core/disk-executor.js';
 import { SECTOR } from '../disk/geometry.js';
-import { readPartitionTable, type PartitionTable } from '../deploy/partition-table.js';
+import { readPartitionTable, type PartitionTable } from '../disk/partition-table.js';
 import { CONFIG_DRIVE_BYTES } from '../objects/configdrive.js';
-import { formatBytes, MiB } from '../objects/size.js';
+import { formatBytes, MiB } from '../core/size.js';
 import { probeAt } from '../disk/probe.js';
 
 /** A config drive partition on a disk that already carries a table. */

@@ -1,5 +1,12 @@
-import { formatBytes } from '../objects/size.js';
-import type { Progress } from './plugins/types.js';
+import { formatBytes } from './size.js';
+
+/** Byte progress of a task; rendered as bytes, rate and ETA on a TTY, plain lines otherwise. */
+export interface Progress {
+  /** Starts (or restarts) counting; `total` enables the percentage and ETA. */
+  start(total?: number): void;
+  add(bytes: number): void;
+  done(): void;
+}
 
 /** "412.0 MiB / 800.0 MiB (51%), 152.3 MiB/s, ETA 3s" */
 export function describeProgress(bytes: number, total: number | undefined, elapsedMs: number): string {

@@ -4,8 +4,8 @@ import { HostExecutor } from '../host/executor.js';
 import { attachLoop } from '../host/loop.js';
 import { mountDevice, tempDir } from '../host/mount.js';
 import { stat } from 'node:fs/promises';
-import { formatBytes, MiB } from '../objects/size.js';
-import { readPartitionTable } from './partition-table.js';
+import { formatBytes, MiB } from '../core/size.js';
+import { readPartitionTable } from '../disk/partition-table.js';
 
 /** What --grow did. */
 export interface GrowResult {

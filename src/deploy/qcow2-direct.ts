@@ -1,6 +1,6 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import type { Progress } from '../core/plugins/types.js';
-import { MiB } from '../objects/size.js';
+import type { Progress } from '../core/progress.js';
+import { MiB } from '../core/size.js';
 import type { Qcow2Extent, Qcow2Map } from '../source/qcow2-map.js';
 import { openDirect } from '../stream/direct-read.js';
 import { writeFully } from '../stream/disk-writer.js';

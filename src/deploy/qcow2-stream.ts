@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import type { Progress } from '../core/plugins/types.js';
+import type { Progress } from '../core/progress.js';
 import { appendExtent, checkMappingBudget, l2Clusters, l2Offsets, mappingBudget, qcow2Geometry, Qcow2FormatError, type Qcow2Extent, type Qcow2Geometry } from '../source/qcow2-map.js';
-import { MiB } from '../objects/size.js';
+import { MiB } from '../core/size.js';
 import { writevFully } from '../stream/disk-writer.js';
 import { holdBack, zeroGaps } from './qcow2-direct.js';
 

@@ -1,4 +1,4 @@
-import type { DiskExecutor } from '../disk/executor.js';
+import type { DiskExecutor } from '../core/disk-executor.js';
 
 /**
  * Which files own the given bytes of an ext4 filesystem that starts at `offset` in `image`, by

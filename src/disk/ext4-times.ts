@@ -1,4 +1,4 @@
-import type { DiskExecutor } from './executor.js';
+import type { DiskExecutor } from '../core/disk-executor.js';
 
 /**
  * The inodes of an ext4 filesystem that were ever handed out, from `debugfs -R stats`: in each group,

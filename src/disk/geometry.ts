@@ -1,32 +1,16 @@
 import type { ArtifactPartition } from '../objects/artifact.js';
 import { ValidationError } from '../core/errors.js';
+import type { DiskGeometry, PlacedPartition } from '../objects/geometry.js';
 import type { Disk, Partition } from '../objects/layout.js';
-import { alignDown, alignUp, formatBytes, MiB } from '../objects/size.js';
+
+export type { DiskGeometry, PlacedPartition } from '../objects/geometry.js';
+import { alignDown, alignUp, formatBytes, MiB } from '../core/size.js';
 
 export const SECTOR = 512;
 /** Partitions start and end on 1 MiB boundaries. */
 export const ALIGNMENT = MiB;
 /** GPT keeps 33 sectors (header + entries) at the end of the disk. */
 const GPT_BACKUP_BYTES = 33 * SECTOR;
-
-/** Where one partition lies on the disk. */
-export interface PlacedPartition {
-  /** The kernel's partition number (msdos logicals start at 5). */
-  number: number;
-  /** Index in the layout's partitions list. */
-  index: number;
-  start: number;
-  size: number;
-  spec: Partition;
-}
-
-export interface DiskGeometry {
-  table: 'gpt' | 'msdos';
-  size: number;
-  partitions: PlacedPartition[];
-  /** msdos only: the extended partition holding the logicals. */
-  extended?: { number: 4; start: number; size: number };
-}
 
 /** Bytes a partition asks for, or undefined for `remaining`. */
 function requested(p: Partition, diskSize: number): number | undefined {

@@ -1,5 +1,5 @@
 import { BareonError } from '../core/errors.js';
-import type { PluginContext, Subtask } from '../core/plugins/types.js';
+import type { PluginContext, Subtask } from '../plugins/types.js';
 import { bootstrapBase } from '../docker/base-image.js';
 import { DockerEngine } from '../docker/engine.js';
 import type { Objects } from '../objects/index.js';

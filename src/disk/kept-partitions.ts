@@ -1,8 +1,8 @@
 import { ValidationError } from '../core/errors.js';
-import { readPartitionTable } from '../deploy/partition-table.js';
+import { readPartitionTable } from './partition-table.js';
 import type { DiskTarget } from '../objects/index.js';
 import type { Disk } from '../objects/layout.js';
-import { formatBytes } from '../objects/size.js';
+import { formatBytes } from '../core/size.js';
 import { placePartitions } from './geometry.js';
 import { probeAt } from './probe.js';
 

@@ -1,4 +1,4 @@
-import { readPartitionTable } from '../deploy/partition-table.js';
+import { readPartitionTable } from './partition-table.js';
 import type { DiskTarget } from '../objects/index.js';
 import type { Disk } from '../objects/layout.js';
 import { placePartitions } from './geometry.js';

@@ -1,4 +1,4 @@
-import type { DiskExecutor } from './executor.js';
+import type { DiskExecutor } from '../core/disk-executor.js';
 
 /**
  * What blkid finds at `offset` of a disk or image file (TYPE, UUID, LABEL…), probed without a

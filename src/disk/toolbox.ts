@@ -9,7 +9,7 @@ import type { BuildStep } from '../build/build-step.js';
 import type { CleanupStack } from '../core/cleanup.js';
 import { ToolError } from '../core/tool-error.js';
 import { explainStartFailure, type DockerEngine } from '../docker/engine.js';
-import type { DiskExecutor } from './executor.js';
+import type { DiskExecutor } from '../core/disk-executor.js';
 
 /** The disk tools an image build needs, installed in the toolbox image. */
 export const TOOLBOX_PACKAGES = [

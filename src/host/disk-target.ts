@@ -4,7 +4,7 @@ import type { CleanupStack } from '../core/cleanup.js';
 import { BareonError, ValidationError } from '../core/errors.js';
 import { SECTOR } from '../disk/geometry.js';
 import type { DiskTarget } from '../objects/index.js';
-import { formatBytes, MiB } from '../objects/size.js';
+import { formatBytes, MiB } from '../core/size.js';
 import { HostExecutor } from './executor.js';
 import { fileId, findHolders } from './holders.js';
 import { attachLoop } from './loop.js';

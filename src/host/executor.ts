@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ToolError, type CommandResult } from '../core/tool-error.js';
-import type { DiskExecutor } from '../disk/executor.js';
+import type { DiskExecutor } from '../core/disk-executor.js';
 import { LineTail } from '../stream/lines.js';
 
 /** Runs disk tools on this machine (deploy onto block devices and image files); no Docker involved. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { formatBytes, parseSize } from './size.js';
+import { formatBytes, parseSize } from '../core/size.js';
 
 const OPERATORS = ['>=', '<=', '==', '!=', '>', '<'] as const;
 export type SizeOperator = (typeof OPERATORS)[number];

@@ -6,8 +6,8 @@ import { LayoutSchema, type Layout } from './layout.js';
 import { ProfileSchema, type Profile } from './profile.js';
 import type { Artifact, InstalledPackage } from './artifact.js';
 import { parseWith, rememberOrigin, YamlSource } from './yaml-source.js';
-import type { DiskExecutor } from '../disk/executor.js';
-import type { DiskGeometry } from '../disk/geometry.js';
+import type { DiskExecutor } from '../core/disk-executor.js';
+import type { DiskGeometry } from './geometry.js';
 import type { DeployRequest, DeploySource } from './deploy.js';
 
 export * from './artifact.js';
@@ -16,7 +16,7 @@ export * from './disk-match.js';
 export * from './deploy.js';
 export * from './layout.js';
 export * from './profile.js';
-export * from './size.js';
+export * from '../core/size.js';
 export { formatPath, parseWith, YamlSource } from './yaml-source.js';
 
 /** One build step's outcome: a cache hit (reused image) or a run. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HygieneSchema } from '../rootfs/hygiene.js';
+import { HygieneSchema } from './hygiene.js';
 import { ConfigDriveSchema } from './configdrive.js';
 import { LayoutSchema } from './layout.js';
 

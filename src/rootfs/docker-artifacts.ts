@@ -1,4 +1,4 @@
-import { hygieneItem, SSH_KEYGEN_DROPIN, type Hygiene } from './hygiene.js';
+import { hygieneItem, SSH_KEYGEN_DROPIN, type Hygiene } from '../objects/hygiene.js';
 import type { TarDecision, TarEntryInfo, TarFilterOptions } from './tar-filter.js';
 
 /** What an exported root filesystem should say about itself where Docker's bind mounts hid the truth. */

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { BareonError } from '../core/errors.js';
-import { NEWC_TRAILER, newcDataPadding, newcHeader } from '../disk/cpio.js';
+import { NEWC_TRAILER, newcDataPadding, newcHeader } from './cpio.js';
 
 const S_IFMT: Record<string, number> = {
   file: 0o100000,

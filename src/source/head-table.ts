@@ -1,5 +1,5 @@
 import { SECTOR } from '../disk/geometry.js';
-import type { PartitionTable } from '../deploy/partition-table.js';
+import type { PartitionTable } from '../disk/partition-table.js';
 
 /**
  * The partition table in the first bytes of a disk image (MBR, or GPT behind a protective MBR), read

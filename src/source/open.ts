@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { Readable, Transform } from 'node:stream';
 import { BareonError, ValidationError } from '../core/errors.js';
-import { formatBytes } from '../objects/size.js';
+import { formatBytes } from '../core/size.js';
 
 export const isUrl = (uri: string) => /^https?:\/\//i.test(uri);
 

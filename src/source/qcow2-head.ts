@@ -1,4 +1,4 @@
-import type { DiskExecutor } from '../disk/executor.js';
+import type { DiskExecutor } from '../core/disk-executor.js';
 
 /** qemu-img image options for a raw window (`offset=`, `size=`) into a qcow2, its format always given, never probed. */
 export function qcow2Window(file: string, window: string): string {

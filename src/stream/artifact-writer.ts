@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { CleanupStack } from '../core/cleanup.js';
-import type { Progress } from '../core/plugins/types.js';
+import type { Progress } from '../core/progress.js';
 import { SparseFileWriter } from './disk-writer.js';
 
 /** Counts bytes into a Progress as they pass. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import type { Progress } from '../core/plugins/types.js';
+import type { Progress } from '../core/progress.js';
 
 const CHUNK = 4 * 1024 * 1024;
 

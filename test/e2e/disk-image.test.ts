@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { hygieneItem } from '../../src/rootfs/hygiene.js';
+import { hygieneItem } from '../../src/objects/hygiene.js';
 import { bareon } from '../helpers/cli.js';
 import { checkDiskFiles, checkFilesystems, expectIdentical, manifestOf } from '../helpers/disk-checks.js';
 import { TEST_EPOCH } from '../helpers/images.js';

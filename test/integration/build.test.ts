@@ -5,7 +5,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { hygieneItem } from '../../src/rootfs/hygiene.js';
+import { hygieneItem } from '../../src/objects/hygiene.js';
 import { stringify } from 'yaml';
 import type { Manifest } from '../../src/objects/index.js';
 import { bareon, REPO } from '../helpers/cli.js';

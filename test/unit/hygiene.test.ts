@@ -3,7 +3,7 @@ import { buffer } from 'node:stream/consumers';
 import tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { dockerArtifactRules } from '../../src/rootfs/docker-artifacts.js';
-import { HygieneSchema, SSH_KEYGEN_DROPIN } from '../../src/rootfs/hygiene.js';
+import { HygieneSchema, SSH_KEYGEN_DROPIN } from '../../src/objects/hygiene.js';
 import { TarFilter } from '../../src/rootfs/tar-filter.js';
 
 const REMOVED = [

@@ -14,7 +14,7 @@ import { localiseJobFiles } from '../../src/agent/job-files.js';
 import { resolverFromDhcp } from '../../src/agent/resolver.js';
 import { deployArgs, resolveJobPath } from '../../src/agent/job-argv.js';
 import { assignIdentifiers } from '../../src/disk/identifiers.js';
-import { alignmentPadding, newcArchive } from '../../src/disk/cpio.js';
+import { alignmentPadding, newcArchive } from '../../src/rootfs/cpio.js';
 import { creationOrder, lvcreateArgs, mdadmCreateArgs, raidCapacity } from '../../src/disk/storage-commands.js';
 import { JobSchema } from '../../src/objects/job.js';
 import { LayoutSchema, type LayoutInput } from '../../src/objects/layout.js';

@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { ValidationError } from '../../core/errors.js';
-import { runPlugins } from '../../core/manager.js';
-import { bareonPackageDir } from '../../core/plugins/discovery.js';
-import { PluginRegistry } from '../../core/plugins/registry.js';
-import type { QueueEntry } from '../../core/plugins/types.js';
-import { readPartitionTable } from '../../deploy/partition-table.js';
+import { runPlugins } from '../../plugins/manager.js';
+import { bareonPackageDir } from '../../core/version.js';
+import { PluginRegistry } from '../../plugins/registry.js';
+import type { QueueEntry } from '../../plugins/types.js';
+import { readPartitionTable } from '../../disk/partition-table.js';
 import { placePartitions } from '../../disk/geometry.js';
 import { assignIdentifiers } from '../../disk/identifiers.js';
 import { rootVolume } from '../../disk/layout-checks.js';

@@ -1,6 +1,6 @@
 import { findHolders } from '../../host/holders.js';
 import { listDisks, type DiskInfo } from '../../host/disk-inventory.js';
-import { formatBytes } from '../../objects/size.js';
+import { formatBytes } from '../../core/size.js';
 
 /** `bareon disks`: this machine's disks with every attribute a hint can name, and what holds each. */
 export async function disksCommand(opts: { json?: boolean; all?: boolean }): Promise<string> {

@@ -2,7 +2,7 @@ import { CACHE_KEY_LABEL, CACHE_PROFILE_LABEL, DockerEngine, RUN_LABEL } from '.
 import type Docker from 'dockerode';
 import { APT_ARCHIVE_VOLUME } from '../../build/build-step.js';
 import { ValidationError } from '../../core/errors.js';
-import { formatBytes, parseSize } from '../../objects/size.js';
+import { formatBytes, parseSize } from '../../core/size.js';
 
 export interface GcOptions {
   /** Cache images older than this many ms are removed. */

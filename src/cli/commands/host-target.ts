@@ -3,7 +3,7 @@ import { ValidationError } from '../../core/errors.js';
 import { describeTarget, hostDiskTarget, inspectTarget, refuseBusyTarget, refuseSourceAsTarget, type TargetInfo } from '../../host/disk-target.js';
 import type { DiskTarget, Objects } from '../../objects/index.js';
 import { layoutTree } from '../../host/layout-tree.js';
-import { parseSize } from '../../objects/size.js';
+import { parseSize } from '../../core/size.js';
 import type { Session } from '../session.js';
 
 /** `--size 8GiB` as bytes; undefined when not given. */

@@ -1,6 +1,6 @@
-import type { DeclaredPlugin } from '../../core/plugins/declaration.js';
-import { PluginRegistry } from '../../core/plugins/registry.js';
-import { NAMESPACES, type Namespace } from '../../core/plugins/types.js';
+import type { DeclaredPlugin } from '../../plugins/declaration.js';
+import { PluginRegistry } from '../../plugins/registry.js';
+import { NAMESPACES, type Namespace } from '../../plugins/types.js';
 import { ValidationError } from '../../core/errors.js';
 
 export interface PluginRow {

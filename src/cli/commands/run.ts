@@ -1,5 +1,5 @@
-import { PluginRegistry } from '../../core/plugins/registry.js';
-import { runPlugins } from '../../core/manager.js';
+import { PluginRegistry } from '../../plugins/registry.js';
+import { runPlugins } from '../../plugins/manager.js';
 import { loadLayout, type Objects } from '../../objects/index.js';
 import { configDriveRequest, type ConfigDriveFlags } from '../../configdrive/request.js';
 import type { TargetInfo } from '../../host/disk-target.js';

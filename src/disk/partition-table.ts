@@ -1,5 +1,5 @@
-import type { DiskExecutor } from '../disk/executor.js';
-import { SECTOR } from '../disk/geometry.js';
+import type { DiskExecutor } from '../core/disk-executor.js';
+import { SECTOR } from './geometry.js';
 
 /** One partition of a table as sfdisk reads it. */
 export interface TablePartition {

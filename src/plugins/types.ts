@@ -1,6 +1,7 @@
 import type { z } from 'zod';
-import type { CleanupStack } from '../cleanup.js';
-import type { Objects } from '../../objects/index.js';
+import type { CleanupStack } from '../core/cleanup.js';
+import type { Progress } from '../core/progress.js';
+import type { Objects } from '../objects/index.js';
 
 export const NAMESPACES = ['bareon.drivers', 'bareon.builders', 'bareon.exporters', 'bareon.deployers', 'bareon.actions'] as const;
 export type Namespace = (typeof NAMESPACES)[number];
@@ -8,13 +9,7 @@ export type Namespace = (typeof NAMESPACES)[number];
 /** The plugin API version this bareon implements (`"bareon": {"apiVersion": 1}` in package.json). */
 export const API_VERSION = 1;
 
-/** Byte progress of a task; rendered as bytes, rate and ETA on a TTY, plain lines otherwise. */
-export interface Progress {
-  /** Starts (or restarts) counting; `total` enables the percentage and ETA. */
-  start(total?: number): void;
-  add(bytes: number): void;
-  done(): void;
-}
+export type { Progress };
 
 /** What a running task can do to report itself. */
 export interface TaskIO {

@@ -1,19 +1,8 @@
 import { existsSync } from 'node:fs';
 import { readdir, readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { bareonPackageDir } from '../core/version.js';
 import { readPluginPackage, type PluginPackage, type PluginSource } from './declaration.js';
-
-/** The directory of bareon's own package.json. */
-export function bareonPackageDir(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('bareon package.json not found');
-    dir = parent;
-  }
-  return dir;
-}
 
 function nearestPackageDir(from: string): string | undefined {
   for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {

@@ -2,12 +2,12 @@ import { Listr, type ListrTaskWrapper } from 'listr2';
 import { z } from 'zod';
 import type { Objects } from '../objects/index.js';
 import { issuesToError } from '../objects/yaml-source.js';
-import type { CleanupStack } from './cleanup.js';
-import { BareonError, ValidationError } from './errors.js';
-import type { PluginRegistry } from './plugins/registry.js';
-import { NAMESPACES, type Namespace, type Plugin, type PluginContext, type QueueEntry, type RunFlags, type Subtask, type TaskIO } from './plugins/types.js';
-import { throttledProgress } from './progress.js';
-import type { Reporter } from './reporter.js';
+import type { CleanupStack } from '../core/cleanup.js';
+import { BareonError, ValidationError } from '../core/errors.js';
+import type { PluginRegistry } from './registry.js';
+import { NAMESPACES, type Namespace, type Plugin, type PluginContext, type QueueEntry, type RunFlags, type Subtask, type TaskIO } from './types.js';
+import { throttledProgress } from '../core/progress.js';
+import type { Reporter } from '../core/reporter.js';
 
 export interface RunRequest {
   registry: PluginRegistry;

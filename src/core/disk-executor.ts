@@ -1,4 +1,4 @@
-import type { CommandResult } from '../core/tool-error.js';
+import type { CommandResult } from './tool-error.js';
 
 /**
  * Where disk tools run: inside the toolbox container for images (no host privileges), or on the

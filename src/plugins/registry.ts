@@ -1,6 +1,6 @@
 import { pathToFileURL } from 'node:url';
-import { ValidationError } from '../errors.js';
-import { didYouMean } from '../suggest.js';
+import { ValidationError } from '../core/errors.js';
+import { didYouMean } from '../core/suggest.js';
 import type { DeclaredPlugin, PluginPackage } from './declaration.js';
 import { discoverPluginPackages, type DiscoveryOptions } from './discovery.js';
 import type { Namespace, Plugin } from './types.js';
