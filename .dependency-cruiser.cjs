@@ -7,14 +7,35 @@
  * 2. The folders of src/ are layers: each imports only from the layers below it, so no import
  *    cycle between folders can form. The order is documented in docs/architecture.md.
  */
-const LAYERS = ['core', 'stream', 'objects', 'docker', 'rootfs', 'plugins', 'build', 'disk', 'source', 'host', 'configdrive', 'deploy', 'diff', 'agent', 'api', 'cli'];
+const LAYERS = [
+  'core',
+  'stream',
+  'objects',
+  'docker',
+  'rootfs',
+  'plugins',
+  'build',
+  'disk',
+  'source',
+  'host',
+  'configdrive',
+  'deploy',
+  'diff',
+  'agent',
+  'api',
+  'cli',
+];
 
 const layerRules = LAYERS.map((layer, i) => ({
   name: `layer-${layer}`,
   severity: 'error',
   comment: `src/${layer} may import only from the layers below it: ${LAYERS.slice(0, i).join(', ') || '(none)'}`,
   from: { path: `^src/${layer}/` },
-  to: { path: `^src/(${LAYERS.slice(i).filter((l) => l !== layer).join('|')})/` },
+  to: {
+    path: `^src/(${LAYERS.slice(i)
+      .filter((l) => l !== layer)
+      .join('|')})/`,
+  },
 }));
 
 module.exports = {
@@ -22,14 +43,16 @@ module.exports = {
     {
       name: 'plugin-uses-internal-module',
       severity: 'error',
-      comment: "an in-tree plugin imports bareon's internals: import from 'bareon' or a public subpath (bareon/disk, bareon/stream, bareon/containers) instead, as out-of-tree plugins must",
+      comment:
+        "an in-tree plugin imports bareon's internals: import from 'bareon' or a public subpath (bareon/disk, bareon/stream, bareon/containers) instead, as out-of-tree plugins must",
       from: { path: '^(actions|builders)/' },
       to: { path: '^(src|dist)/', pathNot: '^(src|dist/src)/(index|api/[a-z]+)\\.(ts|js|d\\.ts)$' },
     },
     {
       name: 'plugin-import-unresolvable',
       severity: 'error',
-      comment: "an in-tree plugin's import does not resolve: only bareon's public subpaths are exported (build first: they resolve to dist/)",
+      comment:
+        "an in-tree plugin's import does not resolve: only bareon's public subpaths are exported (build first: they resolve to dist/)",
       from: { path: '^(actions|builders)/' },
       to: { couldNotResolve: true },
     },
@@ -51,7 +74,8 @@ module.exports = {
     {
       name: 'no-circular',
       severity: 'error',
-      comment: 'modules must not import each other in a cycle (type-only imports aside: they vanish from the JavaScript)',
+      comment:
+        'modules must not import each other in a cycle (type-only imports aside: they vanish from the JavaScript)',
       from: {},
       to: { circular: true, viaOnly: { dependencyTypesNot: ['type-only'] } },
     },
@@ -62,6 +86,10 @@ module.exports = {
     tsPreCompilationDeps: true,
     preserveSymlinks: true,
     tsConfig: { fileName: 'tsconfig.json' },
-    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['types', 'import', 'default'], mainFields: ['types', 'main'] },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['types', 'import', 'default'],
+      mainFields: ['types', 'main'],
+    },
   },
 };

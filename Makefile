@@ -1,4 +1,4 @@
-.PHONY: setup build test test-unit test-integration test-e2e test-podman test-agent fuzz demo agent bench clean
+.PHONY: setup build lint format test test-unit test-integration test-e2e test-podman test-agent fuzz demo agent bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -9,7 +9,16 @@ node_modules/.package-lock.json: package-lock.json
 build: node_modules/.package-lock.json
 	npm run build --silent
 
-# Everything: unit, integration (real Docker, image files) and e2e (QEMU boots) tests, then the build
+# Formatting and lint rules (Biome), and the import rules (dependency-cruiser: in-tree plugins use
+# only the public subpaths, src/'s folders are layers). The import rules resolve "bareon" to dist/.
+lint: build
+	npx biome check .
+	npx depcruise src actions builders --config .dependency-cruiser.cjs
+
+format: node_modules/.package-lock.json
+	npx biome check --write .
+
+# Everything: lint, unit, integration (real Docker, image files) and e2e (QEMU boots) tests, then the build
 # tests again through Podman (a run of its own: its setup points DOCKER_HOST at Podman's socket).
 # Two vitest runs side by side, on code compiled once: the heavy one (Docker builds and QEMU boots,
 # one file at a time, after building the shared images), and the light one (the unit tests, three
@@ -18,7 +27,7 @@ build: node_modules/.package-lock.json
 UNIT = npx vitest run --project unit --maxWorkers=3
 LIGHT_LOG = .test-artifacts/light.log
 
-test: setup build
+test: setup build lint
 	@mkdir -p .test-artifacts
 	@BAREON_TEST_COMPILED=1 npx vitest run --project unit --project integration-local --maxWorkers=3 >$(LIGHT_LOG) 2>&1 & light=$$!; \
 	BAREON_TEST_COMPILED=1 npx vitest run --project integration --project e2e; heavy=$$?; \

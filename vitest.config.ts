@@ -7,7 +7,22 @@ import HeavyFirstSequencer from './test/setup/sequencer.js';
  * They run one at a time, in a pool of their own beside the Docker builds and VMs, which also run
  * one at a time.
  */
-const LOCAL = ['deploy', 'kept-partitions', 'qcow2-reader', 'configdrive', 'agent-jobs', 'disk-hints', 'plugin-walkthrough', 'fuzz-qcow2', 'fuzz-tar', 'hostile-rootfs', 'hostile-sources', 'target-faults', 'sigint-sweep', 'teardown-races'].map((n) => `test/integration/${n}.test.ts`);
+const LOCAL = [
+  'deploy',
+  'kept-partitions',
+  'qcow2-reader',
+  'configdrive',
+  'agent-jobs',
+  'disk-hints',
+  'plugin-walkthrough',
+  'fuzz-qcow2',
+  'fuzz-tar',
+  'hostile-rootfs',
+  'hostile-sources',
+  'target-faults',
+  'sigint-sweep',
+  'teardown-races',
+].map((n) => `test/integration/${n}.test.ts`);
 
 // Tiers: unit (no privileges, parallel), integration (real Docker, disks; serial), integration-local
 // (disks only; serial), e2e (QEMU boots, the deploy agent's jobs among them; serial), and podman
@@ -20,7 +35,10 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^bareon$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
-      { find: /^bareon\/(disk|stream|containers)$/, replacement: fileURLToPath(new URL('./src/api/$1.ts', import.meta.url)) },
+      {
+        find: /^bareon\/(disk|stream|containers)$/,
+        replacement: fileURLToPath(new URL('./src/api/$1.ts', import.meta.url)),
+      },
     ],
   },
   test: {

@@ -1,5 +1,26 @@
-import { BareonError, definePlugin, rootTree, type Bootloader, type Disk, type Layout, layoutVolumes, volumeDisks, volumeStack, type Volume } from 'bareon';
-import { SECTOR, embedGrubBios, MBR_CODE_BYTES, newestWithPrefix, checkBootloader, rootVolume, disksWithTargets, requireLayout, rootTarget } from 'bareon/disk';
+import {
+  BareonError,
+  definePlugin,
+  rootTree,
+  type Bootloader,
+  type Disk,
+  type Layout,
+  layoutVolumes,
+  volumeDisks,
+  volumeStack,
+  type Volume,
+} from 'bareon';
+import {
+  SECTOR,
+  embedGrubBios,
+  MBR_CODE_BYTES,
+  newestWithPrefix,
+  checkBootloader,
+  rootVolume,
+  disksWithTargets,
+  requireLayout,
+  rootTarget,
+} from 'bareon/disk';
 
 const GRUB_FS_MODULE: Record<string, string> = { ext2: 'ext2', ext3: 'ext2', ext4: 'ext2', xfs: 'xfs', btrfs: 'btrfs' };
 
@@ -13,12 +34,25 @@ export function bootVolume(layout: Layout): { volume: Volume; prefix: string } {
 export function grubModules(layout: Layout): string[] {
   const { volume } = bootVolume(layout);
   const { raids, vgs } = volumeStack(layout, volume);
-  const tables = [...new Set(volumeDisks(layout, volume).map((d) => (layout.disks[d].table === 'msdos' ? 'part_msdos' : 'part_gpt')))];
-  return [...tables, ...(raids.length ? ['mdraid1x'] : []), ...(vgs.length ? ['lvm'] : []), GRUB_FS_MODULE[volume.fs!.type] ?? 'ext2'];
+  const tables = [
+    ...new Set(volumeDisks(layout, volume).map((d) => (layout.disks[d].table === 'msdos' ? 'part_msdos' : 'part_gpt'))),
+  ];
+  return [
+    ...tables,
+    ...(raids.length ? ['mdraid1x'] : []),
+    ...(vgs.length ? ['lvm'] : []),
+    GRUB_FS_MODULE[volume.fs!.type] ?? 'ext2',
+  ];
 }
 
 /** grub.cfg: serial and screen consoles, root by filesystem UUID, the profile's command line. */
-export function grubConfig(opts: { layout: Layout; bootloader: Bootloader; kernel: string; initrd?: string; title: string }): string {
+export function grubConfig(opts: {
+  layout: Layout;
+  bootloader: Bootloader;
+  kernel: string;
+  initrd?: string;
+  title: string;
+}): string {
   const { volume: boot, prefix } = bootVolume(opts.layout);
   const root = rootVolume(opts.layout);
   return [
@@ -54,7 +88,10 @@ export default definePlugin({
   summary: 'installs GRUB: grub-bios (core image in bios_grub or the MBR gap) and grub-efi (EFI/BOOT/BOOTX64.EFI)',
   validate(objects) {
     const layout = requireLayout(objects, 'bootloader');
-    if (!layout.bootloader) throw new BareonError(`${objects.layoutFile ?? 'layout'}: bootloader: missing (kind: [grub-bios, grub-efi])`, { exitCode: 2 });
+    if (!layout.bootloader)
+      throw new BareonError(`${objects.layoutFile ?? 'layout'}: bootloader: missing (kind: [grub-bios, grub-efi])`, {
+        exitCode: 2,
+      });
     checkBootloader(layout, objects.layoutFile ?? objects.profileFile);
   },
   async run(ctx) {
@@ -68,10 +105,16 @@ export default definePlugin({
 
     const boot = await root.readdir('boot');
     const kernel = newestWithPrefix(boot, 'vmlinuz-');
-    if (!kernel) throw new BareonError('bootloader: no /boot/vmlinuz-* in the root filesystem', { hint: 'set bootable: true in the profile to install a kernel' });
+    if (!kernel)
+      throw new BareonError('bootloader: no /boot/vmlinuz-* in the root filesystem', {
+        hint: 'set bootable: true in the profile to install a kernel',
+      });
     const initrd = boot.find((f) => f === `initrd.img-${kernel.slice('vmlinuz-'.length)}`);
     const profileName = ctx.objects.profile?.name ?? 'Linux';
-    await root.writeFile('boot/grub/grub.cfg', Buffer.from(grubConfig({ layout, bootloader, kernel, initrd, title: profileName })));
+    await root.writeFile(
+      'boot/grub/grub.cfg',
+      Buffer.from(grubConfig({ layout, bootloader, kernel, initrd, title: profileName })),
+    );
 
     const { volume: bootVol, prefix } = bootVolume(layout);
     const modules = grubModules(layout);
@@ -90,7 +133,26 @@ export default definePlugin({
       const grubDir = await root.path('boot/grub', { mkdir: 'all' });
       await ex.run(['rm', '-rf', `${grubDir}/${platform}`], step(`remove the old ${platform} modules`));
       await ex.run(['cp', '-a', lib, `${grubDir}/`], step(`copy ${platform} modules`));
-      await ex.run(['grub-mkimage', '-d', lib, '-O', platform, '-o', out, '-c', `${scratch}/bareon-grub-early.cfg`, '-p', `${prefix}/grub`, ...extra, ...modules, 'search', 'search_fs_uuid'], step(`grub-mkimage ${platform}`));
+      await ex.run(
+        [
+          'grub-mkimage',
+          '-d',
+          lib,
+          '-O',
+          platform,
+          '-o',
+          out,
+          '-c',
+          `${scratch}/bareon-grub-early.cfg`,
+          '-p',
+          `${prefix}/grub`,
+          ...extra,
+          ...modules,
+          'search',
+          'search_fs_uuid',
+        ],
+        step(`grub-mkimage ${platform}`),
+      );
     };
     const disks = disksWithTargets(ctx.objects, 'bootloader').filter(({ disk }) => bootDisks(layout).includes(disk));
 
@@ -98,7 +160,10 @@ export default definePlugin({
       if (target.stagedRoot) {
         // image order: the ESP is made from the staged tree after this
         const esp = target.geometry?.partitions.find((p) => p.spec.type === 'esp');
-        if (!esp?.spec.mount) throw new BareonError('bootloader: the esp needs a mount point (such as /boot/efi) to receive EFI/BOOT/BOOTX64.EFI');
+        if (!esp?.spec.mount)
+          throw new BareonError(
+            'bootloader: the esp needs a mount point (such as /boot/efi) to receive EFI/BOOT/BOOTX64.EFI',
+          );
         const efiDir = await root.path(`${esp.spec.mount}/EFI/BOOT`, { mkdir: 'all' });
         await mkimage('x86_64-efi', `${efiDir}/BOOTX64.EFI`, ['fat', 'normal']);
       } else {
@@ -106,11 +171,20 @@ export default definePlugin({
         await mkimage('x86_64-efi', `${scratch}/BOOTX64.EFI`, ['fat', 'normal']);
         for (const { disk, target: t } of disks) {
           const esp = t.geometry?.partitions.find((p) => p.spec.type === 'esp');
-          if (!esp) throw new BareonError(`bootloader: disk "${disk.id}" gets grub-efi but has no esp partition`, { hint: 'add {type: esp, size: 256MiB, fs: {type: vfat}} to it, or leave it out of bootloader.disks' });
+          if (!esp)
+            throw new BareonError(`bootloader: disk "${disk.id}" gets grub-efi but has no esp partition`, {
+              hint: 'add {type: esp, size: 256MiB, fs: {type: vfat}} to it, or leave it out of bootloader.disks',
+            });
           const ref = await t.partition(esp.number);
           const img = `${ref.path}@@${ref.offset}`;
-          await ex.run(['mmd', '-D', 's', '-i', img, '::/EFI', '::/EFI/BOOT'], { ...step(`create EFI/BOOT on the esp of ${disk.id}`), allowFailure: true });
-          await ex.run(['mcopy', '-o', '-i', img, `${scratch}/BOOTX64.EFI`, '::/EFI/BOOT/BOOTX64.EFI'], step(`copy BOOTX64.EFI to the esp of ${disk.id}`));
+          await ex.run(['mmd', '-D', 's', '-i', img, '::/EFI', '::/EFI/BOOT'], {
+            ...step(`create EFI/BOOT on the esp of ${disk.id}`),
+            allowFailure: true,
+          });
+          await ex.run(
+            ['mcopy', '-o', '-i', img, `${scratch}/BOOTX64.EFI`, '::/EFI/BOOT/BOOTX64.EFI'],
+            step(`copy BOOTX64.EFI to the esp of ${disk.id}`),
+          );
         }
       }
     }
@@ -118,16 +192,50 @@ export default definePlugin({
       await mkimage('i386-pc', `${scratch}/bareon-core.img`, ['biosdisk']);
       for (const { disk, target: t } of disks) {
         const biosGrub = t.geometry?.partitions.find((p) => p.spec.type === 'bios_grub');
-        if (!biosGrub && disk.table === 'gpt') throw new BareonError(`bootloader: disk "${disk.id}" gets grub-bios but has no bios_grub partition`, { hint: 'add {type: bios_grub, size: 1MiB} as its first partition' });
+        if (!biosGrub && disk.table === 'gpt')
+          throw new BareonError(`bootloader: disk "${disk.id}" gets grub-bios but has no bios_grub partition`, {
+            hint: 'add {type: bios_grub, size: 1MiB} as its first partition',
+          });
         const coreSector = biosGrub ? biosGrub.start / SECTOR : 1;
-        const room = biosGrub ? biosGrub.size / SECTOR : Math.min(...t.geometry!.partitions.map((p) => p.start)) / SECTOR - 1;
-        const code = embedGrubBios(await root.readFile('usr/lib/grub/i386-pc/boot.img'), await ex.readFile(`${scratch}/bareon-core.img`), coreSector, room);
+        const room = biosGrub
+          ? biosGrub.size / SECTOR
+          : Math.min(...t.geometry!.partitions.map((p) => p.start)) / SECTOR - 1;
+        const code = embedGrubBios(
+          await root.readFile('usr/lib/grub/i386-pc/boot.img'),
+          await ex.readFile(`${scratch}/bareon-core.img`),
+          coreSector,
+          room,
+        );
         await ex.writeFile(`${scratch}/bareon-mbr.bin`, code.mbrCode);
         await ex.writeFile(`${scratch}/bareon-core.bin`, code.core);
-        await ex.run(['dd', `if=${scratch}/bareon-mbr.bin`, `of=${t.path}`, `bs=${MBR_CODE_BYTES}`, 'count=1', 'conv=notrunc', 'status=none'], step(`write the MBR boot code of ${disk.id}`));
-        await ex.run(['dd', `if=${scratch}/bareon-core.bin`, `of=${t.path}`, `bs=${SECTOR}`, `seek=${coreSector}`, 'conv=notrunc', 'status=none'], step(`write core.img on ${disk.id}`));
+        await ex.run(
+          [
+            'dd',
+            `if=${scratch}/bareon-mbr.bin`,
+            `of=${t.path}`,
+            `bs=${MBR_CODE_BYTES}`,
+            'count=1',
+            'conv=notrunc',
+            'status=none',
+          ],
+          step(`write the MBR boot code of ${disk.id}`),
+        );
+        await ex.run(
+          [
+            'dd',
+            `if=${scratch}/bareon-core.bin`,
+            `of=${t.path}`,
+            `bs=${SECTOR}`,
+            `seek=${coreSector}`,
+            'conv=notrunc',
+            'status=none',
+          ],
+          step(`write core.img on ${disk.id}`),
+        );
       }
     }
-    ctx.setTitle(`bootloader: ${bootloader.kind.join(' + ')}, kernel ${kernel.slice('vmlinuz-'.length)}${disks.length > 1 ? `, on ${disks.map((d) => d.disk.id).join(' and ')}` : ''}`);
+    ctx.setTitle(
+      `bootloader: ${bootloader.kind.join(' + ')}, kernel ${kernel.slice('vmlinuz-'.length)}${disks.length > 1 ? `, on ${disks.map((d) => d.disk.id).join(' and ')}` : ''}`,
+    );
   },
 });

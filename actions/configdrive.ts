@@ -1,8 +1,29 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ValidationError, definePlugin, CONFIG_DRIVE_BYTES, CONFIG_DRIVE_LABEL, PartitionSchema, type ConfigDriveRequest, type DiskTarget, type Objects, formatBytes } from 'bareon';
-import { configDriveFiles, writeDriveFilesystem, createDrivePartition, driveSlot, findDrivePartition, type DrivePartition, readPartitionTable, type PartitionTable, placePartitions, tableFromHead } from 'bareon/disk';
+import {
+  ValidationError,
+  definePlugin,
+  CONFIG_DRIVE_BYTES,
+  CONFIG_DRIVE_LABEL,
+  PartitionSchema,
+  type ConfigDriveRequest,
+  type DiskTarget,
+  type Objects,
+  formatBytes,
+} from 'bareon';
+import {
+  configDriveFiles,
+  writeDriveFilesystem,
+  createDrivePartition,
+  driveSlot,
+  findDrivePartition,
+  type DrivePartition,
+  readPartitionTable,
+  type PartitionTable,
+  placePartitions,
+  tableFromHead,
+} from 'bareon/disk';
 import { readQcow2Head } from 'bareon/stream';
 
 const request = (objects: Objects) => objects.configDrive as ConfigDriveRequest | undefined;
@@ -10,7 +31,9 @@ const request = (objects: Objects) => objects.configDrive as ConfigDriveRequest 
 function requireRequest(objects: Objects): ConfigDriveRequest {
   const req = request(objects);
   if (!req) {
-    throw new ValidationError('configdrive: nothing to write', { hint: 'give --meta-data FILE (and --user-data, --network-config) or --config-drive DIR, or a configdrive: section in the profile or layout' });
+    throw new ValidationError('configdrive: nothing to write', {
+      hint: 'give --meta-data FILE (and --user-data, --network-config) or --config-drive DIR, or a configdrive: section in the profile or layout',
+    });
   }
   return req;
 }
@@ -30,7 +53,15 @@ async function tableBefore(objects: Objects, target: DiskTarget): Promise<Partit
   if (!source.file) return 'unknown';
   const dir = await mkdtemp(path.join(tmpdir(), 'bareon-head-'));
   try {
-    return tableFromHead(await readQcow2Head(target.executor, source.file, 64 * 1024, path.join(dir, 'head.raw'), 'read the partition table of the qcow2'));
+    return tableFromHead(
+      await readQcow2Head(
+        target.executor,
+        source.file,
+        64 * 1024,
+        path.join(dir, 'head.raw'),
+        'read the partition table of the qcow2',
+      ),
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -44,13 +75,20 @@ async function tableBefore(objects: Objects, target: DiskTarget): Promise<Partit
  * appends one in the free space at the end.
  */
 export default definePlugin({
-  summary: 'writes a cloud-init config drive (NoCloud cidata or config-2; vfat or iso9660) into a 64 MiB partition at the end of the disk',
+  summary:
+    'writes a cloud-init config drive (NoCloud cidata or config-2; vfat or iso9660) into a 64 MiB partition at the end of the disk',
   plan(objects) {
     const req = request(objects);
     if (!req || !laidOut(objects)) return;
     const disk = objects.layout!.disks[0];
     if (disk.partitions.some((p) => p.type === 'configdrive')) return;
-    disk.partitions.push(PartitionSchema.parse({ type: 'configdrive', size: `${CONFIG_DRIVE_BYTES / 2 ** 20}MiB`, name: CONFIG_DRIVE_LABEL[req.flavor] }));
+    disk.partitions.push(
+      PartitionSchema.parse({
+        type: 'configdrive',
+        size: `${CONFIG_DRIVE_BYTES / 2 ** 20}MiB`,
+        name: CONFIG_DRIVE_LABEL[req.flavor],
+      }),
+    );
   },
   async validate(objects) {
     const req = requireRequest(objects);
@@ -60,10 +98,14 @@ export default definePlugin({
     if (laidOut(objects)) return; // partitioning checks that the reserved partition fits
     const table = await tableBefore(objects, target);
     if (table === 'unknown') return;
-    if (!table) throw new ValidationError(`configdrive: ${target.path} has no partition table to add a config drive to`, { hint: 'deploy an image first, or give a layout' });
+    if (!table)
+      throw new ValidationError(`configdrive: ${target.path} has no partition table to add a config drive to`, {
+        hint: 'deploy an image first, or give a layout',
+      });
     const label = CONFIG_DRIVE_LABEL[req.flavor];
     if (table.partitions.some((p) => p.name?.toLowerCase() === label)) return;
-    if (objects.source?.content !== 'disk' && (await findDrivePartition(target.executor, target.path, table, label))) return;
+    if (objects.source?.content !== 'disk' && (await findDrivePartition(target.executor, target.path, table, label)))
+      return;
     const growing = objects.source?.content === 'disk' && objects.deploy?.grow;
     if (growing && table.label === 'gpt') return; // --grow leaves the room
     driveSlot(table, target.size, target.path);
@@ -71,8 +113,12 @@ export default definePlugin({
   describe(objects) {
     const req = request(objects);
     if (!req) return [];
-    const where = laidOut(objects) ? `the layout's last partition (${formatBytes(CONFIG_DRIVE_BYTES)})` : `a partition labelled ${CONFIG_DRIVE_LABEL[req.flavor]}, or a new ${formatBytes(CONFIG_DRIVE_BYTES)} one at the end of the disk`;
-    return [`config drive ${req.flavor} (${req.fs}) from ${req.origin === 'flags' ? 'the flags' : req.origin} into ${where}: ${Object.values(req.files).filter(Boolean).join(', ')}`];
+    const where = laidOut(objects)
+      ? `the layout's last partition (${formatBytes(CONFIG_DRIVE_BYTES)})`
+      : `a partition labelled ${CONFIG_DRIVE_LABEL[req.flavor]}, or a new ${formatBytes(CONFIG_DRIVE_BYTES)} one at the end of the disk`;
+    return [
+      `config drive ${req.flavor} (${req.fs}) from ${req.origin === 'flags' ? 'the flags' : req.origin} into ${where}: ${Object.values(req.files).filter(Boolean).join(', ')}`,
+    ];
   },
   async run(ctx) {
     const req = requireRequest(ctx.objects);
@@ -80,15 +126,29 @@ export default definePlugin({
     await target.prepare();
     const label = CONFIG_DRIVE_LABEL[req.flavor];
     const files = await configDriveFiles(req);
-    const placed = laidOut(ctx.objects) ? (target.geometry ?? placePartitions(ctx.objects.layout!.disks[0], target.size)).partitions.find((p) => p.spec.type === 'configdrive') : undefined;
+    const placed = laidOut(ctx.objects)
+      ? (target.geometry ?? placePartitions(ctx.objects.layout!.disks[0], target.size)).partitions.find(
+          (p) => p.spec.type === 'configdrive',
+        )
+      : undefined;
     let part: DrivePartition;
     if (placed) part = { number: placed.number, offset: placed.start, size: placed.size, created: true };
     else {
       const table = await readPartitionTable(target.executor, target.path);
       if (!table) throw new ValidationError(`configdrive: ${target.path} has no partition table`);
-      part = (await findDrivePartition(target.executor, target.path, table, label)) ?? (await createDrivePartition(target.executor, target.path, table, driveSlot(table, target.size, target.path), label));
+      part =
+        (await findDrivePartition(target.executor, target.path, table, label)) ??
+        (await createDrivePartition(
+          target.executor,
+          target.path,
+          table,
+          driveSlot(table, target.size, target.path),
+          label,
+        ));
     }
     await writeDriveFilesystem(target.executor, target.path, part, req.fs, label, files, await target.scratchDir());
-    ctx.setTitle(`config drive ${req.flavor} (${req.fs}) in partition ${part.number}${part.created ? '' : ' (reused)'}: ${files.map((f) => f.path).join(', ')}`);
+    ctx.setTitle(
+      `config drive ${req.flavor} (${req.fs}) in partition ${part.number}${part.created ? '' : ' (reused)'}: ${files.map((f) => f.path).join(', ')}`,
+    );
   },
 });

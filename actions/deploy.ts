@@ -6,14 +6,18 @@ const deployerFor = (objects: Objects) => (objects.source ? DEPLOYERS[objects.so
 
 /** Writes the source onto the target with the deployer plugin (bareon.deployers) for its content. */
 export default definePlugin({
-  summary: 'writes the source onto the target through the bareon.deployers plugin for its content (disk-image, rootfs-tar, fs-image)',
+  summary:
+    'writes the source onto the target through the bareon.deployers plugin for its content (disk-image, rootfs-tar, fs-image)',
   uses: (objects) => (deployerFor(objects) ? [`bareon.deployers/${deployerFor(objects)}`] : []),
   validate(objects) {
     // the source's own checks (checksum, format) are its deployer's, which validates too
-    if (!deployerFor(objects)) throw new ValidationError('deploy: needs a source to deploy (bareon-deploy SOURCE TARGET)');
+    if (!deployerFor(objects))
+      throw new ValidationError('deploy: needs a source to deploy (bareon-deploy SOURCE TARGET)');
   },
   async run(ctx) {
     const name = deployerFor(ctx.objects)!;
-    return [pluginSubtask(ctx, await ctx.plugins.load('bareon.deployers', name), `${name}: ${ctx.objects.source!.uri}`)];
+    return [
+      pluginSubtask(ctx, await ctx.plugins.load('bareon.deployers', name), `${name}: ${ctx.objects.source!.uri}`),
+    ];
   },
 });

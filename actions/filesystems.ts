@@ -1,5 +1,25 @@
-import { BareonError, definePlugin, shq, type DiskExecutor, type DiskTarget, type PartitionRef, type Filesystem, MiB, layoutVolumes, volumeDevicePath } from 'bareon';
-import { disksWithTargets, requireLayout, clampExt4Ctimes, clampTreeTimesCommands, makeUuid, HostExecutor, blockDeviceSize, volumeDevice } from 'bareon/disk';
+import {
+  BareonError,
+  definePlugin,
+  shq,
+  type DiskExecutor,
+  type DiskTarget,
+  type PartitionRef,
+  type Filesystem,
+  MiB,
+  layoutVolumes,
+  volumeDevicePath,
+} from 'bareon';
+import {
+  disksWithTargets,
+  requireLayout,
+  clampExt4Ctimes,
+  clampTreeTimesCommands,
+  makeUuid,
+  HostExecutor,
+  blockDeviceSize,
+  volumeDevice,
+} from 'bareon/disk';
 
 const KiB = (bytes: number) => `${Math.floor(bytes / 1024)}`;
 
@@ -11,7 +31,13 @@ const KiB = (bytes: number) => `${Math.floor(bytes / 1024)}`;
  * the tree's newer times are clamped, mke2fs takes the epoch for its own times and a hash seed
  * derived from the filesystem UUID, and mtools stamps the epoch.
  */
-export function mkfsCommands(fs: Filesystem, part: PartitionRef, dir: string | undefined, scratch: string, epoch?: number): string[][] {
+export function mkfsCommands(
+  fs: Filesystem,
+  part: PartitionRef,
+  dir: string | undefined,
+  scratch: string,
+  epoch?: number,
+): string[][] {
   const off = part.offset;
   const disk = part.path;
   const label = fs.label ? [fs.label] : [];
@@ -29,10 +55,24 @@ export function mkfsCommands(fs: Filesystem, part: PartitionRef, dir: string | u
     case 'ext2':
     case 'ext3':
     case 'ext4': {
-      const extended = [...(part.device ? [] : [`offset=${off}`]), ...(epoch === undefined ? [] : [`hash_seed=${makeUuid(fs.uuid, 'hash_seed')}`])];
+      const extended = [
+        ...(part.device ? [] : [`offset=${off}`]),
+        ...(epoch === undefined ? [] : [`hash_seed=${makeUuid(fs.uuid, 'hash_seed')}`]),
+      ];
       const mk = [
-        'mkfs.ext4', '-F', '-q', '-t', fs.type, ...(fs.label ? ['-L', fs.label] : []), '-U', fs.uuid!, ...(dir ? ['-d', dir] : []),
-        ...(extended.length ? ['-E', extended.join(',')] : []), ...fs.mkfs_options, disk, `${KiB(part.size)}k`,
+        'mkfs.ext4',
+        '-F',
+        '-q',
+        '-t',
+        fs.type,
+        ...(fs.label ? ['-L', fs.label] : []),
+        '-U',
+        fs.uuid!,
+        ...(dir ? ['-d', dir] : []),
+        ...(extended.length ? ['-E', extended.join(',')] : []),
+        ...fs.mkfs_options,
+        disk,
+        `${KiB(part.size)}k`,
       ];
       if (epoch === undefined) return [mk];
       return [...(dir ? clampTreeTimesCommands(dir, epoch) : []), ['env', `E2FSPROGS_FAKE_TIME=${epoch}`, ...mk]];
@@ -41,18 +81,58 @@ export function mkfsCommands(fs: Filesystem, part: PartitionRef, dir: string | u
       const fat = part.size < 64 * MiB ? ['-F', '16'] : ['-F', '32', '-s', '1'];
       const img = `${disk}@@${off}`;
       const sde = epoch === undefined ? '' : `SOURCE_DATE_EPOCH=${epoch} `;
-      const mk = ['mkfs.vfat', ...fat, ...(fs.label ? ['-n', fs.label] : []), '-i', fs.uuid!.replace('-', ''), ...(part.device ? [] : [`--offset=${off / 512}`]), ...fs.mkfs_options, disk, KiB(part.size)];
+      const mk = [
+        'mkfs.vfat',
+        ...fat,
+        ...(fs.label ? ['-n', fs.label] : []),
+        '-i',
+        fs.uuid!.replace('-', ''),
+        ...(part.device ? [] : [`--offset=${off / 512}`]),
+        ...fs.mkfs_options,
+        disk,
+        KiB(part.size),
+      ];
       // mkfs.vfat 4.2 stamps the label entry with the clock; mtools writes it again with the epoch
-      const relabel = epoch !== undefined && fs.label ? [['env', `SOURCE_DATE_EPOCH=${epoch}`, 'MTOOLS_SKIP_CHECK=1', 'mlabel', '-i', img, `::${fs.label}`]] : [];
-      const copy = dir ? [['sh', '-c', `cd ${shq(dir)} && if [ -n "$(ls -A)" ]; then ${sde}MTOOLS_SKIP_CHECK=1 mcopy -s -p -Q -i ${shq(img)} ./* ::/; fi`]] : [];
+      const relabel =
+        epoch !== undefined && fs.label
+          ? [['env', `SOURCE_DATE_EPOCH=${epoch}`, 'MTOOLS_SKIP_CHECK=1', 'mlabel', '-i', img, `::${fs.label}`]]
+          : [];
+      const copy = dir
+        ? [
+            [
+              'sh',
+              '-c',
+              `cd ${shq(dir)} && if [ -n "$(ls -A)" ]; then ${sde}MTOOLS_SKIP_CHECK=1 mcopy -s -p -Q -i ${shq(img)} ./* ::/; fi`,
+            ],
+          ]
+        : [];
       return [mk, ...relabel, ...copy];
     }
     case 'swap':
       return viaFile(['mkswap', ...(fs.label ? ['-L', fs.label] : []), '-U', fs.uuid!, scratch]);
     case 'btrfs':
-      return viaFile(['mkfs.btrfs', '-q', '-f', ...label.flatMap((l) => ['-L', l]), '-U', fs.uuid!, ...(dir ? ['--rootdir', dir] : []), ...fs.mkfs_options, scratch]);
+      return viaFile([
+        'mkfs.btrfs',
+        '-q',
+        '-f',
+        ...label.flatMap((l) => ['-L', l]),
+        '-U',
+        fs.uuid!,
+        ...(dir ? ['--rootdir', dir] : []),
+        ...fs.mkfs_options,
+        scratch,
+      ]);
     case 'xfs':
-      return viaFile(['mkfs.xfs', '-q', '-f', ...label.flatMap((l) => ['-L', l]), '-m', `uuid=${fs.uuid}`, ...fs.mkfs_options, scratch]);
+      return viaFile([
+        'mkfs.xfs',
+        '-q',
+        '-f',
+        ...label.flatMap((l) => ['-L', l]),
+        '-m',
+        `uuid=${fs.uuid}`,
+        ...fs.mkfs_options,
+        scratch,
+      ]);
   }
 }
 
@@ -65,15 +145,27 @@ async function isEmptyDir(ex: DiskExecutor, dir: string): Promise<boolean> {
  * Moves the content under each non-root mount point of the staged tree into its own directory, deepest
  * first, so that each filesystem is made from exactly its subtree. Returns the directory per partition.
  */
-async function splitStagedTree(target: DiskTarget, mounts: { index: number; mount: string }[]): Promise<Map<number, string>> {
+async function splitStagedTree(
+  target: DiskTarget,
+  mounts: { index: number; mount: string }[],
+): Promise<Map<number, string>> {
   const root = target.stagedRoot!;
   const dirs = new Map<number, string>();
-  const nested = mounts.filter((m) => m.mount !== '/').sort((a, b) => b.mount.split('/').length - a.mount.split('/').length);
+  const nested = mounts
+    .filter((m) => m.mount !== '/')
+    .sort((a, b) => b.mount.split('/').length - a.mount.split('/').length);
   for (const { index, mount } of nested) {
     const dir = `/tmp/bareon-mounts/${index}`;
-    await target.executor.run(['sh', '-c', `mkdir -p ${shq(dir)} ${shq(root + mount)} && cd ${shq(root + mount)} && find . -mindepth 1 -maxdepth 1 -exec mv -t ${shq(dir)} {} +`], {
-      step: `filesystems: split ${mount}`,
-    });
+    await target.executor.run(
+      [
+        'sh',
+        '-c',
+        `mkdir -p ${shq(dir)} ${shq(root + mount)} && cd ${shq(root + mount)} && find . -mindepth 1 -maxdepth 1 -exec mv -t ${shq(dir)} {} +`,
+      ],
+      {
+        step: `filesystems: split ${mount}`,
+      },
+    );
     dirs.set(index, dir);
   }
   for (const m of mounts) if (m.mount === '/') dirs.set(m.index, root);
@@ -82,25 +174,40 @@ async function splitStagedTree(target: DiskTarget, mounts: { index: number; moun
 
 /** Makes every filesystem of the layout; for image builds, each is filled from its part of the root tree. */
 export default definePlugin({
-  summary: 'makes the filesystems of the layout (ext2/3/4, xfs, btrfs, vfat, swap), filled from the root tree for images',
+  summary:
+    'makes the filesystems of the layout (ext2/3/4, xfs, btrfs, vfat, swap), filled from the root tree for images',
   validate(objects) {
     requireLayout(objects, 'filesystems');
   },
   describe(objects) {
     return [
       ...(objects.layout?.disks ?? []).flatMap((d) =>
-        d.partitions.flatMap((p, i) => (p.fs ? [`${d.id} partition ${i + 1}: ${p.keep ? `kept (${p.fs.type} ${p.fs.uuid}, not made again)` : `mkfs.${p.fs.type}${p.fs.label ? ` -L ${p.fs.label}` : ''} uuid ${p.fs.uuid}`}`] : [])),
+        d.partitions.flatMap((p, i) =>
+          p.fs
+            ? [
+                `${d.id} partition ${i + 1}: ${p.keep ? `kept (${p.fs.type} ${p.fs.uuid}, not made again)` : `mkfs.${p.fs.type}${p.fs.label ? ` -L ${p.fs.label}` : ''} uuid ${p.fs.uuid}`}`,
+              ]
+            : [],
+        ),
       ),
-      ...(objects.layout ? layoutVolumes(objects.layout) : []).flatMap((v) => (v.kind !== 'partition' && v.fs ? [`${volumeDevicePath(v)}: mkfs.${v.fs.type}${v.fs.label ? ` -L ${v.fs.label}` : ''} uuid ${v.fs.uuid}`] : [])),
+      ...(objects.layout ? layoutVolumes(objects.layout) : []).flatMap((v) =>
+        v.kind !== 'partition' && v.fs
+          ? [`${volumeDevicePath(v)}: mkfs.${v.fs.type}${v.fs.label ? ` -L ${v.fs.label}` : ''} uuid ${v.fs.uuid}`]
+          : [],
+      ),
     ];
   },
   async run(ctx) {
     for (const { disk, target } of disksWithTargets(ctx.objects, 'filesystems')) {
-      if (!target.geometry) throw new BareonError(`filesystems: disk "${disk.id}" is not partitioned; run partitioning first`);
+      if (!target.geometry)
+        throw new BareonError(`filesystems: disk "${disk.id}" is not partitioned; run partitioning first`);
       // kept partitions keep their filesystems and data
       const withFs = target.geometry.partitions.filter((p) => p.spec.fs && !p.spec.keep);
       const dirs = target.stagedRoot
-        ? await splitStagedTree(target, withFs.filter((p) => p.spec.mount).map((p) => ({ index: p.index, mount: p.spec.mount! })))
+        ? await splitStagedTree(
+            target,
+            withFs.filter((p) => p.spec.mount).map((p) => ({ index: p.index, mount: p.spec.mount! })),
+          )
         : new Map<number, string>();
       // the root last: the other trees have been moved out of it
       withFs.sort((a, b) => Number(a.spec.mount === '/') - Number(b.spec.mount === '/'));
@@ -109,20 +216,38 @@ export default definePlugin({
         const fs = part.spec.fs!;
         const dir = dirs.get(part.index);
         if (fs.type === 'xfs' && dir && !(await isEmptyDir(target.executor, dir))) {
-          throw new BareonError(`filesystems: ${part.spec.mount} is xfs and has content; xfsprogs here cannot fill xfs without mounting`, { hint: 'use ext4 or btrfs for this mount in images' });
+          throw new BareonError(
+            `filesystems: ${part.spec.mount} is xfs and has content; xfsprogs here cannot fill xfs without mounting`,
+            { hint: 'use ext4 or btrfs for this mount in images' },
+          );
         }
         ctx.log(`mkfs.${fs.type} on partition ${part.number}${part.spec.mount ? ` (${part.spec.mount})` : ''}`);
         const ref = await target.partition(part.number);
         const epoch = target.stagedRoot ? ctx.objects.epoch : undefined;
-        for (const cmd of mkfsCommands(fs, ref, fs.type === 'xfs' ? undefined : dir, `${scratch}/bareon-fs-${part.number}.img`, epoch)) {
-          await target.executor.run(cmd, { step: `filesystems: ${fs.type} on ${disk.id} partition ${part.number}`, onLine: ctx.log });
+        for (const cmd of mkfsCommands(
+          fs,
+          ref,
+          fs.type === 'xfs' ? undefined : dir,
+          `${scratch}/bareon-fs-${part.number}.img`,
+          epoch,
+        )) {
+          await target.executor.run(cmd, {
+            step: `filesystems: ${fs.type} on ${disk.id} partition ${part.number}`,
+            onLine: ctx.log,
+          });
         }
         if (epoch !== undefined && /^ext[234]$/.test(fs.type) && dir) {
-          const n = await clampExt4Ctimes(target.executor, ref.device ? ref.path : `${ref.path}?offset=${ref.offset}`, epoch);
+          const n = await clampExt4Ctimes(
+            target.executor,
+            ref.device ? ref.path : `${ref.path}?offset=${ref.offset}`,
+            epoch,
+          );
           ctx.log(`partition ${part.number}: ${n} inode change times set to SOURCE_DATE_EPOCH`);
         }
       }
-      ctx.setTitle(`filesystems on ${disk.id}: ${withFs.map((p) => `${p.spec.fs!.type}${p.spec.mount ? ` ${p.spec.mount}` : ''}`).join(', ')}`);
+      ctx.setTitle(
+        `filesystems on ${disk.id}: ${withFs.map((p) => `${p.spec.fs!.type}${p.spec.mount ? ` ${p.spec.mount}` : ''}`).join(', ')}`,
+      );
     }
     // md arrays and logical volumes exist by now (raid and lvm ran after partitioning)
     const stacked = layoutVolumes(ctx.objects.layout!).filter((v) => v.kind !== 'partition' && v.fs);
@@ -131,7 +256,8 @@ export default definePlugin({
       const dev = await volumeDevice(ctx.objects, v);
       const ref = { path: dev, offset: 0, size: await blockDeviceSize(ex, dev), device: true };
       ctx.log(`mkfs.${v.fs!.type} on ${dev}${v.mount ? ` (${v.mount})` : ''}`);
-      for (const cmd of mkfsCommands(v.fs!, ref, undefined, dev)) await ex.run(cmd, { step: `filesystems: ${v.fs!.type} on ${dev}`, onLine: ctx.log });
+      for (const cmd of mkfsCommands(v.fs!, ref, undefined, dev))
+        await ex.run(cmd, { step: `filesystems: ${v.fs!.type} on ${dev}`, onLine: ctx.log });
     }
   },
 });

@@ -3,7 +3,10 @@ import { rootVolume, requireLayout, rootTarget } from 'bareon/disk';
 
 /** The fstab for a layout: every mounted filesystem and every swap, by UUID; ESPs with nofail. */
 export function fstabFor(layout: Layout): string {
-  const lines = ['# <file system>  <mount point>  <type>  <options>  <dump>  <pass>', '# written by bareon from the layout'];
+  const lines = [
+    '# <file system>  <mount point>  <type>  <options>  <dump>  <pass>',
+    '# written by bareon from the layout',
+  ];
   const mounts = layoutVolumes(layout).filter((p) => p.fs && (p.mount || p.fs.type === 'swap'));
   const depth = (mount?: string) => (mount === undefined ? Infinity : mount === '/' ? 0 : mount.split('/').length);
   mounts.sort((a, b) => depth(a.mount) - depth(b.mount));
@@ -15,7 +18,12 @@ export function fstabFor(layout: Layout): string {
     }
     // an ESP is the firmware's: the system runs without it, as when its disk of a mirror is gone
     const esp = p.kind === 'partition' && p.partition.type === 'esp';
-    const defaults = p.mount === '/' && fs.type.startsWith('ext') ? 'errors=remount-ro' : fs.type === 'vfat' ? `umask=0077${esp ? ',nofail' : ''}` : 'defaults';
+    const defaults =
+      p.mount === '/' && fs.type.startsWith('ext')
+        ? 'errors=remount-ro'
+        : fs.type === 'vfat'
+          ? `umask=0077${esp ? ',nofail' : ''}`
+          : 'defaults';
     const pass = p.mount === '/' ? 1 : fs.type === 'btrfs' || fs.type === 'xfs' ? 0 : 2;
     lines.push(`UUID=${fs.uuid}  ${p.mount}  ${fs.type}  ${fs.options.join(',') || defaults}  0  ${pass}`);
   }
@@ -32,6 +40,12 @@ export default definePlugin({
     const layout = requireLayout(ctx.objects, 'fstab');
     const target = rootTarget(ctx.objects, 'fstab');
     await (await rootTree(target)).writeFile('etc/fstab', Buffer.from(fstabFor(layout)));
-    ctx.setTitle(`fstab: ${fstabFor(layout).split('\n').filter((l) => l.startsWith('UUID=')).length} entries`);
+    ctx.setTitle(
+      `fstab: ${
+        fstabFor(layout)
+          .split('\n')
+          .filter((l) => l.startsWith('UUID=')).length
+      } entries`,
+    );
   },
 });

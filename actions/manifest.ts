@@ -7,7 +7,8 @@ import { recordDate } from 'bareon/containers';
 export default definePlugin({
   summary: 'writes <name>.manifest.json: artifacts, checksums, base image and installed packages',
   validate(objects) {
-    if (!objects.profile || !objects.outDir) throw new ValidationError('manifest: needs a profile and an output directory');
+    if (!objects.profile || !objects.outDir)
+      throw new ValidationError('manifest: needs a profile and an output directory');
   },
   async run(ctx) {
     const { profile, outDir, rootfs, artifacts, build } = ctx.objects;
@@ -23,15 +24,25 @@ export default definePlugin({
       artifacts,
       packages: rootfs?.packages ?? [],
       hygiene: profile!.hygiene && {
-        kept: Object.entries(profile!.hygiene).filter(([, v]) => v === 'keep').map(([k]) => k),
+        kept: Object.entries(profile!.hygiene)
+          .filter(([, v]) => v === 'keep')
+          .map(([k]) => k),
         removed: rootfs?.removed ?? [],
       },
-      steps: build?.steps.map((s) => ({ title: s.title, key: s.key, cached: s.cached, seconds: Math.round(s.ms / 100) / 10 })) ?? [],
+      steps:
+        build?.steps.map((s) => ({
+          title: s.title,
+          key: s.key,
+          cached: s.cached,
+          seconds: Math.round(s.ms / 100) / 10,
+        })) ?? [],
     });
     const file = path.join(outDir!, `${profile!.name}.manifest.json`);
     await mkdir(outDir!, { recursive: true });
     await writeFile(`${file}.partial`, `${JSON.stringify(manifest, null, 2)}\n`);
     await rename(`${file}.partial`, file);
-    ctx.setTitle(`manifest ${path.basename(file)}: ${artifacts.length} artifact(s), ${manifest.packages.length} packages`);
+    ctx.setTitle(
+      `manifest ${path.basename(file)}: ${artifacts.length} artifact(s), ${manifest.packages.length} packages`,
+    );
   },
 });

@@ -1,5 +1,12 @@
 import { ValidationError, definePlugin } from 'bareon';
-import { mdadmCreateArgs, requireLayout, HostExecutor, partitionById, volumeDevice, requireStorageSupport } from 'bareon/disk';
+import {
+  mdadmCreateArgs,
+  requireLayout,
+  HostExecutor,
+  partitionById,
+  volumeDevice,
+  requireStorageSupport,
+} from 'bareon/disk';
 
 /** Makes the layout's md arrays (mdadm) from its partitions of type raid; they are stopped when the run ends. */
 export default definePlugin({
@@ -7,11 +14,17 @@ export default definePlugin({
   async validate(objects) {
     const layout = requireLayout(objects, 'raid');
     if (!layout.raids.length) return;
-    if (objects.disks?.some((d) => d.kind === 'image')) throw new ValidationError(`${objects.layoutFile ?? 'layout'}: raids: md arrays are made when deploying onto disks, not in images`);
+    if (objects.disks?.some((d) => d.kind === 'image'))
+      throw new ValidationError(
+        `${objects.layoutFile ?? 'layout'}: raids: md arrays are made when deploying onto disks, not in images`,
+      );
     await requireStorageSupport('md', objects.layoutFile ?? 'layout');
   },
   describe(objects) {
-    return objects.layout!.raids.map((r) => `mdadm --create /dev/md/${r.id}: RAID ${r.level} over ${r.devices.join(', ')} (metadata ${r.metadata})${r.fs ? `, ${r.fs.type}${r.mount ? ` on ${r.mount}` : ''}` : ''}`);
+    return objects.layout!.raids.map(
+      (r) =>
+        `mdadm --create /dev/md/${r.id}: RAID ${r.level} over ${r.devices.join(', ')} (metadata ${r.metadata})${r.fs ? `, ${r.fs.type}${r.mount ? ` on ${r.mount}` : ''}` : ''}`,
+    );
   },
   async run(ctx) {
     const layout = requireLayout(ctx.objects, 'raid');
@@ -22,12 +35,18 @@ export default definePlugin({
       // a new member may still carry an old array's or filesystem's signature at its new offset;
       // udev may still be probing the partitions the new table made
       await ex.run(['udevadm', 'settle'], { allowFailure: true });
-      for (const dev of devices) await ex.run(['wipefs', '--all', '--quiet', dev], { step: `raid ${raid.id}: wipe ${dev}` });
+      for (const dev of devices)
+        await ex.run(['wipefs', '--all', '--quiet', dev], { step: `raid ${raid.id}: wipe ${dev}` });
       ctx.log(`mdadm --create /dev/md/${raid.id} (RAID ${raid.level}) over ${devices.join(' ')}`);
       await ex.run(mdadmCreateArgs(raid, devices), { step: `raid ${raid.id}: mdadm --create`, onLine: ctx.log });
-      ctx.cleanup.defer(() => new HostExecutor().run(['mdadm', '--stop', `/dev/md/${raid.id}`], { allowFailure: true }), `stop /dev/md/${raid.id}`);
+      ctx.cleanup.defer(
+        () => new HostExecutor().run(['mdadm', '--stop', `/dev/md/${raid.id}`], { allowFailure: true }),
+        `stop /dev/md/${raid.id}`,
+      );
       await ex.run(['udevadm', 'settle'], { allowFailure: true });
     }
-    ctx.setTitle(`raid: ${layout.raids.map((r) => `${r.id} (RAID ${r.level}, ${r.devices.length} devices)`).join(', ')}`);
+    ctx.setTitle(
+      `raid: ${layout.raids.map((r) => `${r.id} (RAID ${r.level}, ${r.devices.length} devices)`).join(', ')}`,
+    );
   },
 });

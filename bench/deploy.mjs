@@ -59,7 +59,12 @@ process.on('uncaughtException', (err) => {
 });
 const p = (name) => path.join(work, name);
 
-const sh = (cmd) => execFileSync('bash', ['-o', 'pipefail', '-c', cmd], { cwd: work, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const sh = (cmd) =>
+  execFileSync('bash', ['-o', 'pipefail', '-c', cmd], {
+    cwd: work,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 const sha256 = (file) => sh(`sha256sum ${file}`).split(/\s+/)[0];
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const dropCaches = () => {
@@ -80,7 +85,8 @@ const freshTarget = (file, bytes) => {
 function makeImage(file, bytes) {
   sh(`truncate -s ${bytes} ${file}`);
   const slots = bytes / CHUNK;
-  for (let slot = 0; slot < slots; slot += 4) sh(`dd if=/dev/urandom of=${file} bs=4M count=1 seek=${slot} conv=notrunc status=none`);
+  for (let slot = 0; slot < slots; slot += 4)
+    sh(`dd if=/dev/urandom of=${file} bs=4M count=1 seek=${slot} conv=notrunc status=none`);
   sh(`sgdisk -o -n 1:2048:0 ${file}`);
 }
 
@@ -93,7 +99,14 @@ async function timed(cmd) {
 }
 
 const bareon = (source, target, hex, format) => [
-  process.execPath, BIN('bareon-deploy'), source, target, '--checksum', `sha256:${hex}`, '--log-format', 'json',
+  process.execPath,
+  BIN('bareon-deploy'),
+  source,
+  target,
+  '--checksum',
+  `sha256:${hex}`,
+  '--log-format',
+  'json',
   ...(explicitFormat ? ['--format', format] : []),
 ];
 /** The message of bareon's final "wrote … onto …" event, to show that the checksum was verified. */
@@ -106,16 +119,27 @@ const wroteLine = (out) =>
 
 // ---- 1. sources ----------------------------------------------------------------------------------
 const SIZE = 2 * GiB;
-console.log(`bench/deploy${process.argv.slice(2).map((a) => ` ${a}`).join('')}: preparing a 2 GiB image (25 % random data, GPT) in ${work}…`);
+console.log(
+  `bench/deploy${process.argv
+    .slice(2)
+    .map((a) => ` ${a}`)
+    .join('')}: preparing a 2 GiB image (25 % random data, GPT) in ${work}…`,
+);
 makeImage(p('src.img'), SIZE);
 sh('qemu-img convert -O qcow2 src.img src.qcow2');
 sh('zstd -T0 -3 -q src.img -o src.img.zst');
 // the same image as bareon-build's raw.zst exporter writes it: the first MiB in a frame of its own
 const { zstdHeadFrameCompressor } = await import(path.resolve(BIN('bareon-deploy'), '../../stream/zstd-head-frame.js'));
-await pipeline(createReadStream(p('src.img')), zstdHeadFrameCompressor({ headBytes: MiB, totalBytes: SIZE }), createWriteStream(p('src.hf.img.zst')));
+await pipeline(
+  createReadStream(p('src.img')),
+  zstdHeadFrameCompressor({ headBytes: MiB, totalBytes: SIZE }),
+  createWriteStream(p('src.hf.img.zst')),
+);
 sh('bmaptool create -o src.bmap src.img');
 // the same table with no data: what bareon costs before and around the bytes (startup, checks, table work)
-sh(`truncate -s ${SIZE} empty.img && sgdisk -o -n 1:2048:0 empty.img && qemu-img convert -O qcow2 empty.img empty.qcow2 && rm empty.img`);
+sh(
+  `truncate -s ${SIZE} empty.img && sgdisk -o -n 1:2048:0 empty.img && qemu-img convert -O qcow2 empty.img empty.qcow2 && rm empty.img`,
+);
 // A larger image, to show how the ratio goes once the fixed costs weigh less: 8 GiB with 2 GiB of data.
 const BIG = 8 * GiB;
 if (!quick) {
@@ -130,23 +154,98 @@ const hfHex = sha256('src.hf.img.zst');
 // ---- 2. timed deploys ----------------------------------------------------------------------------
 const tgt = p('tgt.img');
 const methods = [
-  { key: 'qemu-img', format: 'qcow2', label: 'qemu-img convert -n -O raw', cmd: ['qemu-img', 'convert', '-n', '-f', 'qcow2', '-O', 'raw', p('src.qcow2'), tgt] },
-  { key: 'bareon-qcow2', format: 'qcow2', label: 'bareon-deploy (sha256 verified)', cmd: bareon(p('src.qcow2'), tgt, qcowHex, 'qcow2'), check: true },
-  { key: 'bareon-qcow2-qemu-img', format: 'qcow2', label: 'bareon-deploy, decoded by qemu-img (sha256 verified)', cmd: `BAREON_QCOW2_READER=qemu-img ${bareon(p('src.qcow2'), tgt, qcowHex, 'qcow2').join(' ')}`, check: true },
-  { key: 'qemu-img-empty', format: 'qcow2', label: 'qemu-img convert, no data (fixed cost)', cmd: ['qemu-img', 'convert', '-n', '-f', 'qcow2', '-O', 'raw', p('empty.qcow2'), tgt] },
-  { key: 'bareon-empty', format: 'qcow2', label: 'bareon-deploy, no data (fixed cost)', cmd: bareon(p('empty.qcow2'), tgt, emptyHex, 'qcow2') },
+  {
+    key: 'qemu-img',
+    format: 'qcow2',
+    label: 'qemu-img convert -n -O raw',
+    cmd: ['qemu-img', 'convert', '-n', '-f', 'qcow2', '-O', 'raw', p('src.qcow2'), tgt],
+  },
+  {
+    key: 'bareon-qcow2',
+    format: 'qcow2',
+    label: 'bareon-deploy (sha256 verified)',
+    cmd: bareon(p('src.qcow2'), tgt, qcowHex, 'qcow2'),
+    check: true,
+  },
+  {
+    key: 'bareon-qcow2-qemu-img',
+    format: 'qcow2',
+    label: 'bareon-deploy, decoded by qemu-img (sha256 verified)',
+    cmd: `BAREON_QCOW2_READER=qemu-img ${bareon(p('src.qcow2'), tgt, qcowHex, 'qcow2').join(' ')}`,
+    check: true,
+  },
+  {
+    key: 'qemu-img-empty',
+    format: 'qcow2',
+    label: 'qemu-img convert, no data (fixed cost)',
+    cmd: ['qemu-img', 'convert', '-n', '-f', 'qcow2', '-O', 'raw', p('empty.qcow2'), tgt],
+  },
+  {
+    key: 'bareon-empty',
+    format: 'qcow2',
+    label: 'bareon-deploy, no data (fixed cost)',
+    cmd: bareon(p('empty.qcow2'), tgt, emptyHex, 'qcow2'),
+  },
   ...(quick
     ? []
     : [
-        { key: 'qemu-img-8g', format: 'qcow2', label: 'qemu-img convert -n -O raw, 8 GiB image (2 GiB data)', cmd: ['qemu-img', 'convert', '-n', '-f', 'qcow2', '-O', 'raw', p('big.qcow2'), p('big.tgt.img')], target: p('big.tgt.img'), size: BIG },
-        { key: 'bareon-qcow2-8g', format: 'qcow2', label: 'bareon-deploy, 8 GiB image (sha256 verified)', cmd: bareon(p('big.qcow2'), p('big.tgt.img'), sha256('big.qcow2'), 'qcow2'), target: p('big.tgt.img'), size: BIG, reference: p('big.img'), check: true },
+        {
+          key: 'qemu-img-8g',
+          format: 'qcow2',
+          label: 'qemu-img convert -n -O raw, 8 GiB image (2 GiB data)',
+          cmd: ['qemu-img', 'convert', '-n', '-f', 'qcow2', '-O', 'raw', p('big.qcow2'), p('big.tgt.img')],
+          target: p('big.tgt.img'),
+          size: BIG,
+        },
+        {
+          key: 'bareon-qcow2-8g',
+          format: 'qcow2',
+          label: 'bareon-deploy, 8 GiB image (sha256 verified)',
+          cmd: bareon(p('big.qcow2'), p('big.tgt.img'), sha256('big.qcow2'), 'qcow2'),
+          target: p('big.tgt.img'),
+          size: BIG,
+          reference: p('big.img'),
+          check: true,
+        },
       ]),
-  { key: 'dd', format: 'raw', label: 'dd bs=4M conv=notrunc,sparse', cmd: ['dd', `if=${p('src.img')}`, `of=${tgt}`, 'bs=4M', 'conv=notrunc,sparse', 'status=none'] },
-  { key: 'bmaptool', format: 'raw', label: 'bmaptool copy --bmap', cmd: ['bmaptool', 'copy', '--bmap', p('src.bmap'), p('src.img'), tgt] },
-  { key: 'zstd-dd', format: 'raw.zst', label: 'zstd -dc | dd conv=notrunc,sparse', cmd: `zstd -dc ${p('src.img.zst')} | dd of=${tgt} bs=4M conv=notrunc,sparse status=none` },
-  { key: 'bareon-zst', format: 'raw.zst', label: 'bareon-deploy, one frame (sha256 verified)', cmd: bareon(p('src.img.zst'), tgt, zstHex, 'raw.zst'), check: true },
-  { key: 'zstd-dd-hf', format: 'raw.zst', label: 'zstd -dc | dd conv=sparse, head frame', cmd: `zstd -dc ${p('src.hf.img.zst')} | dd of=${tgt} bs=4M conv=notrunc,sparse status=none` },
-  { key: 'bareon-hf', format: 'raw.zst', label: 'bareon-deploy, head frame (sha256 verified)', cmd: bareon(p('src.hf.img.zst'), tgt, hfHex, 'raw.zst'), check: true },
+  {
+    key: 'dd',
+    format: 'raw',
+    label: 'dd bs=4M conv=notrunc,sparse',
+    cmd: ['dd', `if=${p('src.img')}`, `of=${tgt}`, 'bs=4M', 'conv=notrunc,sparse', 'status=none'],
+  },
+  {
+    key: 'bmaptool',
+    format: 'raw',
+    label: 'bmaptool copy --bmap',
+    cmd: ['bmaptool', 'copy', '--bmap', p('src.bmap'), p('src.img'), tgt],
+  },
+  {
+    key: 'zstd-dd',
+    format: 'raw.zst',
+    label: 'zstd -dc | dd conv=notrunc,sparse',
+    cmd: `zstd -dc ${p('src.img.zst')} | dd of=${tgt} bs=4M conv=notrunc,sparse status=none`,
+  },
+  {
+    key: 'bareon-zst',
+    format: 'raw.zst',
+    label: 'bareon-deploy, one frame (sha256 verified)',
+    cmd: bareon(p('src.img.zst'), tgt, zstHex, 'raw.zst'),
+    check: true,
+  },
+  {
+    key: 'zstd-dd-hf',
+    format: 'raw.zst',
+    label: 'zstd -dc | dd conv=sparse, head frame',
+    cmd: `zstd -dc ${p('src.hf.img.zst')} | dd of=${tgt} bs=4M conv=notrunc,sparse status=none`,
+  },
+  {
+    key: 'bareon-hf',
+    format: 'raw.zst',
+    label: 'bareon-deploy, head frame (sha256 verified)',
+    cmd: bareon(p('src.hf.img.zst'), tgt, hfHex, 'raw.zst'),
+    check: true,
+  },
 ];
 
 // One untimed warm-up each, then the timed rounds interleaved (every method once per round), so that a
@@ -215,7 +314,11 @@ async function peakRss(bytes) {
   const tag = `rss-${bytes / GiB}g`;
   makeImage(p(`${tag}.img`), bytes);
   sh(`zstd -T0 -3 -q ${tag}.img -o ${tag}.img.zst`);
-  await pipeline(createReadStream(p(`${tag}.img`)), zstdHeadFrameCompressor({ headBytes: MiB, totalBytes: bytes }), createWriteStream(p(`${tag}.hf.img.zst`)));
+  await pipeline(
+    createReadStream(p(`${tag}.img`)),
+    zstdHeadFrameCompressor({ headBytes: MiB, totalBytes: bytes }),
+    createWriteStream(p(`${tag}.hf.img.zst`)),
+  );
   rmSync(p(`${tag}.img`));
   const one = await measureRss(`${tag}.img.zst`, bytes, `${tag}-one`);
   const hf = await measureRss(`${tag}.hf.img.zst`, bytes, `${tag}-hf`);
@@ -224,7 +327,9 @@ async function peakRss(bytes) {
   return { gib: bytes / GiB, one, hf };
 }
 
-console.log(`  peak RSS of bareon-deploy (raw.zst, ${existsSync('/usr/bin/time') ? '/usr/bin/time -f %M' : 'VmHWM polled every 50 ms'})…`);
+console.log(
+  `  peak RSS of bareon-deploy (raw.zst, ${existsSync('/usr/bin/time') ? '/usr/bin/time -f %M' : 'VmHWM polled every 50 ms'})…`,
+);
 const rss = [await peakRss(1 * GiB)];
 if (!quick) rss.push(await peakRss(8 * GiB));
 
@@ -236,41 +341,86 @@ const qcowRatio = by['bareon-qcow2'].median / by['qemu-img'].median;
 const zstRatio = by['bareon-zst'].median / by['zstd-dd'].median;
 const hfRatio = by['bareon-hf'].median / by['zstd-dd-hf'].median;
 
-console.log(`\n2 GiB GPT image, 25 % random data (512 MiB in 128 × 4 MiB), onto a fresh sparse 2 GiB file; ${quick ? '1 timed run' : `median of ${ROUNDS} timed runs`}, page cache dropped before each`);
-console.log(`bareon-deploy: --checksum sha256:… --log-format json${explicitFormat ? ' --format qcow2|raw.zst (--explicit-format)' : ' (format sniffed)'}\n`);
-console.log(table([
-  ['source', 'method', 's', 'MiB/s of the disk', 'runs, s'],
-  ...methods.map((m) => [m.format, m.label, fmt(m.median, 2), mibs(m), m.runs.map((s) => fmt(s, 2)).join(' ')]),
-]));
+console.log(
+  `\n2 GiB GPT image, 25 % random data (512 MiB in 128 × 4 MiB), onto a fresh sparse 2 GiB file; ${quick ? '1 timed run' : `median of ${ROUNDS} timed runs`}, page cache dropped before each`,
+);
+console.log(
+  `bareon-deploy: --checksum sha256:… --log-format json${explicitFormat ? ' --format qcow2|raw.zst (--explicit-format)' : ' (format sniffed)'}\n`,
+);
+console.log(
+  table([
+    ['source', 'method', 's', 'MiB/s of the disk', 'runs, s'],
+    ...methods.map((m) => [m.format, m.label, fmt(m.median, 2), mibs(m), m.runs.map((s) => fmt(s, 2)).join(' ')]),
+  ]),
+);
 console.log('');
-console.log(table([
-  ['ratio', 'value', 'target', ''],
-  ['bareon qcow2 / qemu-img convert', fmt(qcowRatio, 2), '≤ 1.25', met(qcowRatio <= 1.25)],
-  ['bareon qcow2 decoded by qemu-img / qemu-img convert', fmt(by['bareon-qcow2-qemu-img'].median / by['qemu-img'].median, 2), '(the reader it replaced)', ''],
-  ['  the same without the fixed costs of both', fmt((by['bareon-qcow2'].median - by['bareon-empty'].median) / (by['qemu-img'].median - by['qemu-img-empty'].median), 2), '(where the time goes)', ''],
-  ...(quick ? [] : [['bareon qcow2 / qemu-img convert, 8 GiB image with 2 GiB data', fmt(by['bareon-qcow2-8g'].median / by['qemu-img-8g'].median, 2), '(how it scales)', '']]),
-  ['bareon raw.zst, head frame / zstd -dc | dd', fmt(hfRatio, 2), '≤ 1.0', met(hfRatio <= 1.0)],
-  ['bareon raw.zst, one frame / zstd -dc | dd', fmt(zstRatio, 2), '≤ 1.0', met(zstRatio <= 1.0)],
-]));
+console.log(
+  table([
+    ['ratio', 'value', 'target', ''],
+    ['bareon qcow2 / qemu-img convert', fmt(qcowRatio, 2), '≤ 1.25', met(qcowRatio <= 1.25)],
+    [
+      'bareon qcow2 decoded by qemu-img / qemu-img convert',
+      fmt(by['bareon-qcow2-qemu-img'].median / by['qemu-img'].median, 2),
+      '(the reader it replaced)',
+      '',
+    ],
+    [
+      '  the same without the fixed costs of both',
+      fmt(
+        (by['bareon-qcow2'].median - by['bareon-empty'].median) / (by['qemu-img'].median - by['qemu-img-empty'].median),
+        2,
+      ),
+      '(where the time goes)',
+      '',
+    ],
+    ...(quick
+      ? []
+      : [
+          [
+            'bareon qcow2 / qemu-img convert, 8 GiB image with 2 GiB data',
+            fmt(by['bareon-qcow2-8g'].median / by['qemu-img-8g'].median, 2),
+            '(how it scales)',
+            '',
+          ],
+        ]),
+    ['bareon raw.zst, head frame / zstd -dc | dd', fmt(hfRatio, 2), '≤ 1.0', met(hfRatio <= 1.0)],
+    ['bareon raw.zst, one frame / zstd -dc | dd', fmt(zstRatio, 2), '≤ 1.0', met(zstRatio <= 1.0)],
+  ]),
+);
 console.log('');
-for (const m of methods.filter((x) => x.check)) console.log(`correctness ${m.format}: cmp src.img tgt.img ${m.verdict}; bareon: ${m.wrote}`);
+for (const m of methods.filter((x) => x.check))
+  console.log(`correctness ${m.format}: cmp src.img tgt.img ${m.verdict}; bareon: ${m.wrote}`);
 console.log(`sha256 src.qcow2 ${qcowHex}\nsha256 src.img.zst ${zstHex}\nsha256 src.hf.img.zst ${hfHex}`);
 console.log('');
 
 const rssRows = [];
 let rssMet = true;
-for (const [kind, key] of [['head frame', 'hf'], ['one frame', 'one']]) {
+for (const [kind, key] of [
+  ['head frame', 'hf'],
+  ['one frame', 'one'],
+]) {
   const peaks = rss.map((r) => r[key].mib);
   const under = peaks.every((m) => m < 150);
   const spread = peaks.length > 1 ? Math.max(...peaks) / Math.min(...peaks) - 1 : undefined;
   rssMet &&= under && (spread === undefined || spread <= 0.1);
   rssRows.push(
-    ...rss.map((r) => [`${kind}, ${r.gib} GiB virtual (${r.gib / 4} GiB data)`, fmt(r[key].mib, 0), fmt(r[key].seconds, 1), '< 150 MiB', met(r[key].mib < 150)]),
+    ...rss.map((r) => [
+      `${kind}, ${r.gib} GiB virtual (${r.gib / 4} GiB data)`,
+      fmt(r[key].mib, 0),
+      fmt(r[key].seconds, 1),
+      '< 150 MiB',
+      met(r[key].mib < 150),
+    ]),
     spread === undefined
       ? [`${kind}, within 10 % of each other`, '', '', 'skipped (--quick: no 8 GiB case)', '']
       : [`${kind}, 8 GiB vs 1 GiB difference`, `${fmt(spread * 100, 1)} %`, '', '≤ 10 %', met(spread <= 0.1)],
   );
 }
 console.log(table([['peak RSS of bareon-deploy, raw.zst', 'MiB', 'deploy s', 'target', ''], ...rssRows]));
-const allMet = qcowRatio <= 1.25 && hfRatio <= 1.0 && zstRatio <= 1.0 && rssMet && methods.every((m) => !m.check || m.verdict === 'OK');
+const allMet =
+  qcowRatio <= 1.25 &&
+  hfRatio <= 1.0 &&
+  zstRatio <= 1.0 &&
+  rssMet &&
+  methods.every((m) => !m.check || m.verdict === 'OK');
 console.log(`\noverall: ${allMet ? 'all targets met' : 'some targets MISSED'}`);

@@ -5,16 +5,21 @@ import { CACHE_KEY_LABEL, CACHE_PROFILE_LABEL, entriesFromLocal, packEntries } f
 import { containerBuilder, detectPackageManager } from './common/container-builder.js';
 
 /** `profile.dockerfile` resolved against the profile's directory. */
-const dockerfilePath = (profileFile: string | undefined, dockerfile: string) => path.resolve(path.dirname(profileFile ?? '.'), dockerfile);
+const dockerfilePath = (profileFile: string | undefined, dockerfile: string) =>
+  path.resolve(path.dirname(profileFile ?? '.'), dockerfile);
 
 /** The Engine's build API on a Dockerfile (its directory is the context), then the common steps. */
 export default containerBuilder({
   name: 'dockerfile',
   summary: "builds a Dockerfile through the Engine's build API, then applies the profile's steps",
   async validate(profile, objects) {
-    if (!profile.dockerfile) throw new ValidationError('dockerfile: the dockerfile builder needs a dockerfile: path (relative to the profile)');
+    if (!profile.dockerfile)
+      throw new ValidationError(
+        'dockerfile: the dockerfile builder needs a dockerfile: path (relative to the profile)',
+      );
     const file = dockerfilePath(objects.profileFile, profile.dockerfile);
-    if (!(await stat(file).catch(() => undefined))?.isFile()) throw new ValidationError(`dockerfile: ${file} does not exist`);
+    if (!(await stat(file).catch(() => undefined))?.isFile())
+      throw new ValidationError(`dockerfile: ${file} does not exist`);
   },
   async prepareBase(engine, profile, ctx) {
     const file = dockerfilePath(ctx.objects.profileFile, profile.dockerfile!);

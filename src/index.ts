@@ -5,7 +5,16 @@
  * `bareon/containers`.
  */
 export { definePlugin, API_VERSION, NAMESPACES } from './plugins/types.js';
-export type { Namespace, Plugin, PluginContext, Progress, QueueEntry, RunFlags, Subtask, TaskIO } from './plugins/types.js';
+export type {
+  Namespace,
+  Plugin,
+  PluginContext,
+  Progress,
+  QueueEntry,
+  RunFlags,
+  Subtask,
+  TaskIO,
+} from './plugins/types.js';
 export { BareonError, ValidationError, InterruptedError, ExitCode } from './core/errors.js';
 export { CleanupStack } from './core/cleanup.js';
 export { PluginRegistry } from './plugins/registry.js';
@@ -15,7 +24,15 @@ export { DockerEngine, RUN_LABEL } from './docker/engine.js';
 export type { CommandResult, ContainerSpec } from './docker/engine.js';
 export { rootTree } from './host/root-tree.js';
 export type { RootTree } from './host/root-tree.js';
-export { appendFileInRoot, assertPlainTree, readdirInRoot, readFileInRoot, resolveInRoot, RootPathError, writeFileInRoot } from './host/in-root.js';
+export {
+  appendFileInRoot,
+  assertPlainTree,
+  readdirInRoot,
+  readFileInRoot,
+  resolveInRoot,
+  RootPathError,
+  writeFileInRoot,
+} from './host/in-root.js';
 export type { InRootOptions } from './host/in-root.js';
 export * from './core/size.js';
 export * from './core/digest.js';

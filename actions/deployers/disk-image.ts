@@ -1,22 +1,59 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BareonError, ValidationError, definePlugin, type PluginContext, CONFIG_DRIVE_BYTES, type DeploySource, type DiskTarget, formatBytes, MiB } from 'bareon';
-import { checkSourceDigest, growLastPartition, writeQcow2Direct, writeQcow2Stream, writeZstdDirect, deployTarget, requireSource, decompressor, parseQcow2Header, qcow2Window, readQcow2Head, qcow2Geometry, Qcow2FormatError, readQcow2Map, type Qcow2Map, progressMeter, HashMeter, DiskWriter, writeSynced } from 'bareon/stream';
+import {
+  BareonError,
+  ValidationError,
+  definePlugin,
+  type PluginContext,
+  CONFIG_DRIVE_BYTES,
+  type DeploySource,
+  type DiskTarget,
+  formatBytes,
+  MiB,
+} from 'bareon';
+import {
+  checkSourceDigest,
+  growLastPartition,
+  writeQcow2Direct,
+  writeQcow2Stream,
+  writeZstdDirect,
+  deployTarget,
+  requireSource,
+  decompressor,
+  parseQcow2Header,
+  qcow2Window,
+  readQcow2Head,
+  qcow2Geometry,
+  Qcow2FormatError,
+  readQcow2Map,
+  type Qcow2Map,
+  progressMeter,
+  HashMeter,
+  DiskWriter,
+  writeSynced,
+} from 'bareon/stream';
 import { HostExecutor } from 'bareon/disk';
 
 /** Hashes a stream to its end. */
 async function hashStream(stream: Readable, signal: AbortSignal): Promise<{ sha256: string; size: number }> {
   const meter = new HashMeter();
-  await pipeline(stream, meter, async function* (src) {
-    for await (const _ of src);
-  }, { signal });
+  await pipeline(
+    stream,
+    meter,
+    async function* (src) {
+      for await (const _ of src);
+    },
+    { signal },
+  );
   return { sha256: meter.sha256, size: meter.size };
 }
 
 /** Waits for every promise to settle, then fails with the first failure, if any. */
-async function settleAll<T extends readonly unknown[]>(promises: T): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+async function settleAll<T extends readonly unknown[]>(
+  promises: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
   const settled = await Promise.allSettled(promises);
   const failed = settled.find((s) => s.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
@@ -24,21 +61,38 @@ async function settleAll<T extends readonly unknown[]>(promises: T): Promise<{ -
 }
 
 /** A raw image, compressed or not, streamed onto the disk: hashed in flight, the first MiB written last. */
-async function writeRawStream(ctx: PluginContext, source: DeploySource, target: DiskTarget): Promise<{ length: number; head: Buffer }> {
+async function writeRawStream(
+  ctx: PluginContext,
+  source: DeploySource,
+  target: DiskTarget,
+): Promise<{ length: number; head: Buffer }> {
   if (source.compression === 'zst') {
-    ctx.log(source.headFrame
-      ? `head frame: zstd writes the image straight onto ${target.path}; its first ${formatBytes(source.headFrame.size)} wait in memory for the checksum`
-      : `one zstd frame: zstd and dd write the image straight onto ${target.path}; its first MiB waits in memory for the checksum`);
+    ctx.log(
+      source.headFrame
+        ? `head frame: zstd writes the image straight onto ${target.path}; its first ${formatBytes(source.headFrame.size)} wait in memory for the checksum`
+        : `one zstd frame: zstd and dd write the image straight onto ${target.path}; its first MiB waits in memory for the checksum`,
+    );
     const direct = await writeZstdDirect(source, target, ctx.progress, ctx.signal);
     checkSourceDigest(source, ctx.objects.deploy!.verify, direct.digest);
     await writeSynced(target.path, direct.head);
     return direct;
   }
   const meter = new HashMeter();
-  const writer = new DiskWriter(target.path, { flags: 'r+', zeroFrom: target.zeroFrom, holdHead: MiB, limit: target.size });
+  const writer = new DiskWriter(target.path, {
+    flags: 'r+',
+    zeroFrom: target.zeroFrom,
+    holdHead: MiB,
+    limit: target.size,
+  });
   ctx.progress.start(source.virtualSize);
   await pipeline(
-    [await source.open(ctx.signal), meter, ...(source.compression ? [decompressor(source.compression, ctx.signal, source.uri)] : []), progressMeter(ctx.progress), writer] as never,
+    [
+      await source.open(ctx.signal),
+      meter,
+      ...(source.compression ? [decompressor(source.compression, ctx.signal, source.uri)] : []),
+      progressMeter(ctx.progress),
+      writer,
+    ] as never,
     { signal: ctx.signal },
   );
   checkSourceDigest(source, ctx.objects.deploy!.verify, meter);
@@ -54,13 +108,22 @@ async function writeRawStream(ctx: PluginContext, source: DeploySource, target: 
  * decides that an image is readable ran in validate for a local file (or here, on the spooled file,
  * before the target is written); a stream's L2 tables are checked as they pass.
  */
-async function writeQcow2(ctx: PluginContext, source: DeploySource, target: DiskTarget): Promise<{ length: number; head: Buffer }> {
+async function writeQcow2(
+  ctx: PluginContext,
+  source: DeploySource,
+  target: DiskTarget,
+): Promise<{ length: number; head: Buffer }> {
   const verify = ctx.objects.deploy!.verify;
   let file = source.file;
   let spooled: { sha256: string; size: number } | undefined;
   if (!file && /^https?:\/\//.test(source.uri) && !process.env.BAREON_QCOW2_READER) {
     ctx.log(`${source.uri}: its clusters are written as it arrives, each after the table that maps it`);
-    const streamed = await writeQcow2Stream(await source.open(ctx.signal), target, { holdHead: MiB, progress: ctx.progress, signal: ctx.signal, size: source.size }).catch((err) => {
+    const streamed = await writeQcow2Stream(await source.open(ctx.signal), target, {
+      holdHead: MiB,
+      progress: ctx.progress,
+      signal: ctx.signal,
+      size: source.size,
+    }).catch((err) => {
       if (err instanceof Qcow2FormatError) throw new BareonError(`source ${source.uri}: ${err.message}`);
       throw err;
     });
@@ -76,40 +139,76 @@ async function writeQcow2(ctx: PluginContext, source: DeploySource, target: Disk
     file = `${await target.scratchDir()}/source.qcow2`;
     ctx.log(`spooling ${source.uri} to ${file} (qcow2 is not sequential)`);
     const meter = new HashMeter();
-    await pipeline([await source.open(ctx.signal), meter, new DiskWriter(file, { flags: 'w', zeroFrom: 0, truncate: true })] as never, { signal: ctx.signal });
+    await pipeline(
+      [
+        await source.open(ctx.signal),
+        meter,
+        new DiskWriter(file, { flags: 'w', zeroFrom: 0, truncate: true }),
+      ] as never,
+      { signal: ctx.signal },
+    );
     spooled = { sha256: meter.sha256, size: meter.size };
   }
   let map = checkedMaps.get(source);
   if (!map) {
     // judged here, at run time: the target may hold what a stream attempt wrote, so no "nothing was written"
     map = await qcow2Map(file, source.uri)
-      .then(async (m) => (await qemuImgOpens(m, file, source.uri), m))
+      .then(async (m) => {
+        await qemuImgOpens(m, file, source.uri);
+        return m;
+      })
       .catch((err: unknown) => {
-        if (err instanceof ValidationError) throw new BareonError(err.message, { hint: 'qemu-img check shows what is wrong with the image' });
+        if (err instanceof ValidationError)
+          throw new BareonError(err.message, { hint: 'qemu-img check shows what is wrong with the image' });
         throw err;
       });
   }
-  const reader = map.unsupported ? `qemu-img (bareon's reader skips it: ${map.unsupported})` : process.env.BAREON_QCOW2_READER === 'qemu-img' ? 'qemu-img (BAREON_QCOW2_READER)' : undefined;
+  const reader = map.unsupported
+    ? `qemu-img (bareon's reader skips it: ${map.unsupported})`
+    : process.env.BAREON_QCOW2_READER === 'qemu-img'
+      ? 'qemu-img (BAREON_QCOW2_READER)'
+      : undefined;
   if (!reader) {
-    const direct = await writeQcow2Direct(file, map, target, { holdHead: MiB, progress: ctx.progress, signal: ctx.signal });
+    const direct = await writeQcow2Direct(file, map, target, {
+      holdHead: MiB,
+      progress: ctx.progress,
+      signal: ctx.signal,
+    });
     ctx.progress.done();
-    ctx.log(`read ${file} ${direct.uncached ? 'past the page cache (O_DIRECT)' : 'through the page cache (its filesystem takes no O_DIRECT reads)'}`);
+    ctx.log(
+      `read ${file} ${direct.uncached ? 'past the page cache (O_DIRECT)' : 'through the page cache (its filesystem takes no O_DIRECT reads)'}`,
+    );
     checkSourceDigest(source, verify, spooled ?? direct.digest);
     await writeSynced(target.path, direct.head);
     return { length: map.virtualSize, head: direct.head };
   }
   ctx.log(`qcow2 decoded by ${reader}`);
   // hashed beside the conversion, not before it
-  const digest = spooled ? Promise.resolve(spooled) : hashStream(createReadStream(file, { highWaterMark: 4 * MiB }), ctx.signal);
+  const digest = spooled
+    ? Promise.resolve(spooled)
+    : hashStream(createReadStream(file, { highWaterMark: 4 * MiB }), ctx.signal);
   const virtualSize = map.virtualSize;
   const dst = `driver=raw,offset=${MiB},file.driver=${target.kind === 'block' ? 'host_device' : 'file'},file.filename=${target.path}`;
   ctx.progress.start(virtualSize);
   const { execa } = await import('execa');
-  const convert = execa('qemu-img', ['convert', '-p', '-n', ...(target.zeroFrom === 0 ? ['--target-is-zero'] : []), '--image-opts', qcow2Window(file, `offset=${MiB}`), '--target-image-opts', dst], {
-    cancelSignal: ctx.signal,
-    reject: false,
-    all: true,
-  });
+  const convert = execa(
+    'qemu-img',
+    [
+      'convert',
+      '-p',
+      '-n',
+      ...(target.zeroFrom === 0 ? ['--target-is-zero'] : []),
+      '--image-opts',
+      qcow2Window(file, `offset=${MiB}`),
+      '--target-image-opts',
+      dst,
+    ],
+    {
+      cancelSignal: ctx.signal,
+      reject: false,
+      all: true,
+    },
+  );
   let reported = 0;
   convert.stdout!.on('data', (chunk: Buffer) => {
     const m = /\((\d+\.\d+)\/100%\)[^(]*$/.exec(chunk.toString());
@@ -118,11 +217,20 @@ async function writeQcow2(ctx: PluginContext, source: DeploySource, target: Disk
     ctx.progress.add(bytes - reported);
     reported = bytes;
   });
-  const headRead = readQcow2Head(target.executor, file, Math.min(MiB, virtualSize), `${await target.scratchDir()}/head.raw`, 'read the first MiB of the qcow2');
+  const headRead = readQcow2Head(
+    target.executor,
+    file,
+    Math.min(MiB, virtualSize),
+    `${await target.scratchDir()}/head.raw`,
+    'read the first MiB of the qcow2',
+  );
   // all three settle before anything else touches the target
   const [r, got, head] = await settleAll([convert, digest, headRead] as const);
   if (r.isCanceled) throw ctx.signal.reason;
-  if (r.exitCode !== 0) throw new BareonError(`qemu-img convert of ${source.uri} failed (exit ${r.exitCode})`, { details: String(r.all).split('\r').pop() });
+  if (r.exitCode !== 0)
+    throw new BareonError(`qemu-img convert of ${source.uri} failed (exit ${r.exitCode})`, {
+      details: String(r.all).split('\r').pop(),
+    });
   ctx.progress.done();
   checkSourceDigest(source, verify, got);
   await writeSynced(target.path, head);
@@ -132,7 +240,8 @@ async function writeQcow2(ctx: PluginContext, source: DeploySource, target: Disk
 /** The maps of local qcow2 sources, read while validating: a malformed image fails before anything is written. */
 const checkedMaps = new WeakMap<DeploySource, Qcow2Map>();
 
-const MALFORMED_HINT = 'nothing was written; qemu-img check shows what is wrong, and qemu-img convert -O qcow2 rewrites an image it can read';
+const MALFORMED_HINT =
+  'nothing was written; qemu-img check shows what is wrong, and qemu-img convert -O qcow2 rewrites an image it can read';
 
 /** The data clusters of a local qcow2, its tables checked as qemu-img checks them. */
 async function qcow2Map(file: string, uri: string): Promise<Qcow2Map> {
@@ -140,7 +249,8 @@ async function qcow2Map(file: string, uri: string): Promise<Qcow2Map> {
   try {
     return await readQcow2Map(fh);
   } catch (err) {
-    if (err instanceof Qcow2FormatError) throw new ValidationError(`source ${uri}: ${err.message}`, { hint: MALFORMED_HINT });
+    if (err instanceof Qcow2FormatError)
+      throw new ValidationError(`source ${uri}: ${err.message}`, { hint: MALFORMED_HINT });
     throw err;
   } finally {
     await fh.close();
@@ -156,7 +266,10 @@ async function qemuImgOpens(map: Qcow2Map, file: string, uri: string): Promise<v
   const { execa } = await import('execa');
   const r = await execa('qemu-img', ['info', '-f', 'qcow2', '--output=json', file], { reject: false, all: true });
   if (r.exitCode !== 0) {
-    throw new ValidationError(`source ${uri}: qemu-img cannot open it (bareon leaves ${map.qemuCheck ?? 'it'} to qemu-img): ${String(r.all).trim().split('\n').pop()}`, { hint: MALFORMED_HINT });
+    throw new ValidationError(
+      `source ${uri}: qemu-img cannot open it (bareon leaves ${map.qemuCheck ?? 'it'} to qemu-img): ${String(r.all).trim().split('\n').pop()}`,
+      { hint: MALFORMED_HINT },
+    );
   }
 }
 
@@ -165,23 +278,37 @@ function checkQcow2Header(source: DeploySource): void {
   try {
     qcow2Geometry(source.head);
   } catch (err) {
-    if (err instanceof Qcow2FormatError) throw new ValidationError(`source ${source.uri}: ${err.message}`, { hint: MALFORMED_HINT });
+    if (err instanceof Qcow2FormatError)
+      throw new ValidationError(`source ${source.uri}: ${err.message}`, { hint: MALFORMED_HINT });
     throw err;
   }
 }
 
 /** Writes a whole-disk image (raw, raw.gz/xz/zst or qcow2) onto the target, verified, then relocates the backup GPT and optionally grows. */
 export default definePlugin({
-  summary: 'writes a whole-disk image (raw, raw.gz, raw.xz, raw.zst, qcow2) onto a disk, sha256-verified in flight, first MiB last',
+  summary:
+    'writes a whole-disk image (raw, raw.gz, raw.xz, raw.zst, qcow2) onto a disk, sha256-verified in flight, first MiB last',
   async validate(objects) {
     const source = requireSource(objects, 'disk-image');
-    if (source.content !== 'disk') throw new ValidationError(`disk-image deploys whole-disk images; ${source.uri} is ${source.format}`);
+    if (source.content !== 'disk')
+      throw new ValidationError(`disk-image deploys whole-disk images; ${source.uri} is ${source.format}`);
     const target = deployTarget(objects, 'disk-image');
     if (source.format === 'qcow2') {
       const h = parseQcow2Header(source.head);
-      if (h.backingFile) throw new ValidationError(`source ${source.uri}: the qcow2 has a backing file; bareon refuses qcow2 images that point at other files`, { hint: 'flatten it: qemu-img convert -O qcow2 in.qcow2 flat.qcow2' });
-      if (h.externalDataFile) throw new ValidationError(`source ${source.uri}: the qcow2 keeps its data in an external file; bareon refuses it`, { hint: 'flatten it: qemu-img convert -O qcow2 in.qcow2 flat.qcow2' });
-      if (h.dirty || h.corrupt) throw new ValidationError(`source ${source.uri}: the qcow2 is marked ${h.corrupt ? 'corrupt' : 'dirty'}`, { hint: 'qemu-img check -r all on a copy' });
+      if (h.backingFile)
+        throw new ValidationError(
+          `source ${source.uri}: the qcow2 has a backing file; bareon refuses qcow2 images that point at other files`,
+          { hint: 'flatten it: qemu-img convert -O qcow2 in.qcow2 flat.qcow2' },
+        );
+      if (h.externalDataFile)
+        throw new ValidationError(
+          `source ${source.uri}: the qcow2 keeps its data in an external file; bareon refuses it`,
+          { hint: 'flatten it: qemu-img convert -O qcow2 in.qcow2 flat.qcow2' },
+        );
+      if (h.dirty || h.corrupt)
+        throw new ValidationError(`source ${source.uri}: the qcow2 is marked ${h.corrupt ? 'corrupt' : 'dirty'}`, {
+          hint: 'qemu-img check -r all on a copy',
+        });
       checkQcow2Header(source);
       if (source.file) {
         const map = await qcow2Map(source.file, source.uri);
@@ -190,7 +317,10 @@ export default definePlugin({
       }
     }
     if (source.virtualSize !== undefined && source.virtualSize > target.size) {
-      throw new ValidationError(`source ${source.uri} is ${formatBytes(source.virtualSize)} but target ${target.path} has ${formatBytes(target.size)}`, { hint: 'use a larger disk, or --size for an image file' });
+      throw new ValidationError(
+        `source ${source.uri} is ${formatBytes(source.virtualSize)} but target ${target.path} has ${formatBytes(target.size)}`,
+        { hint: 'use a larger disk, or --size for an image file' },
+      );
     }
   },
   describe(objects) {
@@ -208,18 +338,30 @@ export default definePlugin({
     const target = deployTarget(ctx.objects, 'disk-image');
     await target.prepare();
     target.imageEnd = source.virtualSize;
-    const { length: written, head } = source.format === 'qcow2' ? await writeQcow2(ctx, source, target) : await writeRawStream(ctx, source, target);
+    const { length: written, head } =
+      source.format === 'qcow2' ? await writeQcow2(ctx, source, target) : await writeRawStream(ctx, source, target);
     target.imageEnd = written;
     const ex = new HostExecutor(ctx.signal);
     if (head.subarray(512, 520).toString('latin1') === 'EFI PART' && written < target.size) {
-      await ex.run(['sgdisk', '--move-second-header', target.path], { step: 'move the backup GPT to the end of the disk', onLine: ctx.log });
+      await ex.run(['sgdisk', '--move-second-header', target.path], {
+        step: 'move the backup GPT to the end of the disk',
+        onLine: ctx.log,
+      });
     }
     let grown = '';
     if (ctx.objects.deploy!.grow) {
       // a config drive asked for goes at the end: leave it the room
-      const g = await growLastPartition(ex, ctx.cleanup, target.path, ctx.log, ctx.objects.configDrive ? CONFIG_DRIVE_BYTES : 0);
+      const g = await growLastPartition(
+        ex,
+        ctx.cleanup,
+        target.path,
+        ctx.log,
+        ctx.objects.configDrive ? CONFIG_DRIVE_BYTES : 0,
+      );
       grown = `, partition ${g.partition} grown ${formatBytes(g.from)} → ${formatBytes(g.to)}${g.fs ? ` (${g.fs})` : ''}`;
     }
-    ctx.setTitle(`wrote ${source.format} onto ${target.path}: ${formatBytes(written)}${ctx.objects.deploy!.verify && source.sha256 ? ', sha256 verified' : ''}${grown}`);
+    ctx.setTitle(
+      `wrote ${source.format} onto ${target.path}: ${formatBytes(written)}${ctx.objects.deploy!.verify && source.sha256 ? ', sha256 verified' : ''}${grown}`,
+    );
   },
 });

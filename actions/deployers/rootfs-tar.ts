@@ -1,7 +1,16 @@
 import { execa } from 'execa';
 import { pipeline } from 'node:stream/promises';
 import { BareonError, ValidationError, definePlugin, shq, layoutVolumes, formatBytes, rootTree } from 'bareon';
-import { checkSourceDigest, deployTarget, requireSource, extractGuard, TarFilter, decompressor, HashMeter, progressMeter } from 'bareon/stream';
+import {
+  checkSourceDigest,
+  deployTarget,
+  requireSource,
+  extractGuard,
+  TarFilter,
+  decompressor,
+  HashMeter,
+  progressMeter,
+} from 'bareon/stream';
 import { artifactPartitions, rootVolume, disksWithTargets, requireLayout } from 'bareon/disk';
 
 /**
@@ -13,14 +22,20 @@ export default definePlugin({
   summary: 'extracts a rootfs tarball (tar, tar.gz, tar.zst) onto the mounted filesystems of the layout',
   validate(objects) {
     const source = requireSource(objects, 'rootfs-tar');
-    if (source.content !== 'rootfs') throw new ValidationError(`rootfs-tar deploys tarballs; ${source.uri} is ${source.format}`);
+    if (source.content !== 'rootfs')
+      throw new ValidationError(`rootfs-tar deploys tarballs; ${source.uri} is ${source.format}`);
     deployTarget(objects, 'rootfs-tar');
     rootVolume(requireLayout(objects, 'rootfs-tar'), objects.layoutFile);
   },
   describe(objects) {
     const layout = objects.layout!;
-    const mounts = layoutVolumes(layout).filter((p) => p.mount).map((p) => `${p.mount} (${p.fs?.type})`);
-    return [`extract ${objects.source!.format} ${objects.source!.uri} onto ${mounts.join(', ')}`, `verify sha256 ${objects.deploy!.verify ? objects.source!.sha256 : objects.profile ? 'no (the stream comes from this build; its sha256 goes into the manifest)' : 'off (--no-verify)'}`];
+    const mounts = layoutVolumes(layout)
+      .filter((p) => p.mount)
+      .map((p) => `${p.mount} (${p.fs?.type})`);
+    return [
+      `extract ${objects.source!.format} ${objects.source!.uri} onto ${mounts.join(', ')}`,
+      `verify sha256 ${objects.deploy!.verify ? objects.source!.sha256 : objects.profile ? 'no (the stream comes from this build; its sha256 goes into the manifest)' : 'off (--no-verify)'}`,
+    ];
   },
   async run(ctx) {
     const source = requireSource(ctx.objects, 'rootfs-tar');
@@ -29,16 +44,38 @@ export default definePlugin({
     const tree = await rootTree(target);
     const root = tree.dir;
     const meter = new HashMeter();
-    const tar = execa('tar', ['--extract', '--numeric-owner', '--same-owner', '--same-permissions', '--xattrs', '--xattrs-include=*', '--acls', '--file=-', '--directory', root], {
-      stdin: 'pipe',
-      cancelSignal: ctx.signal,
-      reject: false,
-      all: true,
-    });
+    const tar = execa(
+      'tar',
+      [
+        '--extract',
+        '--numeric-owner',
+        '--same-owner',
+        '--same-permissions',
+        '--xattrs',
+        '--xattrs-include=*',
+        '--acls',
+        '--file=-',
+        '--directory',
+        root,
+      ],
+      {
+        stdin: 'pipe',
+        cancelSignal: ctx.signal,
+        reject: false,
+        all: true,
+      },
+    );
     tar.stdin!.on('error', () => {});
     ctx.progress.start(source.compression ? undefined : source.size);
     const feed = pipeline(
-      [await source.open(ctx.signal), meter, ...(source.compression ? [decompressor(source.compression, ctx.signal, source.uri)] : []), progressMeter(ctx.progress), new TarFilter({ decide: extractGuard() }), tar.stdin!] as never,
+      [
+        await source.open(ctx.signal),
+        meter,
+        ...(source.compression ? [decompressor(source.compression, ctx.signal, source.uri)] : []),
+        progressMeter(ctx.progress),
+        new TarFilter({ decide: extractGuard() }),
+        tar.stdin!,
+      ] as never,
       { signal: ctx.signal },
     );
     const [fed, r] = await Promise.allSettled([feed, tar]);
@@ -47,23 +84,37 @@ export default definePlugin({
       const done = r.status === 'fulfilled' ? r.value : undefined;
       // tar died first (a full disk, a bad target): the broken pipe is a consequence, tar's output says why
       if (!(fed.reason instanceof BareonError) && done && done.exitCode !== 0 && !ctx.signal.aborted) {
-        throw new BareonError(`tar failed to extract ${source.uri} (exit ${done.exitCode})`, { details: String(done.all).split('\n').slice(-15).join('\n') });
+        throw new BareonError(`tar failed to extract ${source.uri} (exit ${done.exitCode})`, {
+          details: String(done.all).split('\n').slice(-15).join('\n'),
+        });
       }
       throw fed.reason;
     }
     const result = (r as PromiseFulfilledResult<Awaited<typeof tar>>).value;
-    if (result.exitCode !== 0) throw new BareonError(`tar failed to extract ${source.uri} (exit ${result.exitCode})`, { details: String(result.all).split('\n').slice(-15).join('\n') });
+    if (result.exitCode !== 0)
+      throw new BareonError(`tar failed to extract ${source.uri} (exit ${result.exitCode})`, {
+        details: String(result.all).split('\n').slice(-15).join('\n'),
+      });
     checkSourceDigest(source, ctx.objects.deploy!.verify, meter);
 
     // vfat cannot be mounted here: what the tarball put under an ESP mount point moves onto the ESP with mtools
-    const vfatMounts = disksWithTargets(ctx.objects, 'rootfs-tar').flatMap(({ target: t }) => t.geometry!.partitions.filter((q) => q.spec.fs?.type === 'vfat' && q.spec.mount).map((p) => ({ t, p })));
+    const vfatMounts = disksWithTargets(ctx.objects, 'rootfs-tar').flatMap(({ target: t }) =>
+      t.geometry!.partitions.filter((q) => q.spec.fs?.type === 'vfat' && q.spec.mount).map((p) => ({ t, p })),
+    );
     for (const { t, p } of vfatMounts) {
       // mcopy reads through links and device nodes: a hostile tarball could copy this machine's files onto the ESP
       const dir = await tree.plainDir(p.spec.mount!, `${p.spec.mount} in ${source.uri}`);
       const ref = await t.partition(p.number);
-      await target.executor.run(['sh', '-c', `[ -d ${shq(dir)} ] && cd ${shq(dir)} || exit 0; if [ -n "$(ls -A)" ]; then mcopy -s -p -Q -o -i ${shq(`${ref.path}@@${ref.offset}`)} ./* ::/ && find . -mindepth 1 -delete; fi`], {
-        step: `copy ${p.spec.mount} onto its vfat partition`,
-      });
+      await target.executor.run(
+        [
+          'sh',
+          '-c',
+          `[ -d ${shq(dir)} ] && cd ${shq(dir)} || exit 0; if [ -n "$(ls -A)" ]; then mcopy -s -p -Q -o -i ${shq(`${ref.path}@@${ref.offset}`)} ./* ::/ && find . -mindepth 1 -delete; fi`,
+        ],
+        {
+          step: `copy ${p.spec.mount} onto its vfat partition`,
+        },
+      );
     }
     // what was written where: the manifest of a build to disk records it
     ctx.objects.artifacts.push({
@@ -75,6 +126,8 @@ export default definePlugin({
       table: target.geometry!.table,
       partitions: artifactPartitions(target.geometry!),
     });
-    ctx.setTitle(`extracted ${source.format} (${formatBytes(meter.size)}) onto ${target.path}${ctx.objects.deploy!.verify ? ', sha256 verified' : ''}`);
+    ctx.setTitle(
+      `extracted ${source.format} (${formatBytes(meter.size)}) onto ${target.path}${ctx.objects.deploy!.verify ? ', sha256 verified' : ''}`,
+    );
   },
 });

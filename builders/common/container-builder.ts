@@ -1,6 +1,27 @@
 import path from 'node:path';
-import { ValidationError, definePlugin, type Plugin, type PluginContext, type BuildRecord, type Objects, type Profile } from 'bareon';
-import { DockerEngine, ContainerRootfs, DETECT_PACKAGE_MANAGER, PACKAGE_MANAGERS, type PackageManager, epochEnv, baseKey, findCachedStep, stepKey, type LocalBase, stepSubtasks, type StepPlan } from 'bareon/containers';
+import {
+  ValidationError,
+  definePlugin,
+  type Plugin,
+  type PluginContext,
+  type BuildRecord,
+  type Objects,
+  type Profile,
+} from 'bareon';
+import {
+  DockerEngine,
+  ContainerRootfs,
+  DETECT_PACKAGE_MANAGER,
+  PACKAGE_MANAGERS,
+  type PackageManager,
+  epochEnv,
+  baseKey,
+  findCachedStep,
+  stepKey,
+  type LocalBase,
+  stepSubtasks,
+  type StepPlan,
+} from 'bareon/containers';
 import { planSteps } from './steps.js';
 
 /** A base image ready for the steps: its id, package manager and distro family. */
@@ -18,7 +39,11 @@ export function requireProfile(objects: Objects): Profile {
 }
 
 /** Each step's cache key and cached image (if any), as the step runner would find them. Read-only. */
-async function stepCacheView(engine: DockerEngine, plan: StepPlan, base: string): Promise<{ steps: { title: string; key: string; image?: string }[]; hits: number }> {
+async function stepCacheView(
+  engine: DockerEngine,
+  plan: StepPlan,
+  base: string,
+): Promise<{ steps: { title: string; key: string; image?: string }[]; hits: number }> {
   let parent = base;
   const steps = plan.steps.map((step, i) => {
     parent = stepKey(parent, step, plan.digests.get(i));
@@ -30,10 +55,17 @@ async function stepCacheView(engine: DockerEngine, plan: StepPlan, base: string)
 
 /** Runs DETECT_PACKAGE_MANAGER in the image. */
 export async function detectPackageManager(engine: DockerEngine, image: string): Promise<PackageManager> {
-  const result = await engine.run({ image, cmd: ['/bin/sh', '-c', DETECT_PACKAGE_MANAGER], labels: { 'org.bareon.role': 'detect' } });
+  const result = await engine.run({
+    image,
+    cmd: ['/bin/sh', '-c', DETECT_PACKAGE_MANAGER],
+    labels: { 'org.bareon.role': 'detect' },
+  });
   const name = result.stdout.trim() as keyof typeof PACKAGE_MANAGERS;
   const pm = PACKAGE_MANAGERS[name];
-  if (!pm) throw new ValidationError(`image ${image} has no apt-get, apk or dnf`, { hint: 'use a base image with a package manager, or leave packages empty' });
+  if (!pm)
+    throw new ValidationError(`image ${image} has no apt-get, apk or dnf`, {
+      hint: 'use a base image with a package manager, or leave packages empty',
+    });
   return pm;
 }
 
@@ -50,7 +82,11 @@ export function containerBuilder(spec: {
    * For --dry-run: the base the build would start from, found read-only, with its package manager
    * when the builder knows it without running a container. Absent: the base is made by the build.
    */
-  findBase?(engine: DockerEngine, profile: Profile, objects: Objects): Promise<LocalBase & { pm?: PackageManager; distro: 'debian' | 'ubuntu' }>;
+  findBase?(
+    engine: DockerEngine,
+    profile: Profile,
+    objects: Objects,
+  ): Promise<LocalBase & { pm?: PackageManager; distro: 'debian' | 'ubuntu' }>;
 }): Plugin {
   return definePlugin({
     summary: spec.summary,
@@ -58,26 +94,52 @@ export function containerBuilder(spec: {
       const profile = requireProfile(objects);
       if (!spec.findBase) return [`steps: their cache keys follow from the base, which the build makes first`];
       const engine = await DockerEngine.connect('dry-run').catch((err: Error) => err);
-      if (engine instanceof Error) return [`steps: cache keys need the container engine (${engine.message.split('\n')[0]})`];
+      if (engine instanceof Error)
+        return [`steps: cache keys need the container engine (${engine.message.split('\n')[0]})`];
       const base = await spec.findBase(engine, profile, objects);
-      const planFor = (pm: PackageManager) => planSteps(profile, { profileDir: path.dirname(objects.profileFile ?? '.'), pm, distro: base.distro, layout: objects.layout });
+      const planFor = (pm: PackageManager) =>
+        planSteps(profile, {
+          profileDir: path.dirname(objects.profileFile ?? '.'),
+          pm,
+          distro: base.distro,
+          layout: objects.layout,
+        });
       if (!base.id) {
         const plan = await planFor(base.pm ?? PACKAGE_MANAGERS.apt);
-        return [`base: ${base.ref}: not local; the build would ${base.would}`, ...plan.steps.map((st, i) => `${i + 1}/${plan.steps.length} ${st.title}: run`)];
+        return [
+          `base: ${base.ref}: not local; the build would ${base.would}`,
+          ...plan.steps.map((st, i) => `${i + 1}/${plan.steps.length} ${st.title}: run`),
+        ];
       }
       // the package manager is part of the keys; a builder that detects it at run time is matched by the cache
-      const candidates = await Promise.all((base.pm ? [base.pm] : Object.values(PACKAGE_MANAGERS)).map(async (pm) => stepCacheView(engine, await planFor(pm), baseKey(base.id!, objects.epoch))));
+      const candidates = await Promise.all(
+        (base.pm ? [base.pm] : Object.values(PACKAGE_MANAGERS)).map(async (pm) =>
+          stepCacheView(engine, await planFor(pm), baseKey(base.id!, objects.epoch)),
+        ),
+      );
       const view = candidates.find((c) => c.hits > 0) ?? (candidates.length === 1 ? candidates[0] : undefined);
-      const lines = [`base: ${base.ref} (${base.id.slice(7, 19)})${objects.epoch === undefined ? '' : `, SOURCE_DATE_EPOCH ${objects.epoch}`}`];
+      const lines = [
+        `base: ${base.ref} (${base.id.slice(7, 19)})${objects.epoch === undefined ? '' : `, SOURCE_DATE_EPOCH ${objects.epoch}`}`,
+      ];
       if (!view) return [...lines, 'steps: none cached; the package manager is detected when the build runs'];
       const n = view.steps.length;
-      lines.push(...view.steps.map((st, i) => `${i + 1}/${n} ${st.title}: key ${st.key.slice(0, 12)}, ${flags.noCache ? 'run (--no-cache)' : st.image ? `cached (${st.image.slice(7, 19)})` : 'run'}`));
-      lines.push(flags.noCache ? `steps: all ${n} run (--no-cache)` : `steps: ${view.hits} of ${n} cached, ${n - view.hits} to run`);
+      lines.push(
+        ...view.steps.map(
+          (st, i) =>
+            `${i + 1}/${n} ${st.title}: key ${st.key.slice(0, 12)}, ${flags.noCache ? 'run (--no-cache)' : st.image ? `cached (${st.image.slice(7, 19)})` : 'run'}`,
+        ),
+      );
+      lines.push(
+        flags.noCache
+          ? `steps: all ${n} run (--no-cache)`
+          : `steps: ${view.hits} of ${n} cached, ${n - view.hits} to run`,
+      );
       return lines;
     },
     async validate(objects) {
       const profile = requireProfile(objects);
-      if (!objects.outDir && !objects.target) throw new ValidationError('a build needs an output directory or a target');
+      if (!objects.outDir && !objects.target)
+        throw new ValidationError('a build needs an output directory or a target');
       await spec.validate?.(profile, objects);
     },
     async run(ctx) {
@@ -116,9 +178,15 @@ export function containerBuilder(spec: {
           title: 'root filesystem',
           async run(io) {
             const info = await engine.inspectImage(image);
-            const identity = { hostname: profile.hostname ?? 'localhost', hygiene: profile.hygiene, epoch: ctx.objects.epoch };
+            const identity = {
+              hostname: profile.hostname ?? 'localhost',
+              hygiene: profile.hygiene,
+              epoch: ctx.objects.epoch,
+            };
             ctx.objects.rootfs = new ContainerRootfs(engine, image, identity, ctx.cleanup, info?.Size);
-            io.setTitle(`root filesystem: image ${image.slice(7, 19)}, ${((info?.Size ?? 0) / 2 ** 20).toFixed(0)} MiB`);
+            io.setTitle(
+              `root filesystem: image ${image.slice(7, 19)}, ${((info?.Size ?? 0) / 2 ** 20).toFixed(0)} MiB`,
+            );
           },
         },
       ];

@@ -1,7 +1,32 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { BareonError, ValidationError, pluginSubtask, definePlugin, type Plugin, type PluginContext, type Subtask, bareonPackageDir, fixedBytes, loadLayout, MiB, type Artifact, type DiskTarget, type Objects, VERSION } from 'bareon';
-import { artifactPartitions, autoDiskSize, assignIdentifiers, workspaceSubtasks, WORK_DIR, type ImageWorkspace, refuseStorageStack, rootPartition } from 'bareon/disk';
+import {
+  BareonError,
+  ValidationError,
+  pluginSubtask,
+  definePlugin,
+  type Plugin,
+  type PluginContext,
+  type Subtask,
+  bareonPackageDir,
+  fixedBytes,
+  loadLayout,
+  MiB,
+  type Artifact,
+  type DiskTarget,
+  type Objects,
+  VERSION,
+} from 'bareon';
+import {
+  artifactPartitions,
+  autoDiskSize,
+  assignIdentifiers,
+  workspaceSubtasks,
+  WORK_DIR,
+  type ImageWorkspace,
+  refuseStorageStack,
+  rootPartition,
+} from 'bareon/disk';
 import { progressMeter, writeArtifactFile, zstdHeadFrameCompressor } from 'bareon/stream';
 import { requireBuildOutput } from './build-output.js';
 import { artifactInputs, reusableArtifact } from 'bareon/containers';
@@ -19,7 +44,8 @@ interface BuiltDisk {
 const DISK_ACTIONS = ['partitioning', 'fstab', 'bootloader', 'filesystems'] as const;
 
 /** The disk actions an image build runs, in image order (bootloader only when the layout has one). */
-const diskActions = (objects: Objects) => DISK_ACTIONS.filter((name) => name !== 'bootloader' || objects.layout?.bootloader);
+const diskActions = (objects: Objects) =>
+  DISK_ACTIONS.filter((name) => name !== 'bootloader' || objects.layout?.bootloader);
 
 function layoutFile(objects: Objects): string {
   return objects.layoutFile ?? objects.profileFile ?? 'layout';
@@ -29,22 +55,37 @@ function layoutFile(objects: Objects): string {
 function validateImageLayout(objects: Objects): void {
   const file = layoutFile(objects);
   const layout = objects.layout;
-  if (!layout) throw new ValidationError(`${file}: disk images need a layout (layout: in the profile) or bootable: true for the default`);
-  if (layout.disks.length !== 1) throw new ValidationError(`${file}: disks: a disk image holds one disk; the layout has ${layout.disks.length}`);
+  if (!layout)
+    throw new ValidationError(
+      `${file}: disk images need a layout (layout: in the profile) or bootable: true for the default`,
+    );
+  if (layout.disks.length !== 1)
+    throw new ValidationError(`${file}: disks: a disk image holds one disk; the layout has ${layout.disks.length}`);
   refuseStorageStack(layout, 'a disk image', file);
   const root = rootPartition(layout, file);
   if (root.partition.fs?.type === 'xfs') {
-    throw new ValidationError(`${file}: ${root.path}.fs.type: an xfs root cannot be filled without mounting (xfsprogs 6.1 takes only protofiles)`, {
-      hint: 'use ext4 or btrfs for / in images; xfs works when deploying onto a disk',
-    });
+    throw new ValidationError(
+      `${file}: ${root.path}.fs.type: an xfs root cannot be filled without mounting (xfsprogs 6.1 takes only protofiles)`,
+      {
+        hint: 'use ext4 or btrfs for / in images; xfs works when deploying onto a disk',
+      },
+    );
   }
   if (layout.bootloader && objects.profile && !objects.profile.bootable) {
-    throw new ValidationError(`${objects.profileFile ?? 'profile'}: bootable: a layout with a bootloader needs bootable: true (a kernel and GRUB in the image)`);
+    throw new ValidationError(
+      `${objects.profileFile ?? 'profile'}: bootable: a layout with a bootloader needs bootable: true (a kernel and GRUB in the image)`,
+    );
   }
 }
 
 /** A fresh disk image file in the toolbox: partitions are reached by offset, the root tree is staged. */
-function fillToolboxDiskTarget(target: DiskTarget, id: string, diskPath: string, size: number, ws: ImageWorkspace): void {
+function fillToolboxDiskTarget(
+  target: DiskTarget,
+  id: string,
+  diskPath: string,
+  size: number,
+  ws: ImageWorkspace,
+): void {
   Object.assign(target, {
     id,
     path: diskPath,
@@ -85,7 +126,9 @@ function diskSubtasks(ctx: PluginContext, done: (disk: BuiltDisk) => void): Subt
         await ws.executor.run(['truncate', '-s', String(size), diskPath], { step: 'create the disk image' });
         fillToolboxDiskTarget(target, disk.id, diskPath, size, ws);
         ctx.objects.disks = [target];
-        io.setTitle(`disk image: ${(size / 2 ** 20).toFixed(0)} MiB (${disk.size === 'auto' ? 'auto' : 'fixed'}), ${disk.table}`);
+        io.setTitle(
+          `disk image: ${(size / 2 ** 20).toFixed(0)} MiB (${disk.size === 'auto' ? 'auto' : 'fixed'}), ${disk.table}`,
+        );
       },
     },
     ...actions,
@@ -96,14 +139,24 @@ function diskSubtasks(ctx: PluginContext, done: (disk: BuiltDisk) => void): Subt
         const ex = ws.executor;
         if (table === 'gpt') {
           const v = await ex.run(['sgdisk', '-v', diskPath], { step: 'verify the GPT' });
-          if (!/No problems found/.test(v.stdout)) throw new BareonError('sgdisk -v reports problems with the image', { details: v.stdout });
+          if (!/No problems found/.test(v.stdout))
+            throw new BareonError('sgdisk -v reports problems with the image', { details: v.stdout });
         } else await ex.run(['sfdisk', '--verify', diskPath], { step: 'verify the msdos table' });
         for (const part of target.geometry!.partitions) {
           const fs = part.spec.fs;
-          if (fs?.type.startsWith('ext')) await ex.run(['e2fsck', '-fn', `${diskPath}?offset=${part.start}`], { step: `fsck partition ${part.number}`, onLine: io.log });
-          if (fs?.type === 'vfat') await ex.run(['sh', '-c', `MTOOLS_SKIP_CHECK=1 mdir -i '${diskPath}@@${part.start}' ::/ >/dev/null`], { step: `read the vfat partition ${part.number}` });
+          if (fs?.type.startsWith('ext'))
+            await ex.run(['e2fsck', '-fn', `${diskPath}?offset=${part.start}`], {
+              step: `fsck partition ${part.number}`,
+              onLine: io.log,
+            });
+          if (fs?.type === 'vfat')
+            await ex.run(['sh', '-c', `MTOOLS_SKIP_CHECK=1 mdir -i '${diskPath}@@${part.start}' ::/ >/dev/null`], {
+              step: `read the vfat partition ${part.number}`,
+            });
         }
-        io.setTitle(`verified: ${table} table and ${target.geometry!.partitions.filter((p) => p.spec.fs).length} filesystems`);
+        io.setTitle(
+          `verified: ${table} table and ${target.geometry!.partitions.filter((p) => p.spec.fs).length} filesystems`,
+        );
         done({ ws, path: diskPath, target });
       },
     },
@@ -124,7 +177,13 @@ function diskArtifact(disk: BuiltDisk, file: string, format: string, sha256: str
 }
 
 /** Converts (for qcow2), checks and streams the disk image out of the toolbox into the output directory. */
-function exportSubtask(ctx: PluginContext, format: DiskFormat, compress: boolean, inputs: string, disk: () => BuiltDisk): Subtask {
+function exportSubtask(
+  ctx: PluginContext,
+  format: DiskFormat,
+  compress: boolean,
+  inputs: string,
+  disk: () => BuiltDisk,
+): Subtask {
   return {
     title: `write ${format}`,
     async run(io) {
@@ -133,15 +192,39 @@ function exportSubtask(ctx: PluginContext, format: DiskFormat, compress: boolean
       if (format === 'qcow2') {
         source = `${WORK_DIR}/disk.qcow2`;
         await built.ws.executor.run(['rm', '-f', source]);
-        await built.ws.executor.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', '-o', 'compat=1.1', ...(compress ? ['-c'] : []), built.path, source], { step: 'qemu-img convert' });
+        await built.ws.executor.run(
+          [
+            'qemu-img',
+            'convert',
+            '-f',
+            'raw',
+            '-O',
+            'qcow2',
+            '-o',
+            'compat=1.1',
+            ...(compress ? ['-c'] : []),
+            built.path,
+            source,
+          ],
+          { step: 'qemu-img convert' },
+        );
         await built.ws.executor.run(['qemu-img', 'check', source], { step: 'qemu-img check' });
       }
       const file = path.join(ctx.objects.outDir!, `${ctx.objects.profile!.name}.${format}`);
       const sizeOut = await built.ws.executor.run(['stat', '-c', '%s', source]);
       io.progress.start(Number(sizeOut.stdout.trim()));
       const stream = await built.ws.executor.openFile(source);
-      const stages = [progressMeter(io.progress), ...(format === 'raw.zst' ? [zstdHeadFrameCompressor({ headBytes: MiB, totalBytes: built.target.geometry!.size, signal: ctx.signal })] : [])];
-      const { sha256, size } = await writeArtifactFile(file, stream, stages, { cleanup: ctx.cleanup, signal: ctx.signal, sparse: format === 'raw' });
+      const stages = [
+        progressMeter(io.progress),
+        ...(format === 'raw.zst'
+          ? [zstdHeadFrameCompressor({ headBytes: MiB, totalBytes: built.target.geometry!.size, signal: ctx.signal })]
+          : []),
+      ];
+      const { sha256, size } = await writeArtifactFile(file, stream, stages, {
+        cleanup: ctx.cleanup,
+        signal: ctx.signal,
+        sparse: format === 'raw',
+      });
       ctx.objects.artifacts.push({ ...diskArtifact(built, file, format, sha256, size), inputs });
       io.setTitle(`${path.basename(file)}: ${(size / 2 ** 20).toFixed(0)} MiB, sha256 ${sha256.slice(0, 12)}`);
     },
@@ -152,7 +235,8 @@ type DiskFormat = 'raw' | 'raw.zst' | 'qcow2';
 
 const SUMMARY: Record<DiskFormat, string> = {
   raw: 'partitioned, bootable raw disk image, built in a toolbox container (no host privileges)',
-  'raw.zst': 'the raw disk image zstd-compressed, its first MiB in a frame of its own (bareon-deploy streams the rest straight onto disk)',
+  'raw.zst':
+    'the raw disk image zstd-compressed, its first MiB in a frame of its own (bareon-deploy streams the rest straight onto disk)',
   qcow2: 'partitioned, bootable qcow2 disk image (compat 1.1, optional compress), built in a toolbox container',
 };
 
@@ -170,7 +254,8 @@ function diskImageExporter(format: DiskFormat): Plugin<{ compress: boolean }> {
     },
     validate(objects, options) {
       requireBuildOutput(objects, format);
-      if (format !== 'qcow2' && options.compress) throw new ValidationError(`${format}: compress applies to qcow2 only`);
+      if (format !== 'qcow2' && options.compress)
+        throw new ValidationError(`${format}: compress applies to qcow2 only`);
       validateImageLayout(objects);
     },
     async run(ctx) {

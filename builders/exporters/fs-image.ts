@@ -28,16 +28,30 @@ export const ext4 = definePlugin({
           const { size: wanted, label } = ctx.options;
           const size = fixedBytes(wanted) ?? withHeadroom(ws.rootBytes);
           const uuid = ctx.options.uuid ?? makeUuid(undefined, 'ext4');
-          await ws.executor.run(['mkfs.ext4', '-F', '-q', '-L', label, '-U', uuid, '-d', ws.rootDir, image, `${Math.floor(size / 1024)}k`], { step: 'mkfs.ext4', onLine: io.log });
+          await ws.executor.run(
+            ['mkfs.ext4', '-F', '-q', '-L', label, '-U', uuid, '-d', ws.rootDir, image, `${Math.floor(size / 1024)}k`],
+            { step: 'mkfs.ext4', onLine: io.log },
+          );
           await ws.executor.run(['e2fsck', '-fn', image], { step: 'e2fsck' });
           const file = path.join(ctx.objects.outDir!, `${ctx.objects.profile!.name}.ext4`);
           io.progress.start(size);
-          const { sha256, size: bytes } = await writeArtifactFile(file, await ws.executor.openFile(image), [progressMeter(io.progress)], {
-            cleanup: ctx.cleanup,
-            signal: ctx.signal,
-            sparse: true,
+          const { sha256, size: bytes } = await writeArtifactFile(
+            file,
+            await ws.executor.openFile(image),
+            [progressMeter(io.progress)],
+            {
+              cleanup: ctx.cleanup,
+              signal: ctx.signal,
+              sparse: true,
+            },
+          );
+          ctx.objects.artifacts.push({
+            uri: path.basename(file),
+            format: 'ext4',
+            sha256,
+            size: bytes,
+            virtual_size: bytes,
           });
-          ctx.objects.artifacts.push({ uri: path.basename(file), format: 'ext4', sha256, size: bytes, virtual_size: bytes });
           io.setTitle(`${path.basename(file)}: ${(bytes / MiB).toFixed(0)} MiB, UUID ${uuid}`);
         },
       },

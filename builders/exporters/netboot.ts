@@ -8,7 +8,9 @@ import { tarToNewc, progressMeter, writeArtifactFile, requireZstd, zstdStage } f
 import { requireBuildOutput } from './build-output.js';
 
 /** What /etc/fstab says in a root filesystem that is the initramfs itself. */
-const RAM_ROOT_FSTAB = Buffer.from('# This system runs from its initramfs (network boot): the root filesystem is in RAM, nothing to mount.\n');
+const RAM_ROOT_FSTAB = Buffer.from(
+  '# This system runs from its initramfs (network boot): the root filesystem is in RAM, nothing to mount.\n',
+);
 
 /**
  * What a root filesystem in RAM has no use for: the kernels and initramfs images in /boot (the boot
@@ -29,15 +31,28 @@ export const netboot = definePlugin({
   options: z.strictObject({ level: z.number().int().min(1).max(19).default(3) }),
   async validate(objects) {
     const { profile } = requireBuildOutput(objects, 'netboot');
-    if (!profile.bootable) throw new ValidationError(`outputs: netboot needs a kernel, and profile ${profile.name} is not bootable`, { hint: 'set bootable: true, which installs the kernel and an init' });
+    if (!profile.bootable)
+      throw new ValidationError(`outputs: netboot needs a kernel, and profile ${profile.name} is not bootable`, {
+        hint: 'set bootable: true, which installs the kernel and an init',
+      });
     await requireZstd('netboot');
   },
   async run(ctx) {
     const { outDir, profile } = requireBuildOutput(ctx.objects, 'netboot');
     const rootfs = ctx.objects.rootfs;
     if (!rootfs) throw new BareonError('netboot: no root filesystem; a builder must run first');
-    const inputs = artifactInputs({ bareon: VERSION, image: rootfs.image, format: 'netboot', options: ctx.options, hostname: profile.hostname, hygiene: profile.hygiene, epoch: ctx.objects.epoch });
-    const previous = ctx.flags.noCache ? [] : await Promise.all(['vmlinuz', 'initramfs'].map((f) => reusableArtifact(ctx.objects, f, inputs)));
+    const inputs = artifactInputs({
+      bareon: VERSION,
+      image: rootfs.image,
+      format: 'netboot',
+      options: ctx.options,
+      hostname: profile.hostname,
+      hygiene: profile.hygiene,
+      epoch: ctx.objects.epoch,
+    });
+    const previous = ctx.flags.noCache
+      ? []
+      : await Promise.all(['vmlinuz', 'initramfs'].map((f) => reusableArtifact(ctx.objects, f, inputs)));
     if (previous.length === 2 && previous.every(Boolean)) {
       ctx.objects.artifacts.push(...previous.map((a) => a!));
       ctx.setTitle(`export ${profile.name}.vmlinuz + .initramfs: up to date`);
@@ -61,25 +76,41 @@ export const netboot = definePlugin({
       },
       // thrown here, a missing kernel or init fails the stream, so no initramfs file is left
       append(names) {
-        if (!kernels.size) throw new BareonError(`netboot: no /boot/vmlinuz-* in ${profile.name}'s root filesystem`, { hint: 'bootable: true installs one' });
+        if (!kernels.size)
+          throw new BareonError(`netboot: no /boot/vmlinuz-* in ${profile.name}'s root filesystem`, {
+            hint: 'bootable: true installs one',
+          });
         if (names.has('init')) return [];
-        const init = ['sbin/init', 'usr/sbin/init', 'lib/systemd/systemd', 'usr/lib/systemd/systemd'].find((n) => names.has(n));
-        if (!init) throw new BareonError(`netboot: ${profile.name}'s root filesystem has no /sbin/init for the kernel to run`, { hint: 'bootable: true installs systemd-sysv' });
+        const init = ['sbin/init', 'usr/sbin/init', 'lib/systemd/systemd', 'usr/lib/systemd/systemd'].find((n) =>
+          names.has(n),
+        );
+        if (!init)
+          throw new BareonError(`netboot: ${profile.name}'s root filesystem has no /sbin/init for the kernel to run`, {
+            hint: 'bootable: true installs systemd-sysv',
+          });
         return [{ name: 'init', symlink: `/${init}`, mode: 0o777 }];
       },
     });
     const initramfs = path.join(outDir, `${profile.name}.initramfs`);
     ctx.setTitle(`export ${path.basename(initramfs)}`);
     ctx.progress.start(rootfs.apparentSize);
-    const packed = await writeArtifactFile(initramfs, cpio, [zstdStage(ctx.options.level)], { cleanup: ctx.cleanup, signal: ctx.signal });
+    const packed = await writeArtifactFile(initramfs, cpio, [zstdStage(ctx.options.level)], {
+      cleanup: ctx.cleanup,
+      signal: ctx.signal,
+    });
 
     const newest = newestWithPrefix(kernels.keys(), 'vmlinuz-')!;
     const vmlinuz = path.join(outDir, `${profile.name}.vmlinuz`);
-    const kernel = await writeArtifactFile(vmlinuz, Readable.from(kernels.get(newest)!), [], { cleanup: ctx.cleanup, signal: ctx.signal });
+    const kernel = await writeArtifactFile(vmlinuz, Readable.from(kernels.get(newest)!), [], {
+      cleanup: ctx.cleanup,
+      signal: ctx.signal,
+    });
     ctx.objects.artifacts.push(
       { uri: path.basename(vmlinuz), format: 'vmlinuz', sha256: kernel.sha256, size: kernel.size, inputs },
       { uri: path.basename(initramfs), format: 'initramfs', sha256: packed.sha256, size: packed.size, inputs },
     );
-    ctx.setTitle(`export ${profile.name}.vmlinuz (${newest.slice('vmlinuz-'.length)}) + ${path.basename(initramfs)}: ${(packed.size / 2 ** 20).toFixed(1)} MiB`);
+    ctx.setTitle(
+      `export ${profile.name}.vmlinuz (${newest.slice('vmlinuz-'.length)}) + ${path.basename(initramfs)}: ${(packed.size / 2 ** 20).toFixed(1)} MiB`,
+    );
   },
 });

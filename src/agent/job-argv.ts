@@ -17,7 +17,8 @@ export function deployArgs(job: Job, base: string, layoutFile?: string): string[
   if (!job.verify) args.push('--no-verify');
   if (typeof job.layout === 'string') args.push('--layout', resolveJobPath(job.layout, base));
   else if (job.layout) args.push('--layout', layoutFile!);
-  for (const [key, value] of Object.entries(job.target_hints ?? {})) args.push('--target-hint', `${key}=${String(value)}`);
+  for (const [key, value] of Object.entries(job.target_hints ?? {}))
+    args.push('--target-hint', `${key}=${String(value)}`);
   const cd = job.configdrive;
   if (cd) {
     args.push('--meta-data', resolveJobPath(cd.meta_data, base));

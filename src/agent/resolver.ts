@@ -26,6 +26,9 @@ export async function resolverFromDhcp(resolvConf = '/etc/resolv.conf', leases =
   if (!servers.length) return [];
   // it may be a dangling link to a resolver's runtime file: replace the link, not its target
   await rm(resolvConf, { force: true });
-  await writeFile(resolvConf, `# written by bareon agent from the DHCP lease\n${servers.map((s) => `nameserver ${s}`).join('\n')}\n`);
+  await writeFile(
+    resolvConf,
+    `# written by bareon agent from the DHCP lease\n${servers.map((s) => `nameserver ${s}`).join('\n')}\n`,
+  );
   return servers;
 }

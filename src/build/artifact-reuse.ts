@@ -29,7 +29,10 @@ export function codeDigest(): string {
       .filter((e) => e.isFile() && e.name.endsWith('.js'))
       .map((e) => path.join(e.parentPath, e.name))
       .sort();
-    for (const f of files) h.update(`${path.relative(dist, f)}\0`).update(readFileSync(f)).update('\0');
+    for (const f of files)
+      h.update(`${path.relative(dist, f)}\0`)
+        .update(readFileSync(f))
+        .update('\0');
     code = files.length ? h.digest('hex') : '';
   }
   return code;
@@ -46,7 +49,11 @@ export function artifactInputs(parts: Record<string, unknown>): string {
  * is still intact (same size and sha256): like make, an unchanged build does not redo it. Its
  * package list is carried over, as the root filesystem is the same image.
  */
-export async function reusableArtifact(objects: Objects, format: string, inputs: string): Promise<Artifact | undefined> {
+export async function reusableArtifact(
+  objects: Objects,
+  format: string,
+  inputs: string,
+): Promise<Artifact | undefined> {
   const { outDir, profile } = objects;
   if (!outDir || !profile) return undefined;
   const text = await readFile(path.join(outDir, `${profile.name}.manifest.json`), 'utf8').catch(() => undefined);

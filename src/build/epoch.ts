@@ -5,11 +5,17 @@ import { ValidationError } from '../core/errors.js';
  * from the environment, else the profile's `epoch:`. Undefined when neither is set (timestamps are
  * then the build's own). The environment wins, as rebuilders set it for every tool of a build.
  */
-export function resolveEpoch(profileEpoch: number | undefined, env: NodeJS.ProcessEnv = process.env, label = 'the profile'): { epoch?: number; from?: string } {
+export function resolveEpoch(
+  profileEpoch: number | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  label = 'the profile',
+): { epoch?: number; from?: string } {
   const raw = env.SOURCE_DATE_EPOCH;
   if (raw !== undefined && raw !== '') {
     if (!/^\d{1,12}$/.test(raw.trim())) {
-      throw new ValidationError(`SOURCE_DATE_EPOCH=${JSON.stringify(raw)} is not a number of seconds since 1970`, { hint: 'set it to an integer such as $(git log -1 --format=%ct), or unset it' });
+      throw new ValidationError(`SOURCE_DATE_EPOCH=${JSON.stringify(raw)} is not a number of seconds since 1970`, {
+        hint: 'set it to an integer such as $(git log -1 --format=%ct), or unset it',
+      });
     }
     return { epoch: Number(raw.trim()), from: 'SOURCE_DATE_EPOCH' };
   }

@@ -22,8 +22,13 @@ export const PACKAGE_MANAGERS: Record<PackageManagerName, PackageManager> = {
     clean: 'apt-get clean',
   },
   apk: { name: 'apk', install: (p) => `apk add --no-cache ${quoted(p)}`, clean: 'true' },
-  dnf: { name: 'dnf', install: (p) => `dnf install -y --setopt=install_weak_deps=False ${quoted(p)} && dnf clean all`, clean: 'dnf clean all' },
+  dnf: {
+    name: 'dnf',
+    install: (p) => `dnf install -y --setopt=install_weak_deps=False ${quoted(p)} && dnf clean all`,
+    clean: 'dnf clean all',
+  },
 };
 
 /** Prints "apt", "apk" or "dnf" inside an image, whichever it has. */
-export const DETECT_PACKAGE_MANAGER = 'if command -v apt-get >/dev/null; then echo apt; elif command -v apk >/dev/null; then echo apk; elif command -v dnf >/dev/null; then echo dnf; else echo none; fi';
+export const DETECT_PACKAGE_MANAGER =
+  'if command -v apt-get >/dev/null; then echo apt; elif command -v apk >/dev/null; then echo apk; elif command -v dnf >/dev/null; then echo dnf; else echo none; fi';

@@ -9,7 +9,9 @@ export function stepKey(parentKey: string, step: BuildStep, contentDigest = ''):
 
 /** The base's key: the image id pins its contents exactly; a build epoch changes what every step writes. */
 export function baseKey(baseImageId: string, epoch?: number): string {
-  return epoch === undefined ? sha256('base\0', baseImageId) : sha256('base\0', baseImageId, '\0epoch\0', String(epoch));
+  return epoch === undefined
+    ? sha256('base\0', baseImageId)
+    : sha256('base\0', baseImageId, '\0epoch\0', String(epoch));
 }
 
 /** The newest image committed for `key`, if any. */

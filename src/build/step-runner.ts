@@ -40,22 +40,39 @@ export async function runStep(
 ): Promise<string> {
   const { engine } = opts;
   const mounts = step.cacheVolumes?.map((v) => ({ Type: 'volume' as const, Source: v.volume, Target: v.target }));
-  const container = await engine.createContainer({ image: parent, cmd: ['/bin/sh', '-ec', step.script], env: opts.env, labels: { 'org.bareon.role': 'build-step' }, hostConfig: mounts ? { Mounts: mounts } : undefined });
-  const remove = opts.cleanup.defer(() => engine.removeContainer(container.id), `remove build container ${container.id.slice(0, 12)}`);
+  const container = await engine.createContainer({
+    image: parent,
+    cmd: ['/bin/sh', '-ec', step.script],
+    env: opts.env,
+    labels: { 'org.bareon.role': 'build-step' },
+    hostConfig: mounts ? { Mounts: mounts } : undefined,
+  });
+  const remove = opts.cleanup.defer(
+    () => engine.removeContainer(container.id),
+    `remove build container ${container.id.slice(0, 12)}`,
+  );
   try {
     const archive = archiveStream(step);
     if (archive) await engine.putArchive(container.id, '/', archive);
-    const result = await engine.start(container, { onLine: (line) => io.log(line), signal: opts.signal, tailLines: 30 });
+    const result = await engine.start(container, {
+      onLine: (line) => io.log(line),
+      signal: opts.signal,
+      tailLines: 30,
+    });
     if (opts.signal.aborted) throw opts.signal.reason;
     if (result.exitCode !== 0) {
       throw new BareonError(`build step ${position} "${step.title}" failed with exit code ${result.exitCode}`, {
         details: `command:\n${step.script.replace(/^/gm, '  ')}\nlast lines of output:\n${result.tail.replace(/^/gm, '  ')}`,
-        hint: step.kind === 'run' ? 'fix the command in the profile\'s run list; earlier steps stay cached' : undefined,
+        hint: step.kind === 'run' ? "fix the command in the profile's run list; earlier steps stay cached" : undefined,
       });
     }
     // Tagged, so that `docker image prune` does not take the cache for dangling images.
     const ref = { repo: `bareon-cache/${opts.profile.toLowerCase()}`, tag: key.slice(0, 16) };
-    return await engine.commit(container.id, { [CACHE_KEY_LABEL]: key, [CACHE_STEP_LABEL]: step.title, [CACHE_PROFILE_LABEL]: opts.profile }, ref);
+    return await engine.commit(
+      container.id,
+      { [CACHE_KEY_LABEL]: key, [CACHE_STEP_LABEL]: step.title, [CACHE_PROFILE_LABEL]: opts.profile },
+      ref,
+    );
   } finally {
     await remove();
   }

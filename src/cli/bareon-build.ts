@@ -3,17 +3,35 @@ import { addConfigDriveOptions, logFormatOption, newProgram, parseProgram } from
 import { runSession } from './session.js';
 
 /** --outputs qcow2,netboot → ['qcow2', 'netboot'] */
-const formatList = (value: string) => value.split(',').map((f) => f.trim()).filter(Boolean);
+const formatList = (value: string) =>
+  value
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean);
 
-type Opts = Omit<import('./commands/build.js').BuildOptions, 'outDir' | 'noCache'> & { output: string; cache: boolean; logFormat: 'text' | 'json' };
+type Opts = Omit<import('./commands/build.js').BuildOptions, 'outDir' | 'noCache'> & {
+  output: string;
+  cache: boolean;
+  logFormat: 'text' | 'json';
+};
 
 const program = addConfigDriveOptions(
-  newProgram('bareon-build', 'Build a root filesystem in a container from a profile and export it as artifacts, or write it straight onto a disk (--target).')
+  newProgram(
+    'bareon-build',
+    'Build a root filesystem in a container from a profile and export it as artifacts, or write it straight onto a disk (--target).',
+  )
     .argument('<profile>', 'profile YAML')
     .option('-o, --output <dir>', 'artifact directory (with --target: the manifest of what was written)', 'out')
     .option('--no-cache', 'rebuild every step')
-    .option('--outputs <formats>', "write these outputs instead of the profile's, comma-separated (such as qcow2,netboot); a format the profile lists keeps its options", formatList)
-    .option('--target <disk>', 'build to disk: write the root filesystem onto this block device or image file (the outputs are not written)')
+    .option(
+      '--outputs <formats>',
+      "write these outputs instead of the profile's, comma-separated (such as qcow2,netboot); a format the profile lists keeps its options",
+      formatList,
+    )
+    .option(
+      '--target <disk>',
+      'build to disk: write the root filesystem onto this block device or image file (the outputs are not written)',
+    )
     .option('--size <size>', 'with --target: size of an image-file target, such as 8GiB')
     .option('--layout <file>', "with --target: the layout (default: the profile's, or the default bootable layout)")
     .option('--yes', 'with --target: do not ask before overwriting a block device', false)
@@ -21,7 +39,10 @@ const program = addConfigDriveOptions(
     .option('--dry-run', 'validate and print the plan, build nothing', false)
     .addOption(logFormatOption()),
 )
-  .addHelpText('after', '\nExamples:\n  bareon-build profiles/debian-bootable.yaml -o out\n  bareon-build profiles/debian-cloud.yaml --target disk.img --size 4GiB --user-data user-data --meta-data meta-data')
+  .addHelpText(
+    'after',
+    '\nExamples:\n  bareon-build profiles/debian-bootable.yaml -o out\n  bareon-build profiles/debian-cloud.yaml --target disk.img --size 4GiB --user-data user-data --meta-data meta-data',
+  )
   .action(async (profile: string, opts: Opts) =>
     runSession(opts.logFormat, async (session) => {
       const { buildCommand } = await import('./commands/build.js');

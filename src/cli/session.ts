@@ -13,15 +13,19 @@ export interface Session {
 }
 
 /** How long an interrupted run's tools get to exit before its teardowns start regardless. */
-const UNWIND_MS = 10_000;
+const UNWIND_MS = 5_000;
 
 export function newRunId(): string {
-  return `${new Date().toISOString().replace(/[-:TZ.]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
+  return `${new Date()
+    .toISOString()
+    .replace(/[-:TZ.]/g, '')
+    .slice(0, 14)}-${randomBytes(3).toString('hex')}`;
 }
 
 /**
  * Runs a command body with signal handling: SIGINT/SIGTERM/SIGHUP abort the run, wait for it to
- * unwind (its tools to exit, up to 10 s), drain the cleanup stack (LIFO) and exit 130; a second signal exits at once. Errors become messages and exit codes.
+ * unwind (its tools to exit, up to 5 s), drain the cleanup stack (LIFO) and exit 130; a second
+ * signal exits at once. Errors become messages and exit codes.
  * The body may return an exit code for a run that succeeded with a finding (`bareon diff`: 1).
  * Output to a reader that went away (`| head`, a dropped SSH session) is dropped; the run goes on.
  */
@@ -34,14 +38,19 @@ export async function runSession(logFormat: LogFormat, body: (s: Session) => Pro
   const onSignal = (signal: NodeJS.Signals) => {
     if (interrupted) {
       const left = cleanup.pending();
-      if (left.length) process.stderr.write(`${signal} again: exiting before the cleanup finished; left undone: ${left.join('; ')} (bareon gc removes bareon's containers)\n`);
+      if (left.length)
+        process.stderr.write(
+          `${signal} again: exiting before the cleanup finished; left undone: ${left.join('; ')} (bareon gc removes bareon's containers)\n`,
+        );
       process.exit(ExitCode.interrupted);
     }
     interrupted = true;
     if (cleanup.completed) {
       // the work is done and its teardowns (unmounts, the final flush) are running: stopping them would
       // leave a finished disk looking interrupted, or a mount behind
-      process.stderr.write(`\n${signal}: the run has finished; releasing what it held, then exiting (${signal} again exits at once)\n`);
+      process.stderr.write(
+        `\n${signal}: the run has finished; releasing what it held, then exiting (${signal} again exits at once)\n`,
+      );
       return;
     }
     controller.abort(new InterruptedError(signal));
@@ -76,7 +85,8 @@ export async function runSession(logFormat: LogFormat, body: (s: Session) => Pro
     clearInterval(keepAlive);
     // a teardown that fails after a successful run (an unmount, a flush) means the result is not certain
     const failures = await cleanup.run('ok');
-    for (const f of failures) process.stderr.write(`error: the run finished, but releasing what it held failed: ${f.message}\n`);
+    for (const f of failures)
+      process.stderr.write(`error: the run finished, but releasing what it held failed: ${f.message}\n`);
     process.exit(failures.length ? ExitCode.failure : (code ?? ExitCode.ok));
   } catch (err) {
     if (interrupted) return new Promise<never>(() => {});

@@ -13,7 +13,11 @@ export interface DriveFile {
 /** Room the filesystem itself takes out of the partition (FAT tables, ISO descriptors), kept free. */
 const FS_OVERHEAD = 2 * 1024 * 1024;
 
-const FLAG: Record<keyof ConfigDriveRequest['files'], string> = { user_data: 'user-data', meta_data: 'meta-data', network_config: 'network-config' };
+const FLAG: Record<keyof ConfigDriveRequest['files'], string> = {
+  user_data: 'user-data',
+  meta_data: 'meta-data',
+  network_config: 'network-config',
+};
 
 function where(req: ConfigDriveRequest, key: keyof ConfigDriveRequest['files']): string {
   return `${req.origin === 'flags' ? `--${FLAG[key]}` : `${req.origin}: ${key}`} ${req.files[key]}`;
@@ -27,9 +31,13 @@ function parseMetaData(req: ConfigDriveRequest, text: string): Record<string, un
   } catch (err) {
     throw new ValidationError(`${where(req, 'meta_data')}: not YAML: ${(err as Error).message.split('\n')[0]}`);
   }
-  if (!meta || typeof meta !== 'object' || Array.isArray(meta)) throw new ValidationError(`${where(req, 'meta_data')}: expected a YAML mapping such as "instance-id: node-1"`);
+  if (!meta || typeof meta !== 'object' || Array.isArray(meta))
+    throw new ValidationError(`${where(req, 'meta_data')}: expected a YAML mapping such as "instance-id: node-1"`);
   const m = meta as Record<string, unknown>;
-  if (!m['instance-id'] && !m.uuid) throw new ValidationError(`${where(req, 'meta_data')}: no instance-id`, { hint: 'cloud-init runs its per-instance modules once per instance-id; add "instance-id: <unique id>"' });
+  if (!m['instance-id'] && !m.uuid)
+    throw new ValidationError(`${where(req, 'meta_data')}: no instance-id`, {
+      hint: 'cloud-init runs its per-instance modules once per instance-id; add "instance-id: <unique id>"',
+    });
   return m;
 }
 
@@ -46,7 +54,10 @@ export async function configDriveFiles(req: ConfigDriveRequest): Promise<DriveFi
     if (!file) return undefined;
     const st = await stat(file).catch(() => undefined);
     if (!st?.isFile()) throw new ValidationError(`${where(req, key)}: ${st ? 'not a regular file' : 'no such file'}`);
-    if (st.size > CONFIG_DRIVE_BYTES) throw new ValidationError(`${where(req, key)}: ${formatBytes(st.size)} is more than a config drive holds (${formatBytes(CONFIG_DRIVE_BYTES)})`);
+    if (st.size > CONFIG_DRIVE_BYTES)
+      throw new ValidationError(
+        `${where(req, key)}: ${formatBytes(st.size)} is more than a config drive holds (${formatBytes(CONFIG_DRIVE_BYTES)})`,
+      );
     return readFile(file);
   };
   const userData = await read('user_data');
@@ -63,12 +74,19 @@ export async function configDriveFiles(req: ConfigDriveRequest): Promise<DriveFi
     ];
   } else {
     const { 'instance-id': instanceId, 'local-hostname': hostname, ...rest } = meta;
-    const json = { ...rest, uuid: rest.uuid ?? instanceId, ...(hostname ? { hostname, name: rest.name ?? hostname } : {}) };
+    const json = {
+      ...rest,
+      uuid: rest.uuid ?? instanceId,
+      ...(hostname ? { hostname, name: rest.name ?? hostname } : {}),
+    };
     if (network) {
       try {
         JSON.parse(network.toString('utf8'));
       } catch {
-        throw new ValidationError(`${where(req, 'network_config')}: config-2 takes OpenStack's network_data.json (JSON)`, { hint: 'a YAML network-config (v1/v2) belongs to the nocloud flavor' });
+        throw new ValidationError(
+          `${where(req, 'network_config')}: config-2 takes OpenStack's network_data.json (JSON)`,
+          { hint: 'a YAML network-config (v1/v2) belongs to the nocloud flavor' },
+        );
       }
     }
     files = [
@@ -79,9 +97,12 @@ export async function configDriveFiles(req: ConfigDriveRequest): Promise<DriveFi
   }
   const total = files.reduce((n, f) => n + f.data.length, 0);
   if (total > CONFIG_DRIVE_BYTES - FS_OVERHEAD) {
-    throw new ValidationError(`config drive (${req.origin === 'flags' ? 'from the flags' : req.origin}): ${formatBytes(total)} of content does not fit in ${formatBytes(CONFIG_DRIVE_BYTES)}`, {
-      hint: `keep it under ${formatBytes(CONFIG_DRIVE_BYTES - FS_OVERHEAD)}; fetch large payloads from user-data instead of embedding them`,
-    });
+    throw new ValidationError(
+      `config drive (${req.origin === 'flags' ? 'from the flags' : req.origin}): ${formatBytes(total)} of content does not fit in ${formatBytes(CONFIG_DRIVE_BYTES)}`,
+      {
+        hint: `keep it under ${formatBytes(CONFIG_DRIVE_BYTES - FS_OVERHEAD)}; fetch large payloads from user-data instead of embedding them`,
+      },
+    );
   }
   return files;
 }

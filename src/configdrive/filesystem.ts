@@ -26,11 +26,42 @@ export async function writeDriveFilesystem(
   }
   const step = { step: `config drive (${fs}, label ${label})` };
   if (fs === 'vfat') {
-    await ex.run(['mkfs.vfat', '-F', '16', '-n', label.toUpperCase(), `--offset=${part.offset / 512}`, disk, String(part.size / 1024)], step);
-    await ex.run(['sh', '-c', `cd ${shq(staging)} && MTOOLS_SKIP_CHECK=1 mcopy -s -p -Q -i ${shq(`${disk}@@${part.offset}`)} ./* ::/`], step);
+    await ex.run(
+      [
+        'mkfs.vfat',
+        '-F',
+        '16',
+        '-n',
+        label.toUpperCase(),
+        `--offset=${part.offset / 512}`,
+        disk,
+        String(part.size / 1024),
+      ],
+      step,
+    );
+    await ex.run(
+      [
+        'sh',
+        '-c',
+        `cd ${shq(staging)} && MTOOLS_SKIP_CHECK=1 mcopy -s -p -Q -i ${shq(`${disk}@@${part.offset}`)} ./* ::/`,
+      ],
+      step,
+    );
   } else {
     const iso = path.join(scratch, 'configdrive.iso');
     await ex.run(['xorriso', '-as', 'mkisofs', '-quiet', '-V', label, '-J', '-R', '-o', iso, staging], step);
-    await ex.run(['dd', `if=${iso}`, `of=${disk}`, 'bs=1M', `seek=${part.offset}`, 'oflag=seek_bytes', 'conv=notrunc,fsync', 'status=none'], step);
+    await ex.run(
+      [
+        'dd',
+        `if=${iso}`,
+        `of=${disk}`,
+        'bs=1M',
+        `seek=${part.offset}`,
+        'oflag=seek_bytes',
+        'conv=notrunc,fsync',
+        'status=none',
+      ],
+      step,
+    );
   }
 }

@@ -6,7 +6,10 @@ import type { CommandResult } from './tool-error.js';
  */
 export interface DiskExecutor {
   /** Runs a command; a non-zero exit throws a ToolError naming the step, the command and its output tail. */
-  run(cmd: string[], opts?: { step?: string; onLine?: (line: string) => void; allowFailure?: boolean; input?: string }): Promise<CommandResult>;
+  run(
+    cmd: string[],
+    opts?: { step?: string; onLine?: (line: string) => void; allowFailure?: boolean; input?: string },
+  ): Promise<CommandResult>;
   writeFile(path: string, data: Buffer, mode?: number): Promise<void>;
   readFile(path: string): Promise<Buffer>;
 }

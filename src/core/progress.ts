@@ -11,14 +11,21 @@ export interface Progress {
 /** "412.0 MiB / 800.0 MiB (51%), 152.3 MiB/s, ETA 3s" */
 export function describeProgress(bytes: number, total: number | undefined, elapsedMs: number): string {
   const rate = elapsedMs > 0 ? (bytes * 1000) / elapsedMs : 0;
-  const parts = [total ? `${formatBytes(bytes)} / ${formatBytes(total)} (${Math.floor((bytes / total) * 100)}%)` : formatBytes(bytes)];
+  const parts = [
+    total
+      ? `${formatBytes(bytes)} / ${formatBytes(total)} (${Math.floor((bytes / total) * 100)}%)`
+      : formatBytes(bytes),
+  ];
   parts.push(`${formatBytes(rate)}/s`);
   if (total && rate > 0 && bytes < total) parts.push(`ETA ${Math.ceil((total - bytes) / rate)}s`);
   return parts.join(', ');
 }
 
 /** A Progress that reports at most once per `intervalMs` (and always on done). */
-export function throttledProgress(report: (bytes: number, total: number | undefined, text: string) => void, intervalMs: number): Progress {
+export function throttledProgress(
+  report: (bytes: number, total: number | undefined, text: string) => void,
+  intervalMs: number,
+): Progress {
   let bytes = 0;
   let total: number | undefined;
   let started = Date.now();
@@ -30,7 +37,6 @@ export function throttledProgress(report: (bytes: number, total: number | undefi
       total = t;
       started = Date.now();
       last = started; // the first second's rate says nothing
-
     },
     add(n) {
       bytes += n;

@@ -25,7 +25,8 @@ export class Reporter {
 
   /** Prints a message that is not a task event (a dry-run plan, a summary). */
   print(text: string): void {
-    if (this.format === 'json') this.out.write(`${JSON.stringify({ time: new Date().toISOString(), event: 'message', text })}\n`);
+    if (this.format === 'json')
+      this.out.write(`${JSON.stringify({ time: new Date().toISOString(), event: 'message', text })}\n`);
     else this.out.write(`${text}\n`);
   }
 

@@ -2,9 +2,18 @@ import { z } from 'zod';
 
 const UNITS: Record<string, number> = {
   b: 1,
-  kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40,
-  kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12,
-  k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40,
+  kib: 2 ** 10,
+  mib: 2 ** 20,
+  gib: 2 ** 30,
+  tib: 2 ** 40,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  k: 2 ** 10,
+  m: 2 ** 20,
+  g: 2 ** 30,
+  t: 2 ** 40,
 };
 
 export const MiB = 2 ** 20;
@@ -13,23 +22,23 @@ export const MiB = 2 ** 20;
 const MAX_BYTES = Number.MAX_SAFE_INTEGER;
 
 /** A partition or disk size as written in a layout. */
-export type SizeSpec =
-  | { kind: 'bytes'; bytes: number }
-  | { kind: 'percent'; percent: number }
-  | { kind: 'remaining' };
+export type SizeSpec = { kind: 'bytes'; bytes: number } | { kind: 'percent'; percent: number } | { kind: 'remaining' };
 
 const SIZE_RE = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i;
 
 /** Parses "512MiB", "2GB", "100%", "remaining" or a plain byte count. Returns an error text on failure. */
 export function parseSize(input: string | number): SizeSpec | string {
   if (typeof input === 'number') {
-    return Number.isSafeInteger(input) && input >= 0 ? { kind: 'bytes', bytes: input } : `${input} is not a whole number of bytes`;
+    return Number.isSafeInteger(input) && input >= 0
+      ? { kind: 'bytes', bytes: input }
+      : `${input} is not a whole number of bytes`;
   }
   const text = input.trim();
   if (text === 'remaining') return { kind: 'remaining' };
   if (text.endsWith('%')) {
     const percent = Number(text.slice(0, -1));
-    if (!Number.isFinite(percent) || percent <= 0 || percent > 100) return `"${input}": a percentage must be in (0, 100]`;
+    if (!Number.isFinite(percent) || percent <= 0 || percent > 100)
+      return `"${input}": a percentage must be in (0, 100]`;
     return { kind: 'percent', percent };
   }
   const m = SIZE_RE.exec(text);

@@ -7,11 +7,16 @@ export class ChecksumMismatchError extends BareonError {}
 /** Throws unless the stored bytes hashed to the expected sha256 (when verifying) and had the expected length. */
 export function checkSourceDigest(source: DeploySource, verify: boolean, got: { sha256: string; size: number }): void {
   if (source.size !== undefined && got.size !== source.size) {
-    throw new BareonError(`source ${source.uri}: truncated: read ${got.size} bytes, expected ${source.size}`, { hint: 'the source ended early; nothing bootable was left on the target' });
+    throw new BareonError(`source ${source.uri}: truncated: read ${got.size} bytes, expected ${source.size}`, {
+      hint: 'the source ended early; nothing bootable was left on the target',
+    });
   }
   if (verify && source.sha256 && got.sha256 !== source.sha256) {
-    throw new ChecksumMismatchError(`source ${source.uri}: checksum mismatch: sha256 ${got.sha256}, expected ${source.sha256}`, {
-      hint: 'the image is corrupt or not the one the manifest names; the target was not left bootable',
-    });
+    throw new ChecksumMismatchError(
+      `source ${source.uri}: checksum mismatch: sha256 ${got.sha256}, expected ${source.sha256}`,
+      {
+        hint: 'the image is corrupt or not the one the manifest names; the target was not left bootable',
+      },
+    );
   }
 }

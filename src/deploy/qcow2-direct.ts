@@ -39,7 +39,13 @@ export function holdBack(head: Buffer, data: Buffer, guest: number): [Buffer, nu
  * Writes zeros over the disk ranges from `start` to `end` that no extent covers: where the target
  * may hold old data, an unallocated cluster must read back as zeros.
  */
-export async function zeroGaps(dst: FileHandle, extents: Qcow2Extent[], start: number, end: number, signal: AbortSignal): Promise<void> {
+export async function zeroGaps(
+  dst: FileHandle,
+  extents: Qcow2Extent[],
+  start: number,
+  end: number,
+  signal: AbortSignal,
+): Promise<void> {
   for (const [a, b] of gaps(extents, start, end)) {
     for (let at = a; at < b; at += ZEROS.length) {
       signal.throwIfAborted();
@@ -88,10 +94,12 @@ export async function writeQcow2Direct(
       const pos = nextPos;
       const n = Math.min(CHUNK, fileSize - pos);
       nextPos += n;
-      const read = slot.writes.then(() => src.read(slot.buf, 0, source.readLength(n), pos)).then(({ bytesRead }) => {
-        if (bytesRead !== n) throw new Error(`short read at byte ${pos} of ${file}: it changed while being written`);
-        return { slot, pos, n };
-      });
+      const read = slot.writes
+        .then(() => src.read(slot.buf, 0, source.readLength(n), pos))
+        .then(({ bytesRead }) => {
+          if (bytesRead !== n) throw new Error(`short read at byte ${pos} of ${file}: it changed while being written`);
+          return { slot, pos, n };
+        });
       read.catch(() => {});
       queue.push(read);
     };

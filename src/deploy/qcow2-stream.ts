@@ -2,7 +2,17 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Progress } from '../core/progress.js';
-import { appendExtent, checkMappingBudget, l2Clusters, l2Offsets, mappingBudget, qcow2Geometry, Qcow2FormatError, type Qcow2Extent, type Qcow2Geometry } from '../source/qcow2-map.js';
+import {
+  appendExtent,
+  checkMappingBudget,
+  l2Clusters,
+  l2Offsets,
+  mappingBudget,
+  qcow2Geometry,
+  Qcow2FormatError,
+  type Qcow2Extent,
+  type Qcow2Geometry,
+} from '../source/qcow2-map.js';
 import { MiB } from '../core/size.js';
 import { writevFully } from '../stream/disk-writer.js';
 import { holdBack, zeroGaps } from './qcow2-direct.js';
@@ -114,7 +124,8 @@ export async function writeQcow2Stream(
     for (const index of t.users) {
       const { clusters, compressed } = l2Clusters(buf, index, g!);
       if (compressed) return 'it has compressed clusters';
-      checkMappingBudget((mapped += clusters.length), mappingBudget(opts.size, g!.clusterSize));
+      mapped += clusters.length;
+      checkMappingBudget(mapped, mappingBudget(opts.size, g!.clusterSize));
       for (const c of clusters) {
         if (c.host < end) return `L2 table ${index} maps clusters stored before it`;
         const users = upcoming.get(c.host) ?? [];
@@ -148,7 +159,10 @@ export async function writeQcow2Stream(
         // the first cluster whole (header extensions included), once its size is known
         header = Buffer.concat([header, chunk]);
         const clusterBits = header.length >= 24 ? header.readUInt32BE(20) : 0;
-        if (header.length >= 112 && header.length >= Math.min(2 ** Math.min(Math.max(clusterBits, 9), 21), 2 * 1024 * 1024)) {
+        if (
+          header.length >= 112 &&
+          header.length >= Math.min(2 ** Math.min(Math.max(clusterBits, 9), 21), 2 * 1024 * 1024)
+        ) {
           g = qcow2Geometry(header);
           header = Buffer.alloc(0);
           if (g.unsupported) return stop(g.unsupported);
@@ -192,8 +206,14 @@ export async function writeQcow2Stream(
     }
     await flush();
     await Promise.all(writing);
-    if (!g) throw new Qcow2FormatError(`the stream ended at byte ${pos}, before the end of its header: the qcow2 is truncated`);
-    if (pos < needed || tables.size || (l1 && l1.filled < l1.length)) throw new Qcow2FormatError(`the stream ended at byte ${pos}, before byte ${needed} that the image needs: the qcow2 is truncated`);
+    if (!g)
+      throw new Qcow2FormatError(
+        `the stream ended at byte ${pos}, before the end of its header: the qcow2 is truncated`,
+      );
+    if (pos < needed || tables.size || (l1 && l1.filled < l1.length))
+      throw new Qcow2FormatError(
+        `the stream ended at byte ${pos}, before byte ${needed} that the image needs: the qcow2 is truncated`,
+      );
     await zeroGaps(dst, extents, head.length, Math.min(target.zeroFrom, g.virtualSize), opts.signal);
     return { written: true, digest: { sha256: hash.digest('hex'), size: pos }, head, virtualSize: g.virtualSize };
   } finally {

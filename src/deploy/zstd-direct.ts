@@ -69,7 +69,8 @@ const splitScript = (sparse: boolean) =>
  * by its children): an image whose stream carries no size cannot grow a target file past its size.
  * A block device ends where it ends.
  */
-const boundedTo = (target: DiskTarget, cmd: string[]): string[] => (target.kind === 'file' ? ['prlimit', `--fsize=${target.size}`, '--', ...cmd] : cmd);
+const boundedTo = (target: DiskTarget, cmd: string[]): string[] =>
+  target.kind === 'file' ? ['prlimit', `--fsize=${target.size}`, '--', ...cmd] : cmd;
 
 /** The shell's status for a child killed by SIGXFSZ: a write went past RLIMIT_FSIZE. */
 const XFSZ_STATUS = 128 + 25;
@@ -78,7 +79,10 @@ const XFSZ_STATUS = 128 + 25;
 const WRITE_FAILURE = /No space left on device|Input\/output error|Read-only file system|File too large/i;
 
 /** A child's exit code (null when it never started or was killed), the signal that ended it, and its stderr. */
-function watch(child: ChildProcess): { exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>; stderr: () => string } {
+function watch(child: ChildProcess): {
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stderr: () => string;
+} {
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
@@ -100,7 +104,12 @@ function watch(child: ChildProcess): { exited: Promise<{ code: number | null; si
  * both readers); any other source is fed to zstd through here, hashed on the way. Zero runs become
  * seeks only where the target reads back zeros.
  */
-export async function writeZstdDirect(source: DeploySource, target: DiskTarget, progress: Progress, signal: AbortSignal): Promise<DirectWrite> {
+export async function writeZstdDirect(
+  source: DeploySource,
+  target: DiskTarget,
+  progress: Progress,
+  signal: AbortSignal,
+): Promise<DirectWrite> {
   const frame = source.headFrame;
   const headSize = frame?.size ?? ONE_FRAME_HEAD;
   const fh = await open(target.path, 'r+');
@@ -109,7 +118,8 @@ export async function writeZstdDirect(source: DeploySource, target: DiskTarget, 
     // The descriptor's offset is where the tail is written: skip the head by reading over it.
     for (let skipped = 0; skipped < headSize; ) {
       const { bytesRead } = await fh.read(Buffer.alloc(headSize - skipped), 0, headSize - skipped, null);
-      if (bytesRead === 0) throw new BareonError(`target ${target.path} is smaller than the image's first ${headSize} bytes`);
+      if (bytesRead === 0)
+        throw new BareonError(`target ${target.path} is smaller than the image's first ${headSize} bytes`);
       skipped += bytesRead;
     }
     const sparse = target.zeroFrom <= headSize;
@@ -123,7 +133,10 @@ export async function writeZstdDirect(source: DeploySource, target: DiskTarget, 
     }
     const stdin = local ? local.fd : 'pipe';
     // node's spawn, not execa: the output must be this very descriptor, at this offset
-    const [cmd, ...args] = boundedTo(target, frame ? ['zstd', '-dc', '-q', sparse ? '--sparse' : '--no-sparse'] : ['sh', '-c', splitScript(sparse)]);
+    const [cmd, ...args] = boundedTo(
+      target,
+      frame ? ['zstd', '-dc', '-q', sparse ? '--sparse' : '--no-sparse'] : ['sh', '-c', splitScript(sparse)],
+    );
     const child = frame
       ? spawn(cmd, args, { stdio: [stdin, fh.fd, 'pipe'], signal })
       : spawn(cmd, args, { stdio: [stdin, fh.fd, 'pipe', 'pipe', 'pipe'], signal, detached: true });
@@ -137,35 +150,50 @@ export async function writeZstdDirect(source: DeploySource, target: DiskTarget, 
     signal.addEventListener('abort', killGroup, { once: true });
     child.stdin?.on('error', () => {}); // the exit status tells what went wrong
     const tool = watch(child);
-    const oneFrame = frame ? undefined : { head: buffer(child.stdio[3] as Readable), zstdStatus: buffer(child.stdio[4] as Readable) };
+    const oneFrame = frame
+      ? undefined
+      : { head: buffer(child.stdio[3] as Readable), zstdStatus: buffer(child.stdio[4] as Readable) };
     void oneFrame?.head.catch(() => {}); // awaited only when the tools succeeded
     // A local file is hashed beside zstd, which reads it itself: both read the one open file (a path
     // renamed over meanwhile changes neither), the hash by position, so that zstd's offset stays its
     // own. As with qemu-img, a file rewritten in place during the deploy is not caught. Any other
     // source is hashed on its way to zstd.
     let fedError: (Error & { code?: string }) | undefined;
-    const fed = (local ? hashOpenFile(local, { progress, signal }) : pipeline([await source.open(signal), meter, split, progressMeter(progress), child.stdin!] as never, { signal }).then(() => meter))
-      .catch((err: Error) => {
-        fedError = err;
-        child.kill();
-        killGroup();
-      });
+    const fed = (
+      local
+        ? hashOpenFile(local, { progress, signal })
+        : pipeline([await source.open(signal), meter, split, progressMeter(progress), child.stdin!] as never, {
+            signal,
+          }).then(() => meter)
+    ).catch((err: Error) => {
+      fedError = err;
+      child.kill();
+      killGroup();
+    });
     // the tools must have exited before anything else touches the target
     const { code, signal: killedBy } = await tool.exited;
     signal.removeEventListener('abort', killGroup);
     const digest = await fed;
     if (signal.aborted) throw signal.reason;
     if (killedBy === 'SIGXFSZ' || code === XFSZ_STATUS) {
-      throw new BareonError(`the image is larger than the target: it goes past ${target.size} bytes of ${target.path}`, { hint: 'give a larger --size or a larger disk' });
+      throw new BareonError(
+        `the image is larger than the target: it goes past ${target.size} bytes of ${target.path}`,
+        { hint: 'give a larger --size or a larger disk' },
+      );
     }
-    if (WRITE_FAILURE.test(tool.stderr())) throw new BareonError(`writing onto ${target.path} failed: ${tool.stderr()}`);
+    if (WRITE_FAILURE.test(tool.stderr()))
+      throw new BareonError(`writing onto ${target.path} failed: ${tool.stderr()}`);
     const zstdClosedStdin = fedError?.code === 'EPIPE' || fedError?.code === 'ERR_STREAM_PREMATURE_CLOSE';
     if (fedError && !zstdClosedStdin) throw fedError;
     const zstdCode = oneFrame ? Number((await oneFrame.zstdStatus).toString().trim() || NaN) : code;
     // the shell's status is the writing dd's: zstd sees a broken pipe when that one fails
-    if (oneFrame && code !== 0) throw new BareonError(`writing onto ${target.path} failed: ${tool.stderr() || `exit ${code}`}`);
+    if (oneFrame && code !== 0)
+      throw new BareonError(`writing onto ${target.path} failed: ${tool.stderr() || `exit ${code}`}`);
     if (zstdCode !== 0 || fedError) {
-      throw new BareonError(`zstd: the zst stream of ${source.uri} is corrupt or truncated: ${tool.stderr() || `exit ${code}`}`, { hint: 'the source ended early or is damaged' });
+      throw new BareonError(
+        `zstd: the zst stream of ${source.uri} is corrupt or truncated: ${tool.stderr() || `exit ${code}`}`,
+        { hint: 'the source ended early or is damaged' },
+      );
     }
     const head = oneFrame ? await oneFrame.head : await decompressHead('zst', split.head, headSize + 1);
     const length = head.length < headSize ? head.length : await fdPosition(fh.fd);
@@ -173,7 +201,10 @@ export async function writeZstdDirect(source: DeploySource, target: DiskTarget, 
       if (target.kind === 'file') await fh.truncate(target.size);
       throw new BareonError(`the image is larger than the target: it goes past ${target.size} bytes of ${target.path}`);
     }
-    if (frame && head.length !== frame.size) throw new BareonError(`zstd: the head frame of ${source.uri} expands to ${head.length} bytes, not the ${frame.size} it declares`);
+    if (frame && head.length !== frame.size)
+      throw new BareonError(
+        `zstd: the head frame of ${source.uri} expands to ${head.length} bytes, not the ${frame.size} it declares`,
+      );
     if (local) progress.done();
     return { length, head, digest: { sha256: digest!.sha256, size: digest!.size } };
   } finally {

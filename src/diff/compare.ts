@@ -43,7 +43,11 @@ export function diffTrees(a: Map<string, TreeEntry>, b: Map<string, TreeEntry>):
       diff.removed.push({ path, entry: ea });
       continue;
     }
-    const changes = FIELDS.filter((f) => f.show(ea) !== f.show(eb)).map((f) => ({ field: f.field, a: f.show(ea), b: f.show(eb) }));
+    const changes = FIELDS.filter((f) => f.show(ea) !== f.show(eb)).map((f) => ({
+      field: f.field,
+      a: f.show(ea),
+      b: f.show(eb),
+    }));
     if (changes.length) diff.changed.push({ path, changes });
   }
   for (const [path, entry] of b) if (!a.has(path)) diff.added.push({ path, entry });
@@ -71,11 +75,15 @@ export function diffPackages(a: InstalledPackage[], b: InstalledPackage[]): Pack
 
 /** One line per entry: "+ path  type mode owner size", "- path", "~ path  field a → b, …". */
 export function formatTreeDiff(diff: TreeDiff, limit = Infinity): string[] {
-  const describe = (e: TreeEntry) => `${e.type} ${octal(e.mode)} ${e.uid}:${e.gid}${e.type === 'file' ? ` ${e.size} B` : ''}${e.linkname ? ` → ${e.linkname}` : ''}`;
+  const describe = (e: TreeEntry) =>
+    `${e.type} ${octal(e.mode)} ${e.uid}:${e.gid}${e.type === 'file' ? ` ${e.size} B` : ''}${e.linkname ? ` → ${e.linkname}` : ''}`;
   const lines = [
     ...diff.added.map((x) => `+ ${x.path}  ${describe(x.entry)}`),
     ...diff.removed.map((x) => `- ${x.path}  ${describe(x.entry)}`),
-    ...diff.changed.map((x) => `~ ${x.path}  ${x.changes.map((c) => (c.field === 'content' ? `content ${c.a} → ${c.b}` : `${c.field} ${c.a} → ${c.b}`)).join(', ')}`),
+    ...diff.changed.map(
+      (x) =>
+        `~ ${x.path}  ${x.changes.map((c) => (c.field === 'content' ? `content ${c.a} → ${c.b}` : `${c.field} ${c.a} → ${c.b}`)).join(', ')}`,
+    ),
   ];
   return lines.length > limit ? [...lines.slice(0, limit), `… and ${lines.length - limit} more`] : lines;
 }

@@ -12,7 +12,11 @@ const CHUNK = 4 * 1024 * 1024;
  * Byte ranges where two raw images differ, in `block`-sized units, merged when adjacent; a size
  * difference counts as a range at the end. Reads both files in lockstep, so memory stays at two chunks.
  */
-export async function differingRanges(fileA: string, fileB: string, block = 4096): Promise<{ ranges: ByteRange[]; sizeA: number; sizeB: number }> {
+export async function differingRanges(
+  fileA: string,
+  fileB: string,
+  block = 4096,
+): Promise<{ ranges: ByteRange[]; sizeA: number; sizeB: number }> {
   const [a, b] = await Promise.all([open(fileA, 'r'), open(fileB, 'r')]);
   try {
     const [sizeA, sizeB] = (await Promise.all([a.stat(), b.stat()])).map((s) => s.size);

@@ -45,7 +45,9 @@ export async function indexTree(stream: Readable): Promise<TreeIndex> {
     });
     body.on('end', () => {
       const pax = (header as { pax?: Record<string, string> }).pax ?? {};
-      const xattrKeys = Object.keys(pax).filter((k) => k.startsWith('SCHILY.xattr.')).sort();
+      const xattrKeys = Object.keys(pax)
+        .filter((k) => k.startsWith('SCHILY.xattr.'))
+        .sort();
       entries.set(name, {
         type: header.type ?? 'file',
         mode: (header.mode ?? 0) & 0o7777,
@@ -55,7 +57,13 @@ export async function indexTree(stream: Readable): Promise<TreeIndex> {
         mtime: Math.floor((header.mtime?.getTime() ?? 0) / 1000),
         ...(header.linkname ? { linkname: header.linkname } : {}),
         ...(header.type === 'file' || header.type === 'contiguous-file' ? { digest: hash.digest('hex') } : {}),
-        ...(xattrKeys.length ? { xattrs: createHash('sha256').update(xattrKeys.map((k) => `${k}=${pax[k]}`).join('\n')).digest('hex') } : {}),
+        ...(xattrKeys.length
+          ? {
+              xattrs: createHash('sha256')
+                .update(xattrKeys.map((k) => `${k}=${pax[k]}`).join('\n'))
+                .digest('hex'),
+            }
+          : {}),
       });
       if (keep) packages = parsePackageDatabase(name.slice(1), Buffer.concat(chunks).toString('utf8'));
       next();

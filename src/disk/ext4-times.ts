@@ -8,7 +8,9 @@ export function initializedInodes(stats: string): { first: number; last: number 
   const perGroup = Number(/^Inodes per group:\s+(\d+)/m.exec(stats)?.[1]);
   if (!perGroup) throw new Error('debugfs stats: no "Inodes per group" line');
   const ranges: { first: number; last: number }[] = [];
-  for (const m of stats.matchAll(/^\s*Group\s+(\d+):[^\n]*\n\s*\d+ free blocks, \d+ free inodes, \d+ used directories, (\d+) unused inodes/gm)) {
+  for (const m of stats.matchAll(
+    /^\s*Group\s+(\d+):[^\n]*\n\s*\d+ free blocks, \d+ free inodes, \d+ used directories, (\d+) unused inodes/gm,
+  )) {
     const group = Number(m[1]);
     const used = perGroup - Number(m[2]);
     if (used > 0) ranges.push({ first: group * perGroup + 1, last: group * perGroup + used });
@@ -19,7 +21,8 @@ export function initializedInodes(stats: string): { first: number; last: number 
 /** A debugfs script that sets the change time of every handed-out inode, and the last write time, to `epoch`. */
 export function ctimeScript(stats: string, epoch: number): string {
   const lines: string[] = [];
-  for (const { first, last } of initializedInodes(stats)) for (let i = first; i <= last; i++) lines.push(`sif <${i}> ctime @${epoch}`);
+  for (const { first, last } of initializedInodes(stats))
+    for (let i = first; i <= last; i++) lines.push(`sif <${i}> ctime @${epoch}`);
   lines.push(`ssv wtime @${epoch}`);
   return `${lines.join('\n')}\n`;
 }
@@ -34,7 +37,10 @@ export async function clampExt4Ctimes(ex: DiskExecutor, device: string, epoch: n
   const stats = await ex.run(['debugfs', '-R', 'stats', device], { step: 'debugfs stats' });
   const script = ctimeScript(stats.stdout, epoch);
   // with the fake time, debugfs stamps the superblock it writes back with the epoch too
-  await ex.run(['env', `E2FSPROGS_FAKE_TIME=${epoch}`, 'debugfs', '-w', '-f', '-', device], { step: 'debugfs: set inode change times to SOURCE_DATE_EPOCH', input: script });
+  await ex.run(['env', `E2FSPROGS_FAKE_TIME=${epoch}`, 'debugfs', '-w', '-f', '-', device], {
+    step: 'debugfs: set inode change times to SOURCE_DATE_EPOCH',
+    input: script,
+  });
   return script.split('\n').length - 2;
 }
 

@@ -26,7 +26,10 @@ export function withHeadroom(contentBytes: number): number {
 
 /** The disk size `auto` gives: `content` bytes for the remaining partition plus 30 % headroom, plus the rest. */
 export function autoDiskSize(disk: Disk, contentBytes: number): number {
-  const fixed = disk.partitions.reduce((n, p) => n + (p.size.kind === 'bytes' ? alignUp(p.size.bytes, ALIGNMENT) : 0), 0);
+  const fixed = disk.partitions.reduce(
+    (n, p) => n + (p.size.kind === 'bytes' ? alignUp(p.size.bytes, ALIGNMENT) : 0),
+    0,
+  );
   const percent = disk.partitions.reduce((n, p) => n + (p.size.kind === 'percent' ? p.size.percent : 0), 0);
   const hasRemaining = disk.partitions.some((p) => p.size.kind === 'remaining');
   const content = hasRemaining ? withHeadroom(contentBytes) : 0;

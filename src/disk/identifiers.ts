@@ -2,7 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Filesystem, Layout } from '../objects/layout.js';
 
 function bytesFor(seed: string | undefined, purpose: string, n: number): Buffer {
-  return seed === undefined ? randomBytes(n) : createHash('sha256').update(`${seed}\0${purpose}`).digest().subarray(0, n);
+  return seed === undefined
+    ? randomBytes(n)
+    : createHash('sha256').update(`${seed}\0${purpose}`).digest().subarray(0, n);
 }
 
 /** An RFC 4122 version-4-shaped UUID, random or derived from `seed` and `purpose`. */
@@ -29,11 +31,14 @@ export function assignIdentifiers(layout: Layout): Layout {
     disk.partitions.forEach((p, i) => {
       const purpose = `${disk.id}/${i}`;
       p.uuid ??= makeUuid(layout.seed, `${purpose}/partition`);
-      if (p.fs && !p.fs.uuid) p.fs.uuid = p.fs.type === 'vfat' ? makeVolumeId(layout.seed, `${purpose}/fs`) : makeUuid(layout.seed, `${purpose}/fs`);
+      if (p.fs && !p.fs.uuid)
+        p.fs.uuid =
+          p.fs.type === 'vfat' ? makeVolumeId(layout.seed, `${purpose}/fs`) : makeUuid(layout.seed, `${purpose}/fs`);
     });
   }
   const fsUuid = (fs: Filesystem | undefined, purpose: string) => {
-    if (fs && !fs.uuid) fs.uuid = fs.type === 'vfat' ? makeVolumeId(layout.seed, purpose) : makeUuid(layout.seed, purpose);
+    if (fs && !fs.uuid)
+      fs.uuid = fs.type === 'vfat' ? makeVolumeId(layout.seed, purpose) : makeUuid(layout.seed, purpose);
   };
   for (const r of layout.raids ?? []) fsUuid(r.fs, `raid/${r.id}/fs`);
   for (const g of layout.volume_groups ?? []) for (const lv of g.volumes) fsUuid(lv.fs, `vg/${g.id}/${lv.name}/fs`);

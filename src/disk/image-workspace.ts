@@ -20,7 +20,9 @@ export const WORK_DIR = '/work';
 /** The base the toolbox is made from: the build's own base image, or a Debian bootstrap. */
 async function toolboxBase(engine: DockerEngine, objects: Objects, signal: AbortSignal): Promise<string> {
   if (objects.build?.packageManager === 'apt') return objects.build.baseImage;
-  return (await bootstrapBase(engine, { distro: 'debian', suite: 'bookworm', variant: 'minbase', arch: 'amd64' }, { signal })).id;
+  return (
+    await bootstrapBase(engine, { distro: 'debian', suite: 'bookworm', variant: 'minbase', arch: 'amd64' }, { signal })
+  ).id;
 }
 
 /**
@@ -53,7 +55,9 @@ export function workspaceSubtasks(ctx: PluginContext, ready: (ws: ImageWorkspace
         io.progress.start(rootfs.apparentSize);
         const stream = (await rootfs.open(ctx.signal)).pipe(progressMeter(io.progress));
         await engine.putArchive(executor.containerId, rootDir, stream);
-        const du = await executor.run(['du', '-s', '-B1', '--apparent-size', rootDir], { step: 'measure the root filesystem' });
+        const du = await executor.run(['du', '-s', '-B1', '--apparent-size', rootDir], {
+          step: 'measure the root filesystem',
+        });
         const rootBytes = Number(du.stdout.split(/\s/)[0]);
         io.setTitle(`root filesystem in the toolbox: ${(rootBytes / 2 ** 20).toFixed(0)} MiB`);
         ready({ engine, executor, rootDir, rootBytes });

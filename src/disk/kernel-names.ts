@@ -3,5 +3,8 @@ export const byVersion = (a: string, b: string) => a.localeCompare(b, undefined,
 
 /** The newest of some names that start with `prefix` ("vmlinuz-", "initrd.img-"), if any. */
 export function newestWithPrefix(names: Iterable<string>, prefix: string): string | undefined {
-  return [...names].filter((n) => n.startsWith(prefix)).sort(byVersion).pop();
+  return [...names]
+    .filter((n) => n.startsWith(prefix))
+    .sort(byVersion)
+    .pop();
 }

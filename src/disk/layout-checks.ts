@@ -14,14 +14,20 @@ export interface FoundPartition {
 
 export function findPartitions(layout: Layout, match: (p: Partition) => boolean): FoundPartition[] {
   return layout.disks.flatMap((disk, d) =>
-    disk.partitions.flatMap((partition, index) => (match(partition) ? [{ disk: d, index, partition, path: formatPath(['disks', d, 'partitions', index]) }] : [])),
+    disk.partitions.flatMap((partition, index) =>
+      match(partition) ? [{ disk: d, index, partition, path: formatPath(['disks', d, 'partitions', index]) }] : [],
+    ),
   );
 }
 
 /** The partition, array or logical volume mounted at `/`, or a ValidationError saying it is missing. */
 export function rootVolume(layout: Layout, file = 'layout'): Volume {
   const root = layoutVolumes(layout).find((v) => v.mount === '/');
-  if (!root) throw new ValidationError(`${locateIn(layout, ['disks'], file)}: nothing (no partition, raid or logical volume) is mounted at "/"`, { hint: 'add mount: / to what holds the root filesystem' });
+  if (!root)
+    throw new ValidationError(
+      `${locateIn(layout, ['disks'], file)}: nothing (no partition, raid or logical volume) is mounted at "/"`,
+      { hint: 'add mount: / to what holds the root filesystem' },
+    );
   return root;
 }
 
@@ -29,20 +35,28 @@ export function rootVolume(layout: Layout, file = 'layout'): Volume {
 export function rootPartition(layout: Layout, file = 'layout'): FoundPartition {
   const root = rootVolume(layout, file);
   if (root.kind !== 'partition') {
-    throw new ValidationError(`${locateIn(layout, root.path, file)}: the root is on ${root.kind === 'raid' ? `md array ${root.raid.id}` : `logical volume ${root.vg.id}/${root.lv.name}`}; this needs it on a partition`, {
-      hint: 'md and LVM are made when deploying a rootfs tarball onto disks (bareon-deploy, or the deploy agent); disk and filesystem images put the root on a partition',
-    });
+    throw new ValidationError(
+      `${locateIn(layout, root.path, file)}: the root is on ${root.kind === 'raid' ? `md array ${root.raid.id}` : `logical volume ${root.vg.id}/${root.lv.name}`}; this needs it on a partition`,
+      {
+        hint: 'md and LVM are made when deploying a rootfs tarball onto disks (bareon-deploy, or the deploy agent); disk and filesystem images put the root on a partition',
+      },
+    );
   }
   return { disk: root.disk, index: root.index, partition: root.partition, path: formatPath(root.path) };
 }
 
 /** Refuses md arrays and volume groups where `who` writes plain partitions only (disk images). */
 export function refuseStorageStack(layout: Layout, who: string, file = 'layout'): void {
-  const [kind, list] = layout.raids.length ? ['raids', layout.raids] as const : ['volume_groups', layout.volume_groups] as const;
+  const [kind, list] = layout.raids.length
+    ? (['raids', layout.raids] as const)
+    : (['volume_groups', layout.volume_groups] as const);
   if (list.length) {
-    throw new ValidationError(`${locateIn(layout, [kind], file)}: ${who} writes plain partitions; md arrays and LVM are made on the machine, by bareon-deploy`, {
-      hint: 'build a rootfs (tar.zst) and deploy it with this layout, or use a layout without raids: and volume_groups:',
-    });
+    throw new ValidationError(
+      `${locateIn(layout, [kind], file)}: ${who} writes plain partitions; md arrays and LVM are made on the machine, by bareon-deploy`,
+      {
+        hint: 'build a rootfs (tar.zst) and deploy it with this layout, or use a layout without raids: and volume_groups:',
+      },
+    );
   }
 }
 
@@ -61,22 +75,44 @@ export function checkBootloader(layout: Layout, file = 'layout'): void {
   const root = rootVolume(layout, file);
   const ids = layout.bootloader?.disks;
   const unknown = ids?.find((id) => !layout.disks.some((d) => d.id === id));
-  if (unknown) throw new ValidationError(`${locateIn(layout, ['bootloader', 'disks'], file)}: no disk has the id "${unknown}"`, { hint: `disk ids: ${layout.disks.map((d) => d.id).join(', ')}` });
-  const bootDisks = ids ? layout.disks.filter((d) => ids.includes(d.id)) : volumeDisks(layout, root).map((d) => layout.disks[d]);
+  if (unknown)
+    throw new ValidationError(`${locateIn(layout, ['bootloader', 'disks'], file)}: no disk has the id "${unknown}"`, {
+      hint: `disk ids: ${layout.disks.map((d) => d.id).join(', ')}`,
+    });
+  const bootDisks = ids
+    ? layout.disks.filter((d) => ids.includes(d.id))
+    : volumeDisks(layout, root).map((d) => layout.disks[d]);
   if (kinds.includes('grub-efi') && !findPartitions(layout, (p) => p.type === 'esp').length) {
-    throw new ValidationError(`${locateIn(layout, ['bootloader', 'kind'], file)}: grub-efi needs a partition of type esp`, { hint: 'add {type: esp, size: 256MiB, fs: {type: vfat}, mount: /boot/efi}' });
+    throw new ValidationError(
+      `${locateIn(layout, ['bootloader', 'kind'], file)}: grub-efi needs a partition of type esp`,
+      { hint: 'add {type: esp, size: 256MiB, fs: {type: vfat}, mount: /boot/efi}' },
+    );
   }
   const esp = findPartitions(layout, (p) => p.type === 'esp')[0];
   if (kinds.includes('grub-efi') && esp && esp.partition.fs?.type !== 'vfat') {
-    throw new ValidationError(`${locateIn(layout, ['disks', esp.disk, 'partitions', esp.index, 'fs'], file)}: an esp needs a vfat filesystem for grub-efi`);
+    throw new ValidationError(
+      `${locateIn(layout, ['disks', esp.disk, 'partitions', esp.index, 'fs'], file)}: an esp needs a vfat filesystem for grub-efi`,
+    );
   }
-  const noBiosGrub = bootDisks.find((disk) => disk.table === 'gpt' && !disk.partitions.some((p) => p.type === 'bios_grub'));
+  const noBiosGrub = bootDisks.find(
+    (disk) => disk.table === 'gpt' && !disk.partitions.some((p) => p.type === 'bios_grub'),
+  );
   if (kinds.includes('grub-bios') && noBiosGrub) {
-    throw new ValidationError(`${locateIn(layout, ['bootloader', 'kind'], file)}: grub-bios on a gpt disk needs a partition of type bios_grub${bootDisks.length > 1 ? ` (disk "${noBiosGrub.id}" has none)` : ''}`, { hint: 'add {type: bios_grub, size: 1MiB} as the first partition' });
+    throw new ValidationError(
+      `${locateIn(layout, ['bootloader', 'kind'], file)}: grub-bios on a gpt disk needs a partition of type bios_grub${bootDisks.length > 1 ? ` (disk "${noBiosGrub.id}" has none)` : ''}`,
+      { hint: 'add {type: bios_grub, size: 1MiB} as the first partition' },
+    );
   }
   const noEsp = bootDisks.find((disk) => !disk.partitions.some((p) => p.type === 'esp'));
   if (kinds.includes('grub-efi') && noEsp && bootDisks.length > 1) {
-    throw new ValidationError(`${locateIn(layout, ['bootloader', 'kind'], file)}: grub-efi goes on every boot disk, and disk "${noEsp.id}" has no esp`, { hint: 'add {type: esp, size: 256MiB, fs: {type: vfat}} to it, or list the boot disks in bootloader.disks' });
+    throw new ValidationError(
+      `${locateIn(layout, ['bootloader', 'kind'], file)}: grub-efi goes on every boot disk, and disk "${noEsp.id}" has no esp`,
+      { hint: 'add {type: esp, size: 256MiB, fs: {type: vfat}} to it, or list the boot disks in bootloader.disks' },
+    );
   }
-  if (kinds.includes('systemd-boot')) throw new ValidationError(`${locateIn(layout, ['bootloader', 'kind'], file)}: systemd-boot is not implemented yet`, { hint: 'use grub-efi' });
+  if (kinds.includes('systemd-boot'))
+    throw new ValidationError(
+      `${locateIn(layout, ['bootloader', 'kind'], file)}: systemd-boot is not implemented yet`,
+      { hint: 'use grub-efi' },
+    );
 }

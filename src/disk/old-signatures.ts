@@ -12,7 +12,10 @@ export const WIPE_BYTES = 2 ** 20;
  * labels, md superblocks), so a disk that held LVM or RAID deploys cleanly. The table itself is
  * replaced by the partitioning tools.
  */
-export async function wipeOldPartitions(disk: Disk, target: DiskTarget): Promise<{ cmds: string[][]; wiped: number[] }> {
+export async function wipeOldPartitions(
+  disk: Disk,
+  target: DiskTarget,
+): Promise<{ cmds: string[][]; wiped: number[] }> {
   if (target.kind === 'image') return { cmds: [], wiped: [] };
   const table = await readPartitionTable(target.executor, target.path);
   if (!table) return { cmds: [], wiped: [] };
@@ -21,12 +24,24 @@ export async function wipeOldPartitions(disk: Disk, target: DiskTarget): Promise
   const overlapsKept = (start: number, end: number) => kept.some((k) => start < k.start + k.size && end > k.start);
   const cmds: string[][] = [];
   const wiped: number[] = [];
-  const zero = (offset: number, bytes: number) => ['dd', 'if=/dev/zero', `of=${target.path}`, 'bs=64K', `seek=${offset}`, `count=${bytes}`, 'oflag=seek_bytes', 'iflag=count_bytes', 'conv=notrunc,fsync', 'status=none'];
+  const zero = (offset: number, bytes: number) => [
+    'dd',
+    'if=/dev/zero',
+    `of=${target.path}`,
+    'bs=64K',
+    `seek=${offset}`,
+    `count=${bytes}`,
+    'oflag=seek_bytes',
+    'iflag=count_bytes',
+    'conv=notrunc,fsync',
+    'status=none',
+  ];
   for (const p of table.partitions) {
     if (overlapsKept(p.start, p.start + p.size)) continue;
     const n = Math.min(WIPE_BYTES, p.size);
     cmds.push(zero(p.start, n));
-    if (p.size > n) cmds.push(zero(p.start + p.size - Math.min(WIPE_BYTES, p.size - n), Math.min(WIPE_BYTES, p.size - n)));
+    if (p.size > n)
+      cmds.push(zero(p.start + p.size - Math.min(WIPE_BYTES, p.size - n), Math.min(WIPE_BYTES, p.size - n)));
     wiped.push(p.number);
   }
   return { cmds, wiped };

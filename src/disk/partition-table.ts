@@ -20,7 +20,11 @@ export interface PartitionTable {
 export async function readPartitionTable(ex: DiskExecutor, disk: string): Promise<PartitionTable | undefined> {
   const r = await ex.run(['sfdisk', '--json', disk], { allowFailure: true });
   if (r.exitCode !== 0 || !r.stdout.trim()) return undefined;
-  const t = JSON.parse(r.stdout).partitiontable as { label: 'gpt' | 'dos'; sectorsize?: number; partitions?: { node: string; start: number; size: number; type: string; uuid?: string; name?: string }[] };
+  const t = JSON.parse(r.stdout).partitiontable as {
+    label: 'gpt' | 'dos';
+    sectorsize?: number;
+    partitions?: { node: string; start: number; size: number; type: string; uuid?: string; name?: string }[];
+  };
   const unit = t.sectorsize ?? SECTOR;
   return {
     label: t.label,

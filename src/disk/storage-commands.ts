@@ -3,8 +3,18 @@ import type { LogicalVolume, Raid, VolumeGroup } from '../objects/layout.js';
 /** mdadm --create for an array over `devices` (their device nodes, in the layout's order). */
 export function mdadmCreateArgs(raid: Raid, devices: string[]): string[] {
   return [
-    'mdadm', '--create', `/dev/md/${raid.id}`, '--run', '--force', `--level=${raid.level}`, `--raid-devices=${devices.length}`,
-    `--metadata=${raid.metadata}`, `--name=${raid.id}`, '--homehost=any', ...(raid.level === 1 || raid.level === 10 ? ['--bitmap=internal'] : []), ...devices,
+    'mdadm',
+    '--create',
+    `/dev/md/${raid.id}`,
+    '--run',
+    '--force',
+    `--level=${raid.level}`,
+    `--raid-devices=${devices.length}`,
+    `--metadata=${raid.metadata}`,
+    `--name=${raid.id}`,
+    '--homehost=any',
+    ...(raid.level === 1 || raid.level === 10 ? ['--bitmap=internal'] : []),
+    ...devices,
   ];
 }
 
@@ -15,7 +25,12 @@ export function creationOrder(vg: VolumeGroup): LogicalVolume[] {
 
 /** lvcreate for one volume: bytes (-L …b), a share of the group (-l N%VG), or what is left (-l 100%FREE). */
 export function lvcreateArgs(vg: VolumeGroup, lv: LogicalVolume): string[] {
-  const size = lv.size.kind === 'bytes' ? ['-L', `${lv.size.bytes}b`] : lv.size.kind === 'percent' ? ['-l', `${lv.size.percent}%VG`] : ['-l', '100%FREE'];
+  const size =
+    lv.size.kind === 'bytes'
+      ? ['-L', `${lv.size.bytes}b`]
+      : lv.size.kind === 'percent'
+        ? ['-l', `${lv.size.percent}%VG`]
+        : ['-l', '100%FREE'];
   return ['lvcreate', '--yes', '--wipesignatures', 'y', '--zero', 'y', '--name', lv.name, ...size, vg.id];
 }
 
@@ -24,10 +39,14 @@ export function raidCapacity(level: Raid['level'], members: number[]): number {
   const n = members.length;
   const smallest = Math.min(...members);
   switch (level) {
-    case 0: return members.reduce((a, b) => a + b, 0);
-    case 1: return smallest;
-    case 5: return (n - 1) * smallest;
-    case 10: return Math.floor((n * smallest) / 2);
+    case 0:
+      return members.reduce((a, b) => a + b, 0);
+    case 1:
+      return smallest;
+    case 5:
+      return (n - 1) * smallest;
+    case 10:
+      return Math.floor((n * smallest) / 2);
   }
 }
 

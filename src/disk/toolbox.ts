@@ -13,7 +13,17 @@ import type { DiskExecutor } from '../core/disk-executor.js';
 
 /** The disk tools an image build needs, installed in the toolbox image. */
 export const TOOLBOX_PACKAGES = [
-  'gdisk', 'fdisk', 'dosfstools', 'mtools', 'e2fsprogs', 'xfsprogs', 'btrfs-progs', 'qemu-utils', 'grub-common', 'grub-pc-bin', 'grub-efi-amd64-bin',
+  'gdisk',
+  'fdisk',
+  'dosfstools',
+  'mtools',
+  'e2fsprogs',
+  'xfsprogs',
+  'btrfs-progs',
+  'qemu-utils',
+  'grub-common',
+  'grub-pc-bin',
+  'grub-efi-amd64-bin',
 ];
 
 const toolboxStep: BuildStep = {
@@ -32,7 +42,14 @@ export async function ensureToolbox(
   const key = stepKey(baseKey(baseImage), toolboxStep);
   const cached = await findCachedStep(engine, key);
   if (cached) return { image: cached, cached: true };
-  const image = await runStep(toolboxStep, baseImage, key, { log: opts.onLine ?? (() => {}) }, { engine, cleanup: opts.cleanup, signal: opts.signal, profile: 'bareon-toolbox' }, 'toolbox');
+  const image = await runStep(
+    toolboxStep,
+    baseImage,
+    key,
+    { log: opts.onLine ?? (() => {}) },
+    { engine, cleanup: opts.cleanup, signal: opts.signal, profile: 'bareon-toolbox' },
+    'toolbox',
+  );
   return { image, cached: false };
 }
 
@@ -47,13 +64,20 @@ export class ToolboxExecutor implements DiskExecutor {
 
   /** Starts a toolbox container (removed by the cleanup stack) and returns its executor. */
   static async start(engine: DockerEngine, image: string, cleanup: CleanupStack): Promise<ToolboxExecutor> {
-    const container = await engine.createContainer({ image, cmd: ['sleep', 'infinity'], labels: { 'org.bareon.role': 'toolbox' } });
+    const container = await engine.createContainer({
+      image,
+      cmd: ['sleep', 'infinity'],
+      labels: { 'org.bareon.role': 'toolbox' },
+    });
     cleanup.defer(() => engine.removeContainer(container.id), `remove toolbox ${container.id.slice(0, 12)}`);
     await container.start().catch(explainStartFailure);
     return new ToolboxExecutor(engine, container.id);
   }
 
-  async run(cmd: string[], opts: { step?: string; onLine?: (line: string) => void; allowFailure?: boolean; input?: string } = {}) {
+  async run(
+    cmd: string[],
+    opts: { step?: string; onLine?: (line: string) => void; allowFailure?: boolean; input?: string } = {},
+  ) {
     let argv = cmd;
     if (opts.input !== undefined) {
       // exec has no stdin here: the input goes through a file in the container
@@ -62,7 +86,8 @@ export class ToolboxExecutor implements DiskExecutor {
       argv = ['sh', '-c', 'f=$1; shift; "$@" < "$f"; s=$?; rm -f "$f"; exit $s', 'sh', file, ...cmd];
     }
     const result = await this.engine.exec(this.containerId, argv, { onLine: opts.onLine, tailLines: 30 });
-    if (result.exitCode !== 0 && !opts.allowFailure) throw new ToolError(opts.step ?? 'toolbox', cmd, result.exitCode, result.tail);
+    if (result.exitCode !== 0 && !opts.allowFailure)
+      throw new ToolError(opts.step ?? 'toolbox', cmd, result.exitCode, result.tail);
     return result;
   }
 

@@ -136,16 +136,25 @@ export class DockerEngine {
   }
 
   /** `docker import`: a root filesystem tar stream becomes image `repo:tag`. Returns the image id. */
-  async importImage(tar: Readable, ref: { repo: string; tag: string }, labels: Record<string, string> = {}): Promise<string> {
+  async importImage(
+    tar: Readable,
+    ref: { repo: string; tag: string },
+    labels: Record<string, string> = {},
+  ): Promise<string> {
     const changes = Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`);
     // untagged: Podman's compatible API ignores the tag parameter (it tags repo:latest)
     const response = (await this.docker.importImage(tar, { changes } as never)) as unknown as Readable;
     const events: { status?: string; error?: string }[] = await new Promise((resolve, reject) =>
-      this.docker.modem.followProgress(response, (err: Error | null, out: { status?: string }[]) => (err ? reject(err) : resolve(out))),
+      this.docker.modem.followProgress(response, (err: Error | null, out: { status?: string }[]) =>
+        err ? reject(err) : resolve(out),
+      ),
     );
     const failure = events.find((e) => e.error);
     if (failure) throw new BareonError(`docker import of ${ref.repo}:${ref.tag} failed: ${failure.error}`);
-    const id = events.map((e) => e.status ?? '').reverse().find((st) => /^sha256:[0-9a-f]{64}$/.test(st));
+    const id = events
+      .map((e) => e.status ?? '')
+      .reverse()
+      .find((st) => /^sha256:[0-9a-f]{64}$/.test(st));
     const image = id && (await this.inspectImage(id));
     if (!image) {
       throw new BareonError(`the engine's import of ${ref.repo}:${ref.tag} reported no image id`, {
@@ -158,19 +167,41 @@ export class DockerEngine {
   }
 
   /** The Engine's build API on a tar'ed context (`docker build`). Returns the image id. The image is kept (a cache). */
-  async buildImage(context: Readable, opts: { tag: string; dockerfile: string; labels?: Record<string, string>; onLine?: (line: string) => void }): Promise<string> {
-    const response = (await this.docker.buildImage(context as never, { t: opts.tag, dockerfile: opts.dockerfile, labels: opts.labels, rm: true, forcerm: true })) as unknown as Readable;
-    const events: { stream?: string; error?: string; errorDetail?: { message?: string } }[] = await new Promise((resolve, reject) =>
-      this.docker.modem.followProgress(
-        response,
-        (err: Error | null, out: { stream?: string; error?: string; errorDetail?: { message?: string } }[]) => (err ? reject(err) : resolve(out)),
-        (ev: { stream?: string }) => ev.stream?.split('\n').filter((l) => l.trim()).forEach((l) => opts.onLine?.(l)),
-      ),
+  async buildImage(
+    context: Readable,
+    opts: { tag: string; dockerfile: string; labels?: Record<string, string>; onLine?: (line: string) => void },
+  ): Promise<string> {
+    const response = (await this.docker.buildImage(context as never, {
+      t: opts.tag,
+      dockerfile: opts.dockerfile,
+      labels: opts.labels,
+      rm: true,
+      forcerm: true,
+    })) as unknown as Readable;
+    const events: { stream?: string; error?: string; errorDetail?: { message?: string } }[] = await new Promise(
+      (resolve, reject) =>
+        this.docker.modem.followProgress(
+          response,
+          (err: Error | null, out: { stream?: string; error?: string; errorDetail?: { message?: string } }[]) =>
+            err ? reject(err) : resolve(out),
+          (ev: { stream?: string }) =>
+            ev.stream
+              ?.split('\n')
+              .filter((l) => l.trim())
+              .forEach((l) => opts.onLine?.(l)),
+        ),
     );
     const failure = events.find((e) => e.error || e.errorDetail);
     if (failure) {
-      const tail = events.flatMap((e) => (e.stream ? e.stream.split('\n') : [])).filter(Boolean).slice(-30).join('\n');
-      throw new BareonError(`docker build of ${opts.dockerfile} failed: ${failure.error ?? failure.errorDetail?.message}`, { details: tail });
+      const tail = events
+        .flatMap((e) => (e.stream ? e.stream.split('\n') : []))
+        .filter(Boolean)
+        .slice(-30)
+        .join('\n');
+      throw new BareonError(
+        `docker build of ${opts.dockerfile} failed: ${failure.error ?? failure.errorDetail?.message}`,
+        { details: tail },
+      );
     }
     const image = await this.inspectImage(opts.tag);
     if (!image) throw new BareonError(`docker build finished but ${opts.tag} is missing`);
@@ -205,7 +236,11 @@ export class DockerEngine {
   async start(container: Docker.Container, opts: OutputOptions = {}): Promise<CommandResult> {
     const stream = await container.attach({ stream: true, stdout: true, stderr: true }).catch(explainStartFailure);
     const collected = collectOutput(this.docker, stream, opts);
-    const onAbort = () => void this.kills.set(container.id, container.kill().catch(() => {}));
+    const onAbort = () =>
+      void this.kills.set(
+        container.id,
+        container.kill().catch(() => {}),
+      );
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await container.start().catch(explainStartFailure);
@@ -227,7 +262,11 @@ export class DockerEngine {
   }
 
   /** Runs a command in a running container. */
-  async exec(containerId: string, cmd: string[], opts: OutputOptions & { env?: Record<string, string>; user?: string } = {}): Promise<CommandResult> {
+  async exec(
+    containerId: string,
+    cmd: string[],
+    opts: OutputOptions & { env?: Record<string, string>; user?: string } = {},
+  ): Promise<CommandResult> {
     const exec = await this.docker.getContainer(containerId).exec({
       Cmd: cmd,
       AttachStdout: true,
@@ -248,8 +287,14 @@ export class DockerEngine {
   }
 
   /** `docker commit` with labels; returns the new image id. */
-  async commit(containerId: string, labels: Record<string, string>, ref?: { repo: string; tag: string }): Promise<string> {
-    const changes = Object.entries(labels).map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`).join('\n');
+  async commit(
+    containerId: string,
+    labels: Record<string, string>,
+    ref?: { repo: string; tag: string },
+  ): Promise<string> {
+    const changes = Object.entries(labels)
+      .map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`)
+      .join('\n');
     const result = (await this.docker.getContainer(containerId).commit({ changes, ...ref })) as { Id: string };
     // Podman answers with the bare hex digest; image listings and inspect say sha256:…
     return result.Id.includes(':') ? result.Id : `sha256:${result.Id}`;
@@ -279,9 +324,15 @@ export class DockerEngine {
         if (code === 404) return;
         if (code !== 409 || attempt >= 20) throw err;
       }
-      const gone = await container.inspect().then(() => false, (err: { statusCode?: number }) => err.statusCode === 404);
+      const gone = await container.inspect().then(
+        () => false,
+        (err: { statusCode?: number }) => err.statusCode === 404,
+      );
       if (gone) return;
-      if (attempt >= 20) throw new BareonError(`container ${containerId.slice(0, 12)} is still there after removing it`, { hint: 'remove it with docker rm -f, or bareon gc' });
+      if (attempt >= 20)
+        throw new BareonError(`container ${containerId.slice(0, 12)} is still there after removing it`, {
+          hint: 'remove it with docker rm -f, or bareon gc',
+        });
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }
@@ -355,10 +406,17 @@ function collectOutput(docker: Docker, stream: NodeJS.ReadableStream, opts: Outp
     out.end();
     err.end();
   });
-  const done = Promise.all([pipeline(out, sink('stdout', stdout)), pipeline(err, sink('stderr', stderr)), ended]).then(() => {});
+  const done = Promise.all([pipeline(out, sink('stdout', stdout)), pipeline(err, sink('stderr', stderr)), ended]).then(
+    () => {},
+  );
   return {
     done,
-    result: (exitCode: number): CommandResult => ({ exitCode, stdout: stdout.toString(), stderr: stderr.toString(), tail: tail.toString() }),
+    result: (exitCode: number): CommandResult => ({
+      exitCode,
+      stdout: stdout.toString(),
+      stderr: stderr.toString(),
+      tail: tail.toString(),
+    }),
   };
 }
 
@@ -368,10 +426,13 @@ function collectOutput(docker: Docker, stream: NodeJS.ReadableStream, opts: Outp
  */
 export function explainStartFailure(err: Error): never {
   if (/error setting rlimit/i.test(err.message)) {
-    throw new BareonError(`the container engine cannot start containers here: ${err.message.split('\n')[0].slice(0, 300)}`, {
-      hint: 'give containers explicit rlimits: for Podman, default_ulimits = ["nproc=4096:4096", "nofile=4096:4096"] under [containers] in /etc/containers/containers.conf, then restart podman system service (make setup writes it)',
-      cause: err,
-    });
+    throw new BareonError(
+      `the container engine cannot start containers here: ${err.message.split('\n')[0].slice(0, 300)}`,
+      {
+        hint: 'give containers explicit rlimits: for Podman, default_ulimits = ["nproc=4096:4096", "nofile=4096:4096"] under [containers] in /etc/containers/containers.conf, then restart podman system service (make setup writes it)',
+        cause: err,
+      },
+    );
   }
   throw err;
 }

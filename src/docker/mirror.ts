@@ -8,7 +8,10 @@ const OFFICIAL: Record<string, string> = {
 /** URIs of the host's apt sources (deb822 `.sources` files and one-line `sources.list`). */
 async function hostAptUris(root = '/etc/apt'): Promise<string[]> {
   const uris: string[] = [];
-  const files = [`${root}/sources.list`, ...(await readdir(`${root}/sources.list.d`).catch(() => [] as string[])).map((f) => `${root}/sources.list.d/${f}`)];
+  const files = [
+    `${root}/sources.list`,
+    ...(await readdir(`${root}/sources.list.d`).catch(() => [] as string[])).map((f) => `${root}/sources.list.d/${f}`),
+  ];
   for (const file of files) {
     const text = await readFile(file, 'utf8').catch(() => '');
     for (const m of text.matchAll(/^URIs:\s*(\S+)/gm)) uris.push(m[1]);

@@ -16,7 +16,13 @@ const VIRTUAL = /^(loop|ram|zram|dm-|md|sr|fd|nbd)\d*/;
 export function vpdSerial(page: Buffer | undefined): string | undefined {
   if (!page || page.length < 4 || page[1] !== 0x80) return undefined;
   const len = page.readUInt16BE(2);
-  return page.subarray(4, 4 + len).toString('latin1').replace(/\0/g, '').trim() || undefined;
+  return (
+    page
+      .subarray(4, 4 + len)
+      .toString('latin1')
+      .replace(/\0/g, '')
+      .trim() || undefined
+  );
 }
 
 /**
@@ -63,7 +69,10 @@ export async function listDisks(opts: { all?: boolean; sysRoot?: string; devRoot
     const size = Number(await attr('size')) * 512;
     if (!size && !opts.all) continue;
     const devicePath = await realpath(path.join(dir, 'device')).catch(() => '');
-    const serial = (await attr('serial')) || (await attr('device/serial')) || vpdSerial(await readFile(path.join(dir, 'device/vpd_pg80')).catch(() => undefined));
+    const serial =
+      (await attr('serial')) ||
+      (await attr('device/serial')) ||
+      vpdSerial(await readFile(path.join(dir, 'device/vpd_pg80')).catch(() => undefined));
     const wwn = (await attr('wwid')) || (await attr('device/wwid'));
     disks.push({
       name,
@@ -74,7 +83,9 @@ export async function listDisks(opts: { all?: boolean; sysRoot?: string; devRoot
       ...(wwn ? { wwn } : {}),
       ...((await attr('device/model')) ? { model: await attr('device/model') } : {}),
       ...((await attr('device/vendor')) ? { vendor: await attr('device/vendor') } : {}),
-      ...(links.get(name) ?? byPathFromSysfs(devicePath, name) ? { by_path: links.get(name) ?? byPathFromSysfs(devicePath, name) } : {}),
+      ...((links.get(name) ?? byPathFromSysfs(devicePath, name))
+        ? { by_path: links.get(name) ?? byPathFromSysfs(devicePath, name) }
+        : {}),
       removable: (await attr('removable')) === '1',
       read_only: (await attr('ro')) === '1',
     });

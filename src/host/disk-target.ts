@@ -35,29 +35,49 @@ export async function inspectTarget(target: string, wantSize?: number, sizeFrom 
   // /dev holds devices (but for /dev/shm, a tmpfs for files): a path there that is no block device is a typo, never a new image file
   const resolved = path.resolve(target);
   if (resolved.startsWith('/dev/') && !resolved.startsWith('/dev/shm/') && !st?.isBlockDevice()) {
-    throw new ValidationError(`target ${target}: ${st ? 'not a block device' : 'no such device'}`, { hint: '`bareon disks` lists the disks of this machine' });
+    throw new ValidationError(`target ${target}: ${st ? 'not a block device' : 'no such device'}`, {
+      hint: '`bareon disks` lists the disks of this machine',
+    });
   }
   if (!st) {
     const dir = await stat(path.dirname(path.resolve(target))).catch(() => undefined);
-    if (!dir?.isDirectory()) throw new ValidationError(`target ${target}: neither a device nor a file, and its directory does not exist`);
-    if (!wantSize) throw new ValidationError(`target ${target} does not exist and its size is unknown`, { hint: 'give --size 8GiB to create the image file' });
+    if (!dir?.isDirectory())
+      throw new ValidationError(`target ${target}: neither a device nor a file, and its directory does not exist`);
+    if (!wantSize)
+      throw new ValidationError(`target ${target} does not exist and its size is unknown`, {
+        hint: 'give --size 8GiB to create the image file',
+      });
     return { path: path.resolve(target), kind: 'file', size: wantSize, currentSize: 0, zeroFrom: 0 };
   }
   if (st.isFile()) {
     const size = Math.max(st.size, wantSize ?? 0);
     // a file with no blocks allocated reads back zeros everywhere; otherwise only past its end
     const zeroFrom = st.blocks === 0 ? 0 : st.size;
-    if (size === 0) throw new ValidationError(`target ${target} is an empty file`, { hint: 'give --size 8GiB to extend it' });
+    if (size === 0)
+      throw new ValidationError(`target ${target} is an empty file`, { hint: 'give --size 8GiB to extend it' });
     return { path: path.resolve(target), kind: 'file', size, currentSize: st.size, zeroFrom };
   }
-  if (!st.isBlockDevice()) throw new ValidationError(`target ${target} is not a block device or a regular file`, { hint: 'give /dev/sdX, /dev/nvmeXnY or an image file path' });
+  if (!st.isBlockDevice())
+    throw new ValidationError(`target ${target} is not a block device or a regular file`, {
+      hint: 'give /dev/sdX, /dev/nvmeXnY or an image file path',
+    });
   const dev = await realpath(target);
   const sys = await sysBlockDir(dev);
-  if (await sysAttr(path.join(sys, 'partition'))) throw new ValidationError(`target ${target} is a partition`, { hint: 'give the whole disk (for example /dev/sda, not /dev/sda1)' });
+  if (await sysAttr(path.join(sys, 'partition')))
+    throw new ValidationError(`target ${target} is a partition`, {
+      hint: 'give the whole disk (for example /dev/sda, not /dev/sda1)',
+    });
   const size = Number(await sysAttr(path.join(sys, 'size'))) * SECTOR;
   if (!size) throw new ValidationError(`target ${target} has no media (size 0)`);
-  if ((await sysAttr(path.join(sys, 'ro'))) === '1') throw new ValidationError(`target ${target} is read-only`, { hint: 'make it writable (blockdev --setrw, a write-protect switch, losetup without --read-only) or choose another disk' });
-  if (wantSize && wantSize > size) throw new ValidationError(`${sizeFrom} (${formatBytes(wantSize)}) is larger than ${target} (${formatBytes(size)})`, { hint: 'choose a larger disk' });
+  if ((await sysAttr(path.join(sys, 'ro'))) === '1')
+    throw new ValidationError(`target ${target} is read-only`, {
+      hint: 'make it writable (blockdev --setrw, a write-protect switch, losetup without --read-only) or choose another disk',
+    });
+  if (wantSize && wantSize > size)
+    throw new ValidationError(
+      `${sizeFrom} (${formatBytes(wantSize)}) is larger than ${target} (${formatBytes(size)})`,
+      { hint: 'choose a larger disk' },
+    );
   return {
     path: dev,
     kind: 'block',
@@ -77,11 +97,17 @@ export async function inspectTarget(target: string, wantSize?: number, sizeFrom 
 export async function refuseSourceAsTarget(t: TargetInfo, sourceFile: string): Promise<void> {
   const source = await fileId(sourceFile);
   if (!source) return;
-  const same = t.kind === 'file' ? (await fileId(t.path)) === source : t.backingFile !== undefined && (await fileId(t.backingFile)) === source;
+  const same =
+    t.kind === 'file'
+      ? (await fileId(t.path)) === source
+      : t.backingFile !== undefined && (await fileId(t.backingFile)) === source;
   if (same) {
-    throw new ValidationError(`target ${t.path} is the source ${sourceFile}${t.kind === 'block' ? ' (a loop device over it)' : ''}: writing it would destroy the image being read`, {
-      hint: 'give another target; nothing was written',
-    });
+    throw new ValidationError(
+      `target ${t.path} is the source ${sourceFile}${t.kind === 'block' ? ' (a loop device over it)' : ''}: writing it would destroy the image being read`,
+      {
+        hint: 'give another target; nothing was written',
+      },
+    );
   }
 }
 
@@ -91,7 +117,8 @@ export function describeTarget(t: TargetInfo): string {
   if (t.model) parts.push(`model ${t.model}`);
   if (t.serial) parts.push(`serial ${t.serial}`);
   if (t.backingFile) parts.push(`loop device over ${t.backingFile}`);
-  if (t.kind === 'file') parts.push(t.currentSize ? `image file (${formatBytes(t.currentSize)} now)` : 'new image file');
+  if (t.kind === 'file')
+    parts.push(t.currentSize ? `image file (${formatBytes(t.currentSize)} now)` : 'new image file');
   return parts.join(', ');
 }
 
@@ -114,7 +141,8 @@ export async function clearPartitionTables(file: string, size: number, imageEnd?
   try {
     const zeros = Buffer.alloc(MiB);
     await fh.write(zeros, 0, Math.min(MiB, size), 0);
-    for (const end of new Set([size, imageEnd ?? size])) if (end > MiB) await fh.write(zeros, 0, 64 * SECTOR, Math.max(MiB, end - 64 * SECTOR));
+    for (const end of new Set([size, imageEnd ?? size]))
+      if (end > MiB) await fh.write(zeros, 0, 64 * SECTOR, Math.max(MiB, end - 64 * SECTOR));
     await fh.sync();
   } finally {
     await fh.close();
@@ -129,7 +157,14 @@ export async function clearPartitionTables(file: string, size: number, imageEnd?
 export function hostDiskTarget(
   id: string,
   info: TargetInfo,
-  opts: { cleanup: CleanupStack; signal: AbortSignal; preserveOnError: boolean; log: (line: string) => void; warn: (text: string) => void; tree: () => Promise<string> },
+  opts: {
+    cleanup: CleanupStack;
+    signal: AbortSignal;
+    preserveOnError: boolean;
+    log: (line: string) => void;
+    warn: (text: string) => void;
+    tree: () => Promise<string>;
+  },
 ): DiskTarget {
   const ex = new HostExecutor(opts.signal);
   const devices = new Map<number, string>();
@@ -149,9 +184,12 @@ export function hostDiskTarget(
       if (info.kind === 'file' && info.currentSize < info.size) await sizeFile(info);
       // whatever writes first makes the disk unbootable until the run completes
       opts.cleanup.deferOnFailure(async () => {
-        if (opts.preserveOnError) return opts.log(`the run failed; ${info.path} is kept as it is (--preserve-on-error)`);
+        if (opts.preserveOnError)
+          return opts.log(`the run failed; ${info.path} is kept as it is (--preserve-on-error)`);
         await clearPartitionTables(info.path, info.size, target.imageEnd);
-        opts.warn(`the run failed after writing started: cleared the partition tables of ${info.path} (MBR and both GPT headers) so the half-written disk cannot boot; --preserve-on-error keeps them`);
+        opts.warn(
+          `the run failed after writing started: cleared the partition tables of ${info.path} (MBR and both GPT headers) so the half-written disk cannot boot; --preserve-on-error keeps them`,
+        );
       }, `clear the partition tables of ${info.path}`);
       opts.cleanup.defer(() => flush(info), `flush ${info.path}`);
     },
@@ -185,10 +223,15 @@ async function sizeFile(info: TargetInfo): Promise<void> {
   } catch (err) {
     if (created) await unlink(info.path).catch(() => {});
     const code = (err as NodeJS.ErrnoException).code;
-    throw new BareonError(`target ${info.path}: cannot ${created ? 'create' : 'extend'} it to ${formatBytes(info.size)} (${code === 'EFBIG' ? 'larger than its filesystem allows' : code ?? (err as Error).message})`, {
-      hint: created ? 'give a smaller --size, or a target on another filesystem; nothing was written' : 'give a smaller --size',
-      cause: err,
-    });
+    throw new BareonError(
+      `target ${info.path}: cannot ${created ? 'create' : 'extend'} it to ${formatBytes(info.size)} (${code === 'EFBIG' ? 'larger than its filesystem allows' : (code ?? (err as Error).message)})`,
+      {
+        hint: created
+          ? 'give a smaller --size, or a target on another filesystem; nothing was written'
+          : 'give a smaller --size',
+        cause: err,
+      },
+    );
   }
 }
 

@@ -8,7 +8,10 @@ import { LineTail } from '../stream/lines.js';
 export class HostExecutor implements DiskExecutor {
   constructor(private readonly signal?: AbortSignal) {}
 
-  async run(cmd: string[], opts: { step?: string; onLine?: (line: string) => void; allowFailure?: boolean; input?: string } = {}): Promise<CommandResult> {
+  async run(
+    cmd: string[],
+    opts: { step?: string; onLine?: (line: string) => void; allowFailure?: boolean; input?: string } = {},
+  ): Promise<CommandResult> {
     const tail = new LineTail(30);
     const { execa } = await import('execa'); // loaded by the first command: a deploy may run none
     const child = execa(cmd[0], cmd.slice(1), {
@@ -30,7 +33,8 @@ export class HostExecutor implements DiskExecutor {
     const r = await child;
     if (r.isCanceled) throw this.signal?.reason ?? new Error(`${cmd[0]}: cancelled`);
     const exitCode = r.exitCode ?? (r.failed ? 127 : 0);
-    if (r.failed && r.exitCode === undefined && !opts.allowFailure) throw new ToolError(opts.step ?? 'host', cmd, 127, r.shortMessage ?? '');
+    if (r.failed && r.exitCode === undefined && !opts.allowFailure)
+      throw new ToolError(opts.step ?? 'host', cmd, 127, r.shortMessage ?? '');
     const result = { exitCode, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), tail: tail.toString() };
     if (exitCode !== 0 && !opts.allowFailure) throw new ToolError(opts.step ?? 'host', cmd, exitCode, result.tail);
     return result;

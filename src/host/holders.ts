@@ -17,13 +17,21 @@ async function mountsByDevNumber(): Promise<Map<string, string[]>> {
 
 async function swapDevices(): Promise<string[]> {
   const text = await readFile('/proc/swaps', 'utf8').catch(() => '');
-  return text.split('\n').slice(1).map((l) => l.split(/\s+/)[0]).filter(Boolean);
+  return text
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split(/\s+/)[0])
+    .filter(Boolean);
 }
 
 type Loop = Awaited<ReturnType<typeof loopDevices>>[number];
 
 /** "dev:ino" of a file, its identity whatever path names it; undefined when it does not exist. */
-export const fileId = (file: string) => stat(file).then((s) => `${s.dev}:${s.ino}`, () => undefined);
+export const fileId = (file: string) =>
+  stat(file).then(
+    (s) => `${s.dev}:${s.ino}`,
+    () => undefined,
+  );
 
 /** Whether two byte ranges overlap; a size of 0 runs to the end. */
 const overlaps = (a: { offset: number; size: number }, b: { offset: number; size: number }) =>
@@ -73,19 +81,28 @@ export async function findHolders(target: string, kind: 'block' | 'file'): Promi
     const sys = await sysBlockDir(real);
     nodes.push({ dev: real, number: await devNumber(real), what: real });
     for (const p of await sysPartitions(sys)) {
-      const number = await readFile(path.join(sys, p.name, 'dev'), 'utf8').then((s) => s.trim(), () => '');
+      const number = await readFile(path.join(sys, p.name, 'dev'), 'utf8').then(
+        (s) => s.trim(),
+        () => '',
+      );
       nodes.push({ dev: `/dev/${p.name}`, number, what: `partition /dev/${p.name}` });
     }
-    for (const h of await readdir(path.join(sys, 'holders')).catch(() => [] as string[])) found.push(`${real} is held by /dev/${h} (device mapper, md or LVM)`);
+    for (const h of await readdir(path.join(sys, 'holders')).catch(() => [] as string[]))
+      found.push(`${real} is held by /dev/${h} (device mapper, md or LVM)`);
     for (const p of await sysPartitions(sys)) {
-      for (const h of await readdir(path.join(sys, p.name, 'holders')).catch(() => [] as string[])) found.push(`/dev/${p.name} is held by /dev/${h} (device mapper, md or LVM)`);
+      for (const h of await readdir(path.join(sys, p.name, 'holders')).catch(() => [] as string[]))
+        found.push(`/dev/${p.name} is held by /dev/${h} (device mapper, md or LVM)`);
     }
   }
-  for (const loop of await loopsOver(real, nodes.map((n) => n.dev))) {
+  for (const loop of await loopsOver(
+    real,
+    nodes.map((n) => n.dev),
+  )) {
     const number = await devNumber(loop.dev).catch(() => '');
     const where = loop.offset ? ` at offset ${loop.offset}` : '';
     const mounted = mounts.get(number);
-    if (mounted) found.push(`${loop.dev} (a loop device over ${loop.backing}${where}) is mounted on ${mounted.join(', ')}`);
+    if (mounted)
+      found.push(`${loop.dev} (a loop device over ${loop.backing}${where}) is mounted on ${mounted.join(', ')}`);
     else found.push(`${loop.dev} is a loop device over ${loop.backing}${where}`);
   }
   for (const node of nodes) {

@@ -48,13 +48,17 @@ export async function resolveInRoot(root: string, rel: string, opts: InRootOptio
       continue;
     }
     if (st.isSymbolicLink() && (follow || !last)) {
-      if (++links > MAX_LINKS) throw new RootPathError(`${describe(root, rel)}: more than ${MAX_LINKS} symlinks to follow`, { hint: 'the root filesystem holds a symlink loop' });
+      if (++links > MAX_LINKS)
+        throw new RootPathError(`${describe(root, rel)}: more than ${MAX_LINKS} symlinks to follow`, {
+          hint: 'the root filesystem holds a symlink loop',
+        });
       const target = await readlink(here);
       if (target.startsWith('/')) resolved.length = 0;
       pending.unshift(...target.split('/').filter((c) => c && c !== '.'));
       continue;
     }
-    if (!last && !st.isDirectory()) throw new RootPathError(`${describe(root, rel)}: /${[...resolved, name].join('/')} is not a directory`);
+    if (!last && !st.isDirectory())
+      throw new RootPathError(`${describe(root, rel)}: /${[...resolved, name].join('/')} is not a directory`);
     resolved.push(name);
   }
   return path.join(root, ...resolved);
@@ -66,9 +70,13 @@ async function openRegular(root: string, rel: string, flags: number, mode: numbe
   // checked before opening too: opening a device can act on it (a watchdog, a tape)
   const before = await lstat(file).catch(() => undefined);
   if (before && !before.isFile()) throw notRegular(root, rel, before);
-  const fh = await open(file, flags | constants.O_NOFOLLOW | constants.O_NONBLOCK, mode).catch((err: NodeJS.ErrnoException) => {
-    throw new RootPathError(`${describe(root, rel)}: cannot open ${file} (${err.code ?? err.message})`, { cause: err });
-  });
+  const fh = await open(file, flags | constants.O_NOFOLLOW | constants.O_NONBLOCK, mode).catch(
+    (err: NodeJS.ErrnoException) => {
+      throw new RootPathError(`${describe(root, rel)}: cannot open ${file} (${err.code ?? err.message})`, {
+        cause: err,
+      });
+    },
+  );
   const st = await fh.stat();
   if (!st.isFile()) {
     await fh.close();
@@ -78,11 +86,20 @@ async function openRegular(root: string, rel: string, flags: number, mode: numbe
 }
 
 const notRegular = (root: string, rel: string, st: Parameters<typeof kind>[0]) =>
-  new RootPathError(`${describe(root, rel)} is ${kind(st)}, not a regular file; bareon reads and writes only regular files there`, {
-    hint: 'the image puts something other than a file where the deploy works; fix the image',
-  });
+  new RootPathError(
+    `${describe(root, rel)} is ${kind(st)}, not a regular file; bareon reads and writes only regular files there`,
+    {
+      hint: 'the image puts something other than a file where the deploy works; fix the image',
+    },
+  );
 
-function kind(st: { isDirectory(): boolean; isBlockDevice(): boolean; isCharacterDevice(): boolean; isFIFO(): boolean; isSocket(): boolean }): string {
+function kind(st: {
+  isDirectory(): boolean;
+  isBlockDevice(): boolean;
+  isCharacterDevice(): boolean;
+  isFIFO(): boolean;
+  isSocket(): boolean;
+}): string {
   if (st.isDirectory()) return 'a directory';
   if (st.isBlockDevice()) return 'a block device';
   if (st.isCharacterDevice()) return 'a character device';
@@ -137,7 +154,8 @@ export async function assertPlainTree(dir: string, what: string): Promise<void> 
     for (const entry of await readdir(at, { withFileTypes: true })) {
       const full = path.join(at, entry.name);
       if (entry.isDirectory()) await walk(full);
-      else if (!entry.isFile()) odd.push(`${path.relative(dir, full)} (${entry.isSymbolicLink() ? 'a symlink' : kind(entry)})`);
+      else if (!entry.isFile())
+        odd.push(`${path.relative(dir, full)} (${entry.isSymbolicLink() ? 'a symlink' : kind(entry)})`);
       if (odd.length >= 5) return;
     }
   };

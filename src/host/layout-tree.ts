@@ -47,7 +47,8 @@ async function mountTree(objects: Objects, cleanup: CleanupStack, signal?: Abort
   const mounts = layoutVolumes(objects.layout!)
     .filter((v) => v.mount && v.fs && !v.keep && !['vfat', 'swap'].includes(v.fs.type))
     .sort((a, b) => depth(a.mount!) - depth(b.mount!));
-  if (mounts[0]?.mount !== '/') throw new BareonError(`${objects.target ?? 'the target'}: no filesystem of the layout is mounted at /`);
+  if (mounts[0]?.mount !== '/')
+    throw new BareonError(`${objects.target ?? 'the target'}: no filesystem of the layout is mounted at /`);
   const ex = new HostExecutor(signal);
   const dir = await tempDir(cleanup, 'root', { mountPoint: true });
   for (const v of mounts) {

@@ -6,7 +6,13 @@ import { HostExecutor } from './executor.js';
  * detached by the cleanup stack. This is how partitions are reached where the kernel made no
  * partition nodes (no partition scan, no udev).
  */
-export async function attachLoop(ex: HostExecutor, cleanup: CleanupStack, file: string, offset: number, size: number): Promise<string> {
+export async function attachLoop(
+  ex: HostExecutor,
+  cleanup: CleanupStack,
+  file: string,
+  offset: number,
+  size: number,
+): Promise<string> {
   const before = await loopsAt(ex, file, offset);
   let dev: string | undefined;
   // registered first: a losetup stopped by Ctrl-C may still have attached, without telling which device;
@@ -16,15 +22,24 @@ export async function attachLoop(ex: HostExecutor, cleanup: CleanupStack, file: 
     const ours = dev ? [dev] : (await loopsAt(host, file, offset)).filter((d) => !before.includes(d));
     for (const d of ours) await detachLoop(host, d);
   }, `detach the loop device over ${file} at offset ${offset}`);
-  const r = await ex.run(['losetup', '--find', '--show', '--offset', String(offset), '--sizelimit', String(size), file], { step: `attach ${file} at offset ${offset}` });
+  const r = await ex.run(
+    ['losetup', '--find', '--show', '--offset', String(offset), '--sizelimit', String(size), file],
+    { step: `attach ${file} at offset ${offset}` },
+  );
   dev = r.stdout.trim();
   return dev;
 }
 
 /** The loop devices over `file` that start at `offset`. */
 async function loopsAt(ex: HostExecutor, file: string, offset: number): Promise<string[]> {
-  const r = await ex.run(['losetup', '--noheadings', '--output', 'NAME', '--associated', file, '--offset', String(offset)], { allowFailure: true });
-  return r.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
+  const r = await ex.run(
+    ['losetup', '--noheadings', '--output', 'NAME', '--associated', file, '--offset', String(offset)],
+    { allowFailure: true },
+  );
+  return r.stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
 }
 
 /** Detaches a loop device, retrying while a just-killed writer still holds it. */

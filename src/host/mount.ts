@@ -9,14 +9,24 @@ import { RootPathError } from './in-root.js';
  * A new, empty directory under the system temp dir, removed by the cleanup stack. A mount point is
  * removed only if empty, so that a mount that failed to go away never has its files deleted.
  */
-export async function tempDir(cleanup: CleanupStack, prefix: string, opts: { mountPoint?: boolean } = {}): Promise<string> {
+export async function tempDir(
+  cleanup: CleanupStack,
+  prefix: string,
+  opts: { mountPoint?: boolean } = {},
+): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), `bareon-${prefix}-`));
   cleanup.defer(() => (opts.mountPoint ? rmdir(dir) : rm(dir, { recursive: true, force: true })), `remove ${dir}`);
   return dir;
 }
 
 /** Mounts `dev` on `dir` (which must exist), unmounted by the cleanup stack. */
-export async function mountDevice(ex: HostExecutor, cleanup: CleanupStack, dev: string, dir: string, fsType?: string): Promise<void> {
+export async function mountDevice(
+  ex: HostExecutor,
+  cleanup: CleanupStack,
+  dev: string,
+  dir: string,
+  fsType?: string,
+): Promise<void> {
   // registered first: a mount(8) stopped by Ctrl-C may still have mounted
   cleanup.defer(() => unmount(new HostExecutor(), dir), `unmount ${dir}`);
   await ex.run(['mount', ...(fsType ? ['-t', fsType] : []), dev, dir], { step: `mount ${dev} on ${dir}` });
@@ -38,9 +48,12 @@ async function realDirUnder(root: string, name: string): Promise<string> {
   const st = await lstat(where).catch(() => undefined);
   if (!st) await mkdir(where);
   else if (!st.isDirectory()) {
-    throw new RootPathError(`the deployed root's /${name} is ${st.isSymbolicLink() ? 'a symlink' : 'not a directory'}; bareon binds this machine's /${name} only onto a real directory`, {
-      hint: `make /${name} a directory in the image`,
-    });
+    throw new RootPathError(
+      `the deployed root's /${name} is ${st.isSymbolicLink() ? 'a symlink' : 'not a directory'}; bareon binds this machine's /${name} only onto a real directory`,
+      {
+        hint: `make /${name} a directory in the image`,
+      },
+    );
   }
   return where;
 }
@@ -49,7 +62,11 @@ async function realDirUnder(root: string, name: string): Promise<string> {
  * Makes `root` a working chroot for tools such as update-initramfs: /dev, /proc, /sys and /run of
  * this machine bound in. Returns a function that unmounts them (also registered for cleanup).
  */
-export async function bindSystemDirs(ex: HostExecutor, cleanup: CleanupStack, root: string): Promise<() => Promise<void>> {
+export async function bindSystemDirs(
+  ex: HostExecutor,
+  cleanup: CleanupStack,
+  root: string,
+): Promise<() => Promise<void>> {
   const undo: (() => Promise<void>)[] = [];
   // all four checked before any is mounted: a link among them would lead the next ones through a mount of this machine's
   const points: string[] = [];

@@ -1,6 +1,13 @@
 import path from 'node:path';
 import type { DiskTarget } from '../objects/index.js';
-import { assertPlainTree, readdirInRoot, readFileInRoot, resolveInRoot, writeFileInRoot, type InRootOptions } from './in-root.js';
+import {
+  assertPlainTree,
+  readdirInRoot,
+  readFileInRoot,
+  resolveInRoot,
+  writeFileInRoot,
+  type InRootOptions,
+} from './in-root.js';
 
 /**
  * The root tree of a target, for plugins that write files into it. On a deploy target every path is
@@ -35,7 +42,8 @@ export async function rootTree(target: DiskTarget): Promise<RootTree> {
       },
       writeFile: (rel, data, mode) => ex.writeFile(at(rel), data, mode),
       readFile: (rel) => ex.readFile(at(rel)),
-      readdir: async (rel) => (await ex.run(['ls', '-1A', at(rel)], { allowFailure: true })).stdout.split('\n').filter(Boolean),
+      readdir: async (rel) =>
+        (await ex.run(['ls', '-1A', at(rel)], { allowFailure: true })).stdout.split('\n').filter(Boolean),
       plainDir: async (rel) => at(rel),
     };
   }

@@ -11,15 +11,30 @@ export async function requireStorageSupport(kind: 'md' | 'lvm', file: string): P
   const ex = new HostExecutor();
   const kernel = kind === 'md' ? '/proc/mdstat' : '/dev/mapper/control';
   const tool = kind === 'md' ? 'mdadm' : 'lvm';
-  const haveKernel = await access(kernel).then(() => true, () => false);
+  const haveKernel = await access(kernel).then(
+    () => true,
+    () => false,
+  );
   if (!haveKernel) {
     const load = await ex.run(['modprobe', kind === 'md' ? 'md_mod' : 'dm_mod'], { allowFailure: true });
-    if (load.exitCode !== 0 || !(await access(kernel).then(() => true, () => false))) {
-      throw new ValidationError(`${file}: ${kind === 'md' ? 'raids:' : 'volume_groups:'} need the kernel's ${kind === 'md' ? 'md (software RAID)' : 'device-mapper'} driver, and this kernel has none (${kernel} is missing)`, {
-        hint: 'deploy from a machine whose kernel has it, such as the deploy agent (profiles/deploy-agent.yaml); nothing was written',
-      });
+    if (
+      load.exitCode !== 0 ||
+      !(await access(kernel).then(
+        () => true,
+        () => false,
+      ))
+    ) {
+      throw new ValidationError(
+        `${file}: ${kind === 'md' ? 'raids:' : 'volume_groups:'} need the kernel's ${kind === 'md' ? 'md (software RAID)' : 'device-mapper'} driver, and this kernel has none (${kernel} is missing)`,
+        {
+          hint: 'deploy from a machine whose kernel has it, such as the deploy agent (profiles/deploy-agent.yaml); nothing was written',
+        },
+      );
     }
   }
   const which = await ex.run(['sh', '-c', `command -v ${tool}`], { allowFailure: true });
-  if (which.exitCode !== 0) throw new ValidationError(`${file}: ${tool} is not installed here`, { hint: `install ${kind === 'md' ? 'mdadm' : 'lvm2'}; nothing was written` });
+  if (which.exitCode !== 0)
+    throw new ValidationError(`${file}: ${tool} is not installed here`, {
+      hint: `install ${kind === 'md' ? 'mdadm' : 'lvm2'}; nothing was written`,
+    });
 }

@@ -3,7 +3,10 @@ import path from 'node:path';
 
 /** Reads a sysfs attribute, trimmed; undefined when absent. */
 export async function sysAttr(file: string): Promise<string | undefined> {
-  return readFile(file, 'utf8').then((s) => s.trim(), () => undefined);
+  return readFile(file, 'utf8').then(
+    (s) => s.trim(),
+    () => undefined,
+  );
 }
 
 /** "8:0" for a dev_t as stat reports it (st_rdev of a node, st_dev of a file). */

@@ -41,7 +41,9 @@ export const ManifestSchema = z.strictObject({
   artifacts: z.array(ArtifactSchema),
   packages: z.array(PackageSchema),
   /** How the build went: each step's title, cache key and whether it was a cache hit. */
-  steps: z.array(z.strictObject({ title: z.string(), key: z.string(), cached: z.boolean(), seconds: z.number() })).default([]),
+  steps: z
+    .array(z.strictObject({ title: z.string(), key: z.string(), cached: z.boolean(), seconds: z.number() }))
+    .default([]),
   /** First-boot hygiene: the items kept by the profile, and the files removed from the root filesystem. */
   hygiene: z.strictObject({ kept: z.array(z.string()), removed: z.array(z.string()) }).optional(),
 });

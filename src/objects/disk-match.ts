@@ -35,7 +35,9 @@ export const DiskMatchSchema = z
     name: z.string().min(1),
   })
   .partial()
-  .refine((m) => Object.keys(m).length > 0, { message: 'give at least one hint: serial, wwn, model, vendor, size, rotational, by_path or name' });
+  .refine((m) => Object.keys(m).length > 0, {
+    message: 'give at least one hint: serial, wwn, model, vendor, size, rotational, by_path or name',
+  });
 export type DiskMatch = z.infer<typeof DiskMatchSchema>;
 
 /** The attributes a hint is matched against (see src/host/disk-inventory.ts). */
@@ -61,18 +63,25 @@ function sizeMatches(bytes: number, hint: string): boolean {
   const h = parseSizeHint(hint);
   if (typeof h === 'string') return false;
   switch (h.op) {
-    case '>=': return bytes >= h.bytes;
-    case '<=': return bytes <= h.bytes;
-    case '>': return bytes > h.bytes;
-    case '<': return bytes < h.bytes;
-    case '!=': return bytes !== h.bytes;
-    case '==': return bytes === h.bytes;
+    case '>=':
+      return bytes >= h.bytes;
+    case '<=':
+      return bytes <= h.bytes;
+    case '>':
+      return bytes > h.bytes;
+    case '<':
+      return bytes < h.bytes;
+    case '!=':
+      return bytes !== h.bytes;
+    case '==':
+      return bytes === h.bytes;
   }
 }
 
 /** Whether `disk` satisfies every hint. Strings match whole and case-insensitively; `name` also as /dev/NAME. */
 export function matchesHints(disk: MatchableDisk, hints: DiskMatch): boolean {
-  const eq = (have: string | undefined, want: string | undefined) => want === undefined || (have !== undefined && norm(have) === norm(want));
+  const eq = (have: string | undefined, want: string | undefined) =>
+    want === undefined || (have !== undefined && norm(have) === norm(want));
   return (
     eq(disk.serial, hints.serial) &&
     eq(disk.model, hints.model) &&
@@ -95,7 +104,10 @@ export function describeDisk(d: MatchableDisk): string {
   return `${d.path}: ${attrs.join(' ')}`;
 }
 
-const formatHints = (h: DiskMatch) => Object.entries(h).map(([k, v]) => `${k}=${typeof v === 'string' && /\s/.test(v) ? JSON.stringify(v) : String(v)}`).join(' ');
+const formatHints = (h: DiskMatch) =>
+  Object.entries(h)
+    .map(([k, v]) => `${k}=${typeof v === 'string' && /\s/.test(v) ? JSON.stringify(v) : String(v)}`)
+    .join(' ');
 
 /**
  * The one disk that matches the hints; otherwise the error text, listing the disks seen with their
@@ -115,12 +127,21 @@ export function parseHintFlags(flags: string[]): DiskMatch | string {
   const raw: Record<string, unknown> = {};
   for (const flag of flags) {
     const eq = flag.indexOf('=');
-    if (eq <= 0) return `--target-hint ${JSON.stringify(flag)}: use KEY=VALUE, such as serial=ABC123 or size=">= 60GiB"`;
+    if (eq <= 0)
+      return `--target-hint ${JSON.stringify(flag)}: use KEY=VALUE, such as serial=ABC123 or size=">= 60GiB"`;
     const key = flag.slice(0, eq).trim();
     const value = flag.slice(eq + 1).trim();
-    raw[key] = key === 'rotational' ? (value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value) : value;
+    raw[key] =
+      key === 'rotational'
+        ? value === 'true' || value === '1'
+          ? true
+          : value === 'false' || value === '0'
+            ? false
+            : value
+        : value;
   }
   const parsed = DiskMatchSchema.safeParse(raw);
-  if (!parsed.success) return `--target-hint: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'hints'}: ${i.message}`).join('; ')}`;
+  if (!parsed.success)
+    return `--target-hint: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'hints'}: ${i.message}`).join('; ')}`;
   return parsed.data;
 }

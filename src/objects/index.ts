@@ -123,7 +123,9 @@ export async function loadProfile(file: string): Promise<{ profile: Profile; lay
   if (typeof profile.layout === 'string') {
     const layoutFile = path.resolve(path.dirname(file), profile.layout);
     if (!(await stat(layoutFile).catch(() => undefined))?.isFile()) {
-      throw new ValidationError(`${source.locate(['layout'])}: layout: no layout file ${layoutFile}`, { hint: 'the path is relative to the profile; or give the layout inline' });
+      throw new ValidationError(`${source.locate(['layout'])}: layout: no layout file ${layoutFile}`, {
+        hint: 'the path is relative to the profile; or give the layout inline',
+      });
     }
     return { profile, layout: await loadLayout(layoutFile), layoutFile };
   }

@@ -14,7 +14,10 @@ export const JobSchema = z
     /** A path on the job disk, an absolute path, or an http(s) URL: a disk image, rootfs tarball, filesystem image or manifest. */
     source: z.string().min(1),
     /** sha256:HEX of the source as stored; or verify: false. */
-    checksum: z.string().regex(/^sha256:[0-9a-fA-F]{64}$/, 'sha256: and 64 hex digits').optional(),
+    checksum: z
+      .string()
+      .regex(/^sha256:[0-9a-fA-F]{64}$/, 'sha256: and 64 hex digits')
+      .optional(),
     verify: z.boolean().default(true),
     /** A layout file on the job disk, or the layout inline. */
     layout: z.union([z.string().min(1), LayoutSchema]).optional(),
@@ -30,7 +33,10 @@ export const JobSchema = z
     grow: z.boolean().default(false),
     when_done: z.enum(['poweroff', 'reboot', 'none']).default('poweroff'),
   })
-  .refine((j) => j.checksum !== undefined || !j.verify, { message: 'give checksum: sha256:HEX, or verify: false to write unverified', path: ['checksum'] });
+  .refine((j) => j.checksum !== undefined || !j.verify, {
+    message: 'give checksum: sha256:HEX, or verify: false to write unverified',
+    path: ['checksum'],
+  });
 
 export type Job = z.infer<typeof JobSchema>;
 export type JobInput = z.input<typeof JobSchema>;

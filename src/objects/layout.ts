@@ -11,7 +11,9 @@ export const RAID_LEVELS = [0, 1, 5, 10] as const;
 
 const id = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, 'letters, digits, "_", "." and "-"');
 
-const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a UUID such as 0f3c…-…');
+const uuid = z
+  .string()
+  .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a UUID such as 0f3c…-…');
 
 export const FilesystemSchema = z
   .strictObject({
@@ -26,13 +28,21 @@ export const FilesystemSchema = z
   })
   .superRefine((fs, ctx) => {
     if (fs.type === 'vfat' && fs.label && fs.label.length > 11) {
-      ctx.addIssue({ code: 'custom', path: ['label'], message: `a vfat label has at most 11 characters, "${fs.label}" has ${fs.label.length}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['label'],
+        message: `a vfat label has at most 11 characters, "${fs.label}" has ${fs.label.length}`,
+      });
     }
     if (fs.type === 'vfat' && fs.uuid && !/^[0-9a-f]{4}-?[0-9a-f]{4}$/i.test(fs.uuid)) {
       ctx.addIssue({ code: 'custom', path: ['uuid'], message: 'a vfat volume id looks like "1A2B-3C4D"' });
     }
     if (fs.type !== 'vfat' && fs.uuid && !uuid.safeParse(fs.uuid).success) {
-      ctx.addIssue({ code: 'custom', path: ['uuid'], message: 'expected a UUID such as 3f2504e0-4f89-11d3-9a0c-0305e82c3301' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['uuid'],
+        message: 'expected a UUID such as 3f2504e0-4f89-11d3-9a0c-0305e82c3301',
+      });
     }
   });
 
@@ -67,7 +77,12 @@ export const DiskSchema = z
   .superRefine((disk, ctx) => {
     if (disk.table === 'msdos') {
       const i = disk.partitions.findIndex((p) => p.type === 'bios_grub');
-      if (i >= 0) ctx.addIssue({ code: 'custom', path: ['partitions', i, 'type'], message: 'bios_grub exists on gpt only; msdos disks keep the boot code after the MBR' });
+      if (i >= 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['partitions', i, 'type'],
+          message: 'bios_grub exists on gpt only; msdos disks keep the boot code after the MBR',
+        });
     }
     const remaining = disk.partitions.flatMap((p, i) => (p.size.kind === 'remaining' ? [i] : []));
     if (remaining.length > 1) {
@@ -82,7 +97,9 @@ export const DiskSchema = z
 /** An md array over partitions (type raid) of one or more disks. */
 export const RaidSchema = z.strictObject({
   id,
-  level: z.union(RAID_LEVELS.map((l) => z.literal(l)) as [z.ZodLiteral<0>, z.ZodLiteral<1>, z.ZodLiteral<5>, z.ZodLiteral<10>]),
+  level: z.union(
+    RAID_LEVELS.map((l) => z.literal(l)) as [z.ZodLiteral<0>, z.ZodLiteral<1>, z.ZodLiteral<5>, z.ZodLiteral<10>],
+  ),
   /** Partition ids (type raid). */
   devices: z.array(z.string()).min(2, 'an array needs at least two devices'),
   /** md superblock format: 1.2 (at the start), or 1.0 (at the end, for a mirrored ESP that firmware reads as plain FAT). */

@@ -62,10 +62,7 @@ export const UserSchema = z.strictObject({
 });
 
 /** An output: an exporter name, or an exporter name with its options. */
-export const OutputSchema = z.union([
-  z.string().min(1),
-  z.looseObject({ format: z.string().min(1) }),
-]);
+export const OutputSchema = z.union([z.string().min(1), z.looseObject({ format: z.string().min(1) })]);
 
 /**
  * A package as apt and apk take it: a name that starts with a letter or digit (so that it cannot be
@@ -73,7 +70,10 @@ export const OutputSchema = z.union([
  */
 const packageName = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9+._-]*(:[a-z0-9-]+)?([=/][A-Za-z0-9+.~:_-]+)?$/i, 'a package name such as "openssh-server", "nginx=1.22.1-9" or "linux-image-amd64/bookworm-backports"');
+  .regex(
+    /^[a-z0-9][a-z0-9+._-]*(:[a-z0-9-]+)?([=/][A-Za-z0-9+.~:_-]+)?$/i,
+    'a package name such as "openssh-server", "nginx=1.22.1-9" or "linux-image-amd64/bookworm-backports"',
+  );
 
 export const ProfileSchema = z.strictObject({
   name,
@@ -85,10 +85,15 @@ export const ProfileSchema = z.strictObject({
   packages: z.array(packageName).default([]),
   files: z.array(FileSchema).default([]),
   users: z.array(UserSchema).default([]),
-  hostname: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/, 'a host name (letters, digits, "-")').optional(),
+  hostname: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/, 'a host name (letters, digits, "-")')
+    .optional(),
   timezone: z.string().optional(),
   locale: z.string().optional(),
-  services: z.strictObject({ enable: z.array(z.string()).default([]), disable: z.array(z.string()).default([]) }).optional(),
+  services: z
+    .strictObject({ enable: z.array(z.string()).default([]), disable: z.array(z.string()).default([]) })
+    .optional(),
   run: z.array(z.string()).default([]),
   outputs: z.array(OutputSchema).default(['tar.zst']),
   bootable: z.boolean().default(false),
@@ -97,7 +102,10 @@ export const ProfileSchema = z.strictObject({
    * or an ISO date). `SOURCE_DATE_EPOCH` in the environment wins over it.
    */
   epoch: z
-    .union([z.number().int().nonnegative(), z.iso.datetime({ offset: true }).transform((d) => Math.floor(Date.parse(d) / 1000))])
+    .union([
+      z.number().int().nonnegative(),
+      z.iso.datetime({ offset: true }).transform((d) => Math.floor(Date.parse(d) / 1000)),
+    ])
     .optional(),
   /** First-boot hygiene: what is removed from every artifact; set an item to keep to opt out. */
   hygiene: HygieneSchema.default(HygieneSchema.parse({})),

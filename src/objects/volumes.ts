@@ -5,24 +5,73 @@ import type { Filesystem, Layout, LogicalVolume, Partition, Raid, VolumeGroup } 
  * fstab, mounting, the bootloader and the checks see all three the same way.
  */
 export type Volume =
-  | { kind: 'partition'; disk: number; index: number; partition: Partition; fs?: Filesystem; mount?: string; keep: boolean; path: (string | number)[]; name: string }
+  | {
+      kind: 'partition';
+      disk: number;
+      index: number;
+      partition: Partition;
+      fs?: Filesystem;
+      mount?: string;
+      keep: boolean;
+      path: (string | number)[];
+      name: string;
+    }
   | { kind: 'raid'; raid: Raid; fs?: Filesystem; mount?: string; keep: false; path: (string | number)[]; name: string }
-  | { kind: 'lv'; vg: VolumeGroup; lv: LogicalVolume; fs?: Filesystem; mount?: string; keep: false; path: (string | number)[]; name: string };
+  | {
+      kind: 'lv';
+      vg: VolumeGroup;
+      lv: LogicalVolume;
+      fs?: Filesystem;
+      mount?: string;
+      keep: false;
+      path: (string | number)[];
+      name: string;
+    };
 
 /** Every partition, array and logical volume of the layout, in layout order. */
-export function layoutVolumes(layout: Pick<Layout, 'disks'> & Partial<Pick<Layout, 'raids' | 'volume_groups'>>): Volume[] {
+export function layoutVolumes(
+  layout: Pick<Layout, 'disks'> & Partial<Pick<Layout, 'raids' | 'volume_groups'>>,
+): Volume[] {
   return [
     ...layout.disks.flatMap((disk, d) =>
-      disk.partitions.map((partition, index): Volume => ({
-        kind: 'partition', disk: d, index, partition, fs: partition.fs, mount: partition.mount, keep: partition.keep,
-        path: ['disks', d, 'partitions', index], name: `disks[${d}].partitions[${index}]`,
-      })),
+      disk.partitions.map(
+        (partition, index): Volume => ({
+          kind: 'partition',
+          disk: d,
+          index,
+          partition,
+          fs: partition.fs,
+          mount: partition.mount,
+          keep: partition.keep,
+          path: ['disks', d, 'partitions', index],
+          name: `disks[${d}].partitions[${index}]`,
+        }),
+      ),
     ),
-    ...(layout.raids ?? []).map((raid, r): Volume => ({ kind: 'raid', raid, fs: raid.fs, mount: raid.mount, keep: false, path: ['raids', r], name: `raids[${r}] (${raid.id})` })),
+    ...(layout.raids ?? []).map(
+      (raid, r): Volume => ({
+        kind: 'raid',
+        raid,
+        fs: raid.fs,
+        mount: raid.mount,
+        keep: false,
+        path: ['raids', r],
+        name: `raids[${r}] (${raid.id})`,
+      }),
+    ),
     ...(layout.volume_groups ?? []).flatMap((vg, g) =>
-      vg.volumes.map((lv, v): Volume => ({
-        kind: 'lv', vg, lv, fs: lv.fs, mount: lv.mount, keep: false, path: ['volume_groups', g, 'volumes', v], name: `volume_groups[${g}].volumes[${v}] (${vg.id}/${lv.name})`,
-      })),
+      vg.volumes.map(
+        (lv, v): Volume => ({
+          kind: 'lv',
+          vg,
+          lv,
+          fs: lv.fs,
+          mount: lv.mount,
+          keep: false,
+          path: ['volume_groups', g, 'volumes', v],
+          name: `volume_groups[${g}].volumes[${v}] (${vg.id}/${lv.name})`,
+        }),
+      ),
     ),
   ];
 }
@@ -38,15 +87,19 @@ export function volumeDevicePath(v: Volume): string | undefined {
 export function volumeStack(layout: Layout, v: Volume): { raids: Raid[]; vgs: VolumeGroup[] } {
   const raids = new Map(layout.raids.map((r) => [r.id, r]));
   if (v.kind === 'raid') return { raids: [v.raid], vgs: [] };
-  if (v.kind === 'lv') return { raids: v.vg.devices.flatMap((d) => (raids.has(d) ? [raids.get(d)!] : [])), vgs: [v.vg] };
+  if (v.kind === 'lv')
+    return { raids: v.vg.devices.flatMap((d) => (raids.has(d) ? [raids.get(d)!] : [])), vgs: [v.vg] };
   return { raids: [], vgs: [] };
 }
 
 /** Disk indexes whose partitions a volume is built from (its own disk for a partition). */
 export function volumeDisks(layout: Layout, v: Volume): number[] {
-  const byId = new Map(layout.disks.flatMap((disk, d) => disk.partitions.flatMap((p) => (p.id ? [[p.id, d] as const] : []))));
+  const byId = new Map(
+    layout.disks.flatMap((disk, d) => disk.partitions.flatMap((p) => (p.id ? [[p.id, d] as const] : []))),
+  );
   const raids = new Map(layout.raids.map((r) => [r.id, r]));
-  const expand = (ids: string[]): number[] => ids.flatMap((id) => (raids.has(id) ? expand(raids.get(id)!.devices) : byId.has(id) ? [byId.get(id)!] : []));
+  const expand = (ids: string[]): number[] =>
+    ids.flatMap((id) => (raids.has(id) ? expand(raids.get(id)!.devices) : byId.has(id) ? [byId.get(id)!] : []));
   const disks = v.kind === 'partition' ? [v.disk] : v.kind === 'raid' ? expand(v.raid.devices) : expand(v.vg.devices);
   return [...new Set(disks)].sort((a, b) => a - b);
 }

@@ -32,7 +32,9 @@ export class YamlSource {
     try {
       text = await readFile(file, 'utf8');
     } catch (err) {
-      throw new ValidationError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+      throw new ValidationError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
+        cause: err,
+      });
     }
     return YamlSource.parse(file, text);
   }
@@ -56,7 +58,9 @@ export class YamlSource {
       if (!isNode(node)) break;
       const child = (node as { get?: (k: unknown, keep: boolean) => unknown }).get?.(segment, true);
       if (!isNode(child)) {
-        const pair = isMap(node) ? node.items.find((p) => isNode(p.key) && (p.key as { value?: unknown }).value === segment) : undefined;
+        const pair = isMap(node)
+          ? node.items.find((p) => isNode(p.key) && (p.key as { value?: unknown }).value === segment)
+          : undefined;
         if (pair && isNode(pair.key)) range = pair.key.range ?? range;
         break;
       }
@@ -85,16 +89,25 @@ export function rememberOrigin(value: object, source: YamlSource, prefix: Proper
  */
 export function locateIn(value: object, path: PropertyKey[], fallback: string): string {
   const origin = origins.get(value);
-  return origin ? `${origin.source.locate([...origin.prefix, ...path])}: ${formatPath([...origin.prefix, ...path])}` : `${fallback}: ${formatPath(path)}`;
+  return origin
+    ? `${origin.source.locate([...origin.prefix, ...path])}: ${formatPath([...origin.prefix, ...path])}`
+    : `${fallback}: ${formatPath(path)}`;
 }
 
 /** "disks[0].partitions[1].size" */
 export function formatPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${String(seg)}` : String(seg)), '');
+  return path.reduce<string>(
+    (acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${String(seg)}` : String(seg)),
+    '',
+  );
 }
 
 /** Turns zod issues into one ValidationError that names file, line, column, field and the fix. */
-export function issuesToError(issues: readonly z.core.$ZodIssue[], schema: z.ZodType, where: { source?: YamlSource; label: string; prefix?: PropertyKey[] }): ValidationError {
+export function issuesToError(
+  issues: readonly z.core.$ZodIssue[],
+  schema: z.ZodType,
+  where: { source?: YamlSource; label: string; prefix?: PropertyKey[] },
+): ValidationError {
   const prefix = where.prefix ?? [];
   const lines: string[] = [];
   const hints: string[] = [];
@@ -123,7 +136,14 @@ export function issuesToError(issues: readonly z.core.$ZodIssue[], schema: z.Zod
 function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_type') {
     const got = (issue as { input?: unknown }).input;
-    const gotType = got === undefined ? 'nothing (the field is missing)' : Array.isArray(got) ? 'a list' : got === null ? 'null' : typeof got;
+    const gotType =
+      got === undefined
+        ? 'nothing (the field is missing)'
+        : Array.isArray(got)
+          ? 'a list'
+          : got === null
+            ? 'null'
+            : typeof got;
     return `expected ${issue.expected}, got ${gotType}`;
   }
   if (issue.code === 'invalid_value') return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
@@ -131,7 +151,11 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 }
 
 /** Parses `value` with `schema`; on failure throws an error that points into `source`. */
-export function parseWith<S extends z.ZodType>(schema: S, value: unknown, where: { source?: YamlSource; label: string; prefix?: PropertyKey[] }): z.output<S> {
+export function parseWith<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  where: { source?: YamlSource; label: string; prefix?: PropertyKey[] },
+): z.output<S> {
   const result = schema.safeParse(value, { reportInput: true });
   if (result.success) return result.data;
   throw issuesToError(result.error.issues, schema, where);

@@ -50,7 +50,9 @@ export async function readPluginPackage(dir: string, source: PluginSource): Prom
     plugins: [],
   };
   const apiProblem =
-    field.apiVersion === API_VERSION ? undefined : `declares bareon apiVersion ${JSON.stringify(field.apiVersion)}, this bareon supports ${API_VERSION}`;
+    field.apiVersion === API_VERSION
+      ? undefined
+      : `declares bareon apiVersion ${JSON.stringify(field.apiVersion)}, this bareon supports ${API_VERSION}`;
   const entryPoints = (field.entryPoints ?? {}) as Record<string, unknown>;
   for (const [namespace, plugins] of Object.entries(entryPoints)) {
     if (!plugins || typeof plugins !== 'object') continue;
@@ -67,7 +69,9 @@ export async function readPluginPackage(dir: string, source: PluginSource): Prom
         exportName: exportName || 'default',
         problem:
           apiProblem ??
-          (NAMESPACES.includes(namespace as Namespace) ? undefined : `unknown namespace "${namespace}" (known: ${NAMESPACES.join(', ')})`) ??
+          (NAMESPACES.includes(namespace as Namespace)
+            ? undefined
+            : `unknown namespace "${namespace}" (known: ${NAMESPACES.join(', ')})`) ??
           (typeof ref === 'string' ? undefined : 'entry point must be a string "./file.js" or "./file.js#export"'),
       });
     }

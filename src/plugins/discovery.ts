@@ -74,7 +74,8 @@ export async function discoverPluginPackages(opts: DiscoveryOptions = {}): Promi
     }
   }
   for (const dir of await listPackageDirs(globalNodeModulesDir(env))) candidates.push({ dir, source: 'global' });
-  for (const dir of (env.BAREON_PLUGIN_PATH ?? '').split(':').filter(Boolean)) candidates.push({ dir: path.resolve(dir), source: 'path' });
+  for (const dir of (env.BAREON_PLUGIN_PATH ?? '').split(':').filter(Boolean))
+    candidates.push({ dir: path.resolve(dir), source: 'path' });
   for (const dir of opts.extraDirs ?? []) candidates.push({ dir: path.resolve(dir), source: 'path' });
 
   const seen = new Set<string>();

@@ -5,7 +5,16 @@ import { issuesToError } from '../objects/yaml-source.js';
 import type { CleanupStack } from '../core/cleanup.js';
 import { BareonError, ValidationError } from '../core/errors.js';
 import type { PluginRegistry } from './registry.js';
-import { NAMESPACES, type Namespace, type Plugin, type PluginContext, type QueueEntry, type RunFlags, type Subtask, type TaskIO } from './types.js';
+import {
+  NAMESPACES,
+  type Namespace,
+  type Plugin,
+  type PluginContext,
+  type QueueEntry,
+  type RunFlags,
+  type Subtask,
+  type TaskIO,
+} from './types.js';
 import { throttledProgress } from '../core/progress.js';
 import type { Reporter } from '../core/reporter.js';
 
@@ -47,7 +56,9 @@ export async function prepareRun(req: Pick<RunRequest, 'registry' | 'queue' | 'o
     if (plugin.options) {
       const parsed = plugin.options.safeParse(entry.options ?? {}, { reportInput: true });
       if (!parsed.success) {
-        const err = issuesToError(parsed.error.issues, plugin.options, { label: `${entry.origin ?? label(entry)} options` });
+        const err = issuesToError(parsed.error.issues, plugin.options, {
+          label: `${entry.origin ?? label(entry)} options`,
+        });
         problems.push(`${label(entry)}: ${err.message}`);
         if (err.hint) hints.push(err.hint);
         continue;
@@ -59,7 +70,8 @@ export async function prepareRun(req: Pick<RunRequest, 'registry' | 'queue' | 'o
       prepared.push({ entry, plugin, options, usedBy: usedBy.get(i) });
     } catch (err) {
       // Whatever a validate hook throws is its verdict on the objects (plain-JS plugins throw plain Errors).
-      if (err instanceof z.ZodError) problems.push(`${label(entry)}: ${issuesToError(err.issues, z.any(), { label: label(entry) }).message}`);
+      if (err instanceof z.ZodError)
+        problems.push(`${label(entry)}: ${issuesToError(err.issues, z.any(), { label: label(entry) }).message}`);
       else problems.push(`${label(entry)}: ${(err as Error)?.message ?? String(err)}`);
       if (err instanceof BareonError && err.hint) hints.push(err.hint);
     }
@@ -76,7 +88,8 @@ export async function prepareRun(req: Pick<RunRequest, 'registry' | 'queue' | 'o
 function parseUse(ref: string, user: string): QueueEntry {
   const slash = ref.lastIndexOf('/');
   const namespace = ref.slice(0, slash) as Namespace;
-  if (slash < 0 || !NAMESPACES.includes(namespace)) throw new ValidationError(`${user}: uses "${ref}": expected "namespace/name" such as bareon.actions/partitioning`);
+  if (slash < 0 || !NAMESPACES.includes(namespace))
+    throw new ValidationError(`${user}: uses "${ref}": expected "namespace/name" such as bareon.actions/partitioning`);
   return { namespace, name: ref.slice(slash + 1), origin: `used by ${user}` };
 }
 
@@ -91,7 +104,10 @@ async function loadWithUses(req: Pick<RunRequest, 'registry' | 'queue' | 'object
   for (const entry of entries) plugins.push(await req.registry.load(entry.namespace, entry.name));
   for (const plugin of plugins) await plugin.plan?.(req.objects, req.queue);
   for (let i = 0; i < plugins.length; i++) {
-    const uses = typeof plugins[i].uses === 'function' ? (plugins[i].uses as (o: Objects) => readonly string[])(req.objects) : ((plugins[i].uses as readonly string[] | undefined) ?? []);
+    const uses =
+      typeof plugins[i].uses === 'function'
+        ? (plugins[i].uses as (o: Objects) => readonly string[])(req.objects)
+        : ((plugins[i].uses as readonly string[] | undefined) ?? []);
     for (const ref of uses) {
       const use = parseUse(ref, label(entries[i]));
       if (entries.some((e) => e.namespace === use.namespace && e.name === use.name)) continue;
@@ -105,6 +121,7 @@ async function loadWithUses(req: Pick<RunRequest, 'registry' | 'queue' | 'object
   return { entries, plugins, usedBy };
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: a task of any renderer; taskIO uses only what they share
 type AnyTask = ListrTaskWrapper<unknown, any, any>;
 
 function taskIO(task: AnyTask, path: string, reporter: Reporter): TaskIO {
@@ -134,7 +151,12 @@ async function reported<T>(reporter: Reporter, task: AnyTask, body: () => Promis
     reporter.emit({ event: 'finished', task: task.title ?? '', duration_ms: Date.now() - started });
     return result;
   } catch (err) {
-    reporter.emit({ event: 'failed', task: task.title ?? '', duration_ms: Date.now() - started, error: (err as Error)?.message ?? String(err) });
+    reporter.emit({
+      event: 'failed',
+      task: task.title ?? '',
+      duration_ms: Date.now() - started,
+      error: (err as Error)?.message ?? String(err),
+    });
     throw err;
   }
 }
@@ -158,25 +180,27 @@ function subtaskList(task: AnyTask, subtasks: Subtask[], reporter: Reporter) {
 export async function executeRun(prepared: PreparedEntry[], req: RunRequest): Promise<void> {
   const { reporter } = req;
   const listr = new Listr(
-    prepared.filter((p) => !p.usedBy).map(({ entry, plugin, options }) => ({
-      title: entry.origin ? `${entry.name} (${entry.origin})` : entry.name,
-      task: (_: unknown, task: AnyTask) =>
-        reported(reporter, task, async () => {
-          const ctx: PluginContext = {
-            ...taskIO(task, entry.name, reporter),
-            objects: req.objects,
-            options,
-            signal: req.signal,
-            cleanup: req.cleanup,
-            runId: req.runId,
-            flags: req.flags,
-            plugins: req.registry,
-          };
-          const subtasks = await plugin.run(ctx);
-          if (Array.isArray(subtasks) && subtasks.length > 0) await subtaskList(task, subtasks, reporter).run();
-        }),
-      rendererOptions: { outputBar: 5, persistentOutput: false },
-    })),
+    prepared
+      .filter((p) => !p.usedBy)
+      .map(({ entry, plugin, options }) => ({
+        title: entry.origin ? `${entry.name} (${entry.origin})` : entry.name,
+        task: (_: unknown, task: AnyTask) =>
+          reported(reporter, task, async () => {
+            const ctx: PluginContext = {
+              ...taskIO(task, entry.name, reporter),
+              objects: req.objects,
+              options,
+              signal: req.signal,
+              cleanup: req.cleanup,
+              runId: req.runId,
+              flags: req.flags,
+              plugins: req.registry,
+            };
+            const subtasks = await plugin.run(ctx);
+            if (Array.isArray(subtasks) && subtasks.length > 0) await subtaskList(task, subtasks, reporter).run();
+          }),
+        rendererOptions: { outputBar: 5, persistentOutput: false },
+      })),
     {
       concurrent: false,
       exitOnError: true,
@@ -209,7 +233,10 @@ export async function describePlan(prepared: PreparedEntry[], objects: Objects, 
   const lines = ['plan (dry run, nothing will be changed):'];
   let n = 0;
   for (const { entry, plugin, options, usedBy } of prepared) {
-    const opts = options === undefined || (typeof options === 'object' && options && Object.keys(options).length === 0) ? '' : ` ${JSON.stringify(options)}`;
+    const opts =
+      options === undefined || (typeof options === 'object' && options && Object.keys(options).length === 0)
+        ? ''
+        : ` ${JSON.stringify(options)}`;
     lines.push(usedBy ? `     ${label(entry)}${opts} (run by ${usedBy})` : `  ${++n}. ${label(entry)}${opts}`);
     for (const line of (await plugin.describe?.(objects, options, flags)) ?? []) lines.push(`       ${line}`);
   }

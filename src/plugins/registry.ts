@@ -10,7 +10,8 @@ export type LoadResult = { ok: true; plugin: Plugin } | { ok: false; reason: str
 
 /** Checks a module export against the plugin contract, in place (the object is returned as is). */
 export function checkPluginShape(value: unknown): string | undefined {
-  if (!value || typeof value !== 'object') return `export is ${value === null ? 'null' : typeof value}, expected a plugin object {summary, run}`;
+  if (!value || typeof value !== 'object')
+    return `export is ${value === null ? 'null' : typeof value}, expected a plugin object {summary, run}`;
   const p = value as Record<string, unknown>;
   if (typeof p.summary !== 'string' || p.summary.length === 0) return '"summary" must be a non-empty string';
   if (typeof p.run !== 'function') return '"run" must be a function';
@@ -59,7 +60,10 @@ export class PluginRegistry {
         result = problem ? { ok: false, reason: `bad shape: ${problem}` } : { ok: true, plugin: value as Plugin };
       } catch (err) {
         const e = err as NodeJS.ErrnoException;
-        const reason = e.code === 'ERR_MODULE_NOT_FOUND' ? `module not found: ${decl.modulePath}` : `${e.name ?? 'Error'}: ${e.message ?? String(err)}`;
+        const reason =
+          e.code === 'ERR_MODULE_NOT_FOUND'
+            ? `module not found: ${decl.modulePath}`
+            : `${e.name ?? 'Error'}: ${e.message ?? String(err)}`;
         result = { ok: false, reason };
       }
     }
@@ -81,9 +85,12 @@ export class PluginRegistry {
     const [decl] = matches;
     const result = await this.tryLoad(decl);
     if (!result.ok) {
-      throw new ValidationError(`${namespace} plugin "${name}" from ${decl.packageName}@${decl.packageVersion} failed to load: ${result.reason}`, {
-        hint: `module ${decl.modulePath}`,
-      });
+      throw new ValidationError(
+        `${namespace} plugin "${name}" from ${decl.packageName}@${decl.packageVersion} failed to load: ${result.reason}`,
+        {
+          hint: `module ${decl.modulePath}`,
+        },
+      );
     }
     return result.plugin;
   }
@@ -95,7 +102,9 @@ export class PluginRegistry {
       const key = `${d.namespace}\0${d.name}`;
       byKey.set(key, [...(byKey.get(key) ?? []), d]);
     }
-    return [...byKey.values()].filter((v) => v.length > 1).map((v) => ({ namespace: v[0].namespace, name: v[0].name, plugins: v }));
+    return [...byKey.values()]
+      .filter((v) => v.length > 1)
+      .map((v) => ({ namespace: v[0].namespace, name: v[0].name, plugins: v }));
   }
 }
 

@@ -3,7 +3,13 @@ import type { CleanupStack } from '../core/cleanup.js';
 import type { Progress } from '../core/progress.js';
 import type { Objects } from '../objects/index.js';
 
-export const NAMESPACES = ['bareon.drivers', 'bareon.builders', 'bareon.exporters', 'bareon.deployers', 'bareon.actions'] as const;
+export const NAMESPACES = [
+  'bareon.drivers',
+  'bareon.builders',
+  'bareon.exporters',
+  'bareon.deployers',
+  'bareon.actions',
+] as const;
 export type Namespace = (typeof NAMESPACES)[number];
 
 /** The plugin API version this bareon implements (`"bareon": {"apiVersion": 1}` in package.json). */
@@ -66,6 +72,7 @@ export interface QueueEntry {
  * `plan` may adjust the shared objects (all plans run before any validate), `validate` must throw on
  * objects it cannot work with (all validates run before any run), `run` does the work.
  */
+// biome-ignore lint/suspicious/noExplicitAny: a registry holds plugins of every options type
 export interface Plugin<O = any> {
   summary: string;
   options?: z.ZodType<O>;

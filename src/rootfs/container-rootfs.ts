@@ -27,7 +27,11 @@ export class ContainerRootfs implements RootfsSource {
 
   private containerId(): Promise<string> {
     this.container ??= (async () => {
-      const c = await this.engine.createContainer({ image: this.image, cmd: ['/bin/true'], labels: { 'org.bareon.role': 'export' } });
+      const c = await this.engine.createContainer({
+        image: this.image,
+        cmd: ['/bin/true'],
+        labels: { 'org.bareon.role': 'export' },
+      });
       this.cleanup.defer(() => this.engine.removeContainer(c.id), `remove export container ${c.id.slice(0, 12)}`);
       return c.id;
     })();

@@ -25,7 +25,21 @@ const pad4 = (n: number) => (4 - (n % 4)) % 4;
 /** A newc member header with its name, padded so that the data starts on a 4-byte boundary. */
 export function newcHeader(name: string, h: NewcHeader): Buffer {
   const nameBytes = Buffer.from(`${name}\0`);
-  const fields = [h.ino, h.mode, h.uid ?? 0, h.gid ?? 0, h.nlink ?? 1, h.mtime ?? 0, h.size, 0, 0, h.rdevMajor ?? 0, h.rdevMinor ?? 0, nameBytes.length, 0];
+  const fields = [
+    h.ino,
+    h.mode,
+    h.uid ?? 0,
+    h.gid ?? 0,
+    h.nlink ?? 1,
+    h.mtime ?? 0,
+    h.size,
+    0,
+    0,
+    h.rdevMajor ?? 0,
+    h.rdevMinor ?? 0,
+    nameBytes.length,
+    0,
+  ];
   const header = Buffer.from(`070701${fields.map((f) => f.toString(16).padStart(8, '0')).join('')}`, 'ascii');
   return Buffer.concat([header, nameBytes, Buffer.alloc(pad4(header.length + nameBytes.length))]);
 }

@@ -27,7 +27,10 @@ const RESOLV_CONF = '# Written by bareon. The network configuration (DHCP, cloud
  *   host keys gone, a drop-in makes sshd generate them at boot. `removed` lists what was dropped.
  * `/var/lib/dpkg/status` and `/lib/apk/db/installed` are captured for the package list.
  */
-export function dockerArtifactRules(identity: RootfsIdentity, removed: string[] = []): Pick<TarFilterOptions, 'decide' | 'append'> {
+export function dockerArtifactRules(
+  identity: RootfsIdentity,
+  removed: string[] = [],
+): Pick<TarFilterOptions, 'decide' | 'append'> {
   const replacements: Record<string, string> = {
     'etc/hostname': `${identity.hostname}\n`,
     'etc/hosts': hostsFile(identity.hostname),
@@ -38,7 +41,8 @@ export function dockerArtifactRules(identity: RootfsIdentity, removed: string[] 
   return {
     decide(entry: TarEntryInfo): TarDecision {
       const { name, type } = entry;
-      if (name === '.dockerenv' || name === 'run/.containerenv' || name === 'usr/sbin/policy-rc.d') return { action: 'drop' };
+      if (name === '.dockerenv' || name === 'run/.containerenv' || name === 'usr/sbin/policy-rc.d')
+        return { action: 'drop' };
       // Docker leaves an empty file there (a bind-mount target), Podman a node with the container's mode
       if (name === 'dev/console') return { action: 'device', major: 5, minor: 1, mode: 0o600 };
       if (name === 'usr/sbin/sshd') sshd = true;
@@ -51,7 +55,8 @@ export function dockerArtifactRules(identity: RootfsIdentity, removed: string[] 
         seen.add(name);
         return { action: 'replace', content: Buffer.from(replacements[name]), mode: 0o644 };
       }
-      if (name === 'etc/machine-id' && type === '0' && identity.hygiene?.machine_id !== 'keep') return { action: 'replace', content: Buffer.alloc(0), mode: 0o444 };
+      if (name === 'etc/machine-id' && type === '0' && identity.hygiene?.machine_id !== 'keep')
+        return { action: 'replace', content: Buffer.alloc(0), mode: 0o444 };
       if (name === 'var/lib/dpkg/status' || name === 'lib/apk/db/installed') return { action: 'keep', capture: true };
       if (name in replacements) seen.add(name); // a symlink (resolv.conf → systemd-resolved) is the image's choice
       return { action: 'keep' };
@@ -60,7 +65,9 @@ export function dockerArtifactRules(identity: RootfsIdentity, removed: string[] 
       ...Object.entries(replacements)
         .filter(([name]) => !seen.has(name))
         .map(([name, text]) => ({ name, content: Buffer.from(text), mode: 0o644 })),
-      ...(sshd && removed.some((r) => r.startsWith('/etc/ssh/ssh_host_')) ? [{ name: SSH_KEYGEN_DROPIN.name, content: Buffer.from(SSH_KEYGEN_DROPIN.content), mode: 0o644 }] : []),
+      ...(sshd && removed.some((r) => r.startsWith('/etc/ssh/ssh_host_'))
+        ? [{ name: SSH_KEYGEN_DROPIN.name, content: Buffer.from(SSH_KEYGEN_DROPIN.content), mode: 0o644 }]
+        : []),
     ],
   };
 }

@@ -20,7 +20,9 @@ const components = (path: string) => path.split('/').filter((p) => p !== '' && p
 export function extractGuard(): (entry: TarEntryInfo) => { action: 'keep' } {
   const symlinks = new Set<string>();
   const refuse = (entry: TarEntryInfo, why: string): never => {
-    throw new UnsafeTarEntryError(`unsafe tar entry "${entry.name}": ${why}; nothing outside the target was written`, { hint: 'the archive is not a root filesystem bareon will extract; rebuild it' });
+    throw new UnsafeTarEntryError(`unsafe tar entry "${entry.name}": ${why}; nothing outside the target was written`, {
+      hint: 'the archive is not a root filesystem bareon will extract; rebuild it',
+    });
   };
   /** The first symlink the archive made on the way to `parts` (the last part itself excluded). */
   const throughSymlink = (parts: string[]) => {
@@ -51,7 +53,8 @@ export function extractGuard(): (entry: TarEntryInfo) => { action: 'keep' } {
     if (isSymlink) symlinks.add(key);
     // GNU tar keeps a symlink to a directory when a directory entry of the same name comes, and a
     // file entry whose name ends in "/" is a directory entry to it
-    else if (entry.type !== '5' && entry.type !== 'D' && !(entry.rawName ?? entry.name).endsWith('/')) symlinks.delete(key);
+    else if (entry.type !== '5' && entry.type !== 'D' && !(entry.rawName ?? entry.name).endsWith('/'))
+      symlinks.delete(key);
     return { action: 'keep' };
   };
 }

@@ -22,13 +22,17 @@ export interface ArchiveEntry {
 /** Walks a local file or directory into entries rooted at `dest`. */
 export async function entriesFromLocal(source: string, dest: string, label: string): Promise<ArchiveEntry[]> {
   const st = await lstat(source).catch(() => undefined);
-  if (!st) throw new ValidationError(`${label}: ${source} does not exist`, { hint: 'paths in files[].source are relative to the profile' });
+  if (!st)
+    throw new ValidationError(`${label}: ${source} does not exist`, {
+      hint: 'paths in files[].source are relative to the profile',
+    });
   const rel = dest.replace(/^\/+/, '');
   if (st.isSymbolicLink()) return [{ path: rel, type: 'symlink', mode: 0o777, linkname: await readlink(source) }];
   if (st.isFile()) return [{ path: rel, type: 'file', mode: st.mode & 0o7777, source, size: st.size }];
   if (!st.isDirectory()) throw new ValidationError(`${label}: ${source} is neither a file, a directory nor a symlink`);
   const entries: ArchiveEntry[] = [{ path: rel, type: 'directory', mode: st.mode & 0o7777 }];
-  for (const name of (await readdir(source)).sort()) entries.push(...(await entriesFromLocal(path.join(source, name), rel ? `${rel}/${name}` : name, label)));
+  for (const name of (await readdir(source)).sort())
+    entries.push(...(await entriesFromLocal(path.join(source, name), rel ? `${rel}/${name}` : name, label)));
   return entries;
 }
 
@@ -38,9 +42,10 @@ export async function digestEntries(entries: ArchiveEntry[]): Promise<string> {
   for (const e of entries) {
     h.update(`${e.path}\0${e.type}\0${e.mode.toString(8)}\0${e.linkname ?? ''}\0`);
     if (e.content) h.update(e.content);
-    else if (e.source && e.type === 'file') await pipeline(createReadStream(e.source), async function* (chunks) {
-      for await (const c of chunks) h.update(c as Buffer);
-    });
+    else if (e.source && e.type === 'file')
+      await pipeline(createReadStream(e.source), async function* (chunks) {
+        for await (const c of chunks) h.update(c as Buffer);
+      });
     h.update('\0');
   }
   return h.digest('hex');

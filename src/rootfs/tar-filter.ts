@@ -1,6 +1,17 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { BareonError } from '../core/errors.js';
-import { BLOCK, blocks, cString, gnuNumber, headerChecksumOk, OldGnuSparseMap, PaxSparseMapReader, paxRecords, parsePax, type PaxState } from './tar-headers.js';
+import {
+  BLOCK,
+  blocks,
+  cString,
+  gnuNumber,
+  headerChecksumOk,
+  OldGnuSparseMap,
+  PaxSparseMapReader,
+  paxRecords,
+  parsePax,
+  type PaxState,
+} from './tar-headers.js';
 
 /** The archive is not a tar stream the filter can pass on exactly as GNU tar will read it. */
 export class TarFormatError extends BareonError {}
@@ -63,7 +74,13 @@ const mib = (n: number) => `${(n / 1024 / 1024).toFixed(n < 1024 * 1024 ? 2 : 0)
 /** Types GNU tar extracts without reading data, whatever their size field says. */
 const NO_DATA = new Set(['1', '2', '3', '4', '5', '6']);
 const REGULAR = new Set(['0', '7']);
-const META_TYPES: Record<string, 'pax' | 'global' | 'longname' | 'longlink'> = { x: 'pax', X: 'pax', g: 'global', L: 'longname', K: 'longlink' };
+const META_TYPES: Record<string, 'pax' | 'global' | 'longname' | 'longlink'> = {
+  x: 'pax',
+  X: 'pax',
+  g: 'global',
+  L: 'longname',
+  K: 'longlink',
+};
 /** Keys of a PAX global header that would rename, resize or make sparse every entry after it. */
 const GLOBAL_REFUSED = /^(path|linkpath|size|GNU\.sparse\..*)$/;
 const MAGIC_USTAR = Buffer.from('ustar\0', 'latin1');
@@ -154,13 +171,27 @@ export class TarFilter extends Transform {
 
   override _flush(done: TransformCallback): void {
     if (this.ended) return done();
-    const where = this.remaining > 0 || this.pad > 0 || this.pending.length > 0 || this.sparse ? 'inside an entry' : 'before its end-of-archive marker';
-    done(new TarFormatError(`tar stream truncated ${where} (after ${this.offset} bytes${this.lastName ? `, last entry "${this.lastName}"` : ''})`, { hint: 'the archive ended early; copy or download it again' }));
+    const where =
+      this.remaining > 0 || this.pad > 0 || this.pending.length > 0 || this.sparse
+        ? 'inside an entry'
+        : 'before its end-of-archive marker';
+    done(
+      new TarFormatError(
+        `tar stream truncated ${where} (after ${this.offset} bytes${this.lastName ? `, last entry "${this.lastName}"` : ''})`,
+        { hint: 'the archive ended early; copy or download it again' },
+      ),
+    );
   }
 
   /** A TarFormatError that says where in the stream it happened. */
-  private refuse(what: string, hint = 'GNU tar could read this archive differently than bareon checks it; rebuild it with GNU tar, bsdtar or Docker'): never {
-    throw new TarFormatError(`${what} (at byte ${this.offset}${this.lastName ? `, after entry "${this.lastName}"` : ''})`, { hint });
+  private refuse(
+    what: string,
+    hint = 'GNU tar could read this archive differently than bareon checks it; rebuild it with GNU tar, bsdtar or Docker',
+  ): never {
+    throw new TarFormatError(
+      `${what} (at byte ${this.offset}${this.lastName ? `, after entry "${this.lastName}"` : ''})`,
+      { hint },
+    );
   }
 
   private consume(chunk: Buffer): void {
@@ -220,7 +251,11 @@ export class TarFilter extends Transform {
 
   private keepMeta(data: Buffer): void {
     this.metaBytes += data.length;
-    if (this.metaBytes > META_TOTAL_LIMIT) this.refuse(`more than ${mib(META_TOTAL_LIMIT)} of PAX/GNU extended headers before one entry`, 'the archive is damaged or hostile; rebuild it');
+    if (this.metaBytes > META_TOTAL_LIMIT)
+      this.refuse(
+        `more than ${mib(META_TOTAL_LIMIT)} of PAX/GNU extended headers before one entry`,
+        'the archive is damaged or hostile; rebuild it',
+      );
     this.meta.push(Buffer.from(data));
   }
 
@@ -231,12 +266,20 @@ export class TarFilter extends Transform {
     }
     // GNU tar skips a block whose checksum fails and reads on from the next one, where this filter
     // would be inside the entry's data: what it extracted there would never have been checked
-    if (!headerChecksumOk(block)) this.refuse('a tar header has a bad checksum (damaged archive, or not a tar)', 'the archive is damaged; copy or download it again');
+    if (!headerChecksumOk(block))
+      this.refuse(
+        'a tar header has a bad checksum (damaged archive, or not a tar)',
+        'the archive is damaged; copy or download it again',
+      );
     const flag = block[156] ? String.fromCharCode(block[156]) : '0'; // an old-style NUL typeflag is a regular file
     const metaKind = META_TYPES[flag];
     // GNU tar reads no size for hardlinks: they carry no data whatever the field says
     const headerSize = flag === '1' ? 0 : gnuNumber(block, 124, 12);
-    if (headerSize === undefined) this.refuse(`a tar header of type "${flag}" has an unreadable size field`, 'the archive is damaged; copy or download it again');
+    if (headerSize === undefined)
+      this.refuse(
+        `a tar header of type "${flag}" has an unreadable size field`,
+        'the archive is damaged; copy or download it again',
+      );
     if (metaKind) return this.metaHeader(block, metaKind, flag, headerSize);
 
     const gnu = block.subarray(257, 265).equals(MAGIC_GNU);
@@ -259,7 +302,8 @@ export class TarFilter extends Transform {
       data = 0;
     } else if (flag === 'S') {
       if (!gnu) this.refuse(`sparse entry "${shown}" lacks the GNU magic that makes GNU tar read it as sparse`);
-      if (pax?.size !== undefined || pax?.sparse) this.refuse(`old GNU sparse entry "${shown}" also has PAX size or sparse records`);
+      if (pax?.size !== undefined || pax?.sparse)
+        this.refuse(`old GNU sparse entry "${shown}" also has PAX size or sparse records`);
       const realsize = gnuNumber(block, 483, 12);
       if (realsize === undefined) this.refuse(`sparse entry "${shown}" has an unreadable real size`);
       const map = new OldGnuSparseMap(realsize);
@@ -279,11 +323,20 @@ export class TarFilter extends Transform {
       if (pax.sparse.major > 0) sparseMap = new PaxSparseMapReader(pax.sparse.realsize ?? size);
       else this.checkSparseBlocks(shown, pax.sparse.regionBlocks, size);
     }
-    this.entry(block, { name, type: flag, size, mode: readNumber(block, 100, 8), rawName, ...this.link(flag, linkBytes) }, nameBytes.toString('utf8'), data, [], sparseMap);
+    this.entry(
+      block,
+      { name, type: flag, size, mode: readNumber(block, 100, 8), rawName, ...this.link(flag, linkBytes) },
+      nameBytes.toString('utf8'),
+      data,
+      [],
+      sparseMap,
+    );
   }
 
   private link(flag: string, linkBytes: Buffer): Pick<TarEntryInfo, 'linkname' | 'rawLinkname'> {
-    return flag === '1' || flag === '2' ? { linkname: linkBytes.toString('utf8'), rawLinkname: linkBytes.toString('latin1') } : {};
+    return flag === '1' || flag === '2'
+      ? { linkname: linkBytes.toString('utf8'), rawLinkname: linkBytes.toString('latin1') }
+      : {};
   }
 
   /** The entry's final name, as GNU tar takes it: PAX path, else GNU long name, else (prefix/)name. */
@@ -293,19 +346,22 @@ export class TarFilter extends Transform {
     const name = cString(block, 0, 100);
     const prefix = cString(block, 345, 155);
     // GNU tar joins the prefix only under the POSIX magic ("ustar\0"); in GNU headers it is other fields
-    if (prefix.length && block.subarray(257, 263).equals(MAGIC_USTAR)) return Buffer.concat([prefix, Buffer.from('/'), name]);
+    if (prefix.length && block.subarray(257, 263).equals(MAGIC_USTAR))
+      return Buffer.concat([prefix, Buffer.from('/'), name]);
     return name;
   }
 
   private checkSparseBlocks(name: string, regionBlocks: number, size: number): void {
     // GNU tar reads each part of a sparse file in whole blocks, then skips what is left of `size`
-    if (regionBlocks > blocks(size)) this.refuse(`sparse entry "${name}" maps ${regionBlocks} blocks of data into ${blocks(size)} stored ones`);
+    if (regionBlocks > blocks(size))
+      this.refuse(`sparse entry "${name}" maps ${regionBlocks} blocks of data into ${blocks(size)} stored ones`);
   }
 
   private sparseExtension(block: Buffer): void {
     const s = this.sparse!;
     s.ext.push(Buffer.from(block));
-    if (s.ext.length > SPARSE_EXT_LIMIT) this.refuse(`sparse entry "${this.lastName}" has more than ${SPARSE_EXT_LIMIT} extension blocks`);
+    if (s.ext.length > SPARSE_EXT_LIMIT)
+      this.refuse(`sparse entry "${this.lastName}" has more than ${SPARSE_EXT_LIMIT} extension blocks`);
     s.map.add(block, 0, 21);
     if (s.map.failed) this.refuse(`sparse entry "${this.lastName}" has a sparse map GNU tar rejects`);
     if (s.map.ok && block[504]) return;
@@ -314,20 +370,51 @@ export class TarFilter extends Transform {
     const h = s.header;
     const nameBytes = this.entryName(h);
     const name = nameBytes.toString('utf8');
-    this.entry(h, { name: normalize(name), type: 'S', size: s.size, mode: readNumber(h, 100, 8), rawName: nameBytes.toString('latin1') }, name, s.size, s.ext);
+    this.entry(
+      h,
+      {
+        name: normalize(name),
+        type: 'S',
+        size: s.size,
+        mode: readNumber(h, 100, 8),
+        rawName: nameBytes.toString('latin1'),
+      },
+      name,
+      s.size,
+      s.ext,
+    );
   }
 
   private metaHeader(block: Buffer, kind: NonNullable<Current['meta']>, flag: string, size: number): void {
-    const what = kind === 'pax' || kind === 'global' ? `PAX ${kind === 'global' ? 'global' : 'extended'} header` : `GNU long ${kind === 'longname' ? 'name' : 'link'} header`;
-    if (size > META_LIMIT) this.refuse(`a ${what} of ${mib(size)} (bareon reads at most ${mib(META_LIMIT)})`, 'no honest archive has such headers; the archive is damaged or hostile');
+    const what =
+      kind === 'pax' || kind === 'global'
+        ? `PAX ${kind === 'global' ? 'global' : 'extended'} header`
+        : `GNU long ${kind === 'longname' ? 'name' : 'link'} header`;
+    if (size > META_LIMIT)
+      this.refuse(
+        `a ${what} of ${mib(size)} (bareon reads at most ${mib(META_LIMIT)})`,
+        'no honest archive has such headers; the archive is damaged or hostile',
+      );
     if (kind === 'global') this.push(Buffer.from(block));
     else this.keepMeta(block);
-    this.current = { info: { name: '', type: flag, size, mode: 0 }, decision: { action: kind === 'global' ? 'keep' : 'drop' }, meta: kind, metaData: [] };
+    this.current = {
+      info: { name: '', type: flag, size, mode: 0 },
+      decision: { action: kind === 'global' ? 'keep' : 'drop' },
+      meta: kind,
+      metaData: [],
+    };
     this.startData(size);
   }
 
   /** Decides an entry and sends on what it keeps; `name` is the name as stored, for a replacement. */
-  private entry(block: Buffer, info: TarEntryInfo, name: string, data: number, extension: Buffer[], sparseMap?: PaxSparseMapReader): void {
+  private entry(
+    block: Buffer,
+    info: TarEntryInfo,
+    name: string,
+    data: number,
+    extension: Buffer[],
+    sparseMap?: PaxSparseMapReader,
+  ): void {
     const decision = this.opts.decide(info);
     if (decision.action === 'keep') {
       const clamp = this.opts.clampMtime;
@@ -345,7 +432,9 @@ export class TarFilter extends Transform {
     } else if (decision.action === 'device') {
       if (Buffer.byteLength(name) > 100) throw new TarFormatError(`cannot replace ${name}: name longer than 100 bytes`);
       const mtime = Math.min(readNumber(block, 136, 12), this.opts.clampMtime ?? Infinity);
-      this.push(ustarHeader({ name, type: '3', size: 0, mode: decision.mode, mtime, device: [decision.major, decision.minor] }));
+      this.push(
+        ustarHeader({ name, type: '3', size: 0, mode: decision.mode, mtime, device: [decision.major, decision.minor] }),
+      );
     }
     this.meta = [];
     this.metaBytes = 0;
@@ -405,11 +494,13 @@ export class TarFilter extends Transform {
     if (cur.meta === 'longname') this.longName = cString(data);
     else if (cur.meta === 'longlink') this.longLink = cString(data);
     else {
-      let records;
+      let records: ReturnType<typeof paxRecords>;
       try {
         records = paxRecords(data);
       } catch (err) {
-        this.refuse(`a PAX ${cur.meta === 'global' ? 'global' : 'extended'} header is malformed: ${(err as Error).message}`);
+        this.refuse(
+          `a PAX ${cur.meta === 'global' ? 'global' : 'extended'} header is malformed: ${(err as Error).message}`,
+        );
       }
       if (cur.meta === 'global') {
         const bad = records.find((r) => GLOBAL_REFUSED.test(r.key));
@@ -443,9 +534,17 @@ export class TarFilter extends Transform {
 }
 
 /** A ustar header for a regular file ("0") or character device ("3") owned by root:root. */
-export function ustarHeader(h: { name: string; type: '0' | '3'; size: number; mode: number; mtime: number; device?: [number, number] }): Buffer {
+export function ustarHeader(h: {
+  name: string;
+  type: '0' | '3';
+  size: number;
+  mode: number;
+  mtime: number;
+  device?: [number, number];
+}): Buffer {
   const b = Buffer.alloc(BLOCK);
-  const octal = (value: number, off: number, len: number) => b.write(value.toString(8).padStart(len - 1, '0'), off, len - 1, 'latin1');
+  const octal = (value: number, off: number, len: number) =>
+    b.write(value.toString(8).padStart(len - 1, '0'), off, len - 1, 'latin1');
   b.write(h.name, 0, 100, 'utf8');
   octal(h.mode & 0o7777, 100, 8);
   octal(0, 108, 8);
@@ -502,13 +601,13 @@ export function withoutPaxTimes(meta: Buffer, clamp: number): Buffer {
     const data = meta.subarray(pos + BLOCK, pos + BLOCK + size);
     pos += BLOCK + size + padding(size);
     const records = header[156] === 0x78 /* x */ ? paxRecords(data) : undefined;
-    if (!records || !records.some((r) => TIME_RECORDS.has(r.key))) {
+    if (!records?.some((r) => TIME_RECORDS.has(r.key))) {
       out.push(clampHeader(Buffer.from(header), clamp), data, Buffer.alloc(padding(size)));
       continue;
     }
     const kept = Buffer.concat(records.filter((r) => !TIME_RECORDS.has(r.key)).map((r) => paxRecord(r.key, r.value)));
     const h = clampHeader(Buffer.from(header), clamp);
-    h.write(kept.length.toString(8).padStart(11, '0') + '\0', 124, 12, 'latin1');
+    h.write(`${kept.length.toString(8).padStart(11, '0')}\0`, 124, 12, 'latin1');
     out.push(withChecksum(h), kept, Buffer.alloc(padding(kept.length)));
   }
   return Buffer.concat(out);

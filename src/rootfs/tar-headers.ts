@@ -84,7 +84,10 @@ export function paxRecords(data: Buffer): PaxRecord[] {
     while (q < data.length && data[q] >= 0x30 && data[q] <= 0x39) q++;
     if (q === p) throw new Error(`record at byte ${pos} has no length`);
     const len = q - p > 15 ? Infinity : Number(data.toString('latin1', p, q));
-    if (len > data.length - pos) throw new Error(`record at byte ${pos} claims ${data.toString('latin1', p, Math.min(q, p + 20))} bytes, past the header's end`);
+    if (len > data.length - pos)
+      throw new Error(
+        `record at byte ${pos} claims ${data.toString('latin1', p, Math.min(q, p + 20))} bytes, past the header's end`,
+      );
     const next = pos + len;
     let k = q;
     while (k < data.length && (data[k] === 0x20 || data[k] === 0x09)) k++;
@@ -169,7 +172,12 @@ export function parsePax(records: PaxRecord[]): PaxState {
         break;
       case 'GNU.sparse.map': {
         const values = cString(r.value).toString('latin1').split(',');
-        if (values.length % 2 || values.length > 2 * SPARSE_PARTS_LIMIT || !values.every((v) => /^[0-9]+$/.test(v) && Number(v) <= Number.MAX_SAFE_INTEGER)) throw new Error('invalid GNU.sparse.map');
+        if (
+          values.length % 2 ||
+          values.length > 2 * SPARSE_PARTS_LIMIT ||
+          !values.every((v) => /^[0-9]+$/.test(v) && Number(v) <= Number.MAX_SAFE_INTEGER)
+        )
+          throw new Error('invalid GNU.sparse.map');
         numbytes = values.filter((_, i) => i % 2).map(Number);
         sparseRecords = true;
         break;
@@ -177,7 +185,11 @@ export function parsePax(records: PaxRecord[]): PaxState {
     }
   }
   if (major > 0 || numbytes.length > 0 || sparseRecords) {
-    state.sparse = { major, ...(realsize === undefined ? {} : { realsize }), regionBlocks: numbytes.reduce((sum, n) => sum + blocks(n), 0) };
+    state.sparse = {
+      major,
+      ...(realsize === undefined ? {} : { realsize }),
+      regionBlocks: numbytes.reduce((sum, n) => sum + blocks(n), 0),
+    };
   }
   return state;
 }
@@ -247,7 +259,7 @@ export class PaxSparseMapReader {
         if (value > SPARSE_PARTS_LIMIT) this.error = `its sparse map lists ${value} parts`;
         this.count = value;
       } else if (this.values++ % 2 === 0) this.offset = value;
-      else if (this.offset + value > this.realsize) this.error = 'a part of its sparse map lies past the file\'s size';
+      else if (this.offset + value > this.realsize) this.error = "a part of its sparse map lies past the file's size";
       else this.regionBlocks += blocks(value);
       if (this.count >= 0 && this.values === 2 * this.count) this.done = true;
     }

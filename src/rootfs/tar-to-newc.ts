@@ -14,7 +14,10 @@ const S_IFMT: Record<string, number> = {
 };
 
 /** An entry's fate on its way into the archive: kept, dropped, or given other contents. */
-export type NewcDecision = { action: 'keep' } | { action: 'drop' } | { action: 'replace'; content: Buffer; mode?: number };
+export type NewcDecision =
+  | { action: 'keep' }
+  | { action: 'drop' }
+  | { action: 'replace'; content: Buffer; mode?: number };
 
 export interface TarToNewcOptions {
   /** Decides each entry by its path (no leading "/" or "./", no trailing "/"). */
@@ -71,13 +74,20 @@ export function tarToNewc(source: Readable, opts: TarToNewcOptions = {}): Readab
         const ino = nextIno++;
         const mode = 0o100000 | (decision.mode ?? perm);
         inodes.set(name, { ino, mode });
-        yield* nonEmpty(newcHeader(name, { ...base, ino, mode, nlink: 2, size: decision.content.length }), decision.content, newcDataPadding(decision.content.length));
+        yield* nonEmpty(
+          newcHeader(name, { ...base, ino, mode, nlink: 2, size: decision.content.length }),
+          decision.content,
+          newcDataPadding(decision.content.length),
+        );
         continue;
       }
       if (h.type === 'link') {
         entry.resume();
         const target = inodes.get(clean(h.linkname ?? ''));
-        if (!target) throw new BareonError(`tar to cpio: ${name} is a hardlink to ${h.linkname}, which the archive did not hold before it`);
+        if (!target)
+          throw new BareonError(
+            `tar to cpio: ${name} is a hardlink to ${h.linkname}, which the archive did not hold before it`,
+          );
         yield newcHeader(name, { ...base, ino: target.ino, mode: target.mode, nlink: 2, size: 0 });
         continue;
       }
@@ -92,7 +102,11 @@ export function tarToNewc(source: Readable, opts: TarToNewcOptions = {}): Readab
       if (type === 0o120000) {
         entry.resume();
         const target = Buffer.from(h.linkname ?? '');
-        yield* nonEmpty(newcHeader(name, { ...base, ino, mode, size: target.length }), target, newcDataPadding(target.length));
+        yield* nonEmpty(
+          newcHeader(name, { ...base, ino, mode, size: target.length }),
+          target,
+          newcDataPadding(target.length),
+        );
         continue;
       }
       if (type !== 0o100000) {
@@ -113,7 +127,11 @@ export function tarToNewc(source: Readable, opts: TarToNewcOptions = {}): Readab
     for (const extra of opts.append?.(seen) ?? []) {
       const data = extra.symlink !== undefined ? Buffer.from(extra.symlink) : (extra.content ?? Buffer.alloc(0));
       const mode = (extra.symlink !== undefined ? 0o120000 : 0o100000) | extra.mode;
-      yield* nonEmpty(newcHeader(extra.name, { ino: nextIno++, mode, size: data.length }), data, newcDataPadding(data.length));
+      yield* nonEmpty(
+        newcHeader(extra.name, { ino: nextIno++, mode, size: data.length }),
+        data,
+        newcDataPadding(data.length),
+      );
     }
     yield NEWC_TRAILER;
   }

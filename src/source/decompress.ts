@@ -4,13 +4,19 @@ import { createGunzip } from 'node:zlib';
 import { BareonError } from '../core/errors.js';
 import type { Compression } from '../objects/deploy.js';
 
-const TOOLS: Record<Exclude<Compression, 'gz'>, string[]> = { zst: ['zstd', '-dc', '-q'], xz: ['xz', '-dc', '-q', '-T0'] };
+const TOOLS: Record<Exclude<Compression, 'gz'>, string[]> = {
+  zst: ['zstd', '-dc', '-q'],
+  xz: ['xz', '-dc', '-q', '-T0'],
+};
 
 /** The decompressor found the compressed stream damaged (not a failure downstream of it). */
 export class CorruptStreamError extends BareonError {}
 
 const corrupt = (tool: string, kind: Compression, source: string | undefined, why: string, cause?: unknown) =>
-  new CorruptStreamError(`${tool}: ${source ? `${source} (${kind})` : `the ${kind} stream`} is corrupt or truncated: ${why}`, { hint: 'the source ended early or is damaged; copy or download it again', cause });
+  new CorruptStreamError(
+    `${tool}: ${source ? `${source} (${kind})` : `the ${kind} stream`} is corrupt or truncated: ${why}`,
+    { hint: 'the source ended early or is damaged; copy or download it again', cause },
+  );
 
 /**
  * A decompressing duplex: zlib for gzip, the zstd and xz tools for the others (Node 20's zlib has
@@ -25,7 +31,9 @@ export function decompressor(kind: Compression, signal?: AbortSignal, source?: s
   const out = new PassThrough({ highWaterMark: 4 * 1024 * 1024 });
   child.stdout.pipe(out, { end: false });
   let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => void (stderr = (stderr + chunk.toString()).slice(-4096)));
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4096);
+  });
   // set once the pipeline tears this stream down: the tool's exit is then no news about the data
   let stopped = false;
   // 'close' comes after stdout has ended, so `out` has every byte before it ends
@@ -33,9 +41,22 @@ export function decompressor(kind: Compression, signal?: AbortSignal, source?: s
     if (signal?.aborted) return out.destroy(signal.reason as Error);
     if (code === 0) return out.end();
     if (stopped) return out.destroy();
-    out.destroy(corrupt(tool[0], kind, source, stderr.trim().split('\n').pop() || (killedBy ? `killed by ${killedBy}` : `exit ${code}`)));
+    out.destroy(
+      corrupt(
+        tool[0],
+        kind,
+        source,
+        stderr.trim().split('\n').pop() || (killedBy ? `killed by ${killedBy}` : `exit ${code}`),
+      ),
+    );
   });
-  child.on('error', (err) => out.destroy(signal?.aborted ? (signal.reason as Error) : new BareonError(`${tool[0]}: ${err.message}`, { hint: `install ${tool[0]}` })));
+  child.on('error', (err) =>
+    out.destroy(
+      signal?.aborted
+        ? (signal.reason as Error)
+        : new BareonError(`${tool[0]}: ${err.message}`, { hint: `install ${tool[0]}` }),
+    ),
+  );
   child.stdin.on('error', () => {}); // the exit status tells what went wrong
   const duplex = Duplex.from({ writable: child.stdin, readable: out });
   const destroy = duplex._destroy.bind(duplex);

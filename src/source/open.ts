@@ -20,7 +20,12 @@ export function expectLength(expected: number, what: string): Transform {
     },
     flush(done) {
       if (seen === expected) return done();
-      done(new TruncatedSourceError(`${what}: truncated: received ${formatBytes(seen)} (${seen} bytes) of ${formatBytes(expected)} (${expected} bytes)`, { hint: 'the source ended early; check the server or file, then run again' }));
+      done(
+        new TruncatedSourceError(
+          `${what}: truncated: received ${formatBytes(seen)} (${seen} bytes) of ${formatBytes(expected)} (${expected} bytes)`,
+          { hint: 'the source ended early; check the server or file, then run again' },
+        ),
+      );
     },
   });
 }
@@ -35,7 +40,11 @@ function get(url: string, signal?: AbortSignal, redirects = 5): Promise<http.Inc
         resolve(get(new URL(res.headers.location, url).href, signal, redirects - 1));
       } else if (status !== 200) {
         res.resume();
-        reject(new ValidationError(`source ${url}: the server answered ${status} ${res.statusMessage ?? ''}`.trim(), { hint: 'check the URL' }));
+        reject(
+          new ValidationError(`source ${url}: the server answered ${status} ${res.statusMessage ?? ''}`.trim(), {
+            hint: 'check the URL',
+          }),
+        );
       } else resolve(res);
     });
     req.on('error', (err) => reject(new BareonError(`source ${url}: ${err.message}`, { cause: err })));
@@ -53,7 +62,12 @@ export async function openStored(uri: string, signal?: AbortSignal): Promise<{ s
     const length = res.headers['content-length'] ? Number(res.headers['content-length']) : undefined;
     const stream = length === undefined ? res : res.pipe(expectLength(length, `source ${uri}`));
     // a connection that drops mid-body is a truncation, whatever the socket calls it
-    if (length !== undefined) res.on('error', (err) => stream.destroy(new TruncatedSourceError(`source ${uri}: truncated: the connection failed mid-transfer (${err.message})`)));
+    if (length !== undefined)
+      res.on('error', (err) =>
+        stream.destroy(
+          new TruncatedSourceError(`source ${uri}: truncated: the connection failed mid-transfer (${err.message})`),
+        ),
+      );
     // closing what the caller holds (after a peek, on failure) closes the connection too
     stream.on('close', () => res.destroy());
     return { stream, size: length };
@@ -85,8 +99,9 @@ export function peek(stream: Readable, n: number): Promise<{ head: Buffer; rest:
       finish();
     };
     const onReadable = () => {
-      let chunk: Buffer | null;
-      while (have < n && (chunk = stream.read()) !== null) {
+      while (have < n) {
+        const chunk: Buffer | null = stream.read();
+        if (chunk === null) break;
         chunks.push(chunk);
         have += chunk.length;
       }

@@ -6,7 +6,13 @@ export function qcow2Window(file: string, window: string): string {
 }
 
 /** Converts the first `bytes` of the disk inside a qcow2 to the raw file `out` (qemu-img; the file must be local). */
-export async function readQcow2Head(ex: DiskExecutor, file: string, bytes: number, out: string, step: string): Promise<Buffer> {
+export async function readQcow2Head(
+  ex: DiskExecutor,
+  file: string,
+  bytes: number,
+  out: string,
+  step: string,
+): Promise<Buffer> {
   await ex.run(['qemu-img', 'convert', '--image-opts', qcow2Window(file, `size=${bytes}`), '-O', 'raw', out], { step });
   return ex.readFile(out);
 }

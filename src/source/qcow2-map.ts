@@ -43,8 +43,17 @@ const EXT_BITMAPS = 0x23852875;
 /** A qcow2 that qemu-img would refuse, or that bareon refuses where qemu-img would read zeros (tables or clusters past the end of the file, tables in the header cluster). */
 export class Qcow2FormatError extends Error {}
 
-async function readAt(fh: FileHandle, length: number, position: number, what: string, fileSize: number): Promise<Buffer> {
-  if (position + length > fileSize) throw new Qcow2FormatError(`the ${what} at byte ${position} lies past the end of the file (${fileSize} bytes): the qcow2 is truncated or corrupt`);
+async function readAt(
+  fh: FileHandle,
+  length: number,
+  position: number,
+  what: string,
+  fileSize: number,
+): Promise<Buffer> {
+  if (position + length > fileSize)
+    throw new Qcow2FormatError(
+      `the ${what} at byte ${position} lies past the end of the file (${fileSize} bytes): the qcow2 is truncated or corrupt`,
+    );
   const buf = Buffer.alloc(length);
   const { bytesRead } = await fh.read(buf, 0, length, position);
   if (bytesRead !== length) throw new Qcow2FormatError(`short read of the ${what} at byte ${position}`);
@@ -72,11 +81,19 @@ function bad(field: string, at: number, value: bigint | number | string, why: st
 }
 
 /** A table qemu validates when it opens an image (qcow2_validate_table): its entry count and its offset. */
-function checkTable(count: [string, number, bigint], offset: [string, number, bigint], entryBytes: bigint, maxBytes: bigint, clusterSize: bigint): void {
+function checkTable(
+  count: [string, number, bigint],
+  offset: [string, number, bigint],
+  entryBytes: bigint,
+  maxBytes: bigint,
+  clusterSize: bigint,
+): void {
   const [countField, countAt, entries] = count;
   const [offsetField, offsetAt, at] = offset;
-  if (entries > maxBytes / entryBytes) throw bad(countField, countAt, entries, `the table would exceed qemu-img's limit of ${maxBytes} bytes`);
-  if (INT64_MAX - entries * entryBytes < at || at % clusterSize) throw bad(offsetField, offsetAt, at, `not a cluster boundary (${clusterSize}-byte clusters)`);
+  if (entries > maxBytes / entryBytes)
+    throw bad(countField, countAt, entries, `the table would exceed qemu-img's limit of ${maxBytes} bytes`);
+  if (INT64_MAX - entries * entryBytes < at || at % clusterSize)
+    throw bad(offsetField, offsetAt, at, `not a cluster boundary (${clusterSize}-byte clusters)`);
 }
 
 /**
@@ -95,67 +112,152 @@ export function qcow2Geometry(header: Buffer): Qcow2Geometry {
   const clusterSize = 2 ** clusterBits;
   const cs = BigInt(clusterSize);
   const headerLength = version === 3 ? header.readUInt32BE(100) : 72;
-  if (headerLength < (version === 3 ? 104 : 72)) throw bad('header_length', 100, headerLength, 'a version 3 header has 104 bytes or more');
-  if (headerLength > clusterSize) throw bad('header_length', 100, headerLength, `the header exceeds the first cluster (${clusterSize} bytes)`);
+  if (headerLength < (version === 3 ? 104 : 72))
+    throw bad('header_length', 100, headerLength, 'a version 3 header has 104 bytes or more');
+  if (headerLength > clusterSize)
+    throw bad('header_length', 100, headerLength, `the header exceeds the first cluster (${clusterSize} bytes)`);
   const backingOffset = header.readBigUInt64BE(8);
   if (backingOffset > cs) throw bad('backing_file_offset', 8, backingOffset, 'past the first cluster');
 
   const incompatible = version === 3 ? header.readBigUInt64BE(72) : 0n;
   const compressionType = version === 3 && headerLength > 104 && header.length > 104 ? header[104] : 0;
   if (compressionType > 1) throw bad('compression_type', 104, compressionType, 'qemu-img knows zlib (0) and zstd (1)');
-  if ((compressionType !== 0) !== ((incompatible & 8n) !== 0n)) throw bad('incompatible_features', 72, `0x${incompatible.toString(16)}`, `bit 3 must be set exactly when compression_type (${compressionType}) is not zlib`);
-  if (incompatible & ~KNOWN_INCOMPATIBLE) throw bad('incompatible_features', 72, `0x${incompatible.toString(16)}`, `bits 0x${(incompatible & ~KNOWN_INCOMPATIBLE).toString(16)} are features neither bareon nor qemu-img knows`);
+  if ((compressionType !== 0) !== ((incompatible & 8n) !== 0n))
+    throw bad(
+      'incompatible_features',
+      72,
+      `0x${incompatible.toString(16)}`,
+      `bit 3 must be set exactly when compression_type (${compressionType}) is not zlib`,
+    );
+  if (incompatible & ~KNOWN_INCOMPATIBLE)
+    throw bad(
+      'incompatible_features',
+      72,
+      `0x${incompatible.toString(16)}`,
+      `bits 0x${(incompatible & ~KNOWN_INCOMPATIBLE).toString(16)} are features neither bareon nor qemu-img knows`,
+    );
   const extendedL2 = (incompatible & 16n) !== 0n;
-  if (extendedL2 && clusterBits < 14) throw bad('cluster_bits', 20, clusterBits, 'extended L2 entries need clusters of 16 KiB or more');
+  if (extendedL2 && clusterBits < 14)
+    throw bad('cluster_bits', 20, clusterBits, 'extended L2 entries need clusters of 16 KiB or more');
   const refcountOrder = version === 3 ? header.readUInt32BE(96) : 4;
   if (refcountOrder > 6) throw bad('refcount_order', 96, refcountOrder, 'refcounts are at most 64 bits wide');
   const crypt = header.readUInt32BE(32);
   if (crypt > 2) throw bad('crypt_method', 32, crypt, 'unknown encryption method');
-  if (crypt !== 0) throw bad('crypt_method', 32, crypt, 'the image is encrypted; bareon cannot pass its key: decrypt it first (qemu-img convert --object secret,... -O qcow2)');
+  if (crypt !== 0)
+    throw bad(
+      'crypt_method',
+      32,
+      crypt,
+      'the image is encrypted; bareon cannot pass its key: decrypt it first (qemu-img convert --object secret,... -O qcow2)',
+    );
 
   const refcountClusters = BigInt(header.readUInt32BE(56));
   if (refcountClusters === 0n) throw bad('refcount_table_clusters', 56, 0, 'the image has no refcount table');
-  checkTable(['refcount_table_clusters', 56, refcountClusters], ['refcount_table_offset', 48, header.readBigUInt64BE(48)], cs, MAX_REFTABLE_BYTES, cs);
+  checkTable(
+    ['refcount_table_clusters', 56, refcountClusters],
+    ['refcount_table_offset', 48, header.readBigUInt64BE(48)],
+    cs,
+    MAX_REFTABLE_BYTES,
+    cs,
+  );
   const snapshots = BigInt(header.readUInt32BE(60));
-  checkTable(['nb_snapshots', 60, snapshots], ['snapshots_offset', 64, header.readBigUInt64BE(64)], SNAPSHOT_HEADER, SNAPSHOT_HEADER * MAX_SNAPSHOTS, cs);
+  checkTable(
+    ['nb_snapshots', 60, snapshots],
+    ['snapshots_offset', 64, header.readBigUInt64BE(64)],
+    SNAPSHOT_HEADER,
+    SNAPSHOT_HEADER * MAX_SNAPSHOTS,
+    cs,
+  );
   const size = header.readBigUInt64BE(24);
-  if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw bad('size', 24, size, `the virtual size is larger than bareon can address (${Number.MAX_SAFE_INTEGER} bytes)`);
+  if (size > BigInt(Number.MAX_SAFE_INTEGER))
+    throw bad(
+      'size',
+      24,
+      size,
+      `the virtual size is larger than bareon can address (${Number.MAX_SAFE_INTEGER} bytes)`,
+    );
   const l1Size = BigInt(header.readUInt32BE(36));
   const l1Offset = header.readBigUInt64BE(40);
   checkTable(['l1_size', 36, l1Size], ['l1_table_offset', 40, l1Offset], 8n, MAX_L1_BYTES, cs);
   const l2Covers = cs * (cs / (extendedL2 ? 16n : 8n));
   const l1Used = (size + l2Covers - 1n) / l2Covers;
   if (l1Used > 0x7fff_ffffn) throw bad('size', 24, size, 'the virtual size is larger than qemu-img opens');
-  if (l1Size < l1Used) throw bad('size', 24, size, `its L1 table (field l1_size, byte 36: ${l1Size} entries) covers only ${l1Size * l2Covers} bytes`);
-  if (l1Size > 0n && l1Offset < cs) throw bad('l1_table_offset', 40, l1Offset, 'the L1 table lies in the header cluster');
+  if (l1Size < l1Used)
+    throw bad(
+      'size',
+      24,
+      size,
+      `its L1 table (field l1_size, byte 36: ${l1Size} entries) covers only ${l1Size * l2Covers} bytes`,
+    );
+  if (l1Size > 0n && l1Offset < cs)
+    throw bad('l1_table_offset', 40, l1Offset, 'the L1 table lies in the header cluster');
 
-  const geometry: Qcow2Geometry = { version, virtualSize: Number(size), clusterSize, l1Size: Number(l1Size), l1Offset: Number(l1Offset), l1Used: Number(l1Used) };
-  const extensions = checkExtensions(header, headerLength, backingOffset ? Number(backingOffset) : clusterSize, version === 3 ? header.readBigUInt64BE(88) : 0n, cs);
+  const geometry: Qcow2Geometry = {
+    version,
+    virtualSize: Number(size),
+    clusterSize,
+    l1Size: Number(l1Size),
+    l1Offset: Number(l1Offset),
+    l1Used: Number(l1Used),
+  };
+  const extensions = checkExtensions(
+    header,
+    headerLength,
+    backingOffset ? Number(backingOffset) : clusterSize,
+    version === 3 ? header.readBigUInt64BE(88) : 0n,
+    cs,
+  );
   const qemuCheck = snapshots ? 'its internal snapshots' : extensions;
-  return { ...geometry, ...(extendedL2 ? { unsupported: 'it has extended L2 entries (subclusters)' } : {}), ...(qemuCheck ? { qemuCheck } : {}) };
+  return {
+    ...geometry,
+    ...(extendedL2 ? { unsupported: 'it has extended L2 entries (subclusters)' } : {}),
+    ...(qemuCheck ? { qemuCheck } : {}),
+  };
 }
 
 /**
  * Walks the header extensions as qemu-img does (qcow2_read_extensions), as far as `header` reaches;
  * returns what of them only qemu-img checks (persistent dirty bitmaps), if anything.
  */
-function checkExtensions(header: Buffer, start: number, end: number, autoclear: bigint, cs: bigint): string | undefined {
+function checkExtensions(
+  header: Buffer,
+  start: number,
+  end: number,
+  autoclear: bigint,
+  cs: bigint,
+): string | undefined {
   let why: string | undefined;
   for (let at = start; at < end; ) {
     if (at + 8 > header.length) return why;
     const magic = header.readUInt32BE(at);
     const len = header.readUInt32BE(at + 4);
     at += 8;
-    if (at > end || len > end - at) throw new Qcow2FormatError(`the header extension 0x${magic.toString(16)} at byte ${at - 8} (${len} bytes) runs past the header's end (byte ${end})`);
+    if (at > end || len > end - at)
+      throw new Qcow2FormatError(
+        `the header extension 0x${magic.toString(16)} at byte ${at - 8} (${len} bytes) runs past the header's end (byte ${end})`,
+      );
     if (magic === 0) return why;
-    if (magic === EXT_BACKING_FORMAT && len >= 16) throw new Qcow2FormatError(`the backing format header extension at byte ${at - 8} is ${len} bytes long, more than qemu-img reads`);
-    if (magic === EXT_CRYPTO) throw new Qcow2FormatError(`the header has an encryption extension (byte ${at - 8}) but the image is not encrypted`);
+    if (magic === EXT_BACKING_FORMAT && len >= 16)
+      throw new Qcow2FormatError(
+        `the backing format header extension at byte ${at - 8} is ${len} bytes long, more than qemu-img reads`,
+      );
+    if (magic === EXT_CRYPTO)
+      throw new Qcow2FormatError(
+        `the header has an encryption extension (byte ${at - 8}) but the image is not encrypted`,
+      );
     if (magic === EXT_BITMAPS) {
-      if (len !== 24) throw new Qcow2FormatError(`the bitmaps header extension at byte ${at - 8} is ${len} bytes long, not 24`);
+      if (len !== 24)
+        throw new Qcow2FormatError(`the bitmaps header extension at byte ${at - 8} is ${len} bytes long, not 24`);
       if (autoclear & 1n) {
         if (at + 24 > header.length) return 'its persistent dirty bitmaps';
         const count = header.readUInt32BE(at);
-        if (header.readUInt32BE(at + 4) !== 0 || count === 0 || count > 65535 || header.readBigUInt64BE(at + 16) % cs || header.readBigUInt64BE(at + 8) > 64n << 20n) {
+        if (
+          header.readUInt32BE(at + 4) !== 0 ||
+          count === 0 ||
+          count > 65535 ||
+          header.readBigUInt64BE(at + 16) % cs ||
+          header.readBigUInt64BE(at + 8) > 64n << 20n
+        ) {
           throw new Qcow2FormatError(`the bitmaps header extension at byte ${at - 8} is malformed`);
         }
         why = 'its persistent dirty bitmaps';
@@ -175,9 +277,15 @@ export function l2Entry(l2: Buffer, j: number, g: Qcow2Geometry, guest: number):
   if (entry & COMPRESSED) return { kind: 'compressed' };
   const offset = entry & OFFSET_MASK;
   if (entry & ZERO) {
-    if (g.version < 3) throw new Qcow2FormatError(`the L2 entry for disk byte ${guest} has the zero flag, which a version 2 image cannot have`);
+    if (g.version < 3)
+      throw new Qcow2FormatError(
+        `the L2 entry for disk byte ${guest} has the zero flag, which a version 2 image cannot have`,
+      );
   } else if (offset === 0n) return { kind: 'unallocated' };
-  if (offset % BigInt(g.clusterSize)) throw new Qcow2FormatError(`the L2 entry for disk byte ${guest} points at byte ${offset}, unaligned (clusters are ${g.clusterSize} bytes)`);
+  if (offset % BigInt(g.clusterSize))
+    throw new Qcow2FormatError(
+      `the L2 entry for disk byte ${guest} points at byte ${offset}, unaligned (clusters are ${g.clusterSize} bytes)`,
+    );
   if (entry & ZERO) return { kind: 'zero' };
   return { kind: 'data', host: Number(offset) };
 }
@@ -189,7 +297,10 @@ export function l2Entry(l2: Buffer, j: number, g: Qcow2Geometry, guest: number):
 export function l2Offsets(l1: Buffer, g: Qcow2Geometry): number[] {
   return Array.from({ length: Math.min(g.l1Used, l1.length / 8) }, (_, i) => {
     const offset = l1.readBigUInt64BE(i * 8) & OFFSET_MASK;
-    if (offset % BigInt(g.clusterSize)) throw new Qcow2FormatError(`L1 entry ${i} points its L2 table at byte ${offset}, unaligned (clusters are ${g.clusterSize} bytes)`);
+    if (offset % BigInt(g.clusterSize))
+      throw new Qcow2FormatError(
+        `L1 entry ${i} points its L2 table at byte ${offset}, unaligned (clusters are ${g.clusterSize} bytes)`,
+      );
     return Number(offset);
   });
 }
@@ -199,7 +310,11 @@ export function l2Offsets(l1: Buffer, g: Qcow2Geometry): number[] {
  * unallocated and zero clusters are left out. `compressed` says whether it maps compressed clusters
  * (bareon's reader leaves those to qemu-img; every other entry is checked all the same).
  */
-export function l2Clusters(l2: Buffer, index: number, g: Qcow2Geometry): { clusters: Qcow2Extent[]; compressed: boolean } {
+export function l2Clusters(
+  l2: Buffer,
+  index: number,
+  g: Qcow2Geometry,
+): { clusters: Qcow2Extent[]; compressed: boolean } {
   const entries = g.clusterSize / 8;
   const clusters: Qcow2Extent[] = [];
   let compressed = false;
@@ -208,7 +323,8 @@ export function l2Clusters(l2: Buffer, index: number, g: Qcow2Geometry): { clust
     if (guest >= g.virtualSize) break;
     const e = l2Entry(l2, j, g, guest);
     if (e.kind === 'compressed') compressed = true;
-    if (e.kind === 'data') clusters.push({ host: e.host, guest, length: Math.min(g.clusterSize, g.virtualSize - guest) });
+    if (e.kind === 'data')
+      clusters.push({ host: e.host, guest, length: Math.min(g.clusterSize, g.virtualSize - guest) });
   }
   return { clusters, compressed };
 }
@@ -232,13 +348,19 @@ export function mappingBudget(fileSize: number | undefined, clusterSize: number)
 
 /** Fails once `count` mapped clusters pass the budget. */
 export function checkMappingBudget(count: number, budget: number): void {
-  if (count > budget) throw new Qcow2FormatError(`its tables map more than ${budget} clusters of the disk, more than its file holds many times over (clusters shared by many disk positions); bareon refuses it`);
+  if (count > budget)
+    throw new Qcow2FormatError(
+      `its tables map more than ${budget} clusters of the disk, more than its file holds many times over (clusters shared by many disk positions); bareon refuses it`,
+    );
 }
 
 /** Checks that a table or cluster at `offset` lies after the header cluster and within the file. */
 function inFile(what: string, offset: number, length: number, g: Qcow2Geometry, fileSize: number): void {
   if (offset < g.clusterSize) throw new Qcow2FormatError(`the ${what} lies in the header cluster (byte ${offset})`);
-  if (offset + length > fileSize) throw new Qcow2FormatError(`the ${what} lies past the end of the file (at byte ${offset}; the file has ${fileSize}): the qcow2 is truncated`);
+  if (offset + length > fileSize)
+    throw new Qcow2FormatError(
+      `the ${what} lies past the end of the file (at byte ${offset}; the file has ${fileSize}): the qcow2 is truncated`,
+    );
 }
 
 /**
@@ -250,9 +372,17 @@ export async function readQcow2Map(fh: FileHandle): Promise<Qcow2Map> {
   const fileSize = (await fh.stat()).size;
   const head = await readAt(fh, Math.min(fileSize, 112), 0, 'header', fileSize);
   const clusterBits = head.length >= 24 ? head.readUInt32BE(20) : 0;
-  const firstCluster = clusterBits >= 9 && clusterBits <= 21 ? await readAt(fh, Math.min(fileSize, 2 ** clusterBits), 0, 'header', fileSize) : head;
+  const firstCluster =
+    clusterBits >= 9 && clusterBits <= 21
+      ? await readAt(fh, Math.min(fileSize, 2 ** clusterBits), 0, 'header', fileSize)
+      : head;
   const g = qcow2Geometry(firstCluster);
-  const map: Qcow2Map = { virtualSize: g.virtualSize, clusterSize: g.clusterSize, extents: [], ...(g.qemuCheck ? { qemuCheck: g.qemuCheck } : {}) };
+  const map: Qcow2Map = {
+    virtualSize: g.virtualSize,
+    clusterSize: g.clusterSize,
+    extents: [],
+    ...(g.qemuCheck ? { qemuCheck: g.qemuCheck } : {}),
+  };
   if (g.unsupported) return { ...map, unsupported: g.unsupported };
   if (g.l1Size) inFile('L1 table', g.l1Offset, g.l1Size * 8, g, fileSize);
   const l1 = await readAt(fh, g.l1Size * 8, g.l1Offset, 'L1 table', fileSize);
@@ -264,9 +394,14 @@ export async function readQcow2Map(fh: FileHandle): Promise<Qcow2Map> {
   for (const [i, l2Offset] of l2Offsets(l1, g).entries()) {
     if (l2Offset === 0) continue;
     inFile(`L2 table ${i}`, l2Offset, g.clusterSize, g, fileSize);
-    const { clusters, compressed } = l2Clusters(await readAt(fh, g.clusterSize, l2Offset, `L2 table ${i}`, fileSize), i, g);
+    const { clusters, compressed } = l2Clusters(
+      await readAt(fh, g.clusterSize, l2Offset, `L2 table ${i}`, fileSize),
+      i,
+      g,
+    );
     if (compressed) unsupported = 'it has compressed clusters';
-    checkMappingBudget((mapped += clusters.length), budget);
+    mapped += clusters.length;
+    checkMappingBudget(mapped, budget);
     for (const c of clusters) {
       inFile(`cluster for disk byte ${c.guest}`, c.host, c.length, g, fileSize);
       appendExtent(extents, c);

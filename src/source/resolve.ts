@@ -15,10 +15,38 @@ import { isUrl, openStored, peek } from './open.js';
 const HEAD = 1024 * 1024;
 
 /** Formats bareon-deploy takes, as content plus compression suffix. */
-export const SOURCE_FORMATS = ['qcow2', 'raw', 'raw.gz', 'raw.xz', 'raw.zst', 'tar', 'tar.gz', 'tar.xz', 'tar.zst', 'ext4', 'ext4.gz', 'ext4.xz', 'ext4.zst'] as const;
+export const SOURCE_FORMATS = [
+  'qcow2',
+  'raw',
+  'raw.gz',
+  'raw.xz',
+  'raw.zst',
+  'tar',
+  'tar.gz',
+  'tar.xz',
+  'tar.zst',
+  'ext4',
+  'ext4.gz',
+  'ext4.xz',
+  'ext4.zst',
+] as const;
 
 /** A whole-disk image first, then tarballs, then filesystem images: what deploy prefers from a manifest. */
-const PREFERENCE = ['qcow2', 'raw.zst', 'raw.xz', 'raw.gz', 'raw', 'tar.zst', 'tar.gz', 'tar.xz', 'tar', 'ext4.zst', 'ext4.gz', 'ext4.xz', 'ext4'];
+const PREFERENCE = [
+  'qcow2',
+  'raw.zst',
+  'raw.xz',
+  'raw.gz',
+  'raw',
+  'tar.zst',
+  'tar.gz',
+  'tar.xz',
+  'tar',
+  'ext4.zst',
+  'ext4.gz',
+  'ext4.xz',
+  'ext4',
+];
 
 const CONTENT: Record<string, { name: string; content: SourceContent }> = {
   disk: { name: 'raw', content: 'disk' },
@@ -47,7 +75,9 @@ async function manifestText(stream: Readable, uri: string): Promise<string> {
     size += chunk.length;
     if (size > MANIFEST_MAX) {
       stream.destroy();
-      throw new ValidationError(`manifest ${uri}: larger than ${MANIFEST_MAX / 2 ** 20} MiB; bareon reads no manifest that large`);
+      throw new ValidationError(
+        `manifest ${uri}: larger than ${MANIFEST_MAX / 2 ** 20} MiB; bareon reads no manifest that large`,
+      );
     }
     chunks.push(chunk);
   }
@@ -58,7 +88,9 @@ function parseJson(text: string, uri: string): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new ValidationError(`manifest ${uri}: not valid JSON (${(err as Error).message})`, { hint: 'give a <name>.manifest.json as bareon-build wrote it' });
+    throw new ValidationError(`manifest ${uri}: not valid JSON (${(err as Error).message})`, {
+      hint: 'give a <name>.manifest.json as bareon-build wrote it',
+    });
   }
 }
 
@@ -78,7 +110,10 @@ async function fileHead(file: string): Promise<Buffer> {
 export function pickArtifact(manifest: Manifest, manifestUri: string): Artifact & { resolved: string } {
   const ranked = [...manifest.artifacts].sort((a, b) => rank(a.format) - rank(b.format));
   const best = ranked.find((a) => rank(a.format) < PREFERENCE.length);
-  if (!best) throw new ValidationError(`manifest ${manifestUri}: no deployable artifact (formats: ${manifest.artifacts.map((a) => a.format).join(', ') || 'none'})`);
+  if (!best)
+    throw new ValidationError(
+      `manifest ${manifestUri}: no deployable artifact (formats: ${manifest.artifacts.map((a) => a.format).join(', ') || 'none'})`,
+    );
   return { ...best, resolved: artifactLocation(best.uri, manifestUri) };
 }
 
@@ -96,9 +131,12 @@ export function artifactLocation(uri: string, manifestUri: string): string {
     url = undefined;
   }
   if (!url || !isUrl(url.href)) {
-    throw new ValidationError(`manifest ${manifestUri}: artifact uri "${uri}" is not an http(s) URL or a path on the manifest's server`, {
-      hint: 'a remote manifest names its artifacts relative to its own URL; nothing was written',
-    });
+    throw new ValidationError(
+      `manifest ${manifestUri}: artifact uri "${uri}" is not an http(s) URL or a path on the manifest's server`,
+      {
+        hint: 'a remote manifest names its artifacts relative to its own URL; nothing was written',
+      },
+    );
   }
   return url.href;
 }
@@ -112,14 +150,20 @@ const rank = (format: string) => {
  * expected checksum (from --checksum or the manifest), sizes. A manifest is followed to its best
  * artifact. A format that contradicts --format or the manifest is a ValidationError.
  */
-export async function resolveSource(uri: string, req: SourceRequest = {}): Promise<DeploySource & { manifest?: Manifest }> {
+export async function resolveSource(
+  uri: string,
+  req: SourceRequest = {},
+): Promise<DeploySource & { manifest?: Manifest }> {
   const local = uri !== '-' && !isUrl(uri);
   let head: Buffer;
   let size: number | undefined;
   let stdin: Readable | undefined;
   if (local) {
     const st = await stat(uri).catch(() => undefined);
-    if (!st?.isFile()) throw new ValidationError(`source ${uri}: ${st ? 'not a regular file' : 'no such file'}`, { hint: 'give a disk image, a rootfs tarball, a filesystem image or a <name>.manifest.json written by bareon-build' });
+    if (!st?.isFile())
+      throw new ValidationError(`source ${uri}: ${st ? 'not a regular file' : 'no such file'}`, {
+        hint: 'give a disk image, a rootfs tarball, a filesystem image or a <name>.manifest.json written by bareon-build',
+      });
     head = await fileHead(uri);
     size = st.size;
   } else {
@@ -135,17 +179,35 @@ export async function resolveSource(uri: string, req: SourceRequest = {}): Promi
   const magic = detectContent(inner);
 
   if (magic === 'manifest' && !compression) {
-    if (req.fromManifest) throw new ValidationError(`manifest ${req.fromManifest} names ${uri}, another manifest, as its artifact`, { hint: 'a manifest lists images and tarballs, not manifests' });
-    const text = await manifestText(local ? createReadStream(uri) : (stdin ?? (await openStored(uri, req.signal)).stream), uri);
+    if (req.fromManifest)
+      throw new ValidationError(`manifest ${req.fromManifest} names ${uri}, another manifest, as its artifact`, {
+        hint: 'a manifest lists images and tarballs, not manifests',
+      });
+    const text = await manifestText(
+      local ? createReadStream(uri) : (stdin ?? (await openStored(uri, req.signal)).stream),
+      uri,
+    );
     const manifest = parseWith(ManifestSchema, parseJson(text, uri), { label: uri });
-    if (uri === '-') throw new ValidationError('a manifest read from stdin cannot name its artifacts', { hint: 'give the manifest as a path or URL' });
+    if (uri === '-')
+      throw new ValidationError('a manifest read from stdin cannot name its artifacts', {
+        hint: 'give the manifest as a path or URL',
+      });
     const artifact = pickArtifact(manifest, uri);
-    const source = await resolveSource(artifact.resolved, { ...req, format: req.format ?? artifact.format, sha256: req.sha256 ?? artifact.sha256, fromManifest: uri }).catch((err: unknown) => {
-      if (err instanceof ValidationError) throw new ValidationError(`manifest ${uri}: ${err.message}`, { hint: err.hint });
+    const source = await resolveSource(artifact.resolved, {
+      ...req,
+      format: req.format ?? artifact.format,
+      sha256: req.sha256 ?? artifact.sha256,
+      fromManifest: uri,
+    }).catch((err: unknown) => {
+      if (err instanceof ValidationError)
+        throw new ValidationError(`manifest ${uri}: ${err.message}`, { hint: err.hint });
       throw err;
     });
     if (source.size !== undefined && source.size !== artifact.size) {
-      throw new ValidationError(`${artifact.resolved}: ${source.size} bytes, but manifest ${uri} records ${artifact.size}`, { hint: 'the artifact changed after the build; rebuild or use the matching manifest' });
+      throw new ValidationError(
+        `${artifact.resolved}: ${source.size} bytes, but manifest ${uri} records ${artifact.size}`,
+        { hint: 'the artifact changed after the build; rebuild or use the matching manifest' },
+      );
     }
     return { ...source, size: artifact.size, virtualSize: source.virtualSize ?? artifact.virtual_size, manifest };
   }
@@ -155,23 +217,31 @@ export async function resolveSource(uri: string, req: SourceRequest = {}): Promi
   let virtualSize: number | undefined;
   let headFrame: DeploySource['headFrame'];
   if (magic === 'qcow2') {
-    if (compression) throw new ValidationError(`source ${uri}: a ${compression}-compressed qcow2`, { hint: 'decompress it first; qcow2 has its own compression' });
+    if (compression)
+      throw new ValidationError(`source ${uri}: a ${compression}-compressed qcow2`, {
+        hint: 'decompress it first; qcow2 has its own compression',
+      });
     format = 'qcow2';
     content = 'disk';
     virtualSize = parseQcow2Header(head).virtualSize;
   } else {
     const known = CONTENT[magic] ?? (req.format?.startsWith('raw') ? CONTENT.disk : undefined);
     if (!known) {
-      throw new ValidationError(`source ${uri}: not a format bareon-deploy knows (no qcow2, tar, ext4 or partition table signature${compression ? ` inside the ${compression} stream` : ''})`, {
-        hint: `formats: ${SOURCE_FORMATS.join(', ')}; --format raw writes an unpartitioned image as it is`,
-      });
+      throw new ValidationError(
+        `source ${uri}: not a format bareon-deploy knows (no qcow2, tar, ext4 or partition table signature${compression ? ` inside the ${compression} stream` : ''})`,
+        {
+          hint: `formats: ${SOURCE_FORMATS.join(', ')}; --format raw writes an unpartitioned image as it is`,
+        },
+      );
     }
     format = compression ? `${known.name}.${compression}` : known.name;
     content = known.content;
     if (content === 'fs') virtualSize = ext4Size(inner);
     else if (content === 'disk' && compression === 'zst') {
       const frame = zstdHeadFrame(head);
-      const frameSize = frame && (frame.contentSize ?? (await decompressHead('zst', head.subarray(0, frame.length), HEAD_FRAME_MAX + 1)).length);
+      const frameSize =
+        frame &&
+        (frame.contentSize ?? (await decompressHead('zst', head.subarray(0, frame.length), HEAD_FRAME_MAX + 1)).length);
       if (frame && frameSize && frameSize <= HEAD_FRAME_MAX) {
         headFrame = { length: frame.length, size: frameSize };
         const rest = zstdContentSize(head.subarray(frame.length));
@@ -180,9 +250,12 @@ export async function resolveSource(uri: string, req: SourceRequest = {}): Promi
     } else if (content === 'disk') virtualSize = compression ? undefined : size;
   }
   if (req.format && req.format !== format) {
-    throw new ValidationError(`source ${uri}: its bytes say ${format}, but ${req.format} was expected`, { hint: 'the format comes from the content; check the file, or drop --format' });
+    throw new ValidationError(`source ${uri}: its bytes say ${format}, but ${req.format} was expected`, {
+      hint: 'the format comes from the content; check the file, or drop --format',
+    });
   }
-  if (req.sha256 && !/^[0-9a-f]{64}$/.test(req.sha256)) throw new ValidationError(`--checksum: expected sha256:<64 hex digits>, got "${req.sha256}"`);
+  if (req.sha256 && !/^[0-9a-f]{64}$/.test(req.sha256))
+    throw new ValidationError(`--checksum: expected sha256:<64 hex digits>, got "${req.sha256}"`);
   let opened = false;
   return {
     uri,

@@ -61,6 +61,7 @@ export const HEAD_FRAME_MAX = 4 * 1024 * 1024;
  */
 export function zstdHeadFrame(head: Buffer): ZstdFrame | undefined {
   const frame = firstZstdFrame(head);
-  if (!frame || (frame.contentSize !== undefined && (frame.contentSize === 0 || frame.contentSize > HEAD_FRAME_MAX))) return undefined;
+  if (!frame || (frame.contentSize !== undefined && (frame.contentSize === 0 || frame.contentSize > HEAD_FRAME_MAX)))
+    return undefined;
   return head.length >= frame.length + 4 && head.readUInt32LE(frame.length) === ZSTD_MAGIC ? frame : undefined;
 }

@@ -22,7 +22,8 @@ export interface DirectReader {
  * aligned buffer can be had.
  */
 export async function openDirect(file: string, count: number, bytes: number): Promise<DirectReader> {
-  if (bytes % DIRECT_ALIGN) throw new RangeError(`openDirect: buffers of ${bytes} bytes are not whole ${DIRECT_ALIGN}-byte blocks`);
+  if (bytes % DIRECT_ALIGN)
+    throw new RangeError(`openDirect: buffers of ${bytes} bytes are not whole ${DIRECT_ALIGN}-byte blocks`);
   let fh: FileHandle | undefined;
   try {
     fh = await open(file, constants.O_RDONLY | constants.O_DIRECT);
@@ -32,7 +33,8 @@ export async function openDirect(file: string, count: number, bytes: number): Pr
       if (!buf) break;
       buffers.push(buf);
     }
-    if (buffers.length === count) return { fh, direct: true, buffers, readLength: (n) => Math.ceil(n / DIRECT_ALIGN) * DIRECT_ALIGN };
+    if (buffers.length === count)
+      return { fh, direct: true, buffers, readLength: (n) => Math.ceil(n / DIRECT_ALIGN) * DIRECT_ALIGN };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EINVAL') {
       await fh?.close();

@@ -138,13 +138,17 @@ export class DiskWriter extends Writable {
   }
 
   override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
-    (this.fh ? this.fh.close() : Promise.resolve()).then(() => done(err), () => done(err));
+    (this.fh ? this.fh.close() : Promise.resolve()).then(
+      () => done(err),
+      () => done(err),
+    );
   }
 }
 
 /** Writes all of `data` at `at` of an open file or block device, however short the single writes come back. */
 export async function writeFully(fh: FileHandle, data: Buffer, at: number): Promise<void> {
-  for (let done = 0; done < data.length; ) done += (await fh.write(data, done, data.length - done, at + done)).bytesWritten;
+  for (let done = 0; done < data.length; )
+    done += (await fh.write(data, done, data.length - done, at + done)).bytesWritten;
 }
 
 /** Writes `buffers` (`bytes` in all) one after another from `at`, with one writev unless it comes back short. */

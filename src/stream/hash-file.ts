@@ -9,7 +9,10 @@ const CHUNK = 4 * 1024 * 1024;
  * it) into two reused buffers: one is hashed while the next is read, and nothing is allocated per
  * chunk.
  */
-export async function hashOpenFile(fh: FileHandle, opts: { progress?: Progress; signal?: AbortSignal } = {}): Promise<{ sha256: string; size: number }> {
+export async function hashOpenFile(
+  fh: FileHandle,
+  opts: { progress?: Progress; signal?: AbortSignal } = {},
+): Promise<{ sha256: string; size: number }> {
   const hash = createHash('sha256');
   const buffers = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
   let size = 0;

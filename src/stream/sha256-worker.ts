@@ -60,7 +60,8 @@ export class Sha256Worker implements ChunkHasher {
 
   /** Adds `chunk`, a view of shared memory, to the hash; resolves once the worker is done with it. */
   async update(chunk: Buffer): Promise<void> {
-    if (!(chunk.buffer instanceof SharedArrayBuffer)) throw new TypeError('Sha256Worker.update needs a view of a SharedArrayBuffer');
+    if (!(chunk.buffer instanceof SharedArrayBuffer))
+      throw new TypeError('Sha256Worker.update needs a view of a SharedArrayBuffer');
     await this.send({ buffer: chunk.buffer, offset: chunk.byteOffset, length: chunk.length });
   }
 

@@ -15,5 +15,6 @@ export function zstdStage(level: number): NodeJS.ReadWriteStream {
 
 /** What an exporter that writes zstd checks in `validate`: the tool is there. */
 export async function requireZstd(output: string): Promise<void> {
-  if ((await execa('zstd', ['--version'], { reject: false })).failed) throw new ValidationError(`${output} needs the zstd command`, { hint: 'apt-get install zstd (make setup does)' });
+  if ((await execa('zstd', ['--version'], { reject: false })).failed)
+    throw new ValidationError(`${output} needs the zstd command`, { hint: 'apt-get install zstd (make setup does)' });
 }

@@ -32,11 +32,21 @@ export function zstdHeadFrameCompressor(opts: HeadFrameOptions): Duplex {
       have += take;
       if (take < next.value.length) rest = next.value.subarray(take);
     }
-    const headFrame = await execa('zstd', ['-q', '-c', '-19', `--stream-size=${have}`], { input: Buffer.concat(head), encoding: 'buffer', cancelSignal: opts.signal });
+    const headFrame = await execa('zstd', ['-q', '-c', '-19', `--stream-size=${have}`], {
+      input: Buffer.concat(head),
+      encoding: 'buffer',
+      cancelSignal: opts.signal,
+    });
     yield Buffer.from(headFrame.stdout);
 
     const restSize = opts.totalBytes === undefined ? [] : [`--stream-size=${opts.totalBytes - have}`];
-    const child = execa('zstd', ['-q', '-c', '-T0', `-${opts.level ?? 3}`, ...restSize], { stdin: 'pipe', stdout: 'pipe', buffer: { stdout: false }, cancelSignal: opts.signal, reject: false });
+    const child = execa('zstd', ['-q', '-c', '-T0', `-${opts.level ?? 3}`, ...restSize], {
+      stdin: 'pipe',
+      stdout: 'pipe',
+      buffer: { stdout: false },
+      cancelSignal: opts.signal,
+      reject: false,
+    });
     child.stdin!.on('error', () => {}); // the exit status tells
     const feed = (async () => {
       try {
@@ -53,6 +63,7 @@ export function zstdHeadFrameCompressor(opts: HeadFrameOptions): Duplex {
     for await (const chunk of child.stdout!) yield chunk as Buffer;
     await feed;
     const r = await child;
-    if (r.exitCode !== 0) throw new BareonError(`zstd failed compressing the disk image (exit ${r.exitCode}): ${String(r.stderr).trim()}`);
+    if (r.exitCode !== 0)
+      throw new BareonError(`zstd failed compressing the disk image (exit ${r.exitCode}): ${String(r.stderr).trim()}`);
   });
 }

@@ -11,7 +11,11 @@ const images = inject('bootableImages');
  */
 describe('booting the built images under QEMU (TCG)', () => {
   it('the msdos layout reaches login: with SeaBIOS', async () => {
-    const r = await bootToLogin(path.join(images.msdos, 'debian-msdos.qcow2'), { firmware: 'bios', name: 'msdos-qcow2', timeoutMs: 240_000 });
+    const r = await bootToLogin(path.join(images.msdos, 'debian-msdos.qcow2'), {
+      firmware: 'bios',
+      name: 'msdos-qcow2',
+      timeoutMs: 240_000,
+    });
     console.log(`msdos qcow2, SeaBIOS: login after ${r.seconds.toFixed(1)} s`);
     expect(r.reachedLogin, `no login prompt within 240 s; serial log kept at ${r.keptLog}`).toBe(true);
     expect(r.log).not.toMatch(/fsck not present/);

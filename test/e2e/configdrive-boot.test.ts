@@ -26,7 +26,8 @@ function watchLargestFile(dirs: string[], except: string) {
       const fst = await lstat(f).catch(() => undefined);
       if (!fst) continue;
       if (fst.isDirectory()) await walk(f, st.dev);
-      else if (fst.isFile() && f !== except && fst.mtimeMs >= started && fst.size > largest.size) largest = { file: f, size: fst.size };
+      else if (fst.isFile() && f !== except && fst.mtimeMs >= started && fst.size > largest.size)
+        largest = { file: f, size: fst.size };
     }
   };
   const loop = (async () => {
@@ -63,7 +64,12 @@ async function seed(name: string): Promise<{ meta: string; user: string; marker:
 
 /** Boots `disk` and expects cloud-init to have applied the drive: the hostname at the login prompt and the marker. */
 async function bootsWith(disk: string, s: { marker: string; hostname: string }, name: string): Promise<string> {
-  const boot = await bootToLogin(disk, { firmware: 'bios', name, until: [new RegExp(`${s.hostname} login:`), new RegExp(s.marker)], timeoutMs: 300_000 });
+  const boot = await bootToLogin(disk, {
+    firmware: 'bios',
+    name,
+    until: [new RegExp(`${s.hostname} login:`), new RegExp(s.marker)],
+    timeoutMs: 300_000,
+  });
   expect(boot.reachedLogin, `no login prompt; serial log: ${boot.keptLog}`).toBe(true);
   expect(boot.log, `serial log: ${boot.keptLog}`).toMatch(new RegExp(`${s.hostname} login:`));
   expect(boot.log, `serial log: ${boot.keptLog}`).toMatch(new RegExp(s.marker));
@@ -88,11 +94,31 @@ describe('config drives applied by cloud-init at first boot (TCG)', () => {
     const disk = path.join(dir, 'build-to-disk.img');
     const out = path.join(dir, 'build-out');
     const watcher = watchLargestFile([tmpdir(), '/var/tmp', out], disk);
-    const r = await bareon('build', [path.join(REPO, 'profiles/debian-cloud.yaml'), '--target', disk, '--size', '4GiB', '--user-data', s.user, '--meta-data', s.meta, '--config-drive-flavor', 'config-2', '-o', out], { stdin: 'ignore' });
+    const r = await bareon(
+      'build',
+      [
+        path.join(REPO, 'profiles/debian-cloud.yaml'),
+        '--target',
+        disk,
+        '--size',
+        '4GiB',
+        '--user-data',
+        s.user,
+        '--meta-data',
+        s.meta,
+        '--config-drive-flavor',
+        'config-2',
+        '-o',
+        out,
+      ],
+      { stdin: 'ignore' },
+    );
     const largest = await watcher.stop();
     expect(r.exitCode, String(r.all)).toBe(0);
     expect(largest.size, `largest file written outside the target: ${largest.file}`).toBeLessThanOrEqual(64 * 2 ** 20);
-    console.log(`build to disk: largest other file ${largest.file ?? 'none'} (${largest.size} bytes), ${watcher.scans()} scans`);
+    console.log(
+      `build to disk: largest other file ${largest.file ?? 'none'} (${largest.size} bytes), ${watcher.scans()} scans`,
+    );
     // the step cache applied (the setup built this profile): only the disk took time
     const manifest = JSON.parse(await readFile(path.join(out, 'debian-cloud.manifest.json'), 'utf8'));
     expect(manifest.steps.every((step: { cached: boolean }) => step.cached)).toBe(true);
@@ -106,15 +132,48 @@ describe('config drives applied by cloud-init at first boot (TCG)', () => {
   it('bareon-deploy --user-data writes a nocloud drive on vfat; bareon run configdrive replaces it with one on iso9660, which cloud-init applies', async () => {
     const first = await seed('deploy');
     const disk = path.join(dir, 'alone.img');
-    const r = await deploy([manifest, disk, '--size', '4GiB', '--grow', '--user-data', first.user, '--meta-data', first.meta, '--config-drive-flavor', 'nocloud', '--config-drive-fs', 'vfat']);
+    const r = await deploy([
+      manifest,
+      disk,
+      '--size',
+      '4GiB',
+      '--grow',
+      '--user-data',
+      first.user,
+      '--meta-data',
+      first.meta,
+      '--config-drive-flavor',
+      'nocloud',
+      '--config-drive-fs',
+      'vfat',
+    ]);
     expect(r.exitCode, String(r.all)).toBe(0);
     const drive = JSON.parse((await execa('sfdisk', ['--json', disk])).stdout).partitiontable.partitions.at(-1);
     const offset = drive.start * 512;
-    expect((await execa('mlabel', ['-s', '-i', `${disk}@@${offset}`, '::'], { env: { MTOOLS_SKIP_CHECK: '1' } })).stdout).toMatch(/CIDATA/i);
-    expect((await execa('mtype', ['-i', `${disk}@@${offset}`, '::/meta-data'], { env: { MTOOLS_SKIP_CHECK: '1' } })).stdout).toContain(`local-hostname: ${first.hostname}`);
+    expect(
+      (await execa('mlabel', ['-s', '-i', `${disk}@@${offset}`, '::'], { env: { MTOOLS_SKIP_CHECK: '1' } })).stdout,
+    ).toMatch(/CIDATA/i);
+    expect(
+      (await execa('mtype', ['-i', `${disk}@@${offset}`, '::/meta-data'], { env: { MTOOLS_SKIP_CHECK: '1' } })).stdout,
+    ).toContain(`local-hostname: ${first.hostname}`);
 
     const s = await seed('alone');
-    const added = await bareon('bareon', ['run', 'configdrive', '--target', disk, '--user-data', s.user, '--meta-data', s.meta, '--config-drive-fs', 'iso9660'], { stdin: 'ignore' });
+    const added = await bareon(
+      'bareon',
+      [
+        'run',
+        'configdrive',
+        '--target',
+        disk,
+        '--user-data',
+        s.user,
+        '--meta-data',
+        s.meta,
+        '--config-drive-fs',
+        'iso9660',
+      ],
+      { stdin: 'ignore' },
+    );
     expect(added.exitCode, String(added.all)).toBe(0);
     expect(String(added.all)).toMatch(/\(reused\)/);
     const log = await bootsWith(disk, s, 'alone');

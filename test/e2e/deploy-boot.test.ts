@@ -68,7 +68,11 @@ async function deployOntoLoop(loop: string, source: string): Promise<void> {
 /** Partitions of a disk image as sfdisk sees them (bytes). */
 async function table(disk: string): Promise<{ start: number; size: number; node: string }[]> {
   const t = JSON.parse((await execa('sfdisk', ['--json', disk])).stdout).partitiontable;
-  return t.partitions.map((p: { start: number; size: number; node: string }) => ({ ...p, start: p.start * 512, size: p.size * 512 }));
+  return t.partitions.map((p: { start: number; size: number; node: string }) => ({
+    ...p,
+    start: p.start * 512,
+    size: p.size * 512,
+  }));
 }
 
 describe('bareon-deploy of the bootable qcow2 onto a 6 GiB image file', () => {
@@ -77,13 +81,23 @@ describe('bareon-deploy of the bootable qcow2 onto a 6 GiB image file', () => {
     const r = await deploy([qcow2Manifest(), target, '--size', '6GiB']);
     expect(r.exitCode, String(r.all)).toBe(0);
     const source = path.join(images.gpt, 'debian-bootable.qcow2');
-    const virtual = JSON.parse((await execa('qemu-img', ['info', '--output=json', source])).stdout)['virtual-size'] as number;
+    const virtual = JSON.parse((await execa('qemu-img', ['info', '--output=json', source])).stdout)[
+      'virtual-size'
+    ] as number;
     // the primary GPT header changes when the backup moves: compare everything after the first MiB, and the boot code before it
-    const window = (file: string, driver: string) => `json:${JSON.stringify({ driver: 'raw', offset: 2 ** 20, size: virtual - 2 ** 20, file: { driver, file: { driver: 'file', filename: file } } })}`;
+    const window = (file: string, driver: string) =>
+      `json:${JSON.stringify({ driver: 'raw', offset: 2 ** 20, size: virtual - 2 ** 20, file: { driver, file: { driver: 'file', filename: file } } })}`;
     const cmp = await execa('qemu-img', ['compare', window(source, 'qcow2'), window(target, 'raw')], { reject: false });
     expect(cmp.exitCode, cmp.stdout + cmp.stderr).toBe(0);
     const head = path.join(dir, 'source-head.raw');
-    await execa('qemu-img', ['convert', '--image-opts', `driver=raw,size=${2 ** 20},file.driver=qcow2,file.file.filename=${source}`, '-O', 'raw', head]);
+    await execa('qemu-img', [
+      'convert',
+      '--image-opts',
+      `driver=raw,size=${2 ** 20},file.driver=qcow2,file.file.filename=${source}`,
+      '-O',
+      'raw',
+      head,
+    ]);
     const bootCode = async (file: string) => {
       const fh = await open(file, 'r');
       try {
@@ -106,7 +120,9 @@ describe('bareon-deploy of the bootable qcow2 onto a 6 GiB image file', () => {
     expect(r.exitCode, String(r.all)).toBe(0);
     const root = (await table(target)).at(-1)!;
     expect(root.start + root.size).toBeGreaterThan(6 * GiB - 2 ** 20);
-    const blocks = /Block count:\s+(\d+)/.exec((await execa('dumpe2fs', ['-h', `${target}?offset=${root.start}`])).stdout)![1];
+    const blocks = /Block count:\s+(\d+)/.exec(
+      (await execa('dumpe2fs', ['-h', `${target}?offset=${root.start}`])).stdout,
+    )![1];
     expect(Number(blocks) * 4096).toBe(root.size - (root.size % 4096));
     await bootsWithIdentity(target, 'bios', 'deploy-qcow2-grown');
   });
@@ -117,8 +133,16 @@ describe('bareon-deploy of the bootable qcow2 onto a 6 GiB image file', () => {
   });
 
   it('the two deploys boot with different machine-ids and SSH host keys, and sshd runs in both (first-boot hygiene)', () => {
-    expect(identities.map((i) => i.name), 'both deploys above booted').toEqual(['deploy-qcow2-grown', 'loop-qcow2']);
-    for (const id of identities) expect(id, `${id.name}: identity not printed on the console`).toMatchObject({ machineId: expect.any(String), hostKey: expect.any(String), sshd: 'active' });
+    expect(
+      identities.map((i) => i.name),
+      'both deploys above booted',
+    ).toEqual(['deploy-qcow2-grown', 'loop-qcow2']);
+    for (const id of identities)
+      expect(id, `${id.name}: identity not printed on the console`).toMatchObject({
+        machineId: expect.any(String),
+        hostKey: expect.any(String),
+        sshd: 'active',
+      });
     expect(identities[0].machineId).not.toBe(identities[1].machineId);
     expect(identities[0].hostKey).not.toBe(identities[1].hostKey);
   });
@@ -139,13 +163,24 @@ describe('bareon-deploy of the bootable rootfs tar.zst onto a layout', () => {
     expect(first.exitCode, String(first.all)).toBe(0);
     expect((await execa('sgdisk', ['-v', target])).stdout).toContain('No problems found');
     const [, , rootBefore] = await table(target);
-    expect((await execa('blkid', ['-p', '-o', 'value', '-s', 'TYPE', `--offset=${rootBefore.start}`, target], { reject: false })).stdout, 'partitioning alone makes no filesystem').toBe('');
+    expect(
+      (
+        await execa('blkid', ['-p', '-o', 'value', '-s', 'TYPE', `--offset=${rootBefore.start}`, target], {
+          reject: false,
+        })
+      ).stdout,
+      'partitioning alone makes no filesystem',
+    ).toBe('');
     const second = await deploy([tarManifest(), target, ...layout, '--only', 'filesystems,deploy,fstab,bootloader']);
     expect(second.exitCode, String(second.all)).toBe(0);
     const [, , root, varPart] = await table(target);
-    expect((await execa('blkid', ['-p', '-o', 'value', '-s', 'TYPE', `--offset=${root.start}`, target])).stdout).toBe('xfs');
+    expect((await execa('blkid', ['-p', '-o', 'value', '-s', 'TYPE', `--offset=${root.start}`, target])).stdout).toBe(
+      'xfs',
+    );
     // /var holds what the tarball put there (dpkg's database), not the root filesystem
-    expect((await execa('debugfs', ['-R', 'cat /lib/dpkg/status', `${target}?offset=${varPart.start}`])).stdout).toMatch(/^Package: /m);
+    expect(
+      (await execa('debugfs', ['-R', 'cat /lib/dpkg/status', `${target}?offset=${varPart.start}`])).stdout,
+    ).toMatch(/^Package: /m);
     const log = await expectBoots(target, 'uefi', 'deploy-tar-xfs-two-step');
     expect(log).not.toMatch(/Failed to mount/);
   });

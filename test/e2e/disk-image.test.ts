@@ -25,9 +25,15 @@ describe('bareon-build profiles/debian-bootable.yaml', () => {
     // root filesystem gives the same bytes is reproducible.test.ts, on debian-minimal)
     const out = await mkdtemp(path.join(tmpdir(), 'bareon-repro-disk-'));
     try {
-      const r = await bareon('build', [images.gptProfile, '-o', out], { env: { SOURCE_DATE_EPOCH: String(TEST_EPOCH) } });
+      const r = await bareon('build', [images.gptProfile, '-o', out], {
+        env: { SOURCE_DATE_EPOCH: String(TEST_EPOCH) },
+      });
       expect(r.exitCode, String(r.all).slice(-3000)).toBe(0);
-      for (const format of ['raw', 'qcow2']) await expectIdentical(path.join(images.gpt, `debian-bootable.${format}`), path.join(out, `debian-bootable.${format}`));
+      for (const format of ['raw', 'qcow2'])
+        await expectIdentical(
+          path.join(images.gpt, `debian-bootable.${format}`),
+          path.join(out, `debian-bootable.${format}`),
+        );
     } finally {
       await rm(out, { recursive: true, force: true });
     }
@@ -46,7 +52,8 @@ describe('bareon-build profiles/debian-bootable.yaml', () => {
       expect(dump).toMatch(/type=83, bootable/);
       expect(dump).toMatch(/type=82/);
       const manifest = await manifestOf(images.msdos, 'debian-msdos');
-      for (const part of manifest.artifacts[0].partitions!) if (part.fs?.type === 'ext4') await execa('e2fsck', ['-fn', `${raw}?offset=${part.offset}`]);
+      for (const part of manifest.artifacts[0].partitions!)
+        if (part.fs?.type === 'ext4') await execa('e2fsck', ['-fn', `${raw}?offset=${part.offset}`]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -58,7 +65,13 @@ describe('first-boot hygiene of the bootable profile', () => {
   it('its rootfs artifact carries no host keys, machine-id, seed, apt state, build logs or backups', async () => {
     const tarFile = path.join(images.tar, 'debian-bootable-tar.tar.zst');
     const listing = (await execa('tar', ['--zstd', '-tvf', tarFile], { maxBuffer: 1 << 28 })).stdout.split('\n');
-    const names = listing.map((l) => l.split(/\s+/).slice(5).join(' ').replace(/ -> .*$/, ''));
+    const names = listing.map((l) =>
+      l
+        .split(/\s+/)
+        .slice(5)
+        .join(' ')
+        .replace(/ -> .*$/, ''),
+    );
     expect(names.filter((n) => hygieneItem(n))).toEqual([]);
     expect(names).toContain('etc/systemd/system/ssh.service.d/bareon-host-keys.conf');
     expect(listing.find((l) => l.endsWith(' etc/machine-id'))).toMatch(/^-r--r--r-- root\/root\s+0 /);

@@ -27,8 +27,18 @@ const MASK = 0x00ff_ffff_ffff_fe00n;
 export async function makeBaseImages(dir: string): Promise<BaseImage[]> {
   const specs: [string, string, string, string[]][] = [
     ['v3-64k', '4M', '', ['write -P 0x11 3M 64k', 'write -P 0x12 0 1088k', 'write -P 0x13 2M 128k', 'write -z 1M 64k']],
-    ['v3-512', '3M', 'cluster_size=512', ['write -P 0x21 1900k 1100k', 'write -P 0x22 0 4k', 'write -P 0x23 1M 1536', 'write -z 2100k 2k']],
-    ['v2-4k', '6M', 'compat=0.10,cluster_size=4096', ['write -P 0x31 4M 1100k', 'write -P 0x32 0 8k', 'write -P 0x33 2M 4k']],
+    [
+      'v3-512',
+      '3M',
+      'cluster_size=512',
+      ['write -P 0x21 1900k 1100k', 'write -P 0x22 0 4k', 'write -P 0x23 1M 1536', 'write -z 2100k 2k'],
+    ],
+    [
+      'v2-4k',
+      '6M',
+      'compat=0.10,cluster_size=4096',
+      ['write -P 0x31 4M 1100k', 'write -P 0x32 0 8k', 'write -P 0x33 2M 4k'],
+    ],
   ];
   const out: BaseImage[] = [];
   for (const [name, size, opts, io] of specs) {
@@ -45,7 +55,16 @@ function describeImage(name: string, bytes: Buffer): BaseImage {
   const clusterSize = 2 ** bytes.readUInt32BE(20);
   const l1Offset = Number(bytes.readBigUInt64BE(40));
   const l1Size = bytes.readUInt32BE(36);
-  const img: BaseImage = { name, bytes, clusterSize, l1Offset, l1Entries: [], l2Tables: [], l2Entries: [], clusters: [] };
+  const img: BaseImage = {
+    name,
+    bytes,
+    clusterSize,
+    l1Offset,
+    l1Entries: [],
+    l2Tables: [],
+    l2Entries: [],
+    clusters: [],
+  };
   for (let i = 0; i < l1Size; i++) {
     const l2 = Number(bytes.readBigUInt64BE(l1Offset + i * 8) & MASK);
     if (!l2) continue;
@@ -69,17 +88,45 @@ const setU64 = (b: Buffer, at: number, v: bigint) => b.writeBigUInt64BE(BigInt.a
 
 /** Header fields: [name, byte offset, width]. */
 const FIELDS: [string, number, 4 | 8][] = [
-  ['version', 4, 4], ['backing_file_offset', 8, 8], ['cluster_bits', 20, 4], ['size', 24, 8], ['crypt_method', 32, 4], ['l1_size', 36, 4],
-  ['l1_table_offset', 40, 8], ['refcount_table_offset', 48, 8], ['refcount_table_clusters', 56, 4], ['nb_snapshots', 60, 4], ['snapshots_offset', 64, 8],
-  ['incompatible_features', 72, 8], ['autoclear_features', 88, 8], ['refcount_order', 96, 4], ['header_length', 100, 4],
+  ['version', 4, 4],
+  ['backing_file_offset', 8, 8],
+  ['cluster_bits', 20, 4],
+  ['size', 24, 8],
+  ['crypt_method', 32, 4],
+  ['l1_size', 36, 4],
+  ['l1_table_offset', 40, 8],
+  ['refcount_table_offset', 48, 8],
+  ['refcount_table_clusters', 56, 4],
+  ['nb_snapshots', 60, 4],
+  ['snapshots_offset', 64, 8],
+  ['incompatible_features', 72, 8],
+  ['autoclear_features', 88, 8],
+  ['refcount_order', 96, 4],
+  ['header_length', 100, 4],
 ];
 
 /** Values worth trying in a field: edges, neighbours of the honest value, other tables' offsets, huge ones. */
 function interesting(img: BaseImage, honest: bigint, r: () => number): bigint {
   const cs = BigInt(img.clusterSize);
   return pick(r, [
-    0n, 1n, 8n, 512n, cs, honest + 1n, honest - 1n, honest * 2n, honest + cs, honest + 512n, honest ^ (1n << BigInt(Math.floor(r() * 64))),
-    BigInt(pick(r, img.l2Tables)), BigInt(pick(r, img.clusters)), BigInt(img.l1Offset), 1n << 62n, 1n << 40n, BigInt(img.bytes.length), BigInt(Math.floor(r() * 2 ** 32)),
+    0n,
+    1n,
+    8n,
+    512n,
+    cs,
+    honest + 1n,
+    honest - 1n,
+    honest * 2n,
+    honest + cs,
+    honest + 512n,
+    honest ^ (1n << BigInt(Math.floor(r() * 64))),
+    BigInt(pick(r, img.l2Tables)),
+    BigInt(pick(r, img.clusters)),
+    BigInt(img.l1Offset),
+    1n << 62n,
+    1n << 40n,
+    BigInt(img.bytes.length),
+    BigInt(Math.floor(r() * 2 ** 32)),
   ]);
 }
 
@@ -90,7 +137,10 @@ const mutations: Record<string, Mutation> = {
     const v = interesting(img, honest, r);
     if (width === 8) setU64(b, at, v);
     else b.writeUInt32BE(Number(BigInt.asUintN(32, v)), at);
-    return { bytes: b, did: `header ${name} ${honest} → ${width === 8 ? BigInt.asUintN(64, v) : BigInt.asUintN(32, v)}` };
+    return {
+      bytes: b,
+      did: `header ${name} ${honest} → ${width === 8 ? BigInt.asUintN(64, v) : BigInt.asUintN(32, v)}`,
+    };
   },
   l1(img, b, r) {
     const at = pick(r, [...img.l1Entries, img.l1Offset + 8 * Math.floor(r() * 4)]);
@@ -121,8 +171,18 @@ function tableEntry(img: BaseImage, b: Buffer, at: number, r: () => number): big
   const old = b.readBigUInt64BE(at);
   const copied = 1n << 63n;
   const v = pick(r, [
-    copied | BigInt(pick(r, img.clusters)), copied | BigInt(pick(r, img.l2Tables)), copied | BigInt(img.l1Offset), b.readBigUInt64BE(Math.min(b.length - 8, pick(r, [...img.l2Entries, ...img.l1Entries]))),
-    copied | 0x200n, 0n, old + 512n, copied | BigInt(b.length + img.clusterSize * 4), old | (1n << 62n), old | 1n, old ^ (1n << BigInt(Math.floor(r() * 64))), 1n,
+    copied | BigInt(pick(r, img.clusters)),
+    copied | BigInt(pick(r, img.l2Tables)),
+    copied | BigInt(img.l1Offset),
+    b.readBigUInt64BE(Math.min(b.length - 8, pick(r, [...img.l2Entries, ...img.l1Entries]))),
+    copied | 0x200n,
+    0n,
+    old + 512n,
+    copied | BigInt(b.length + img.clusterSize * 4),
+    old | (1n << 62n),
+    old | 1n,
+    old ^ (1n << BigInt(Math.floor(r() * 64))),
+    1n,
   ]);
   setU64(b, at, v);
   return BigInt.asUintN(64, v);

@@ -18,7 +18,11 @@ export function seeded(seed: number) {
 export type Rng = ReturnType<typeof seeded>;
 
 export type Magic = 'ustar' | 'gnu' | 'v7';
-const MAGIC: Record<Magic, Buffer> = { ustar: Buffer.from('ustar\x0000', 'latin1'), gnu: Buffer.from('ustar  \0', 'latin1'), v7: Buffer.alloc(8) };
+const MAGIC: Record<Magic, Buffer> = {
+  ustar: Buffer.from('ustar\x0000', 'latin1'),
+  gnu: Buffer.from('ustar  \0', 'latin1'),
+  v7: Buffer.alloc(8),
+};
 
 export interface HeaderFields {
   name: string | Buffer;
@@ -37,7 +41,8 @@ export interface HeaderFields {
   sparse?: { slots: [number, number][]; extended: boolean; realsize: number };
 }
 
-const octal = (b: Buffer, off: number, len: number, v: number) => b.write(v.toString(8).padStart(len - 1, '0') + '\0', off, len, 'latin1');
+const octal = (b: Buffer, off: number, len: number, v: number) =>
+  b.write(`${v.toString(8).padStart(len - 1, '0')}\0`, off, len, 'latin1');
 
 /** Recomputes the checksum of a header block in place (and returns it). */
 export function fixChecksum(b: Buffer, off = 0): Buffer {
@@ -131,9 +136,11 @@ export function headerOffsets(tar: Buffer): number[] {
     out.push(pos);
     const size = parseInt(h.toString('latin1', 124, 136).replace(/\0.*$/, '').trim() || '0', 8);
     const type = String.fromCharCode(h[156] || 0x30);
-    const data = type === '1' || type === '2' || type === '3' || type === '4' || type === '5' || type === '6' ? 0 : size;
+    const data =
+      type === '1' || type === '2' || type === '3' || type === '4' || type === '5' || type === '6' ? 0 : size;
     let ext = 0;
-    if (type === 'S' && h[482]) while (pos + BLOCK * (ext + 2) <= tar.length && tar[pos + BLOCK * (ext + 1) + 504]) ext++;
+    if (type === 'S' && h[482])
+      while (pos + BLOCK * (ext + 2) <= tar.length && tar[pos + BLOCK * (ext + 1) + 504]) ext++;
     if (type === 'S' && h[482]) ext++;
     if (!Number.isFinite(data)) break;
     pos += BLOCK * (1 + ext) + Math.ceil(data / BLOCK) * BLOCK;
@@ -165,7 +172,22 @@ export function randomArchive(rng: Rng, place: FuzzPlace): { tar: Buffer; label:
     return `${rng.pick(NAMES)}${rng.chance(0.5) ? '' : rng.int(3)}`;
   };
   const target = (): string =>
-    rng.pick([place.outside, `${place.outside}/file`, '../outside', '../outside/file', '../../outside', 'a', 'a/b', '.', '..', '/', '/etc/x-none', rng.pick(made.length ? made : ['a']), `./${rng.pick(NAMES)}`, `${rng.pick(NAMES)}/../../outside`]);
+    rng.pick([
+      place.outside,
+      `${place.outside}/file`,
+      '../outside',
+      '../outside/file',
+      '../../outside',
+      'a',
+      'a/b',
+      '.',
+      '..',
+      '/',
+      '/etc/x-none',
+      rng.pick(made.length ? made : ['a']),
+      `./${rng.pick(NAMES)}`,
+      `${rng.pick(NAMES)}/../../outside`,
+    ]);
   /** a name written one of three ways: ustar (with prefix when long), GNU L, PAX path */
   const named = (name: string, h: Partial<HeaderFields>, link?: string): Buffer[] => {
     const style = rng.int(4);
@@ -193,7 +215,8 @@ export function randomArchive(rng: Rng, place: FuzzPlace): { tar: Buffer; label:
     const kind = rng.int(11);
     let name = someName();
     if (rng.chance(0.08)) name = `${name}/${'n'.repeat(60 + rng.int(80))}`;
-    if (rng.chance(0.05)) name = rng.pick([`/${name}`, `./${name}`, `${name}/./x`, `${name}//y`, `../${name}`, `${name}/../../z`]);
+    if (rng.chance(0.05))
+      name = rng.pick([`/${name}`, `./${name}`, `${name}/./x`, `${name}//y`, `../${name}`, `${name}/../../z`]);
     switch (kind) {
       case 0:
         parts.push(...named(`${name}/`, { type: '5', mode: 0o755 }));
@@ -212,19 +235,37 @@ export function randomArchive(rng: Rng, place: FuzzPlace): { tar: Buffer; label:
         labels.push('symlink');
         break;
       case 5:
-        parts.push(...named(name, { type: '1' }, rng.pick([`${place.outside}/file`, '../outside/file', rng.pick(made.length ? made : ['a']), `${rng.pick(made.length ? made : ['a'])}/file`, 'a/../../outside/file', '/etc/x-none'])));
+        parts.push(
+          ...named(
+            name,
+            { type: '1' },
+            rng.pick([
+              `${place.outside}/file`,
+              '../outside/file',
+              rng.pick(made.length ? made : ['a']),
+              `${rng.pick(made.length ? made : ['a'])}/file`,
+              'a/../../outside/file',
+              '/etc/x-none',
+            ]),
+          ),
+        );
         labels.push('hardlink');
         break;
       case 6: {
         // a file written through something made earlier
         const via = made.length ? rng.pick(made) : 'lnk';
         const body = Buffer.from('owned\n');
-        parts.push(...named(`${via}/${rng.pick(['file', 'new', 'dir/new'])}`, { type: '0', size: body.length }), pad(body));
+        parts.push(
+          ...named(`${via}/${rng.pick(['file', 'new', 'dir/new'])}`, { type: '0', size: body.length }),
+          pad(body),
+        );
         labels.push('through');
         break;
       }
       case 7:
-        parts.push(...named(name, { type: rng.pick(['3', '4', '6']), devmajor: 1, devminor: rng.pick([3, 5]), mode: 0o600 }));
+        parts.push(
+          ...named(name, { type: rng.pick(['3', '4', '6']), devmajor: 1, devminor: rng.pick([3, 5]), mode: 0o600 }),
+        );
         labels.push('node');
         break;
       case 8: {
@@ -233,11 +274,16 @@ export function randomArchive(rng: Rng, place: FuzzPlace): { tar: Buffer; label:
         const slots: [number, number][] = [];
         for (let s = 0; s < n; s++) slots.push([s * 4096, 1 + rng.int(700)]);
         const realsize = n * 4096 + rng.int(3) * 4096;
-        const stored = slots.map(([, len]) => pad(Buffer.alloc(len, 0x41 + s(len)))).reduce((a, b) => Buffer.concat([a, b]), Buffer.alloc(0));
+        const stored = slots
+          .map(([, len]) => pad(Buffer.alloc(len, 0x41 + s(len))))
+          .reduce((a, b) => Buffer.concat([a, b]), Buffer.alloc(0));
         const size = rng.chance(0.8) ? stored.length : rng.int(stored.length + 2000);
         parts.push(header({ name, type: 'S', size, magic: 'gnu', sparse: { slots, extended: n > 4, realsize } }));
         if (n > 4) parts.push(sparseExtension(slots.slice(4), false));
-        parts.push(stored.subarray(0, Math.ceil(size / BLOCK) * BLOCK), Buffer.alloc(Math.max(0, Math.ceil(size / BLOCK) * BLOCK - stored.length)));
+        parts.push(
+          stored.subarray(0, Math.ceil(size / BLOCK) * BLOCK),
+          Buffer.alloc(Math.max(0, Math.ceil(size / BLOCK) * BLOCK - stored.length)),
+        );
         labels.push('gnu-sparse');
         break;
       }
@@ -254,8 +300,16 @@ export function randomArchive(rng: Rng, place: FuzzPlace): { tar: Buffer; label:
       }
       default: {
         // a global header, or a PAX header with a huge length
-        if (rng.chance(0.5)) parts.push(pax([[rng.pick(['comment', 'path', 'size']), rng.pick(['x', '1024', name])]], 'g'));
-        else parts.push(header({ name: 'PaxHeaders/huge', type: rng.pick(['x', 'L', 'K']), size: rng.pick([2 ** 20 + 1, 2 ** 29, 2 ** 33]) }));
+        if (rng.chance(0.5))
+          parts.push(pax([[rng.pick(['comment', 'path', 'size']), rng.pick(['x', '1024', name])]], 'g'));
+        else
+          parts.push(
+            header({
+              name: 'PaxHeaders/huge',
+              type: rng.pick(['x', 'L', 'K']),
+              size: rng.pick([2 ** 20 + 1, 2 ** 29, 2 ** 33]),
+            }),
+          );
         labels.push('meta');
       }
     }
@@ -286,7 +340,18 @@ export function mutate(rng: Rng, tar: Buffer): { tar: Buffer; label: string } {
       case 1:
       case 2: {
         // a bit flip in a header, its checksum mended or not
-        const byte = at + rng.pick([rng.int(BLOCK), 124 + rng.int(12), 156, rng.int(100), 157 + rng.int(100), 345 + rng.int(155), 482, 483 + rng.int(12)]);
+        const byte =
+          at +
+          rng.pick([
+            rng.int(BLOCK),
+            124 + rng.int(12),
+            156,
+            rng.int(100),
+            157 + rng.int(100),
+            345 + rng.int(155),
+            482,
+            483 + rng.int(12),
+          ]);
         if (byte >= out.length) break;
         out[byte] ^= 1 << rng.int(8);
         const mend = rng.chance(0.7);
@@ -303,7 +368,15 @@ export function mutate(rng: Rng, tar: Buffer): { tar: Buffer; label: string } {
       }
       case 4: {
         // a PAX header in front of an entry: size override, or a rename
-        const recs: [string, string][] = [rng.pick([['size', String(rng.pick([0, 1, 511, 512, 513, 4096, 2 ** 40]))], ['path', rng.pick(['lnk/over', '../over', 'a/b', ''])], ['linkpath', rng.pick(['/', '..', 'lnk'])], ['GNU.sparse.major', '1'], ['GNU.sparse.map', '0,100,4096,100']] as [string, string][])];
+        const recs: [string, string][] = [
+          rng.pick([
+            ['size', String(rng.pick([0, 1, 511, 512, 513, 4096, 2 ** 40]))],
+            ['path', rng.pick(['lnk/over', '../over', 'a/b', ''])],
+            ['linkpath', rng.pick(['/', '..', 'lnk'])],
+            ['GNU.sparse.major', '1'],
+            ['GNU.sparse.map', '0,100,4096,100'],
+          ] as [string, string][]),
+        ];
         out = Buffer.concat([out.subarray(0, at), pax(recs), out.subarray(at)]);
         done.push(`pax@${at}:${recs[0][0]}=${recs[0][1]}`);
         break;

@@ -9,6 +9,15 @@ export const BIN = {
 };
 
 /** Runs a bareon command and returns its result whatever the exit code. */
-export function bareon(bin: keyof typeof BIN, args: string[], opts: Options = {}): Promise<Result> & { kill(signal?: NodeJS.Signals): boolean } {
-  return execa(process.execPath, [BIN[bin], ...args], { reject: false, all: true, ...opts, env: { BAREON_PLUGIN_PATH: '', ...opts.env } }) as never;
+export function bareon(
+  bin: keyof typeof BIN,
+  args: string[],
+  opts: Options = {},
+): Promise<Result> & { kill(signal?: NodeJS.Signals): boolean } {
+  return execa(process.execPath, [BIN[bin], ...args], {
+    reject: false,
+    all: true,
+    ...opts,
+    env: { BAREON_PLUGIN_PATH: '', ...opts.env },
+  }) as never;
 }

@@ -46,8 +46,10 @@ export async function leftovers(target: string): Promise<string[]> {
   const loops = (await execa('losetup', ['--list', '--noheadings', '--output', 'NAME,BACK-FILE'])).stdout;
   for (const line of loops.split('\n')) if (line.includes(target)) found.push(`loop: ${line.trim()}`);
   const ours = `${tmpdir()}/bareon-`;
-  for (const line of (await readFile('/proc/mounts', 'utf8')).split('\n')) if (line.split(' ')[1]?.startsWith(ours)) found.push(`mount: ${line}`);
-  for (const name of await readdir(tmpdir())) if (/^bareon-(root|scratch|grow)-/.test(name)) found.push(`temp: ${name}`);
+  for (const line of (await readFile('/proc/mounts', 'utf8')).split('\n'))
+    if (line.split(' ')[1]?.startsWith(ours)) found.push(`mount: ${line}`);
+  for (const name of await readdir(tmpdir()))
+    if (/^bareon-(root|scratch|grow)-/.test(name)) found.push(`temp: ${name}`);
   return found;
 }
 

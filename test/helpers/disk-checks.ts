@@ -13,12 +13,20 @@ export async function expectIdentical(a: string, b: string): Promise<void> {
   expect(r.stdout).toContain('identical');
 }
 
-export const manifestOf = async (dir: string, name: string): Promise<Manifest> => JSON.parse(await readFile(path.join(dir, `${name}.manifest.json`), 'utf8'));
+export const manifestOf = async (dir: string, name: string): Promise<Manifest> =>
+  JSON.parse(await readFile(path.join(dir, `${name}.manifest.json`), 'utf8'));
 
 /** Copies one partition out of a raw image, for checkers that cannot take an offset. */
 export async function extractPartition(raw: string, offset: number, size: number): Promise<string> {
   const file = path.join(await mkdtemp(path.join(tmpdir(), 'bareon-part-')), 'part.img');
-  await execa('dd', [`if=${raw}`, `of=${file}`, 'bs=1M', `skip=${offset / 2 ** 20}`, `count=${size / 2 ** 20}`, 'status=none']);
+  await execa('dd', [
+    `if=${raw}`,
+    `of=${file}`,
+    'bs=1M',
+    `skip=${offset / 2 ** 20}`,
+    `count=${size / 2 ** 20}`,
+    'status=none',
+  ]);
   return file;
 }
 
@@ -36,7 +44,11 @@ export async function checkDiskFiles(dir: string, name: string): Promise<void> {
 }
 
 /** Every filesystem of the raw image is clean at its offset, with the manifest's UUIDs, the ESP holds BOOTX64.EFI, and fstab names the UUIDs. */
-export async function checkFilesystems(dir: string, name: string, rootOptions = 'noatime,errors=remount-ro'): Promise<void> {
+export async function checkFilesystems(
+  dir: string,
+  name: string,
+  rootOptions = 'noatime,errors=remount-ro',
+): Promise<void> {
   const manifest = await manifestOf(dir, name);
   const raw = path.join(dir, `${name}.raw`);
   const rawArtifact = manifest.artifacts.find((a) => a.format === 'raw')!;
@@ -51,14 +63,17 @@ export async function checkFilesystems(dir: string, name: string, rootOptions = 
       const file = await extractPartition(raw, part.offset, part.size);
       try {
         await execa('fsck.vfat', ['-n', file]);
-        const files = (await execa('mdir', ['-i', file, '-/', '-b', '::/EFI/BOOT'], { env: { MTOOLS_SKIP_CHECK: '1' } })).stdout;
+        const files = (
+          await execa('mdir', ['-i', file, '-/', '-b', '::/EFI/BOOT'], { env: { MTOOLS_SKIP_CHECK: '1' } })
+        ).stdout;
         expect(files).toContain('BOOTX64.EFI');
       } finally {
         await rm(path.dirname(file), { recursive: true, force: true });
       }
     }
   }
-  const fstab = (await execa('debugfs', ['-R', 'cat /etc/fstab', `${raw}?offset=${rawArtifact.partitions![2].offset}`])).stdout;
+  const fstab = (await execa('debugfs', ['-R', 'cat /etc/fstab', `${raw}?offset=${rawArtifact.partitions![2].offset}`]))
+    .stdout;
   expect(fstab).toContain(`UUID=${rawArtifact.partitions![2].fs!.uuid}  /  ext4  ${rootOptions}  0  1`);
   expect(fstab).toContain(`UUID=${rawArtifact.partitions![1].fs!.uuid}  /boot/efi  vfat`);
 }

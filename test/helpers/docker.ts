@@ -24,7 +24,9 @@ export async function leftoverContainers(ms = 10_000): Promise<string[]> {
 export async function dockerExportList(image: string, opts: { verbose?: boolean } = {}): Promise<string[]> {
   const { stdout: id } = await execa('docker', ['create', image, '/bin/true']);
   try {
-    const { stdout } = await execa('sh', ['-c', `docker export ${id} | tar -t${opts.verbose ? 'v' : ''}`], { maxBuffer: 1 << 28 });
+    const { stdout } = await execa('sh', ['-c', `docker export ${id} | tar -t${opts.verbose ? 'v' : ''}`], {
+      maxBuffer: 1 << 28,
+    });
     return stdout.split('\n').filter(Boolean);
   } finally {
     await removeContainer(id);

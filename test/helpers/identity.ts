@@ -34,13 +34,26 @@ export async function instrumentIdentity(disk: string): Promise<void> {
   const table = JSON.parse((await execa('sfdisk', ['--json', disk])).stdout).partitiontable;
   const root = table.partitions.find((p: { type: string }) => p.type.toUpperCase() === LINUX_ROOT_X86_64);
   if (!root) throw new Error(`${disk}: no x86-64 root partition to instrument`);
-  const loop = (await execa('losetup', ['--find', '--show', '--offset', String(root.start * 512), '--sizelimit', String(root.size * 512), disk])).stdout.trim();
+  const loop = (
+    await execa('losetup', [
+      '--find',
+      '--show',
+      '--offset',
+      String(root.start * 512),
+      '--sizelimit',
+      String(root.size * 512),
+      disk,
+    ])
+  ).stdout.trim();
   const mnt = await mkdtemp(path.join(tmpdir(), 'bareon-identity-'));
   try {
     await execa('mount', [loop, mnt]);
     try {
       await writeFile(path.join(mnt, 'etc/systemd/system/bareon-test-ids.service'), IDS_UNIT);
-      await symlink('/etc/systemd/system/bareon-test-ids.service', path.join(mnt, 'etc/systemd/system/multi-user.target.wants/bareon-test-ids.service'));
+      await symlink(
+        '/etc/systemd/system/bareon-test-ids.service',
+        path.join(mnt, 'etc/systemd/system/multi-user.target.wants/bareon-test-ids.service'),
+      );
     } finally {
       await execa('umount', [mnt]);
     }

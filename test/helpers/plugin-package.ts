@@ -18,7 +18,16 @@ export async function writePluginPackage(spec: {
   await mkdir(dir, { recursive: true });
   await writeFile(
     path.join(dir, 'package.json'),
-    JSON.stringify({ name: spec.name, version: spec.version ?? '1.0.0', type: 'module', bareon: { apiVersion: spec.apiVersion ?? 1, entryPoints: spec.entryPoints } }, null, 2),
+    JSON.stringify(
+      {
+        name: spec.name,
+        version: spec.version ?? '1.0.0',
+        type: 'module',
+        bareon: { apiVersion: spec.apiVersion ?? 1, entryPoints: spec.entryPoints },
+      },
+      null,
+      2,
+    ),
   );
   for (const [file, source] of Object.entries(spec.modules)) await writeFile(path.join(dir, file), source);
   return dir;

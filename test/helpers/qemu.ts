@@ -23,12 +23,17 @@ const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
  * with snapshot=on, so the image is not modified. With `until`, it also waits for those patterns (a
  * marker that cloud-init prints late). The serial log is kept in .test-artifacts/ on failure.
  */
-export async function bootToLogin(disk: string, opts: { firmware: 'bios' | 'uefi'; timeoutMs?: number; name: string; until?: RegExp[] }): Promise<BootResult> {
+export async function bootToLogin(
+  disk: string,
+  opts: { firmware: 'bios' | 'uefi'; timeoutMs?: number; name: string; until?: RegExp[] },
+): Promise<BootResult> {
   const first = await bootOnce(disk, opts);
   if (!first.stalled) return first;
   // TCG now and then freezes a guest early in the kernel (seen once in ~40 boots: no output for
   // minutes after "IP idents hash table"); one more boot tells that apart from a broken image.
-  console.log(`${opts.name} (${opts.firmware}): the guest printed nothing for ${STALL_MS / 1000} s after "${first.log.trim().split('\n').pop()}"; booting it once more`);
+  console.log(
+    `${opts.name} (${opts.firmware}): the guest printed nothing for ${STALL_MS / 1000} s after "${first.log.trim().split('\n').pop()}"; booting it once more`,
+  );
   const second = await bootOnce(disk, opts);
   return { ...second, retried: true };
 }
@@ -43,21 +48,43 @@ const MACHINE = ['-machine', 'q35', '-accel', 'tcg', '-cpu', 'qemu64,-svm', '-sm
 /** No serial output for this long, short of the login prompt: a stalled guest. */
 const STALL_MS = 60_000;
 
-async function bootOnce(disk: string, opts: { firmware: 'bios' | 'uefi'; timeoutMs?: number; name: string; until?: RegExp[] }): Promise<BootResult & { stalled: boolean }> {
+async function bootOnce(
+  disk: string,
+  opts: { firmware: 'bios' | 'uefi'; timeoutMs?: number; name: string; until?: RegExp[] },
+): Promise<BootResult & { stalled: boolean }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'bareon-qemu-'));
   const serial = path.join(dir, 'serial.log');
   const format = disk.endsWith('.qcow2') ? 'qcow2' : 'raw';
   const firmware: string[] = [];
   if (opts.firmware === 'uefi') {
     await copyFile(OVMF_VARS, path.join(dir, 'vars.fd'));
-    firmware.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${path.join(dir, 'vars.fd')}`);
+    firmware.push(
+      '-drive',
+      `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
+      '-drive',
+      `if=pflash,format=raw,unit=1,file=${path.join(dir, 'vars.fd')}`,
+    );
   }
   const started = Date.now();
   const qemu = execa(
     'qemu-system-x86_64',
-    [...MACHINE, '-m', '1024', ...firmware,
-      '-drive', `file=${disk},format=${format},if=virtio,snapshot=on`,
-      '-nic', 'user,restrict=on,model=virtio-net-pci', '-display', 'none', '-monitor', 'none', '-serial', `file:${serial}`, '-no-reboot'],
+    [
+      ...MACHINE,
+      '-m',
+      '1024',
+      ...firmware,
+      '-drive',
+      `file=${disk},format=${format},if=virtio,snapshot=on`,
+      '-nic',
+      'user,restrict=on,model=virtio-net-pci',
+      '-display',
+      'none',
+      '-monitor',
+      'none',
+      '-serial',
+      `file:${serial}`,
+      '-no-reboot',
+    ],
     { reject: false },
   );
   const deadline = started + (opts.timeoutMs ?? 240_000);
@@ -131,20 +158,44 @@ export async function runVm(opts: {
   const firmware: string[] = [];
   if (opts.firmware === 'uefi') {
     await copyFile(OVMF_VARS, path.join(dir, 'vars.fd'));
-    firmware.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,unit=1,file=${path.join(dir, 'vars.fd')}`);
+    firmware.push(
+      '-drive',
+      `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
+      '-drive',
+      `if=pflash,format=raw,unit=1,file=${path.join(dir, 'vars.fd')}`,
+    );
   }
   const drives = opts.disks.flatMap((d, i) => [
-    '-drive', `file=${d.file},format=${d.file.endsWith('.qcow2') ? 'qcow2' : 'raw'},if=none,id=d${i}${d.snapshot ? ',snapshot=on' : ''}`,
-    '-device', `virtio-blk-pci,drive=d${i}${d.serial ? `,serial=${d.serial}` : ''}${i === 0 && !opts.netboot ? ',bootindex=0' : ''}`,
+    '-drive',
+    `file=${d.file},format=${d.file.endsWith('.qcow2') ? 'qcow2' : 'raw'},if=none,id=d${i}${d.snapshot ? ',snapshot=on' : ''}`,
+    '-device',
+    `virtio-blk-pci,drive=d${i}${d.serial ? `,serial=${d.serial}` : ''}${i === 0 && !opts.netboot ? ',bootindex=0' : ''}`,
   ]);
-  const netboot = opts.netboot ? ['-kernel', opts.netboot.kernel, '-initrd', opts.netboot.initrd, '-append', opts.netboot.append] : [];
+  const netboot = opts.netboot
+    ? ['-kernel', opts.netboot.kernel, '-initrd', opts.netboot.initrd, '-append', opts.netboot.append]
+    : [];
   const relay = path.join(REPO, 'test/helpers/tcp-relay.mjs');
   const guestfwd = opts.httpPort ? `,guestfwd=tcp:10.0.2.100:80-cmd:${process.execPath} ${relay} ${opts.httpPort}` : '';
   const started = Date.now();
   const qemu = execa(
     'qemu-system-x86_64',
-    [...MACHINE, '-m', String(opts.memoryMiB ?? 1536), ...firmware, ...drives, ...netboot,
-      '-nic', `user,restrict=on,model=virtio-net-pci${guestfwd}`, '-display', 'none', '-monitor', 'none', '-serial', `file:${serial}`, '-no-reboot'],
+    [
+      ...MACHINE,
+      '-m',
+      String(opts.memoryMiB ?? 1536),
+      ...firmware,
+      ...drives,
+      ...netboot,
+      '-nic',
+      `user,restrict=on,model=virtio-net-pci${guestfwd}`,
+      '-display',
+      'none',
+      '-monitor',
+      'none',
+      '-serial',
+      `file:${serial}`,
+      '-no-reboot',
+    ],
     { reject: false },
   );
   let log = '';

@@ -33,7 +33,10 @@ describe('agent jobs that fail', () => {
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'bareon-jobs-'));
     source = path.join(dir, 'rootfs.tar.zst');
-    await tarZst(source, [['etc/hostname', 'job-test\n'], ['usr/bin/hello', '#!/bin/sh\necho hi\n']]);
+    await tarZst(source, [
+      ['etc/hostname', 'job-test\n'],
+      ['usr/bin/hello', '#!/bin/sh\necho hi\n'],
+    ]);
     sourceSha = await sha256File(source);
   });
 
@@ -50,22 +53,46 @@ describe('agent jobs that fail', () => {
     await writeFile(disk, '');
     await truncate(disk, 256 * MiB);
     await execa('sgdisk', ['--new=1:2048:+64M', disk]);
-    const layout = { disks: [{ id: 't', device: disk, partitions: [{ type: 'linux', size: 'remaining', fs: { type: 'ext4' }, mount: '/' }] }] };
-    const { r, last, stdout } = await runJob('bad-checksum', { source: source, checksum: `sha256:${'0'.repeat(64)}`, layout, when_done: 'poweroff' });
+    const layout = {
+      disks: [
+        { id: 't', device: disk, partitions: [{ type: 'linux', size: 'remaining', fs: { type: 'ext4' }, mount: '/' }] },
+      ],
+    };
+    const { r, last, stdout } = await runJob('bad-checksum', {
+      source: source,
+      checksum: `sha256:${'0'.repeat(64)}`,
+      layout,
+      when_done: 'poweroff',
+    });
     expect(r.exitCode, r.all).toBe(1);
     expect(last).toMatch(/^bareon-job: failed: .*sha256/);
     expect(stdout).toMatch(/"event":"started","task":"partitioning"/);
     expect(stdout).toMatch(/when_done: poweroff skipped/);
-    expect((await head(disk)).every((b) => b === 0), 'MBR and primary GPT cleared').toBe(true);
+    expect(
+      (await head(disk)).every((b) => b === 0),
+      'MBR and primary GPT cleared',
+    ).toBe(true);
     expect(await leftovers(disk)).toEqual([]);
     // the right checksum deploys
-    const ok = await runJob('good-checksum', { source: source, checksum: `sha256:${sourceSha}`, layout, when_done: 'none' });
+    const ok = await runJob('good-checksum', {
+      source: source,
+      checksum: `sha256:${sourceSha}`,
+      layout,
+      when_done: 'none',
+    });
     expect(ok.last, ok.r.all).toBe('bareon-job: ok');
   });
 
   it('a hint that matches no disk fails before anything is written, listing the disks seen', async () => {
-    const layout = { disks: [{ id: 't', partitions: [{ type: 'linux', size: 'remaining', fs: { type: 'ext4' }, mount: '/' }] }] };
-    const { r, last, stderr } = await runJob('no-match', { source: source, checksum: `sha256:${sourceSha}`, layout, target_hints: { serial: 'no-such-disk' } });
+    const layout = {
+      disks: [{ id: 't', partitions: [{ type: 'linux', size: 'remaining', fs: { type: 'ext4' }, mount: '/' }] }],
+    };
+    const { r, last, stderr } = await runJob('no-match', {
+      source: source,
+      checksum: `sha256:${sourceSha}`,
+      layout,
+      target_hints: { serial: 'no-such-disk' },
+    });
     expect(r.exitCode, r.all).toBe(1);
     expect(last).toMatch(/^bareon-job: failed: --target-hint: no disk matches serial=no-such-disk; disks seen:/);
     expect(stderr).toMatch(/disks seen:\n\s+\/dev\/\w+: size=/);

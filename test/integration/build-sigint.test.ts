@@ -24,14 +24,27 @@ beforeAll(async () => {
   profile = path.join(dir, 'sweep.yaml');
   // several short steps: many create/start/commit calls for the signal to fall between
   const run = ['echo one > /one', 'echo two > /two', 'sleep 0.3', 'echo three > /three'];
-  await writeFile(profile, stringify({ name: 'sweep', base: { image: TEST_BASE_IMAGE }, files: [{ path: '/etc/sweep', content: 'x\n' }], run, outputs: ['tar'] }));
+  await writeFile(
+    profile,
+    stringify({
+      name: 'sweep',
+      base: { image: TEST_BASE_IMAGE },
+      files: [{ path: '/etc/sweep', content: 'x\n' }],
+      run,
+      outputs: ['tar'],
+    }),
+  );
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
 const build = (delay?: number) => {
-  const child = execa(process.execPath, [BIN.build, profile, '-o', path.join(dir, 'out'), '--no-cache'], { reject: false, all: true, env: { BAREON_PLUGIN_PATH: '' } });
+  const child = execa(process.execPath, [BIN.build, profile, '-o', path.join(dir, 'out'), '--no-cache'], {
+    reject: false,
+    all: true,
+    env: { BAREON_PLUGIN_PATH: '' },
+  });
   if (delay !== undefined) setTimeout(() => child.kill('SIGINT'), delay);
   return child;
 };
@@ -56,6 +69,8 @@ describe('SIGINT during --no-cache builds', () => {
     }
     console.log(`a whole --no-cache build took ${ms} ms; SIGINT at ${outcomes.join(', ')}`);
     expect(outcomes.filter((o) => o.endsWith('→130')).length).toBeGreaterThan(POINTS / 2);
-    await execa(process.execPath, [BIN.bareon, 'gc', '--max-age', '0s', '--profile', 'sweep', '--keep-apt-cache'], { reject: false });
+    await execa(process.execPath, [BIN.bareon, 'gc', '--max-age', '0s', '--profile', 'sweep', '--keep-apt-cache'], {
+      reject: false,
+    });
   });
 });

@@ -20,13 +20,17 @@ const sha256File = async (file: string) => {
   return h.digest('hex');
 };
 const readManifest = async (file: string): Promise<Manifest> => JSON.parse(await readFile(file, 'utf8'));
-const untar = (file: string, ...args: string[]) => execa('tar', ['--zstd', '-xOf', file, ...args], { maxBuffer: 1 << 26 }).then((r) => r.stdout);
+const untar = (file: string, ...args: string[]) =>
+  execa('tar', ['--zstd', '-xOf', file, ...args], { maxBuffer: 1 << 26 }).then((r) => r.stdout);
 
 /** A small profile on the shared test base, with `run` steps of the caller's choosing. */
 async function profileWith(run: string[], name = 'probe'): Promise<{ file: string; out: string }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'bareon-build-'));
   const file = path.join(dir, `${name}.yaml`);
-  await writeFile(file, stringify({ name, base: TEST_BASE, packages: ['less'], hostname: 'probe', run, outputs: ['tar'] }));
+  await writeFile(
+    file,
+    stringify({ name, base: TEST_BASE, packages: ['less'], hostname: 'probe', run, outputs: ['tar'] }),
+  );
   return { file, out: path.join(dir, 'out') };
 }
 
@@ -62,15 +66,21 @@ describe('bareon-build profiles/debian-minimal.yaml', () => {
     expect(await untar(tarFile, 'etc/passwd')).toMatch(/^admin:x:1000:1000::\/home\/admin:\/bin\/bash$/m);
     expect(await untar(tarFile, 'etc/sudoers.d/90-bareon-admin')).toContain('admin ALL=(ALL:ALL) NOPASSWD: ALL');
     const status = await untar(tarFile, 'var/lib/dpkg/status');
-    for (const pkg of ['ca-certificates', 'less', 'iputils-ping', 'sudo']) expect(status).toMatch(new RegExp(`^Package: ${pkg}\\nStatus: install ok installed`, 'm'));
-    const machineId = (await execa('tar', ['--zstd', '-tvf', tarFile, '--wildcards', 'etc/machine-id'], { reject: false })).stdout;
+    for (const pkg of ['ca-certificates', 'less', 'iputils-ping', 'sudo'])
+      expect(status).toMatch(new RegExp(`^Package: ${pkg}\\nStatus: install ok installed`, 'm'));
+    const machineId = (
+      await execa('tar', ['--zstd', '-tvf', tarFile, '--wildcards', 'etc/machine-id'], { reject: false })
+    ).stdout;
     expect(machineId === '' || /^-r--r--r-- root\/root\s+0 /.test(machineId), machineId).toBe(true);
   });
 
   it('equals docker export of the final image, less the Docker artifacts', async () => {
-    const ours = (await execa('tar', ['--zstd', '-tf', tarFile], { maxBuffer: 1 << 28 })).stdout.split('\n').filter(Boolean);
+    const ours = (await execa('tar', ['--zstd', '-tf', tarFile], { maxBuffer: 1 << 28 })).stdout
+      .split('\n')
+      .filter(Boolean);
     const raw = await dockerExportList(manifest.image);
-    const artifact = (p: string) => p === '.dockerenv' || p === 'run/.containerenv' || p === 'usr/sbin/policy-rc.d' || hygieneItem(p) !== undefined;
+    const artifact = (p: string) =>
+      p === '.dockerenv' || p === 'run/.containerenv' || p === 'usr/sbin/policy-rc.d' || hygieneItem(p) !== undefined;
     expect(raw.filter(artifact).length).toBeGreaterThan(0); // the export does carry the artifacts and a build's leftovers…
     expect(raw.filter((p) => hygieneItem(p) === 'logs').length).toBeGreaterThan(0);
     expect(ours.sort()).toEqual(raw.filter((p) => !artifact(p)).sort()); // …and ours is the rest, entry for entry
@@ -85,7 +95,9 @@ describe('bareon-build profiles/debian-minimal.yaml', () => {
     expect(listing).toMatch(/^-rwsr-xr-x root\/root .* usr\/bin\/sudo$/m);
     expect(listing).toMatch(/^drwxrwxrwt root\/root .* tmp\/$/m);
     expect(listing).toMatch(/^-rw-r----- root\/shadow .* etc\/shadow$/m);
-    const rawLinks = (await dockerExportList(manifest.image, { verbose: true })).filter((l) => l.startsWith('h')).length;
+    const rawLinks = (await dockerExportList(manifest.image, { verbose: true })).filter((l) =>
+      l.startsWith('h'),
+    ).length;
     expect(listing.split('\n').filter((l) => l.startsWith('h')).length).toBe(rawLinks);
     const dest = await mkdtemp(path.join(tmpdir(), 'bareon-xattr-'));
     await execa('tar', ['--zstd', '--xattrs', '--xattrs-include=*', '-C', dest, '-xf', tarFile, 'usr/bin/ping']);
@@ -97,24 +109,41 @@ describe('the step cache', () => {
   it('hits every step on an unchanged rebuild, and reruns a changed run step and the ones after it', async () => {
     const nonce = Date.now(); // the cache outlives test runs: make this run's steps new
     const { file, out } = await profileWith([`echo one-${nonce} > /one`, 'echo two > /two']);
-    const stepsOf = async () => (await readManifest(path.join(out, 'probe.manifest.json'))).steps.map((s) => [s.title.replace(/:.*/, ''), s.cached]);
+    const stepsOf = async () =>
+      (await readManifest(path.join(out, 'probe.manifest.json'))).steps.map((s) => [
+        s.title.replace(/:.*/, ''),
+        s.cached,
+      ]);
     expect((await bareon('build', [file, '-o', out])).exitCode).toBe(0);
     const second = await bareon('build', [file, '-o', out]);
     expect(second.exitCode).toBe(0);
     expect(await stepsOf()).toEqual([
-      ['prepare', true], ['packages (1)', true], ['run[0]', true], ['run[1]', true], ['finalize', true],
+      ['prepare', true],
+      ['packages (1)', true],
+      ['run[0]', true],
+      ['run[1]', true],
+      ['finalize', true],
     ]);
     await writeFile(file, (await readFile(file, 'utf8')).replace('echo two > /two', 'echo TWO > /two'));
     // --dry-run predicts it, like make -n: the same keys the build then records, and which steps hit
     const dry = await bareon('build', [file, '-o', out, '--dry-run']);
     expect(dry.exitCode, String(dry.all)).toBe(0);
-    const predicted = [...String(dry.stdout).matchAll(/^\s+\d+\/5 (.+?): key ([0-9a-f]{12}), (cached|run)/gm)].map((m) => [m[2], m[3] === 'cached']);
+    const predicted = [...String(dry.stdout).matchAll(/^\s+\d+\/5 (.+?): key ([0-9a-f]{12}), (cached|run)/gm)].map(
+      (m) => [m[2], m[3] === 'cached'],
+    );
     expect(String(dry.stdout)).toContain('steps: 3 of 5 cached, 2 to run');
     expect((await bareon('build', [file, '-o', out])).exitCode).toBe(0);
-    const recorded = (await readManifest(path.join(out, 'probe.manifest.json'))).steps.map((st) => [st.key.slice(0, 12), st.cached]);
+    const recorded = (await readManifest(path.join(out, 'probe.manifest.json'))).steps.map((st) => [
+      st.key.slice(0, 12),
+      st.cached,
+    ]);
     expect(predicted).toEqual(recorded);
     expect(await stepsOf()).toEqual([
-      ['prepare', true], ['packages (1)', true], ['run[0]', true], ['run[1]', false], ['finalize', false],
+      ['prepare', true],
+      ['packages (1)', true],
+      ['run[0]', true],
+      ['run[1]', false],
+      ['finalize', false],
     ]);
     expect((await execa('tar', ['-xOf', path.join(out, 'probe.tar'), 'two'])).stdout).toBe('TWO');
   });
@@ -131,7 +160,9 @@ describe('the step cache', () => {
 
 describe('a failing build', () => {
   it('reports the step, command, exit code and output tail, exits 1 and leaves no container', async () => {
-    const { file, out } = await profileWith(['echo preparing; for i in $(seq 1 40); do echo line-$i; done; echo about to fail >&2; exit 3']);
+    const { file, out } = await profileWith([
+      'echo preparing; for i in $(seq 1 40); do echo line-$i; done; echo about to fail >&2; exit 3',
+    ]);
     const r = await bareon('build', [file, '-o', out]);
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/build step 3\/4 "run\[0\]: .*" failed with exit code 3/);
@@ -144,7 +175,11 @@ describe('a failing build', () => {
 
   it('cleans up its container after SIGINT mid-step and exits 130', async () => {
     const { file, out } = await profileWith([`echo started-${Date.now()}; sleep 600`]);
-    const child = execa(process.execPath, [path.join(REPO, 'dist/src/cli/bareon-build.js'), file, '-o', out, '--log-format', 'json'], { reject: false });
+    const child = execa(
+      process.execPath,
+      [path.join(REPO, 'dist/src/cli/bareon-build.js'), file, '-o', out, '--log-format', 'json'],
+      { reject: false },
+    );
     await new Promise<void>((resolve) =>
       child.stdout!.on('data', (d: Buffer) => {
         if (jsonEvents(d.toString()).some((e) => e.event === 'log' && String(e.line).startsWith('started-'))) resolve();
@@ -167,7 +202,9 @@ describe('artifacts of an unchanged build', () => {
     const titles = async (args: string[] = []) => {
       const r = await bareon('build', [file, '-o', out, '--log-format', 'json', ...args]);
       expect(r.exitCode, String(r.all)).toBe(0);
-      return jsonEvents(r.stdout).filter((e) => e.event === 'finished').map((e) => e.task);
+      return jsonEvents(r.stdout)
+        .filter((e) => e.event === 'finished')
+        .map((e) => e.task);
     };
     expect((await titles()).some((t) => /probe\.tar: up to date/.test(t))).toBe(true);
     expect(await sha256File(tarFile)).toBe(first);
@@ -175,6 +212,8 @@ describe('artifacts of an unchanged build', () => {
 
     await writeFile(tarFile, 'damaged');
     expect((await titles()).some((t) => /up to date/.test(t))).toBe(false);
-    expect((await readManifest(path.join(out, 'probe.manifest.json'))).artifacts[0].sha256).toBe(await sha256File(tarFile));
+    expect((await readManifest(path.join(out, 'probe.manifest.json'))).artifacts[0].sha256).toBe(
+      await sha256File(tarFile),
+    );
   });
 });

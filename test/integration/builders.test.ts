@@ -18,7 +18,14 @@ async function project(files: Record<string, string>): Promise<string> {
 describe('the image builder', () => {
   it('detects apt in a base image, installs packages and exports tar.gz', async () => {
     const dir = await project({
-      'p.yaml': stringify({ name: 'img', builder: 'image', base: { image: TEST_BASE_IMAGE }, packages: ['less'], files: [{ path: '/opt/app/run.sh', source: './run.sh', mode: '0755' }], outputs: ['tar.gz'] }),
+      'p.yaml': stringify({
+        name: 'img',
+        builder: 'image',
+        base: { image: TEST_BASE_IMAGE },
+        packages: ['less'],
+        files: [{ path: '/opt/app/run.sh', source: './run.sh', mode: '0755' }],
+        outputs: ['tar.gz'],
+      }),
       'run.sh': '#!/bin/sh\necho app\n',
     });
     const r = await bareon('build', [path.join(dir, 'p.yaml'), '-o', path.join(dir, 'out')]);
@@ -27,11 +34,15 @@ describe('the image builder', () => {
     const tgz = path.join(dir, 'out/img.tar.gz');
     expect((await execa('tar', ['-xzOf', tgz, 'opt/app/run.sh'])).stdout).toBe('#!/bin/sh\necho app');
     expect((await execa('tar', ['-tzvf', tgz, 'opt/app/run.sh'])).stdout).toMatch(/^-rwxr-xr-x root\/root/);
-    expect((await execa('tar', ['-xzOf', tgz, 'var/lib/dpkg/status'], { maxBuffer: 1 << 26 })).stdout).toContain('Package: less');
+    expect((await execa('tar', ['-xzOf', tgz, 'var/lib/dpkg/status'], { maxBuffer: 1 << 26 })).stdout).toContain(
+      'Package: less',
+    );
   });
 
   it('says how to bootstrap when the base image is neither local nor pullable', async () => {
-    const dir = await project({ 'p.yaml': stringify({ name: 'x', builder: 'image', base: { image: 'registry.invalid/nothing:1' } }) });
+    const dir = await project({
+      'p.yaml': stringify({ name: 'x', builder: 'image', base: { image: 'registry.invalid/nothing:1' } }),
+    });
     const r = await bareon('build', [path.join(dir, 'p.yaml'), '-o', path.join(dir, 'out')]);
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain('base image registry.invalid/nothing:1 is not local and cannot be pulled');
@@ -43,9 +54,16 @@ describe('the image builder', () => {
 describe('the dockerfile builder', () => {
   it("builds the Dockerfile through the Engine API, then applies the profile's steps", async () => {
     const dir = await project({
-      'Dockerfile': `FROM ${TEST_BASE_IMAGE}\nCOPY hello.txt /hello.txt\nRUN echo from-dockerfile > /from-dockerfile\n`,
+      Dockerfile: `FROM ${TEST_BASE_IMAGE}\nCOPY hello.txt /hello.txt\nRUN echo from-dockerfile > /from-dockerfile\n`,
       'hello.txt': 'hello\n',
-      'p.yaml': stringify({ name: 'df', builder: 'dockerfile', dockerfile: 'Dockerfile', base: { image: TEST_BASE_IMAGE }, run: ['cat /from-dockerfile > /after'], outputs: ['tar'] }),
+      'p.yaml': stringify({
+        name: 'df',
+        builder: 'dockerfile',
+        dockerfile: 'Dockerfile',
+        base: { image: TEST_BASE_IMAGE },
+        run: ['cat /from-dockerfile > /after'],
+        outputs: ['tar'],
+      }),
     });
     const r = await bareon('build', [path.join(dir, 'p.yaml'), '-o', path.join(dir, 'out')]);
     expect(r.exitCode, String(r.all)).toBe(0);
@@ -62,7 +80,11 @@ describe('bareon image bootstrap', () => {
     const r = await bareon('bareon', ['image', 'bootstrap', 'debian:bookworm']);
     expect(r.exitCode, String(r.all)).toBe(0);
     expect(r.stdout).toMatch(/^(reused|bootstrapped) bareon\/base-debian:bookworm-[0-9a-f]{12} /);
-    const ids = await Promise.all(['debian:bookworm', TEST_BASE_IMAGE].map((ref) => execa('docker', ['image', 'inspect', '-f', '{{.Id}}', ref]).then((x) => x.stdout)));
+    const ids = await Promise.all(
+      ['debian:bookworm', TEST_BASE_IMAGE].map((ref) =>
+        execa('docker', ['image', 'inspect', '-f', '{{.Id}}', ref]).then((x) => x.stdout),
+      ),
+    );
     expect(ids[0]).toBe(ids[1]);
   });
 });
@@ -70,9 +92,20 @@ describe('bareon image bootstrap', () => {
 describe('bareon gc', () => {
   it('removes leftover containers and prunes a profile’s cache images past the age budget', async () => {
     const name = `gc-probe-${Date.now()}`;
-    const dir = await project({ 'p.yaml': stringify({ name, builder: 'image', base: { image: TEST_BASE_IMAGE }, run: [`echo ${name} > /probe`], outputs: ['tar'] }) });
+    const dir = await project({
+      'p.yaml': stringify({
+        name,
+        builder: 'image',
+        base: { image: TEST_BASE_IMAGE },
+        run: [`echo ${name} > /probe`],
+        outputs: ['tar'],
+      }),
+    });
     expect((await bareon('build', [path.join(dir, 'p.yaml'), '-o', path.join(dir, 'out')])).exitCode).toBe(0);
-    const cacheImages = async () => (await execa('docker', ['images', '-aq', '--filter', `label=org.bareon.cache.profile=${name}`])).stdout.split('\n').filter(Boolean);
+    const cacheImages = async () =>
+      (await execa('docker', ['images', '-aq', '--filter', `label=org.bareon.cache.profile=${name}`])).stdout
+        .split('\n')
+        .filter(Boolean);
     expect((await cacheImages()).length).toBe(2); // run[0] and finalize are new; prepare is shared with other profiles
     await execa('docker', ['create', '--label', 'org.bareon.run=crashed-run', TEST_BASE_IMAGE, '/bin/true']);
 
@@ -92,19 +125,38 @@ describe('bareon gc', () => {
 describe('the shared apt archive cache', () => {
   it('keeps downloaded packages in a volume, out of the images: a second profile downloads only what is new', async () => {
     const build = async (name: string, packages: string[]) => {
-      const dir = await project({ 'p.yaml': stringify({ name, builder: 'image', base: { image: TEST_BASE_IMAGE }, packages, outputs: ['tar'] }) });
+      const dir = await project({
+        'p.yaml': stringify({ name, builder: 'image', base: { image: TEST_BASE_IMAGE }, packages, outputs: ['tar'] }),
+      });
       const r = await bareon('build', [path.join(dir, 'p.yaml'), '-o', path.join(dir, 'out'), '--no-cache']);
       expect(r.exitCode, String(r.all)).toBe(0);
-      return { log: String(r.all), image: JSON.parse(await readFile(path.join(dir, 'out', `${name}.manifest.json`), 'utf8')).image as string };
+      return {
+        log: String(r.all),
+        image: JSON.parse(await readFile(path.join(dir, 'out', `${name}.manifest.json`), 'utf8')).image as string,
+      };
     };
     const first = await build('apt-cache-a', ['less']);
-    const inVolume = (await execa('docker', ['run', '--rm', '-v', 'bareon-apt-archives:/archives', TEST_BASE_IMAGE, 'ls', '/archives'])).stdout;
+    const inVolume = (
+      await execa('docker', ['run', '--rm', '-v', 'bareon-apt-archives:/archives', TEST_BASE_IMAGE, 'ls', '/archives'])
+    ).stdout;
     expect(inVolume).toMatch(/^less_.*\.deb$/m);
     // never part of the image
-    expect((await execa('docker', ['run', '--rm', first.image, 'sh', '-c', 'ls /var/cache/apt/archives/ /var/cache/apt/'])).stdout).not.toMatch(/\.deb|\.bin/);
+    expect(
+      (await execa('docker', ['run', '--rm', first.image, 'sh', '-c', 'ls /var/cache/apt/archives/ /var/cache/apt/']))
+        .stdout,
+    ).not.toMatch(/\.deb|\.bin/);
 
     // tree is new to the cache whatever ran before (the volume outlives test runs)
-    await execa('docker', ['run', '--rm', '-v', 'bareon-apt-archives:/archives', TEST_BASE_IMAGE, 'sh', '-c', 'rm -f /archives/tree_*.deb']);
+    await execa('docker', [
+      'run',
+      '--rm',
+      '-v',
+      'bareon-apt-archives:/archives',
+      TEST_BASE_IMAGE,
+      'sh',
+      '-c',
+      'rm -f /archives/tree_*.deb',
+    ]);
     const second = await build('apt-cache-b', ['less', 'tree']);
     expect(second.log).toMatch(/Get:\d+ \S+ \S+ \S+ tree /);
     expect(second.log).not.toMatch(/Get:\d+ \S+ \S+ \S+ less /);
@@ -113,7 +165,15 @@ describe('the shared apt archive cache', () => {
 
 describe('the ext4 exporter', () => {
   it('writes a filesystem image of the root tree that e2fsck finds clean', async () => {
-    const dir = await project({ 'p.yaml': stringify({ name: 'fsimg', builder: 'image', base: { image: TEST_BASE_IMAGE }, files: [{ path: '/etc/motd', content: 'ext4 image\n' }], outputs: [{ format: 'ext4', label: 'rootfs' }] }) });
+    const dir = await project({
+      'p.yaml': stringify({
+        name: 'fsimg',
+        builder: 'image',
+        base: { image: TEST_BASE_IMAGE },
+        files: [{ path: '/etc/motd', content: 'ext4 image\n' }],
+        outputs: [{ format: 'ext4', label: 'rootfs' }],
+      }),
+    });
     const r = await bareon('build', [path.join(dir, 'p.yaml'), '-o', path.join(dir, 'out')]);
     expect(r.exitCode, String(r.all)).toBe(0);
     const img = path.join(dir, 'out/fsimg.ext4');
@@ -126,9 +186,14 @@ describe('the ext4 exporter', () => {
 
 describe('interrupting an image build', () => {
   it('removes the toolbox and the partial artifact on SIGINT and exits 130', async () => {
-    const dir = await project({ 'p.yaml': stringify({ name: 'sigimg', builder: 'image', base: { image: TEST_BASE_IMAGE }, outputs: ['ext4'] }) });
+    const dir = await project({
+      'p.yaml': stringify({ name: 'sigimg', builder: 'image', base: { image: TEST_BASE_IMAGE }, outputs: ['ext4'] }),
+    });
     const out = path.join(dir, 'out');
-    const child = execa(process.execPath, [BIN.build, path.join(dir, 'p.yaml'), '-o', out, '--log-format', 'json'], { reject: false, env: { BAREON_PLUGIN_PATH: '' } });
+    const child = execa(process.execPath, [BIN.build, path.join(dir, 'p.yaml'), '-o', out, '--log-format', 'json'], {
+      reject: false,
+      env: { BAREON_PLUGIN_PATH: '' },
+    });
     await new Promise<void>((resolve) =>
       child.stdout!.on('data', (d: Buffer) => {
         if (jsonEvents(d.toString()).some((e) => e.event === 'started' && e.task.startsWith('mkfs.ext4'))) resolve();

@@ -12,7 +12,9 @@ let meta: string;
 let user: string;
 
 /** sfdisk's view of an image's table. */
-async function table(file: string): Promise<{ label: string; partitions: { start: number; size: number; type: string; name?: string }[] }> {
+async function table(
+  file: string,
+): Promise<{ label: string; partitions: { start: number; size: number; type: string; name?: string }[] }> {
   return JSON.parse((await execa('sfdisk', ['--json', file])).stdout).partitiontable;
 }
 
@@ -28,7 +30,10 @@ beforeAll(async () => {
   await writeFile(meta, 'instance-id: node-7\nlocal-hostname: node-seven\n');
   await writeFile(user, '#cloud-config\nruncmd:\n  - echo marker\n');
   // a tiny rootfs tarball and a small GPT disk with one ext4 partition
-  await execa('sh', ['-c', `mkdir -p ${dir}/root/etc && echo hi > ${dir}/root/etc/hello && tar -C ${dir}/root -cf - . | zstd -q -o ${dir}/tiny.tar.zst`]);
+  await execa('sh', [
+    '-c',
+    `mkdir -p ${dir}/root/etc && echo hi > ${dir}/root/etc/hello && tar -C ${dir}/root -cf - . | zstd -q -o ${dir}/tiny.tar.zst`,
+  ]);
   await execa('truncate', ['-s', '96M', path.join(dir, 'small.raw')]);
   await execa('sgdisk', ['-o', '-n', '1:2048:0', path.join(dir, 'small.raw')]);
 });
@@ -40,7 +45,19 @@ afterAll(async () => {
 describe('configdrive', () => {
   it('is reserved in the layout during plan: partitioning creates it; --skip configdrive does not', async () => {
     const target = path.join(dir, 'reserved.img');
-    const r = await deploy([path.join(dir, 'tiny.tar.zst'), target, '--layout', PLAIN, '--size', '512MiB', '--no-verify', '--user-data', user, '--meta-data', meta]);
+    const r = await deploy([
+      path.join(dir, 'tiny.tar.zst'),
+      target,
+      '--layout',
+      PLAIN,
+      '--size',
+      '512MiB',
+      '--no-verify',
+      '--user-data',
+      user,
+      '--meta-data',
+      meta,
+    ]);
     expect(r.exitCode, String(r.all)).toBe(0);
     const t = await table(target);
     const last = t.partitions.at(-1)!;
@@ -51,25 +68,65 @@ describe('configdrive', () => {
     const files = await vfatFiles(target, last.start * 512);
     expect(files).toMatch(/meta-data/);
     expect(files).toMatch(/user-data/);
-    const got = await execa('mtype', ['-i', `${target}@@${last.start * 512}`, '::/meta-data'], { env: { MTOOLS_SKIP_CHECK: '1' } });
+    const got = await execa('mtype', ['-i', `${target}@@${last.start * 512}`, '::/meta-data'], {
+      env: { MTOOLS_SKIP_CHECK: '1' },
+    });
     expect(got.stdout).toContain('local-hostname: node-seven');
-    expect((await execa('blkid', ['-p', '-O', String(last.start * 512), '-o', 'value', '-s', 'LABEL', target])).stdout.trim()).toBe('CIDATA');
+    expect(
+      (
+        await execa('blkid', ['-p', '-O', String(last.start * 512), '-o', 'value', '-s', 'LABEL', target])
+      ).stdout.trim(),
+    ).toBe('CIDATA');
     expect(await leftovers(target)).toEqual([]);
 
     const skipped = path.join(dir, 'skipped.img');
-    const s = await deploy([path.join(dir, 'tiny.tar.zst'), skipped, '--layout', PLAIN, '--size', '512MiB', '--no-verify', '--user-data', user, '--meta-data', meta, '--skip', 'configdrive']);
+    const s = await deploy([
+      path.join(dir, 'tiny.tar.zst'),
+      skipped,
+      '--layout',
+      PLAIN,
+      '--size',
+      '512MiB',
+      '--no-verify',
+      '--user-data',
+      user,
+      '--meta-data',
+      meta,
+      '--skip',
+      'configdrive',
+    ]);
     expect(s.exitCode, String(s.all)).toBe(0);
     expect((await table(skipped)).partitions).toHaveLength(1);
   });
 
   it('comes from a configdrive: section of the layout, with paths relative to it', async () => {
     const layout = path.join(dir, 'with-drive.yaml');
-    await writeFile(layout, `${await readFile(PLAIN, 'utf8')}configdrive: {flavor: config-2, meta_data: meta-data, user_data: user-data}\n`);
+    await writeFile(
+      layout,
+      `${await readFile(PLAIN, 'utf8')}configdrive: {flavor: config-2, meta_data: meta-data, user_data: user-data}\n`,
+    );
     const target = path.join(dir, 'section.img');
-    const r = await deploy([path.join(dir, 'tiny.tar.zst'), target, '--layout', layout, '--size', '512MiB', '--no-verify', '--dry-run']);
+    const r = await deploy([
+      path.join(dir, 'tiny.tar.zst'),
+      target,
+      '--layout',
+      layout,
+      '--size',
+      '512MiB',
+      '--no-verify',
+      '--dry-run',
+    ]);
     expect(r.exitCode, String(r.all)).toBe(0);
     expect(String(r.all)).toMatch(/config drive config-2 \(vfat\) from .*with-drive\.yaml: configdrive/);
-    const w = await deploy([path.join(dir, 'tiny.tar.zst'), target, '--layout', layout, '--size', '512MiB', '--no-verify']);
+    const w = await deploy([
+      path.join(dir, 'tiny.tar.zst'),
+      target,
+      '--layout',
+      layout,
+      '--size',
+      '512MiB',
+      '--no-verify',
+    ]);
     expect(w.exitCode, String(w.all)).toBe(0);
     const last = (await table(target)).partitions.at(-1)!;
     expect(last.name).toBe('config-2');
@@ -80,7 +137,19 @@ describe('configdrive', () => {
     const target = path.join(dir, 'alone.img');
     const r = await deploy([path.join(dir, 'small.raw'), target, '--size', '256MiB', '--no-verify']);
     expect(r.exitCode, String(r.all)).toBe(0);
-    const args = ['configdrive', '--target', target, '--meta-data', meta, '--user-data', user, '--config-drive-flavor', 'config-2', '--config-drive-fs', 'iso9660'];
+    const args = [
+      'configdrive',
+      '--target',
+      target,
+      '--meta-data',
+      meta,
+      '--user-data',
+      user,
+      '--config-drive-flavor',
+      'config-2',
+      '--config-drive-fs',
+      'iso9660',
+    ];
     const first = await bareon('bareon', ['run', ...args], { stdin: 'ignore' });
     expect(first.exitCode, String(first.all)).toBe(0);
     const t = await table(target);
@@ -90,7 +159,16 @@ describe('configdrive', () => {
     expect((await execa('sgdisk', ['-v', target])).stdout).toContain('No problems found');
     // read the ISO back out of the partition
     const iso = path.join(dir, 'drive.iso');
-    await execa('dd', [`if=${target}`, `of=${iso}`, 'bs=1M', `skip=${drive.start * 512}`, 'iflag=skip_bytes', `count=${drive.size * 512}`, 'iflag=count_bytes', 'status=none']);
+    await execa('dd', [
+      `if=${target}`,
+      `of=${iso}`,
+      'bs=1M',
+      `skip=${drive.start * 512}`,
+      'iflag=skip_bytes',
+      `count=${drive.size * 512}`,
+      'iflag=count_bytes',
+      'status=none',
+    ]);
     expect((await execa('blkid', ['-o', 'value', '-s', 'LABEL', iso])).stdout.trim()).toBe('config-2');
     const out = path.join(dir, 'meta_data.json');
     await execa('xorriso', ['-osirrox', 'on', '-indev', iso, '-extract', '/openstack/latest/meta_data.json', out]);
@@ -106,7 +184,17 @@ describe('configdrive', () => {
     const big = path.join(dir, 'big-user-data');
     await execa('truncate', ['-s', '65M', big]);
     const t1 = path.join(dir, 'big.img');
-    const r1 = await deploy([path.join(dir, 'small.raw'), t1, '--size', '256MiB', '--no-verify', '--user-data', big, '--meta-data', meta]);
+    const r1 = await deploy([
+      path.join(dir, 'small.raw'),
+      t1,
+      '--size',
+      '256MiB',
+      '--no-verify',
+      '--user-data',
+      big,
+      '--meta-data',
+      meta,
+    ]);
     expect(r1.exitCode).toBe(2);
     expect(String(r1.all)).toMatch(/--user-data .*big-user-data: 65\.0 MiB is more than a config drive holds/);
     await expect(stat(t1)).rejects.toThrow();
@@ -122,7 +210,15 @@ describe('configdrive', () => {
     expect(String(r2.all)).toMatch(/no free primary partition for a config drive/);
     expect(await sha256File(t2)).toBe(before);
 
-    const r3 = await deploy([path.join(dir, 'small.raw'), path.join(dir, 'nometa.img'), '--size', '256MiB', '--no-verify', '--meta-data', path.join(dir, 'absent')]);
+    const r3 = await deploy([
+      path.join(dir, 'small.raw'),
+      path.join(dir, 'nometa.img'),
+      '--size',
+      '256MiB',
+      '--no-verify',
+      '--meta-data',
+      path.join(dir, 'absent'),
+    ]);
     expect(r3.exitCode).toBe(2);
     expect(String(r3.all)).toMatch(/--meta-data .*absent: no such file/);
     await expect(stat(path.join(dir, 'nometa.img'))).rejects.toThrow();

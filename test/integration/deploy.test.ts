@@ -46,10 +46,22 @@ beforeAll(async () => {
   await execa('mkfs.ext4', ['-q', '-F', '-E', `offset=${2 ** 20}`, small, `${63 * 1024}k`]);
   await execa('dd', ['if=/dev/urandom', `of=${small}`, 'bs=1M', 'seek=40', 'count=8', 'conv=notrunc', 'status=none']);
   // incompressible bytes between the GPT and the first partition: the first zstd block is large
-  await execa('dd', ['if=/dev/urandom', `of=${small}`, 'bs=1K', 'seek=20', 'count=1000', 'conv=notrunc', 'status=none']);
+  await execa('dd', [
+    'if=/dev/urandom',
+    `of=${small}`,
+    'bs=1K',
+    'seek=20',
+    'count=1000',
+    'conv=notrunc',
+    'status=none',
+  ]);
   await execa('zstd', ['-q', '-f', small, '-o', `${small}.zst`]);
   // the same disk as bareon-build's raw.zst exporter writes it: the first MiB in a frame of its own
-  await pipeline(createReadStream(small), zstdHeadFrameCompressor({ headBytes: 2 ** 20, totalBytes: 64 * 2 ** 20 }), createWriteStream(path.join(dir, 'small.hf.raw.zst')));
+  await pipeline(
+    createReadStream(small),
+    zstdHeadFrameCompressor({ headBytes: 2 ** 20, totalBytes: 64 * 2 ** 20 }),
+    createWriteStream(path.join(dir, 'small.hf.raw.zst')),
+  );
   for (const f of ['small.raw', 'small.raw.zst', 'small.hf.raw.zst']) sha[f] = await sha256File(path.join(dir, f));
   await serve();
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -90,7 +102,7 @@ describe('bareon-deploy of whole-disk images (no Docker: dead DOCKER_HOST, no do
   });
 
   it.each([
-    ['a head-frame raw.zst (bareon-build\'s)', 'small.hf.raw.zst', /head frame: zstd writes the image straight onto/],
+    ["a head-frame raw.zst (bareon-build's)", 'small.hf.raw.zst', /head frame: zstd writes the image straight onto/],
     ['a one-frame raw.zst (zstd FILE)', 'small.raw.zst', /one zstd frame: zstd and dd write the image straight onto/],
   ])('writes %s straight onto the target: good, flipped, cut, and onto old data', async (_, file, how) => {
     const good = path.join(dir, `${file}-good.img`);
@@ -100,7 +112,10 @@ describe('bareon-deploy of whole-disk images (no Docker: dead DOCKER_HOST, no do
     await execa('cmp', [path.join(dir, 'small.raw'), good]);
     expect((await stat(good)).blocks * 512).toBeLessThan(32 * 2 ** 20); // zero runs stayed holes
 
-    for (const [mode, error] of [['flip', /checksum mismatch|corrupt/], ['cut', /truncated|corrupt/]] as const) {
+    for (const [mode, error] of [
+      ['flip', /checksum mismatch|corrupt/],
+      ['cut', /truncated|corrupt/],
+    ] as const) {
       const target = path.join(dir, `${file}-${mode}.img`);
       await execa('truncate', ['-s', '64M', target]);
       const bad = await deploy([`${base}/${mode}/${file}`, target, '--checksum', `sha256:${sha[file]}`]);
@@ -115,7 +130,6 @@ describe('bareon-deploy of whole-disk images (no Docker: dead DOCKER_HOST, no do
     const over = await deploy([path.join(dir, file), old, '--checksum', `sha256:${sha[file]}`]);
     expect(over.exitCode, String(over.all)).toBe(0);
     await execa('cmp', [path.join(dir, 'small.raw'), old]);
-
   });
 
   it('finishes the job when the reader of its output goes away (| head -1)', async () => {
@@ -141,7 +155,13 @@ describe('bareon-deploy of whole-disk images (no Docker: dead DOCKER_HOST, no do
   });
 
   it('refuses a format that contradicts --format, from magic bytes and not the name', async () => {
-    const r = await deploy([path.join(dir, 'small.raw.zst'), path.join(dir, 'fmt.img'), '--format', 'qcow2', '--no-verify']);
+    const r = await deploy([
+      path.join(dir, 'small.raw.zst'),
+      path.join(dir, 'fmt.img'),
+      '--format',
+      'qcow2',
+      '--no-verify',
+    ]);
     expect(r.exitCode).toBe(2);
     expect(String(r.all)).toMatch(/its bytes say raw\.zst, but qcow2 was expected/);
   });
@@ -160,12 +180,27 @@ describe('bareon-deploy of whole-disk images (no Docker: dead DOCKER_HOST, no do
     const target = path.join(dir, 'mounted.img');
     await execa('cp', ['--sparse=always', path.join(dir, 'small.raw'), target]);
     const mnt = await mkdtemp(path.join(dir, 'mnt-'));
-    const loop = (await execa('losetup', ['--find', '--show', '--offset', String(2 ** 20), '--sizelimit', String(63 * 2 ** 20), target])).stdout.trim();
+    const loop = (
+      await execa('losetup', [
+        '--find',
+        '--show',
+        '--offset',
+        String(2 ** 20),
+        '--sizelimit',
+        String(63 * 2 ** 20),
+        target,
+      ])
+    ).stdout.trim();
     try {
       await execa('mount', [loop, mnt]);
       try {
         const before = await sha256File(target);
-        const r = await deploy([path.join(dir, 'small.raw.zst'), target, '--checksum', `sha256:${sha['small.raw.zst']}`]);
+        const r = await deploy([
+          path.join(dir, 'small.raw.zst'),
+          target,
+          '--checksum',
+          `sha256:${sha['small.raw.zst']}`,
+        ]);
         expect(r.exitCode).toBe(2);
         expect(String(r.all)).toContain(`is mounted on ${mnt}`);
         expect(String(r.all)).toContain(loop);
@@ -200,18 +235,34 @@ describe('bareon-deploy of whole-disk images (no Docker: dead DOCKER_HOST, no do
 
 describe('bareon-deploy of rootfs tarballs onto a layout', () => {
   it('refuses entries that escape the root, and writes nothing outside the target', async () => {
-    const escape = path.join(dir, 'escape.tar.zst');
-    await tarZst(escape, [['etc/hostname', 'x\n'], ['../escape-bareon-test', 'owned\n']]);
+    const escaping = path.join(dir, 'escape.tar.zst');
+    await tarZst(escaping, [
+      ['etc/hostname', 'x\n'],
+      ['../escape-bareon-test', 'owned\n'],
+    ]);
     const target = path.join(dir, 'escape.img');
-    const r = await deploy([escape, target, '--layout', PLAIN, '--size', '256M', '--no-verify']);
+    const r = await deploy([escaping, target, '--layout', PLAIN, '--size', '256M', '--no-verify']);
     expect(r.exitCode).toBe(1);
     expect(String(r.all)).toMatch(/unsafe tar entry "\.\.\/escape-bareon-test"/);
-    for (const where of [tmpdir(), '/', dir, path.dirname(tmpdir())]) await expect(stat(path.join(where, 'escape-bareon-test'))).rejects.toThrow();
+    for (const where of [tmpdir(), '/', dir, path.dirname(tmpdir())])
+      await expect(stat(path.join(where, 'escape-bareon-test'))).rejects.toThrow();
     expect(await hasTable(target)).toBe(false);
 
     const through = path.join(dir, 'symlink.tar.zst');
-    await tarZst(through, [['etc/hostname', 'x\n'], ['link', { link: '/var/tmp' }], ['link/escape-bareon-test', 'owned\n']]);
-    const s = await deploy([through, path.join(dir, 'symlink.img'), '--layout', PLAIN, '--size', '256M', '--no-verify']);
+    await tarZst(through, [
+      ['etc/hostname', 'x\n'],
+      ['link', { link: '/var/tmp' }],
+      ['link/escape-bareon-test', 'owned\n'],
+    ]);
+    const s = await deploy([
+      through,
+      path.join(dir, 'symlink.img'),
+      '--layout',
+      PLAIN,
+      '--size',
+      '256M',
+      '--no-verify',
+    ]);
     expect(s.exitCode).toBe(1);
     expect(String(s.all)).toMatch(/goes through the symlink "link"/);
     await expect(stat('/var/tmp/escape-bareon-test')).rejects.toThrow();
@@ -232,13 +283,37 @@ describe('bareon-deploy of rootfs tarballs onto a layout', () => {
 
   it('--only partitioning makes just the table; the rest of the chain finishes on a second run', async () => {
     const rootfs = path.join(dir, 'two-step.tar.zst');
-    await tarZst(rootfs, [['etc/hostname', 'two-step\n'], ['usr/bin/hello', '#!/bin/sh\necho hi\n']]);
+    await tarZst(rootfs, [
+      ['etc/hostname', 'two-step\n'],
+      ['usr/bin/hello', '#!/bin/sh\necho hi\n'],
+    ]);
     const target = path.join(dir, 'two-step.img');
-    const first = await deploy([rootfs, target, '--layout', PLAIN, '--size', '512M', '--no-verify', '--only', 'partitioning']);
+    const first = await deploy([
+      rootfs,
+      target,
+      '--layout',
+      PLAIN,
+      '--size',
+      '512M',
+      '--no-verify',
+      '--only',
+      'partitioning',
+    ]);
     expect(first.exitCode, String(first.all)).toBe(0);
     expect((await execa('sgdisk', ['-v', target])).stdout).toContain('No problems found');
-    expect((await execa('blkid', ['-p', '-o', 'value', '-s', 'TYPE', `--offset=${2 ** 20}`, target], { reject: false })).stdout).toBe('');
-    const second = await deploy([rootfs, target, '--layout', PLAIN, '--no-verify', '--only', 'filesystems,deploy,fstab']);
+    expect(
+      (await execa('blkid', ['-p', '-o', 'value', '-s', 'TYPE', `--offset=${2 ** 20}`, target], { reject: false }))
+        .stdout,
+    ).toBe('');
+    const second = await deploy([
+      rootfs,
+      target,
+      '--layout',
+      PLAIN,
+      '--no-verify',
+      '--only',
+      'filesystems,deploy,fstab',
+    ]);
     expect(second.exitCode, String(second.all)).toBe(0);
     const hostname = (await execa('debugfs', ['-R', 'cat /etc/hostname', `${target}?offset=${2 ** 20}`])).stdout;
     expect(hostname).toBe('two-step');

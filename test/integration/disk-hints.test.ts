@@ -27,7 +27,11 @@ describe('choosing the target disk by hints, on this machine', () => {
 
   it('resolves a serial hint to the disk, then refuses it because it holds the running root', async () => {
     const root = disks.find((d) => d.held_by.some((h) => h.includes('running root')) && d.serial);
-    if (!root) return expect(disks.some((d) => d.serial), 'no disk here reports a serial').toBe(false);
+    if (!root)
+      return expect(
+        disks.some((d) => d.serial),
+        'no disk here reports a serial',
+      ).toBe(false);
     const r = await bareon('deploy', [image, '--target-hint', `serial=${root.serial}`, '--no-verify', '--dry-run']);
     expect(r.exitCode, String(r.all)).toBe(2);
     expect(r.stdout).toContain(`target: ${root.path}, chosen by --target-hint`);

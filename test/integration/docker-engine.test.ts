@@ -1,11 +1,12 @@
 import { execa } from 'execa';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { DockerEngine, RUN_LABEL } from '../../src/docker/engine.js';
 import { TEST_BASE_IMAGE } from '../helpers/images.js';
 import { bareon } from '../helpers/cli.js';
 
-const containersOf = async (runId: string) => (await execa('docker', ['ps', '-aq', '--filter', `label=${RUN_LABEL}=${runId}`])).stdout.trim();
+const containersOf = async (runId: string) =>
+  (await execa('docker', ['ps', '-aq', '--filter', `label=${RUN_LABEL}=${runId}`])).stdout.trim();
 
 describe('the Docker adapter, against the real daemon', () => {
   it('runs a container from the locally bootstrapped image: stdout, stderr, exit code, then removes it', async () => {
@@ -41,7 +42,11 @@ describe('the Docker adapter, against the real daemon', () => {
       const list = await execa('tar', ['-t'], { input: tar as unknown as Readable });
       expect(list.stdout.split('\n')).toContain('marker');
 
-      const imported = await engine.importImage(await engine.exportContainer(container.id), { repo: 'bareon-test/imported', tag: runId }, engine.labels());
+      const imported = await engine.importImage(
+        await engine.exportContainer(container.id),
+        { repo: 'bareon-test/imported', tag: runId },
+        engine.labels(),
+      );
       const check = await engine.run({ image: imported, cmd: ['cat', '/marker'] });
       expect(check.stdout).toBe('hi\n');
       await engine.removeImage(imported, true);

@@ -12,7 +12,15 @@ import { TEST_BASE_IMAGE } from '../helpers/images.js';
 /** Copies one partition out of a raw image for checkers that take no offset. */
 async function partitionFile(raw: string, offset: number, size: number, dir: string, name: string): Promise<string> {
   const file = path.join(dir, name);
-  await execa('dd', [`if=${raw}`, `of=${file}`, 'bs=1M', `skip=${offset / 2 ** 20}`, `count=${size / 2 ** 20}`, 'conv=sparse', 'status=none']);
+  await execa('dd', [
+    `if=${raw}`,
+    `of=${file}`,
+    'bs=1M',
+    `skip=${offset / 2 ** 20}`,
+    `count=${size / 2 ** 20}`,
+    'conv=sparse',
+    'status=none',
+  ]);
   return file;
 }
 
@@ -21,21 +29,34 @@ describe('a raw image with every filesystem type on an msdos table with logical 
     const dir = await mkdtemp(path.join(tmpdir(), 'bareon-fs-'));
     const layout = {
       seed: 'filesystems-test',
-      disks: [{
-        id: 'data', table: 'msdos', partitions: [
-          { type: 'linux', size: '64MiB', fs: { type: 'ext2', label: 'boot' }, mount: '/boot' },
-          { type: 'swap', size: '32MiB', fs: { type: 'swap', label: 'swap' } },
-          { type: 'linux', size: '160MiB', fs: { type: 'btrfs', label: 'srv' }, mount: '/srv' },
-          { type: 'linux', size: '320MiB', fs: { type: 'xfs', label: 'data' }, mount: '/data' },
-          { type: 'linux', size: 'remaining', fs: { type: 'ext4', label: 'root' }, mount: '/' },
-        ],
-      }],
+      disks: [
+        {
+          id: 'data',
+          table: 'msdos',
+          partitions: [
+            { type: 'linux', size: '64MiB', fs: { type: 'ext2', label: 'boot' }, mount: '/boot' },
+            { type: 'swap', size: '32MiB', fs: { type: 'swap', label: 'swap' } },
+            { type: 'linux', size: '160MiB', fs: { type: 'btrfs', label: 'srv' }, mount: '/srv' },
+            { type: 'linux', size: '320MiB', fs: { type: 'xfs', label: 'data' }, mount: '/data' },
+            { type: 'linux', size: 'remaining', fs: { type: 'ext4', label: 'root' }, mount: '/' },
+          ],
+        },
+      ],
     };
-    await writeFile(path.join(dir, 'p.yaml'), stringify({
-      name: 'allfs', builder: 'image', base: { image: TEST_BASE_IMAGE },
-      files: [{ path: '/srv/www/index.html', content: 'on btrfs\n' }, { path: '/boot/note', content: 'on ext2\n' }],
-      outputs: ['raw'], layout,
-    }));
+    await writeFile(
+      path.join(dir, 'p.yaml'),
+      stringify({
+        name: 'allfs',
+        builder: 'image',
+        base: { image: TEST_BASE_IMAGE },
+        files: [
+          { path: '/srv/www/index.html', content: 'on btrfs\n' },
+          { path: '/boot/note', content: 'on ext2\n' },
+        ],
+        outputs: ['raw'],
+        layout,
+      }),
+    );
     const r = await bareon('build', [path.join(dir, 'p.yaml'), '-o', path.join(dir, 'out')]);
     expect(r.exitCode, String(r.all).slice(-3000)).toBe(0);
 

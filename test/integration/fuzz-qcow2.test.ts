@@ -57,25 +57,49 @@ afterAll(async () => {
 
 /** qemu-img's verdict: the raw disk it writes, or its refusal. */
 async function qemuImg(image: string, out: string): Promise<{ ok: true; size: number } | { ok: false; why: string }> {
-  const info = await execa('qemu-img', ['info', '-f', 'qcow2', '--output=json', image], { reject: false, timeout: 30_000 });
+  const info = await execa('qemu-img', ['info', '-f', 'qcow2', '--output=json', image], {
+    reject: false,
+    timeout: 30_000,
+  });
   if (info.exitCode !== 0) return { ok: false, why: info.stderr };
   const size = (JSON.parse(info.stdout) as { 'virtual-size': number })['virtual-size'];
   // larger than the target: bareon refuses it (STRICTER); qemu-img's verdict is not needed
   if (size > TARGET) return { ok: true, size };
-  const r = await execa('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', image, out], { reject: false, timeout: 60_000 });
+  const r = await execa('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', image, out], {
+    reject: false,
+    timeout: 60_000,
+  });
   return r.exitCode === 0 ? { ok: true, size } : { ok: false, why: r.stderr };
 }
 
 /** Runs bareon-deploy (no verification; a fresh target file) under /usr/bin/time for its peak RSS. */
 async function bareonDeploy(source: string, target: string): Promise<{ code: number; out: string; rssKiB: number }> {
-  const r = await execa('/usr/bin/time', ['-f', 'maxrss-kib=%M', process.execPath, process.env.BAREON_FUZZ_BIN ?? BIN.deploy, source, target, '--size', String(TARGET), '--no-verify'], {
-    reject: false,
-    all: true,
-    timeout: 120_000,
-    env: { BAREON_PLUGIN_PATH: '' },
-  });
+  const r = await execa(
+    '/usr/bin/time',
+    [
+      '-f',
+      'maxrss-kib=%M',
+      process.execPath,
+      process.env.BAREON_FUZZ_BIN ?? BIN.deploy,
+      source,
+      target,
+      '--size',
+      String(TARGET),
+      '--no-verify',
+    ],
+    {
+      reject: false,
+      all: true,
+      timeout: 120_000,
+      env: { BAREON_PLUGIN_PATH: '' },
+    },
+  );
   const rss = /maxrss-kib=(\d+)/.exec(String(r.all));
-  return { code: r.exitCode ?? -1, out: String(r.all).replace(/(Command exited with non-zero status \d+\n)?maxrss-kib=\d+\n?$/, ''), rssKiB: Number(rss?.[1] ?? 0) };
+  return {
+    code: r.exitCode ?? -1,
+    out: String(r.all).replace(/(Command exited with non-zero status \d+\n)?maxrss-kib=\d+\n?$/, ''),
+    rssKiB: Number(rss?.[1] ?? 0),
+  };
 }
 
 async function sameDisk(ref: string, target: string, size: number): Promise<boolean> {
@@ -105,14 +129,16 @@ async function runCase(seed: number, index: number, tally: Tally): Promise<void>
   for (const over of ['file', 'http'] as const) {
     const target = `${image}.${over}.target`;
     const b = await bareonDeploy(over === 'file' ? image : `${base}/${path.basename(image)}`, target);
-    const fail = (why: string) => tally.failures.push(`${label} over ${over}: ${why}\n${b.out.split('\n').slice(-6).join('\n')}`);
+    const fail = (why: string) =>
+      tally.failures.push(`${label} over ${over}: ${why}\n${b.out.split('\n').slice(-6).join('\n')}`);
     if (b.code === 0) tally.bareonAccepted++;
     else tally.bareonRefused++;
     if (![0, 1, 2].includes(b.code)) fail(`exit ${b.code}`);
     if (/TypeError|RangeError|ReferenceError|\n\s+at (file:|node:|async )|Unhandled/.test(b.out)) fail('a crash');
     if (b.rssKiB > RSS_LIMIT_KIB) fail(`peak RSS ${b.rssKiB} KiB over ${RSS_LIMIT_KIB}`);
     if (!q.ok && b.code === 0) fail(`bareon wrote what qemu-img refuses: ${q.why.trim().split('\n').pop()}`);
-    if (q.ok && b.code === 0 && !(await sameDisk(ref, target, q.size))) fail('bareon wrote a disk other than qemu-img\'s');
+    if (q.ok && b.code === 0 && !(await sameDisk(ref, target, q.size)))
+      fail("bareon wrote a disk other than qemu-img's");
     if (q.ok && b.code !== 0) {
       if (STRICTER.some((re) => re.test(b.out))) tally.stricter++;
       else fail('bareon refused what qemu-img reads, for no documented reason');
@@ -125,10 +151,24 @@ async function runCase(seed: number, index: number, tally: Tally): Promise<void>
 
 describe('differential fuzzing of the qcow2 readers against qemu-img', () => {
   it(`agrees with qemu-img on the recorded failures and ${CASES} random cases (seed ${SEED})`, async () => {
-    const seeds = JSON.parse(await readFile(path.join(import.meta.dirname, '../fuzz/seeds/qcow2.json'), 'utf8')) as { seed: number; case: number; found: string }[];
-    const tally: Tally = { cases: 0, qemuAccepted: 0, qemuRefused: 0, bareonAccepted: 0, bareonRefused: 0, stricter: 0, failures: [] };
+    const seeds = JSON.parse(await readFile(path.join(import.meta.dirname, '../fuzz/seeds/qcow2.json'), 'utf8')) as {
+      seed: number;
+      case: number;
+      found: string;
+    }[];
+    const tally: Tally = {
+      cases: 0,
+      qemuAccepted: 0,
+      qemuRefused: 0,
+      bareonAccepted: 0,
+      bareonRefused: 0,
+      stricter: 0,
+      failures: [],
+    };
     const started = Date.now();
-    console.log(`qcow2 fuzz: seed ${SEED}, ${seeds.length} recorded cases, then ${CASES} random ones (BAREON_FUZZ_SEED=${SEED} BAREON_FUZZ_CASES=${CASES} replays them)`);
+    console.log(
+      `qcow2 fuzz: seed ${SEED}, ${seeds.length} recorded cases, then ${CASES} random ones (BAREON_FUZZ_SEED=${SEED} BAREON_FUZZ_CASES=${CASES} replays them)`,
+    );
     for (const s of seeds) await runCase(s.seed, s.case, tally);
     for (let i = 0; i < CASES; i++) await runCase(SEED, i, tally);
     console.log(

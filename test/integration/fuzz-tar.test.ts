@@ -25,7 +25,17 @@ import { END, file, header, mutate, pad, randomArchive, seeded, type Rng } from 
 const CASES = Number(process.env.BAREON_FUZZ_CASES ?? 1800);
 /** BAREON_FUZZ_DUMP=DIR writes each case's archive there, as SEED.tar. */
 const SEED = Number(process.env.BAREON_FUZZ_SEED ?? Date.now() % 1_000_000_007);
-const TAR_ARGS = ['--extract', '--numeric-owner', '--same-owner', '--same-permissions', '--xattrs', '--xattrs-include=*', '--acls', '--file=-', '--directory'];
+const TAR_ARGS = [
+  '--extract',
+  '--numeric-owner',
+  '--same-owner',
+  '--same-permissions',
+  '--xattrs',
+  '--xattrs-include=*',
+  '--acls',
+  '--file=-',
+  '--directory',
+];
 
 interface Seed {
   /** the PRNG seed of the case (a case is random archive, then mutations, from this seed) */
@@ -45,9 +55,25 @@ async function snapshot(dir: string, withTimes = false): Promise<Map<string, str
   const walk = async (rel: Buffer) => {
     const full = Buffer.concat([Buffer.from(dir), rel.length ? Buffer.from('/') : Buffer.alloc(0), rel]);
     const st = await lstat(full, { bigint: true });
-    const kind = st.isFile() ? 'f' : st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFIFO() ? 'p' : st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : '?';
+    const kind = st.isFile()
+      ? 'f'
+      : st.isDirectory()
+        ? 'd'
+        : st.isSymbolicLink()
+          ? 'l'
+          : st.isFIFO()
+            ? 'p'
+            : st.isCharacterDevice()
+              ? 'c'
+              : st.isBlockDevice()
+                ? 'b'
+                : '?';
     let what = `${kind} ${(st.mode & 0o7777n).toString(8)} ${st.uid}:${st.gid}`;
-    if (kind === 'f') what += ` ${st.size} ${createHash('sha256').update(await readFile(full)).digest('hex').slice(0, 16)}`;
+    if (kind === 'f')
+      what += ` ${st.size} ${createHash('sha256')
+        .update(await readFile(full))
+        .digest('hex')
+        .slice(0, 16)}`;
     if (kind === 'l') what += ` -> ${(await readlink(full, { encoding: 'buffer' })).toString('latin1')}`;
     if (kind === 'c' || kind === 'b') what += ` ${st.rdev}`;
     if (withTimes) what += ` ${st.mtimeNs} ${st.nlink}`;
@@ -62,9 +88,15 @@ async function snapshot(dir: string, withTimes = false): Promise<Map<string, str
 }
 
 const diff = (a: Map<string, string>, b: Map<string, string>) =>
-  [...new Set([...a.keys(), ...b.keys()])].filter((k) => a.get(k) !== b.get(k)).map((k) => `${k}: ${a.get(k) ?? '(none)'} | ${b.get(k) ?? '(none)'}`);
+  [...new Set([...a.keys(), ...b.keys()])]
+    .filter((k) => a.get(k) !== b.get(k))
+    .map((k) => `${k}: ${a.get(k) ?? '(none)'} | ${b.get(k) ?? '(none)'}`);
 
-type Outcome = { kind: 'accepted' } | { kind: 'refused'; message: string } | { kind: 'tar-failed'; message: string } | { kind: 'crash'; message: string };
+type Outcome =
+  | { kind: 'accepted' }
+  | { kind: 'refused'; message: string }
+  | { kind: 'tar-failed'; message: string }
+  | { kind: 'crash'; message: string };
 
 /** bareon's path: the filter and guard piped into GNU tar as rootfs-tar does it. */
 async function throughBareon(tar: Buffer, root: string, seen: string[]): Promise<Outcome> {
@@ -76,16 +108,22 @@ async function throughBareon(tar: Buffer, root: string, seen: string[]): Promise
   const child = execa('tar', [...TAR_ARGS, root], { stdin: 'pipe', reject: false, all: true });
   child.stdin!.on('error', () => {});
   const chunks = Array.from({ length: Math.ceil(tar.length / 4096) }, (_, i) => tar.subarray(i * 4096, (i + 1) * 4096));
-  const [fed, r] = await Promise.allSettled([pipeline(Readable.from(chunks), new TarFilter({ decide }), child.stdin!), child]);
+  const [fed, r] = await Promise.allSettled([
+    pipeline(Readable.from(chunks), new TarFilter({ decide }), child.stdin!),
+    child,
+  ]);
   const result = (r as PromiseFulfilledResult<Awaited<typeof child>>).value;
   if (fed.status === 'rejected') {
     const err = fed.reason as Error & { code?: string };
     if (err instanceof BareonError) return { kind: 'refused', message: err.message };
     // tar gave up first and closed its input: its own failure, reported as such by rootfs-tar
-    if (result.exitCode !== 0 && (err.code === 'EPIPE' || err.code === 'ERR_STREAM_PREMATURE_CLOSE')) return { kind: 'tar-failed', message: String(result.all).split('\n')[0] };
+    if (result.exitCode !== 0 && (err.code === 'EPIPE' || err.code === 'ERR_STREAM_PREMATURE_CLOSE'))
+      return { kind: 'tar-failed', message: String(result.all).split('\n')[0] };
     return { kind: 'crash', message: `${err.name}: ${err.message}\n${err.stack}` };
   }
-  return result.exitCode === 0 ? { kind: 'accepted' } : { kind: 'tar-failed', message: String(result.all).split('\n')[0] };
+  return result.exitCode === 0
+    ? { kind: 'accepted' }
+    : { kind: 'tar-failed', message: String(result.all).split('\n')[0] };
 }
 
 /** Path components as the kernel walks them. */
@@ -107,7 +145,10 @@ interface Tally {
 
 async function runCase(seed: number, tally: Tally, log: boolean): Promise<void> {
   const rng: Rng = seeded(seed);
-  const base = rng.chance(0.25) && realTars.length ? { tar: rng.pick(realTars), label: 'gnu-tar' } : randomArchive(rng, { outside });
+  const base =
+    rng.chance(0.25) && realTars.length
+      ? { tar: rng.pick(realTars), label: 'gnu-tar' }
+      : randomArchive(rng, { outside });
   const m = rng.chance(0.6) ? mutate(rng, base.tar) : { tar: base.tar, label: 'intact' };
   const a = path.join(scratch, 'root-bareon');
   const b = path.join(scratch, 'root-gnu');
@@ -137,7 +178,8 @@ async function runCase(seed: number, tally: Tally, log: boolean): Promise<void> 
     const ancestors = new Set([...shown].flatMap((n) => n.split('/').map((_, i, all) => all.slice(0, i).join('/'))));
     for (const p of (await snapshot(a)).keys()) {
       const rel = canonical(p);
-      if (rel && !shown.has(rel) && !ancestors.has(rel)) fail(`tar wrote "${rel}", which the guard was never shown (shown: ${[...shown].join(', ')})`);
+      if (rel && !shown.has(rel) && !ancestors.has(rel))
+        fail(`tar wrote "${rel}", which the guard was never shown (shown: ${[...shown].join(', ')})`);
     }
   }
 
@@ -151,7 +193,10 @@ async function runCase(seed: number, tally: Tally, log: boolean): Promise<void> 
     const d = diff(await snapshot(a), await snapshot(b));
     if (d.length) fail(`trees differ: ${d.slice(0, 5).join('; ')}`);
   }
-  if (log) console.log(`seed ${seed}: ${base.label} / ${m.label} -> ${outcome.kind}${'message' in outcome ? `: ${outcome.message.split('\n')[0]}` : ''}`);
+  if (log)
+    console.log(
+      `seed ${seed}: ${base.label} / ${m.label} -> ${outcome.kind}${'message' in outcome ? `: ${outcome.message.split('\n')[0]}` : ''}`,
+    );
 }
 
 async function resetOutside(): Promise<void> {
@@ -182,8 +227,18 @@ async function gnuArchives(): Promise<Buffer[]> {
   await execa('ln', [path.join(root, 'plain'), path.join(root, 'hard')]);
   await execa('mkfifo', [path.join(root, 'fifo')]);
   const out: Buffer[] = [];
-  for (const args of [['--format=gnu'], ['--format=posix', '--sparse-version=0.0'], ['--format=posix', '--sparse-version=0.1'], ['--format=posix', '--sparse-version=1.0'], ['--format=oldgnu'], ['--format=ustar']]) {
-    const r = await execa('tar', ['--sparse', ...args, '-C', root, '-cf', '-', '.'], { encoding: 'buffer', reject: false });
+  for (const args of [
+    ['--format=gnu'],
+    ['--format=posix', '--sparse-version=0.0'],
+    ['--format=posix', '--sparse-version=0.1'],
+    ['--format=posix', '--sparse-version=1.0'],
+    ['--format=oldgnu'],
+    ['--format=ustar'],
+  ]) {
+    const r = await execa('tar', ['--sparse', ...args, '-C', root, '-cf', '-', '.'], {
+      encoding: 'buffer',
+      reject: false,
+    });
     if (r.exitCode === 0) out.push(Buffer.from(r.stdout));
   }
   return out;
@@ -203,22 +258,42 @@ afterAll(async () => {
 
 describe('differential fuzzing of the rootfs tar path (filter + guard + GNU tar) against GNU tar alone', () => {
   it('replays every case that ever failed', async () => {
-    const tally: Tally = { cases: 0, accepted: 0, refused: 0, tarFailed: 0, compared: 0, gnuAloneEscaped: 0, failures: [] };
+    const tally: Tally = {
+      cases: 0,
+      accepted: 0,
+      refused: 0,
+      tarFailed: 0,
+      compared: 0,
+      gnuAloneEscaped: 0,
+      failures: [],
+    };
     const seeds = JSON.parse(await readFile(new URL('../fuzz/seeds/tar.json', import.meta.url), 'utf8')) as Seed[];
     for (const s of seeds) await runCase(s.seed, tally, true);
     expect(tally.failures).toEqual([]);
   });
 
   it(`survives ${CASES} random cases (seed ${SEED})`, async () => {
-    const tally: Tally = { cases: 0, accepted: 0, refused: 0, tarFailed: 0, compared: 0, gnuAloneEscaped: 0, failures: [] };
+    const tally: Tally = {
+      cases: 0,
+      accepted: 0,
+      refused: 0,
+      tarFailed: 0,
+      compared: 0,
+      gnuAloneEscaped: 0,
+      failures: [],
+    };
     const start = Date.now();
     const rng = seeded(SEED);
     for (let i = 0; i < CASES; i++) {
       const seed = rng.int(2 ** 31);
-      await runCase(seed, tally, false).catch((err: Error) => tally.failures.push(`seed ${seed}: the harness failed: ${err.stack}`));
+      await runCase(seed, tally, false).catch((err: Error) =>
+        tally.failures.push(`seed ${seed}: the harness failed: ${err.stack}`),
+      );
     }
     const { failures, ...figures } = tally;
-    console.log(`fuzz-tar: seed ${SEED}, ${CASES} cases in ${((Date.now() - start) / 1000).toFixed(1)} s: ${JSON.stringify(figures)}; replay one with BAREON_FUZZ_SEED, or add its case seed to test/fuzz/seeds/tar.json`);
+    console.log(
+      `fuzz-tar: seed ${SEED}, ${CASES} cases in ${((Date.now() - start) / 1000).toFixed(1)} s: ${JSON.stringify(figures)}; replay one with BAREON_FUZZ_SEED, or add its case seed to test/fuzz/seeds/tar.json`,
+    );
     expect(failures).toEqual([]);
     expect(tally.accepted).toBeGreaterThan(0);
     expect(tally.refused).toBeGreaterThan(0);
@@ -255,7 +330,11 @@ describe('real bareon-deploy runs of rootfs tarballs (loop devices, mounts)', ()
     const target = path.join(dir, 'sparse.img');
     const r = await deploy([rootfs, target, '--layout', PLAIN, '--size', '256M', '--no-verify']);
     expect(r.exitCode, String(r.all)).toBe(0);
-    expect(createHash('sha256').update(await fileInImage(target, 'sparse.img')).digest('hex')).toBe(createHash('sha256').update(expected).digest('hex'));
+    expect(
+      createHash('sha256')
+        .update(await fileInImage(target, 'sparse.img'))
+        .digest('hex'),
+    ).toBe(createHash('sha256').update(expected).digest('hex'));
     expect(await leftovers(target)).toEqual([]);
     await rm(dir, { recursive: true, force: true });
   });
@@ -268,11 +347,25 @@ describe('real bareon-deploy runs of rootfs tarballs (loop devices, mounts)', ()
     const bad = header({ name: 'cover', size: 1024 });
     bad[0] ^= 1;
     const hidden = file('lnk/owned', 'owned\n');
-    const tar = Buffer.concat([file('etc/hostname', 'x\n'), header({ name: 'lnk', type: '2', linkname: path.join(dir, 'outside') }), bad, pad(Buffer.concat([hidden, Buffer.alloc(512)])).subarray(0, 1024), END]);
+    const tar = Buffer.concat([
+      file('etc/hostname', 'x\n'),
+      header({ name: 'lnk', type: '2', linkname: path.join(dir, 'outside') }),
+      bad,
+      pad(Buffer.concat([hidden, Buffer.alloc(512)])).subarray(0, 1024),
+      END,
+    ]);
     await writeFile(path.join(dir, 'hidden.tar'), tar);
     await execa('zstd', ['-q', '--rm', path.join(dir, 'hidden.tar')]);
     const target = path.join(dir, 'hidden.img');
-    const r = await deploy([path.join(dir, 'hidden.tar.zst'), target, '--layout', PLAIN, '--size', '256M', '--no-verify']);
+    const r = await deploy([
+      path.join(dir, 'hidden.tar.zst'),
+      target,
+      '--layout',
+      PLAIN,
+      '--size',
+      '256M',
+      '--no-verify',
+    ]);
     expect(r.exitCode).toBe(1);
     expect(String(r.all)).toMatch(/bad checksum/);
     expect(diff(before, await snapshot(path.join(dir, 'outside'), true))).toEqual([]);

@@ -57,7 +57,10 @@ describe('a rootfs tarball with symlinks that point at this machine', () => {
   it('has /etc/fstab written inside the target when etc/fstab links to a host file', async () => {
     const before = await hostState();
     const tarball = path.join(dir, 'fstab-link.tar.zst');
-    await tarZst(tarball, [['etc/hostname', 'x\n'], ['etc/fstab', { link: path.join(host, 'fstab') }]]);
+    await tarZst(tarball, [
+      ['etc/hostname', 'x\n'],
+      ['etc/fstab', { link: path.join(host, 'fstab') }],
+    ]);
     const target = path.join(dir, 'fstab-link.img');
     const r = await deploy([tarball, target, '--layout', PLAIN, '--size', '256M', '--no-verify']);
     expect(r.exitCode, String(r.all)).toBe(0);
@@ -71,14 +74,22 @@ describe('a rootfs tarball with symlinks that point at this machine', () => {
   it('leaves a host directory alone when boot/efi links to it, and copies nothing from it onto the ESP', async () => {
     const before = await hostState();
     const layout = path.join(dir, 'esp.yaml');
-    await writeFile(layout, 'disks:\n  - id: disk\n    partitions:\n      - {type: esp, size: 64MiB, fs: {type: vfat, label: EFI}, mount: /boot/efi}\n      - {type: linux, size: remaining, fs: {type: ext4, label: root}, mount: /}\n');
+    await writeFile(
+      layout,
+      'disks:\n  - id: disk\n    partitions:\n      - {type: esp, size: 64MiB, fs: {type: vfat, label: EFI}, mount: /boot/efi}\n      - {type: linux, size: remaining, fs: {type: ext4, label: root}, mount: /}\n',
+    );
     const tarball = path.join(dir, 'esp-link.tar.zst');
-    await tarZst(tarball, [['etc/hostname', 'x\n'], ['boot/efi', { link: path.join(host, 'esp-files') }]]);
+    await tarZst(tarball, [
+      ['etc/hostname', 'x\n'],
+      ['boot/efi', { link: path.join(host, 'esp-files') }],
+    ]);
     const target = path.join(dir, 'esp-link.img');
     const r = await deploy([tarball, target, '--layout', layout, '--size', '256M', '--no-verify']);
     expect(r.exitCode, String(r.all)).toBe(0);
     expect(await hostState()).toEqual(before);
-    const esp = (await execa('mdir', ['-b', '-i', `${target}@@${MiB}`, '::/'], { reject: false, env: { MTOOLS_SKIP_CHECK: '1' } })).stdout;
+    const esp = (
+      await execa('mdir', ['-b', '-i', `${target}@@${MiB}`, '::/'], { reject: false, env: { MTOOLS_SKIP_CHECK: '1' } })
+    ).stdout;
     expect(esp).not.toMatch(/keep-me/i);
     expect(await leftovers(target)).toEqual([]);
   });
@@ -86,12 +97,23 @@ describe('a rootfs tarball with symlinks that point at this machine', () => {
   it('refuses to copy a link under the ESP mount point onto the ESP, naming it', async () => {
     const layout = path.join(dir, 'esp.yaml');
     const tarball = path.join(dir, 'esp-inner-link.tar.zst');
-    await tarZst(tarball, [['etc/hostname', 'x\n'], ['boot/efi/EFI/debian/grub.cfg', 'search\n'], ['boot/efi/EFI/debian/stolen', { link: path.join(host, 'secret') }]]);
+    await tarZst(tarball, [
+      ['etc/hostname', 'x\n'],
+      ['boot/efi/EFI/debian/grub.cfg', 'search\n'],
+      ['boot/efi/EFI/debian/stolen', { link: path.join(host, 'secret') }],
+    ]);
     const target = path.join(dir, 'esp-inner-link.img');
     const r = await deploy([tarball, target, '--layout', layout, '--size', '256M', '--no-verify']);
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toMatch(/\/boot\/efi .*holds entries that are not files or directories: EFI\/debian\/stolen \(a symlink\)/);
-    const esp = (await execa('mtype', ['-i', `${target}@@${MiB}`, '::/EFI/debian/stolen'], { reject: false, env: { MTOOLS_SKIP_CHECK: '1' } })).stdout;
+    expect(r.stderr).toMatch(
+      /\/boot\/efi .*holds entries that are not files or directories: EFI\/debian\/stolen \(a symlink\)/,
+    );
+    const esp = (
+      await execa('mtype', ['-i', `${target}@@${MiB}`, '::/EFI/debian/stolen'], {
+        reject: false,
+        env: { MTOOLS_SKIP_CHECK: '1' },
+      })
+    ).stdout;
     expect(esp).not.toContain('a host secret');
     expect(await leftovers(target)).toEqual([]);
   });
@@ -107,7 +129,15 @@ describe('a filesystem image whose mount point is a symlink to a host path', () 
     const image = path.join(dir, 'root.ext4');
     await execa('mkfs.ext4', ['-q', '-F', '-d', tree, image, '64M']);
     const target = path.join(dir, 'mount-link.img');
-    const r = await deploy([image, target, '--layout', path.join(REPO, 'test/fixtures/layouts/root-and-data.yaml'), '--size', '512M', '--no-verify']);
+    const r = await deploy([
+      image,
+      target,
+      '--layout',
+      path.join(REPO, 'test/fixtures/layouts/root-and-data.yaml'),
+      '--size',
+      '512M',
+      '--no-verify',
+    ]);
     expect(r.exitCode, String(r.all)).toBe(0);
     expect(await hostState()).not.toHaveProperty('made-by-deploy');
     await expect(readdir(made)).rejects.toThrow(/ENOENT/);

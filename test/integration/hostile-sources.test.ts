@@ -37,13 +37,26 @@ afterAll(async () => {
 
 /** A manifest as bareon-build writes it, with one artifact. */
 const manifest = (artifact: { uri: string; format: string; sha256: string; size: number }) =>
-  JSON.stringify({ manifest_version: 1, name: 'm', created: '2026-01-01T00:00:00Z', profile_digest: 'x', base_image: 'sha256:0', image: 'sha256:1', builder: 'debian', artifacts: [artifact], packages: [] });
+  JSON.stringify({
+    manifest_version: 1,
+    name: 'm',
+    created: '2026-01-01T00:00:00Z',
+    profile_digest: 'x',
+    base_image: 'sha256:0',
+    image: 'sha256:1',
+    builder: 'debian',
+    artifacts: [artifact],
+    packages: [],
+  });
 
 describe('remote manifests', () => {
   it('resolve an artifact named by an absolute path against their own URL, never this machine', async () => {
     const local = path.join(dir, 'local-secret.raw');
     await writeFile(local, Buffer.alloc(4 * MiB, 0x5a));
-    await writeFile(path.join(dir, 'evil.manifest.json'), manifest({ uri: local, format: 'raw', sha256: await sha256File(local), size: 4 * MiB }));
+    await writeFile(
+      path.join(dir, 'evil.manifest.json'),
+      manifest({ uri: local, format: 'raw', sha256: await sha256File(local), size: 4 * MiB }),
+    );
     const target = path.join(dir, 'evil.img');
     const r = await deploy([`${base}/files/evil.manifest.json`, target, '--size', '8M']);
     expect(r.exitCode, String(r.all)).toBe(2);
@@ -53,14 +66,20 @@ describe('remote manifests', () => {
   });
 
   it('naming themselves as their artifact are refused, not followed without end', async () => {
-    await writeFile(path.join(dir, 'loop.manifest.json'), manifest({ uri: 'loop.manifest.json', format: 'raw', sha256: '0'.repeat(64), size: 1 }));
+    await writeFile(
+      path.join(dir, 'loop.manifest.json'),
+      manifest({ uri: 'loop.manifest.json', format: 'raw', sha256: '0'.repeat(64), size: 1 }),
+    );
     const r = await deploy([`${base}/files/loop.manifest.json`, path.join(dir, 'loop.img'), '--size', '8M']);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/names .*loop\.manifest\.json, another manifest, as its artifact/);
   });
 
   it('refuse an artifact uri of another scheme', async () => {
-    await writeFile(path.join(dir, 'file-uri.manifest.json'), manifest({ uri: 'file:///etc/passwd', format: 'raw', sha256: '0'.repeat(64), size: 1 }));
+    await writeFile(
+      path.join(dir, 'file-uri.manifest.json'),
+      manifest({ uri: 'file:///etc/passwd', format: 'raw', sha256: '0'.repeat(64), size: 1 }),
+    );
     const r = await deploy([`${base}/files/file-uri.manifest.json`, path.join(dir, 'file-uri.img'), '--size', '8M']);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/artifact uri "file:\/\/\/etc\/passwd" is not an http\(s\) URL/);
@@ -69,11 +88,19 @@ describe('remote manifests', () => {
   it('under 1 MiB deploy their artifact (a short stream is not a crash)', async () => {
     const tarball = path.join(dir, 'small.tar.zst');
     await tarZst(tarball, [['etc/hostname', 'small\n']]);
-    await writeFile(path.join(dir, 'small.manifest.json'), manifest({ uri: 'small.tar.zst', format: 'tar.zst', sha256: await sha256File(tarball), size: (await stat(tarball)).size }));
+    await writeFile(
+      path.join(dir, 'small.manifest.json'),
+      manifest({
+        uri: 'small.tar.zst',
+        format: 'tar.zst',
+        sha256: await sha256File(tarball),
+        size: (await stat(tarball)).size,
+      }),
+    );
     const target = path.join(dir, 'small-manifest.img');
     const r = await deploy([`${base}/files/small.manifest.json`, target, '--layout', PLAIN, '--size', '256M']);
     expect(r.exitCode, String(r.all)).toBe(0);
-    expect(r.all).not.toMatch(/ERR_STREAM|    at /);
+    expect(r.all).not.toMatch(/ERR_STREAM| {4}at /);
     expect(await leftovers(target)).toEqual([]);
   });
 
@@ -91,9 +118,12 @@ describe('small and odd sources', () => {
     const tarball = path.join(dir, 'stdin.tar.zst');
     await tarZst(tarball, [['etc/hostname', 'stdin\n']]);
     const target = path.join(dir, 'stdin.img');
-    const r = await deploy(['-', target, '--layout', PLAIN, '--size', '256M', '--no-verify'], { inputFile: tarball, stdin: undefined });
+    const r = await deploy(['-', target, '--layout', PLAIN, '--size', '256M', '--no-verify'], {
+      inputFile: tarball,
+      stdin: undefined,
+    });
     expect(r.exitCode, String(r.all)).toBe(0);
-    expect(r.all).not.toMatch(/ERR_STREAM|    at /);
+    expect(r.all).not.toMatch(/ERR_STREAM| {4}at /);
   });
 
   it('a filesystem image deploys onto a layout that names no UUID, and fstab names the image’s', async () => {
@@ -106,7 +136,8 @@ describe('small and odd sources', () => {
     const target = path.join(dir, 'fs.img');
     const r = await deploy([image, target, '--layout', PLAIN, '--size', '128M', '--no-verify']);
     expect(r.exitCode, String(r.all)).toBe(0);
-    const fstab = (await execa('debugfs', ['-R', 'cat /etc/fstab', `${target}?offset=${MiB}`], { stderr: 'ignore' })).stdout;
+    const fstab = (await execa('debugfs', ['-R', 'cat /etc/fstab', `${target}?offset=${MiB}`], { stderr: 'ignore' }))
+      .stdout;
     expect(fstab).toContain(`UUID=${uuid}  /  ext4`);
   });
 
@@ -134,10 +165,28 @@ describe('warnings', () => {
   it('are JSON events under --log-format json, not lines on stderr', async () => {
     const tarball = path.join(dir, 'warn.tar.zst');
     await tarZst(tarball, [['etc/hostname', 'x\n']]);
-    const r = await deploy([tarball, path.join(dir, 'warn.img'), '--layout', PLAIN, '--size', '256M', '--no-verify', '--log-format', 'json']);
+    const r = await deploy([
+      tarball,
+      path.join(dir, 'warn.img'),
+      '--layout',
+      PLAIN,
+      '--size',
+      '256M',
+      '--no-verify',
+      '--log-format',
+      'json',
+    ]);
     expect(r.exitCode, String(r.all)).toBe(0);
-    const warnings = String(r.stdout).split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.event === 'warning');
-    expect(warnings).toEqual([expect.objectContaining({ text: expect.stringMatching(/^--no-verify: .*warn\.tar\.zst is written without checking its sha256$/) })]);
+    const warnings = String(r.stdout)
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.event === 'warning');
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        text: expect.stringMatching(/^--no-verify: .*warn\.tar\.zst is written without checking its sha256$/),
+      }),
+    ]);
     expect(r.stderr).toBe('');
   });
 });
@@ -184,7 +233,7 @@ describe('sizes', () => {
     const r = await deploy([tarball, target, '--layout', PLAIN, '--size', '100TiB', '--no-verify']);
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/cannot create it to 100\.0 TiB \(larger than its filesystem allows\)/);
-    expect(r.stderr).not.toMatch(/RangeError|    at /);
+    expect(r.stderr).not.toMatch(/RangeError| {4}at /);
     await expect(stat(target)).rejects.toThrow(/ENOENT/);
   });
 });

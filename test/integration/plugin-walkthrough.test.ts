@@ -16,7 +16,11 @@ it("the README's out-of-tree action walk-through works exactly as written", asyn
   const blocks = [...section.matchAll(/```\w+ (file=(\S+)|run)\n([\s\S]*?)```/g)];
   const files = blocks.filter((b) => b[2]);
   const run = blocks.find((b) => b[1] === 'run');
-  expect(files.map((b) => b[2])).toEqual(['bareon-plugin-scratch/package.json', 'bareon-plugin-scratch/scratch.js', 'layout.yaml']);
+  expect(files.map((b) => b[2])).toEqual([
+    'bareon-plugin-scratch/package.json',
+    'bareon-plugin-scratch/scratch.js',
+    'layout.yaml',
+  ]);
   expect(run).toBeDefined();
 
   dir = await mkdtemp(path.join('/var/tmp', 'bareon-walkthrough-'));
@@ -30,7 +34,12 @@ it("the README's out-of-tree action walk-through works exactly as written", asyn
   await writeFile(path.join(bin, 'bareon'), `#!/bin/sh\nexec ${process.execPath} ${BIN.bareon} "$@"\n`);
   await chmod(path.join(bin, 'bareon'), 0o755);
 
-  const r = await execa('bash', ['-euo', 'pipefail', '-c', run![3]], { cwd: dir, reject: false, all: true, env: { PATH: `${bin}:${process.env.PATH}` } });
+  const r = await execa('bash', ['-euo', 'pipefail', '-c', run![3]], {
+    cwd: dir,
+    reject: false,
+    all: true,
+    env: { PATH: `${bin}:${process.env.PATH}` },
+  });
   expect(r.exitCode, String(r.all)).toBe(0);
   expect(String(r.stdout)).toMatch(/scratch.*bareon-plugin-scratch.*1\.0\.0/);
 

@@ -117,7 +117,16 @@ async function deploysLikeQemuImg(image: string, size: number, over: 'file' | 'h
   const sha = await sha256File(image);
   const source = over === 'http' ? `${base}/good/${path.basename(image)}` : image;
   const fresh = path.join(dir, `${tag}.fresh`);
-  const r = await deploy([source, fresh, '--size', String(size), '--checksum', `sha256:${sha}`, '--log-format', 'json']);
+  const r = await deploy([
+    source,
+    fresh,
+    '--size',
+    String(size),
+    '--checksum',
+    `sha256:${sha}`,
+    '--log-format',
+    'json',
+  ]);
   expect(r.exitCode, String(r.all)).toBe(0);
   await expectSameExtent(ref, fresh);
   const old = await oldDisk(path.join(dir, `${tag}.old`), size);
@@ -131,18 +140,36 @@ async function deploysLikeQemuImg(image: string, size: number, over: 'file' | 'h
 describe("bareon's qcow2 reader (one hashed pass over the file; qemu-img only for what it leaves)", () => {
   it('writes clusters stored out of disk order, zero clusters that keep a host offset, and the first MiB', async () => {
     const image = await qcow2('v3', '64M', '', [
-      'write -P 0xaa 60M 1M', 'write -P 0xbb 30M 3M', 'write -P 0xcc 0 64k', 'write -P 0x11 512k 8k', 'write -P 0xdd 10M 128k', 'write -z 10M 64k',
+      'write -P 0xaa 60M 1M',
+      'write -P 0xbb 30M 3M',
+      'write -P 0xcc 0 64k',
+      'write -P 0x11 512k 8k',
+      'write -P 0xdd 10M 128k',
+      'write -z 10M 64k',
     ]);
-    const map = JSON.parse((await execa('qemu-img', ['map', '--output=json', image])).stdout) as { start: number; zero: boolean; offset?: number }[];
-    expect(map.some((e) => e.zero && e.offset !== undefined), 'a zero cluster with a host offset').toBe(true);
+    const map = JSON.parse((await execa('qemu-img', ['map', '--output=json', image])).stdout) as {
+      start: number;
+      zero: boolean;
+      offset?: number;
+    }[];
+    expect(
+      map.some((e) => e.zero && e.offset !== undefined),
+      'a zero cluster with a host offset',
+    ).toBe(true);
     const out = await deploysLikeQemuImg(image, 64 * MiB);
     expect(out).not.toMatch(/decoded by qemu-img/);
   });
 
   it('reads version 2 images with 4 KiB clusters and version 3 with 2 MiB clusters and an odd size', async () => {
-    await deploysLikeQemuImg(await qcow2('v2-4k', '24M', 'compat=0.10,cluster_size=4096', ['write -P 0x5a 20M 3M', 'write -P 0xa5 4095 2']), 24 * MiB);
+    await deploysLikeQemuImg(
+      await qcow2('v2-4k', '24M', 'compat=0.10,cluster_size=4096', ['write -P 0x5a 20M 3M', 'write -P 0xa5 4095 2']),
+      24 * MiB,
+    );
     const odd = 33 * MiB + 512;
-    await deploysLikeQemuImg(await qcow2('v3-2m', String(odd), 'cluster_size=2M', ['write -P 0x77 32M 1M', 'write -P 0x78 0 512']), odd);
+    await deploysLikeQemuImg(
+      await qcow2('v3-2m', String(odd), 'cluster_size=2M', ['write -P 0x77 32M 1M', 'write -P 0x78 0 512']),
+      odd,
+    );
   });
 
   it('reads past the page cache where the filesystem allows (a large image, hashed on a worker thread; 512-byte clusters), and through it from squashfs', async () => {
@@ -159,11 +186,23 @@ describe("bareon's qcow2 reader (one hashed pass over the file; qemu-img only fo
     const squash = path.join(dir, 'media.squashfs');
     await execa('mksquashfs', [media, squash, '-noappend', '-quiet', '-noD']);
     const mnt = await mkdtemp(path.join(tmpdir(), 'live-media-')); // outside what leftovers() counts as bareon's
-    const loop = (await execa('losetup', ['--find', '--show', '--offset', '0', '--sizelimit', String((await stat(squash)).size), squash])).stdout.trim();
+    const loop = (
+      await execa('losetup', [
+        '--find',
+        '--show',
+        '--offset',
+        '0',
+        '--sizelimit',
+        String((await stat(squash)).size),
+        squash,
+      ])
+    ).stdout.trim();
     try {
       await execa('mount', ['-t', 'squashfs', '-o', 'ro', loop, mnt]);
       try {
-        expect(await deploysLikeQemuImg(path.join(mnt, 'large.qcow2'), 96 * MiB)).toMatch(/read \S+large\.qcow2 through the page cache \(its filesystem takes no O_DIRECT reads\)/);
+        expect(await deploysLikeQemuImg(path.join(mnt, 'large.qcow2'), 96 * MiB)).toMatch(
+          /read \S+large\.qcow2 through the page cache \(its filesystem takes no O_DIRECT reads\)/,
+        );
       } finally {
         await execa('umount', [mnt]);
       }
@@ -183,8 +222,17 @@ describe("bareon's qcow2 reader (one hashed pass over the file; qemu-img only fo
 
   it('writes a qcow2 served over http as it arrives, with no file in between, when its tables come before their clusters (as qemu-img writes them)', async () => {
     const images = [
-      await qcow2('http-v3', '64M', '', ['write -P 0xaa 60M 1M', 'write -P 0xbb 30M 3M', 'write -P 0xcc 0 64k', 'write -P 0xdd 10M 128k', 'write -z 10M 64k']),
-      await qcow2('http-v2-4k', '24M', 'compat=0.10,cluster_size=4096', ['write -P 0x5a 20M 3M', 'write -P 0xa5 4095 2']),
+      await qcow2('http-v3', '64M', '', [
+        'write -P 0xaa 60M 1M',
+        'write -P 0xbb 30M 3M',
+        'write -P 0xcc 0 64k',
+        'write -P 0xdd 10M 128k',
+        'write -z 10M 64k',
+      ]),
+      await qcow2('http-v2-4k', '24M', 'compat=0.10,cluster_size=4096', [
+        'write -P 0x5a 20M 3M',
+        'write -P 0xa5 4095 2',
+      ]),
     ];
     for (const image of images) {
       const out = await deploysLikeQemuImg(image, (image.includes('4k') ? 24 : 64) * MiB, 'http');
@@ -200,7 +248,9 @@ describe("bareon's qcow2 reader (one hashed pass over the file; qemu-img only fo
     await execa('qemu-io', ['-c', 'write -P 0x23 1M 64k', image]);
     const out = await deploysLikeQemuImg(image, 16 * MiB, 'http');
     // internal snapshots: their table is checked by qemu-img, which needs the file
-    expect(out).toMatch(/cannot be written as it arrives \(qemu-img checks its internal snapshots\): fetching it again, into a file/);
+    expect(out).toMatch(
+      /cannot be written as it arrives \(qemu-img checks its internal snapshots\): fetching it again, into a file/,
+    );
   });
 
   it('fails on a qcow2 stream cut halfway, and clears what it began to write', async () => {
@@ -210,7 +260,9 @@ describe("bareon's qcow2 reader (one hashed pass over the file; qemu-img only fo
     const r = await deploy([`${base}/cut/http-cut.qcow2`, target, '--checksum', `sha256:${await sha256File(image)}`]);
     expect(r.exitCode).toBe(1);
     expect(String(r.all)).toMatch(/truncated/);
-    expect((await execa('sfdisk', ['--json', target], { reject: false })).exitCode, 'no partition table left').not.toBe(0);
+    expect((await execa('sfdisk', ['--json', target], { reject: false })).exitCode, 'no partition table left').not.toBe(
+      0,
+    );
     expect(await leftovers(target)).toEqual([]);
   });
 
@@ -221,18 +273,27 @@ describe("bareon's qcow2 reader (one hashed pass over the file; qemu-img only fo
     const before = await sha256File(target);
     const r = await deploy([image, target, '--no-verify']);
     expect(r.exitCode).not.toBe(0);
-    expect(String(r.all)).toMatch(/cut\.qcow2: the cluster for disk byte \d+ lies past the end of the file \(at byte \d+; the file has \d+\): the qcow2 is truncated/);
+    expect(String(r.all)).toMatch(
+      /cut\.qcow2: the cluster for disk byte \d+ lies past the end of the file \(at byte \d+; the file has \d+\): the qcow2 is truncated/,
+    );
     expect(String(r.all)).toMatch(/nothing was written/);
     expect(await sha256File(target)).toBe(before);
   });
 
   it('maps an L2 table shared by two L1 entries and a cluster shared by two L2 entries at every place (file and http), as qemu-img does', async () => {
     // 4 KiB clusters: one L2 table maps 2 MiB; the file is over 1 MiB, as an http source must be today
-    const image = await qcow2('shared', '8M', 'cluster_size=4096', ['write -P 0x41 0 64k', 'write -P 0x42 1M 4k', 'write -P 0x43 4M 1200k']);
+    const image = await qcow2('shared', '8M', 'cluster_size=4096', [
+      'write -P 0x41 0 64k',
+      'write -P 0x42 1M 4k',
+      'write -P 0x43 4M 1200k',
+    ]);
     const l1 = Number(await u64(image, 40));
     const l2 = Number((await u64(image, l1)) & OFFSET_MASK);
     // disk bytes 2M-4M (L1 entry 1, unallocated) get the table of 0-2M; disk byte 4096 gets the cluster of byte 0
-    await patch(image, [[l1 + 8, await u64(image, l1), 8], [l2 + 8, await u64(image, l2), 8]]);
+    await patch(image, [
+      [l1 + 8, await u64(image, l1), 8],
+      [l2 + 8, await u64(image, l2), 8],
+    ]);
     for (const over of ['file', 'http'] as const) await deploysLikeQemuImg(image, 8 * MiB, over);
   });
 
@@ -249,7 +310,14 @@ describe("bareon's qcow2 reader (one hashed pass over the file; qemu-img only fo
     ];
     for (const [name, values, message] of cases) {
       const bad = await patchedCopy(image, name, values);
-      expect((await execa('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', bad, path.join(dir, `${name}.raw`)], { reject: false })).exitCode, `qemu-img refuses ${name}`).not.toBe(0);
+      expect(
+        (
+          await execa('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', bad, path.join(dir, `${name}.raw`)], {
+            reject: false,
+          })
+        ).exitCode,
+        `qemu-img refuses ${name}`,
+      ).not.toBe(0);
       const target = await oldDiskWithTable(path.join(dir, `${name}.target`), 8 * MiB);
       const before = await sha256File(target);
       const r = await deploy([bad, target, '--no-verify']);
@@ -265,7 +333,10 @@ describe("bareon's qcow2 reader (one hashed pass over the file; qemu-img only fo
   });
 
   it('refuses an incompatible feature bit that neither bareon nor qemu-img knows while validating: the old table stays', async () => {
-    const image = await qcow2('feature-bit', '8M', 'cluster_size=4096', ['write -P 0x61 0 64k', 'write -P 0x62 4M 1200k']);
+    const image = await qcow2('feature-bit', '8M', 'cluster_size=4096', [
+      'write -P 0x61 0 64k',
+      'write -P 0x62 4M 1200k',
+    ]);
     await patch(image, [[72, 1n << 5n, 8]]);
     for (const source of [image, `${base}/good/feature-bit.qcow2`]) {
       const target = await oldDiskWithTable(path.join(dir, 'feature-bit.target'), 8 * MiB);
@@ -310,7 +381,17 @@ describe("bareon's qcow2 reader (one hashed pass over the file; qemu-img only fo
     const image = await qcow2('sizes', '8M', 'cluster_size=4096', ['write -P 0x71 0 64k', 'write -P 0x72 4M 1200k']);
     const cases: [string, [number, bigint, 4 | 8][], RegExp][] = [
       // 2 MiB clusters: 2^23 L1 entries cover 2^62 bytes (the refcount table is moved to an aligned offset)
-      ['size-2-62', [[24, 1n << 62n, 8], [20, 21n, 4], [36, 1n << 23n, 4], [40, 2n << 20n, 8], [48, 4n << 20n, 8]], /size.*4611686018427387904/],
+      [
+        'size-2-62',
+        [
+          [24, 1n << 62n, 8],
+          [20, 21n, 4],
+          [36, 1n << 23n, 4],
+          [40, 2n << 20n, 8],
+          [48, 4n << 20n, 8],
+        ],
+        /size.*4611686018427387904/,
+      ],
       ['size-l1-short', [[24, 1n << 40n, 8]], /size.*1099511627776.*l1_size|l1_size.*size.*1099511627776/],
     ];
     for (const [name, values, message] of cases) {

@@ -26,11 +26,23 @@ describe('reproducible artifacts with SOURCE_DATE_EPOCH', () => {
 
     // a day later: the clamped times move, and so does the password change date in /etc/shadow
     await build(profile, c, EPOCH + 86400);
-    const r = await bareon('bareon', ['diff', path.join(a, 'debian-minimal.tar.zst'), path.join(c, 'debian-minimal.tar.zst'), '--limit', '5000']);
+    const r = await bareon('bareon', [
+      'diff',
+      path.join(a, 'debian-minimal.tar.zst'),
+      path.join(c, 'debian-minimal.tar.zst'),
+      '--limit',
+      '5000',
+    ]);
     expect(r.exitCode, String(r.all)).toBe(1);
-    expect(r.stdout).toMatch(/^ {2}~ \/etc\/shadow {2}content [0-9a-f]{12} → [0-9a-f]{12}, mtime 2026-01-01T00:00:00Z → 2026-01-02T00:00:00Z$/m);
+    expect(r.stdout).toMatch(
+      /^ {2}~ \/etc\/shadow {2}content [0-9a-f]{12} → [0-9a-f]{12}, mtime 2026-01-01T00:00:00Z → 2026-01-02T00:00:00Z$/m,
+    );
     expect(r.stdout).toMatch(/files: 0 added, 0 removed, \d+ changed/);
-    const m = await bareon('bareon', ['diff', path.join(a, 'debian-minimal.manifest.json'), path.join(c, 'debian-minimal.manifest.json')]);
+    const m = await bareon('bareon', [
+      'diff',
+      path.join(a, 'debian-minimal.manifest.json'),
+      path.join(c, 'debian-minimal.manifest.json'),
+    ]);
     expect(m.exitCode).toBe(1);
     expect(m.stdout).toContain('~ epoch: 1767225600 → 1767312000');
     expect(m.stdout).toMatch(/~ tar\.zst sha256 [0-9a-f]{12} → [0-9a-f]{12}/);

@@ -23,11 +23,23 @@ beforeAll(async () => {
   const raw = path.join(dir, 'disk.raw');
   await execa('truncate', ['-s', '1G', raw]);
   await execa('sgdisk', ['-o', '-n', '1:2048:0', raw]);
-  for (let at = 16; at < 1024; at += 128) await execa('dd', ['if=/dev/urandom', `of=${raw}`, 'bs=1M', `seek=${at}`, 'count=24', 'conv=notrunc', 'status=none']);
+  for (let at = 16; at < 1024; at += 128)
+    await execa('dd', [
+      'if=/dev/urandom',
+      `of=${raw}`,
+      'bs=1M',
+      `seek=${at}`,
+      'count=24',
+      'conv=notrunc',
+      'status=none',
+    ]);
   await execa('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, path.join(dir, 'disk.qcow2')]);
   await execa('zstd', ['-q', '-1', '-T0', raw, '-o', path.join(dir, 'disk.raw.zst')]);
   // a root filesystem of a few thousand files
-  await execa('sh', ['-c', `tar -C / -cf - usr/share/doc usr/share/perl usr/lib/python3 2>/dev/null | zstd -q -T0 -1 -o ${path.join(dir, 'rootfs.tar.zst')}`]);
+  await execa('sh', [
+    '-c',
+    `tar -C / -cf - usr/share/doc usr/share/perl usr/lib/python3 2>/dev/null | zstd -q -T0 -1 -o ${path.join(dir, 'rootfs.tar.zst')}`,
+  ]);
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -39,7 +51,9 @@ async function processesOn(where: string): Promise<string[]> {
   return stdout.split('\n').filter((l) => l.includes(where) && !l.includes('ps -eo'));
 }
 
-const hasTable = async (file: string) => (await stat(file).catch(() => undefined)) !== undefined && (await execa('sfdisk', ['--json', file], { reject: false })).exitCode === 0;
+const hasTable = async (file: string) =>
+  (await stat(file).catch(() => undefined)) !== undefined &&
+  (await execa('sfdisk', ['--json', file], { reject: false })).exitCode === 0;
 
 const SOURCES = [
   { name: 'qcow2', file: 'disk.qcow2', args: ['--size', '1G'] },
@@ -64,7 +78,10 @@ describe.each(SOURCES)('SIGINT during a deploy of a $name', ({ name, file, args 
     await rm(whole.target);
     /** A deploy that exited 0 wrote the whole disk: the same bytes for an image, a clean filesystem for a tarball (its UUIDs are new each run). */
     const complete = async (target: string) =>
-      name === 'tar.zst' ? (await hasTable(target)) && (await execa('e2fsck', ['-fn', `${target}?offset=${2 ** 20}`], { reject: false })).exitCode === 0 : (await sha256File(target)) === wholeSha;
+      name === 'tar.zst'
+        ? (await hasTable(target)) &&
+          (await execa('e2fsck', ['-fn', `${target}?offset=${2 ** 20}`], { reject: false })).exitCode === 0
+        : (await sha256File(target)) === wholeSha;
     const rand = prng(SEED + name.length);
     const outcomes: string[] = [];
     for (let i = 0; i < POINTS; i++) {
@@ -82,6 +99,6 @@ describe.each(SOURCES)('SIGINT during a deploy of a $name', ({ name, file, args 
       await rm(target, { force: true });
     }
     console.log(`${name}: a whole deploy took ${whole.ms} ms; SIGINT at ${outcomes.join(', ')}`);
-    expect(outcomes.filter((o) => o.endsWith("→130")).length).toBeGreaterThan(POINTS / 4);
+    expect(outcomes.filter((o) => o.endsWith('→130')).length).toBeGreaterThan(POINTS / 4);
   });
 });

@@ -125,13 +125,21 @@ describe('targets that fail while written', () => {
     const mnt = path.join(dir, 'tiny-mnt');
     await mkdir(mnt);
     await execa('mount', ['-o', 'loop', fsImage, mnt]);
-    undo.push(() => execa('sh', ['-c', `umount ${mnt}; losetup -j ${fsImage} -O NAME -n | xargs -r -n1 losetup -d`], { reject: false }));
+    undo.push(() =>
+      execa('sh', ['-c', `umount ${mnt}; losetup -j ${fsImage} -O NAME -n | xargs -r -n1 losetup -d`], {
+        reject: false,
+      }),
+    );
     const full = path.join(dir, 'full.raw');
     await execa('truncate', ['-s', '64M', full]);
     await execa('dd', ['if=/dev/urandom', `of=${full}`, 'bs=1M', 'count=60', 'seek=2', 'conv=notrunc', 'status=none']);
     await execa('sgdisk', ['-o', '-n', '1:2048:0', full]);
     await execa('zstd', ['-q', '-f', full, '-o', `${full}.zst`]);
-    await pipeline(createReadStream(full), zstdHeadFrameCompressor({ headBytes: MiB, totalBytes: 64 * MiB }), createWriteStream(`${full}.hf.zst`));
+    await pipeline(
+      createReadStream(full),
+      zstdHeadFrameCompressor({ headBytes: MiB, totalBytes: 64 * MiB }),
+      createWriteStream(`${full}.hf.zst`),
+    );
     // a raw image through DiskWriter, and raw.zst of one frame (zstd into dd) and with a head frame (zstd alone)
     for (const source of [full, `${full}.zst`, `${full}.hf.zst`]) {
       const target = path.join(mnt, 'target.img');
@@ -139,7 +147,10 @@ describe('targets that fail while written', () => {
       expect(r.exitCode, source).toBe(1);
       expect(r.stderr, source).toMatch(/ENOSPC|No space left on device/);
       expect(r.stderr, source).not.toMatch(/corrupt|checksum/);
-      const head = await readFile(target).then((b) => b.subarray(0, MiB), () => Buffer.alloc(0));
+      const head = await readFile(target).then(
+        (b) => b.subarray(0, MiB),
+        () => Buffer.alloc(0),
+      );
       expect(head.every((b) => b === 0)).toBe(true);
       expect(await leftovers(target)).toEqual([]);
       await rm(target, { force: true });

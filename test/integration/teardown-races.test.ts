@@ -26,8 +26,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const loopsOver = async (file: string) => (await execa('losetup', ['--noheadings', '--output', 'NAME', '--associated', file])).stdout.trim();
-const mountsUnder = async (where: string) => (await readFile('/proc/self/mounts', 'utf8')).split('\n').filter((l) => l.includes(where));
+const loopsOver = async (file: string) =>
+  (await execa('losetup', ['--noheadings', '--output', 'NAME', '--associated', file])).stdout.trim();
+const mountsUnder = async (where: string) =>
+  (await readFile('/proc/self/mounts', 'utf8')).split('\n').filter((l) => l.includes(where));
 
 describe('a stop while attaching and mounting', () => {
   it('leaves no loop device and no mount, whenever it lands', async () => {
@@ -50,9 +52,15 @@ describe('a stop while attaching and mounting', () => {
       expect(got, `${tenths / 10} ms`).not.toMatch(/^failed/);
       outcomes.push(got);
       const failures = await cleanup.run();
-      expect(failures.map((f) => f.message), `${tenths / 10} ms`).toEqual([]);
+      expect(
+        failures.map((f) => f.message),
+        `${tenths / 10} ms`,
+      ).toEqual([]);
       expect(await loopsOver(image), `a loop device left after a stop at ${tenths / 10} ms`).toBe('');
-      expect(await mountsUnder(tmpdir()).then((m) => m.filter((l) => l.includes('bareon-race-'))), `a mount left after a stop at ${tenths / 10} ms`).toEqual([]);
+      expect(
+        await mountsUnder(tmpdir()).then((m) => m.filter((l) => l.includes('bareon-race-'))),
+        `a mount left after a stop at ${tenths / 10} ms`,
+      ).toEqual([]);
     }
     // the sweep covered both sides: stops before the work ended, and runs that finished
     expect(outcomes).toContain('stopped');

@@ -11,9 +11,15 @@ describe('one profile, two engines', () => {
     const env = { SOURCE_DATE_EPOCH: '1767225600' };
     const viaPodman = await bareon('build', [profile, '-o', path.join(dir, 'podman')], { env });
     expect(viaPodman.exitCode, String(viaPodman.all).slice(-3000)).toBe(0);
-    const viaDocker = await bareon('build', [profile, '-o', path.join(dir, 'docker')], { env: { ...env, DOCKER_HOST: 'unix:///var/run/docker.sock' } });
+    const viaDocker = await bareon('build', [profile, '-o', path.join(dir, 'docker')], {
+      env: { ...env, DOCKER_HOST: 'unix:///var/run/docker.sock' },
+    });
     expect(viaDocker.exitCode, String(viaDocker.all).slice(-3000)).toBe(0);
-    const diff = await bareon('bareon', ['diff', path.join(dir, 'docker', 'debian-minimal.tar.zst'), path.join(dir, 'podman', 'debian-minimal.tar.zst')]);
+    const diff = await bareon('bareon', [
+      'diff',
+      path.join(dir, 'docker', 'debian-minimal.tar.zst'),
+      path.join(dir, 'podman', 'debian-minimal.tar.zst'),
+    ]);
     expect(diff.exitCode, `bareon diff:\n${diff.all}`).toBe(0);
   });
 });

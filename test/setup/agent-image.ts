@@ -8,15 +8,32 @@ import { IMAGES_DIR } from './bootable-images.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    agentImage: { qcow2: string; qcow2Sha256: string; vmlinuz: string; initramfs: string; tar: string; tarSha256: string; buildSeconds: number };
+    agentImage: {
+      qcow2: string;
+      qcow2Sha256: string;
+      vmlinuz: string;
+      initramfs: string;
+      tar: string;
+      tarSha256: string;
+      buildSeconds: number;
+    };
   }
 }
 
 type Manifest = { artifacts: { uri: string; format: string; sha256: string }[] };
 
-async function build(profile: string, out: string, ...flags: string[]): Promise<{ file(format: string): string; sha256(format: string): string }> {
-  const r = await execa(process.execPath, [BIN.build, profile, '-o', out, ...flags], { reject: false, all: true, env: { BAREON_PLUGIN_PATH: '' } });
-  if (r.exitCode !== 0) throw new Error(`building ${profile} failed (exit ${r.exitCode}):\n${String(r.all).slice(-4000)}`);
+async function build(
+  profile: string,
+  out: string,
+  ...flags: string[]
+): Promise<{ file(format: string): string; sha256(format: string): string }> {
+  const r = await execa(process.execPath, [BIN.build, profile, '-o', out, ...flags], {
+    reject: false,
+    all: true,
+    env: { BAREON_PLUGIN_PATH: '' },
+  });
+  if (r.exitCode !== 0)
+    throw new Error(`building ${profile} failed (exit ${r.exitCode}):\n${String(r.all).slice(-4000)}`);
   const name = (parse(await readFile(profile, 'utf8')) as { name: string }).name;
   const manifest = JSON.parse(await readFile(path.join(out, `${name}.manifest.json`), 'utf8')) as Manifest;
   const artifact = (format: string) => manifest.artifacts.find((a) => a.format === format) ?? { uri: '', sha256: '' };
@@ -35,13 +52,19 @@ async function build(profile: string, out: string, ...flags: string[]): Promise<
 export default async function buildAgentImage(project: TestProject): Promise<void> {
   const out = path.join(IMAGES_DIR, 'agent');
   await mkdir(out, { recursive: true });
-  const bundle = await execa('bash', [path.join(REPO, 'scripts/agent-bundle.sh'), path.join(REPO, 'build/agent')], { reject: false, all: true });
+  const bundle = await execa('bash', [path.join(REPO, 'scripts/agent-bundle.sh'), path.join(REPO, 'build/agent')], {
+    reject: false,
+    all: true,
+  });
   if (bundle.exitCode !== 0) throw new Error(`agent-bundle.sh failed:\n${bundle.all}`);
   const started = Date.now();
   // the tests boot the agent from its qcow2 and over the network; its tar.zst output is not used
   const agent = await build(path.join(REPO, 'profiles/deploy-agent.yaml'), out, '--outputs', 'qcow2,netboot');
 
-  const profile = parse(await readFile(path.join(REPO, 'profiles/deploy-agent.yaml'), 'utf8')) as Record<string, unknown>;
+  const profile = parse(await readFile(path.join(REPO, 'profiles/deploy-agent.yaml'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
   const target = {
     ...profile,
     name: 'raid-target',

@@ -15,14 +15,27 @@ export const IMAGES_DIR = process.env.BAREON_TEST_IMAGES ?? '/var/cache/bareon-t
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    bootableImages: { dir: string; gpt: string; gptProfile: string; msdos: string; tar: string; cloud: string; buildSeconds: number };
+    bootableImages: {
+      dir: string;
+      gpt: string;
+      gptProfile: string;
+      msdos: string;
+      tar: string;
+      cloud: string;
+      buildSeconds: number;
+    };
   }
 }
 
 async function build(profile: string, out: string, env: Record<string, string> = {}): Promise<number> {
   const started = Date.now();
-  const r = await execa(process.execPath, [BIN.build, profile, '-o', out], { reject: false, all: true, env: { BAREON_PLUGIN_PATH: '', ...env } });
-  if (r.exitCode !== 0) throw new Error(`building ${profile} failed (exit ${r.exitCode}):\n${String(r.all).slice(-4000)}`);
+  const r = await execa(process.execPath, [BIN.build, profile, '-o', out], {
+    reject: false,
+    all: true,
+    env: { BAREON_PLUGIN_PATH: '', ...env },
+  });
+  if (r.exitCode !== 0)
+    throw new Error(`building ${profile} failed (exit ${r.exitCode}):\n${String(r.all).slice(-4000)}`);
   return (Date.now() - started) / 1000;
 }
 
@@ -36,7 +49,13 @@ export default async function buildBootableImages(project: TestProject): Promise
   await mkdir(IMAGES_DIR, { recursive: true });
   const text = await readFile(path.join(REPO, 'profiles/debian-bootable.yaml'), 'utf8');
   const seededLayout = path.join(IMAGES_DIR, 'bios-uefi-gpt-seeded.yaml');
-  await writeFile(seededLayout, (await readFile(path.join(REPO, 'profiles/layouts/bios-uefi-gpt.yaml'), 'utf8')).replace(/^disks:/m, 'seed: reproducible\ndisks:'));
+  await writeFile(
+    seededLayout,
+    (await readFile(path.join(REPO, 'profiles/layouts/bios-uefi-gpt.yaml'), 'utf8')).replace(
+      /^disks:/m,
+      'seed: reproducible\ndisks:',
+    ),
+  );
   const gptProfile = path.join(IMAGES_DIR, 'debian-bootable.yaml');
   await writeFile(gptProfile, `${text}layout: ${seededLayout}\n`);
   const gptOut = path.join(IMAGES_DIR, 'gpt');
@@ -52,7 +71,10 @@ export default async function buildBootableImages(project: TestProject): Promise
 
   // the same root filesystem as a tarball, for deploys onto a layout (every step is a cache hit)
   const tarProfile = path.join(IMAGES_DIR, 'debian-bootable-tar.yaml');
-  await writeFile(tarProfile, text.replace(/^name: .*$/m, 'name: debian-bootable-tar').replace(/^outputs: .*$/m, 'outputs: [tar.zst]'));
+  await writeFile(
+    tarProfile,
+    text.replace(/^name: .*$/m, 'name: debian-bootable-tar').replace(/^outputs: .*$/m, 'outputs: [tar.zst]'),
+  );
   const tarOut = path.join(IMAGES_DIR, 'tar');
   await build(tarProfile, tarOut);
 
@@ -60,5 +82,13 @@ export default async function buildBootableImages(project: TestProject): Promise
   const cloudOut = path.join(IMAGES_DIR, 'cloud');
   await build(path.join(REPO, 'profiles/debian-cloud.yaml'), cloudOut);
 
-  project.provide('bootableImages', { dir: IMAGES_DIR, gpt: gptOut, gptProfile, msdos: msdosOut, tar: tarOut, cloud: cloudOut, buildSeconds });
+  project.provide('bootableImages', {
+    dir: IMAGES_DIR,
+    gpt: gptOut,
+    gptProfile,
+    msdos: msdosOut,
+    tar: tarOut,
+    cloud: cloudOut,
+    buildSeconds,
+  });
 }

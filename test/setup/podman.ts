@@ -22,7 +22,9 @@ const ping = () =>
  * those of containers that no longer exist, so that it leaves no process behind.
  */
 async function stopOrphanConmons(): Promise<void> {
-  const alive = new Set((await execa('podman', ['ps', '-a', '-q', '--no-trunc'], { reject: false })).stdout.split('\n').filter(Boolean));
+  const alive = new Set(
+    (await execa('podman', ['ps', '-a', '-q', '--no-trunc'], { reject: false })).stdout.split('\n').filter(Boolean),
+  );
   const conmons = (await execa('pgrep', ['-a', 'conmon'], { reject: false })).stdout.split('\n').filter(Boolean);
   for (const line of conmons) {
     const [pid] = line.split(' ');
@@ -47,7 +49,10 @@ export default async function usePodman(): Promise<() => Promise<void>> {
     await mkdir('/run/podman', { recursive: true });
     service = spawn('podman', ['system', 'service', '--time=0', PODMAN_HOST], { stdio: 'ignore' });
     for (let i = 0; i < 60 && !(await ping()); i++) await new Promise((r) => setTimeout(r, 500));
-    if (!(await ping())) throw new Error(`podman system service did not answer on ${PODMAN_SOCKET} (is podman installed? make setup installs it)`);
+    if (!(await ping()))
+      throw new Error(
+        `podman system service did not answer on ${PODMAN_SOCKET} (is podman installed? make setup installs it)`,
+      );
   }
   process.env.DOCKER_HOST = PODMAN_HOST;
   return async () => {

@@ -8,7 +8,12 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  * beside the boots, which leave most of a core idle (a TCG guest booting keeps about 1.2 of the two
  * busy; one deploying as the agent does, both).
  */
-const FIRST = ['test/e2e/deploy-boot.test.ts', 'test/e2e/configdrive-boot.test.ts', 'test/e2e/boot.test.ts', 'test/e2e/agent.test.ts'];
+const FIRST = [
+  'test/e2e/deploy-boot.test.ts',
+  'test/e2e/configdrive-boot.test.ts',
+  'test/e2e/boot.test.ts',
+  'test/e2e/agent.test.ts',
+];
 
 export default class HeavyFirstSequencer extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
@@ -18,6 +23,9 @@ export default class HeavyFirstSequencer extends BaseSequencer {
       if (i >= 0) return i;
       return f.project.name === 'e2e' ? FIRST.length : FIRST.length + 1;
     };
-    return sorted.map((f, i) => ({ f, i })).sort((a, b) => rank(a.f) - rank(b.f) || a.i - b.i).map(({ f }) => f);
+    return sorted
+      .map((f, i) => ({ f, i }))
+      .sort((a, b) => rank(a.f) - rank(b.f) || a.i - b.i)
+      .map(({ f }) => f);
   }
 }

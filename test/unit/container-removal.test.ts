@@ -36,7 +36,10 @@ function fakeContainer() {
 }
 
 const engineWith = (container: unknown) =>
-  new (DockerEngine as unknown as new (docker: unknown, runId: string) => DockerEngine)({ getContainer: () => container, modem: { demuxStream() {} } }, 'run');
+  new (DockerEngine as unknown as new (docker: unknown, runId: string) => DockerEngine)(
+    { getContainer: () => container, modem: { demuxStream() {} } },
+    'run',
+  );
 
 describe('removing a container', () => {
   it('kills a running one and waits for it to stop before removing it', async () => {
@@ -50,7 +53,12 @@ describe('removing a container', () => {
     const { container, calls, releaseKill } = fakeContainer();
     const engine = engineWith(container);
     const controller = new AbortController();
-    const running = { ...container, attach: async () => new PassThrough(), start: async () => {}, wait: () => new Promise(() => {}) };
+    const running = {
+      ...container,
+      attach: async () => new PassThrough(),
+      start: async () => {},
+      wait: () => new Promise(() => {}),
+    };
     void engine.start(running as unknown as Docker.Container, { signal: controller.signal });
     await new Promise((r) => setTimeout(r, 10));
     controller.abort();
@@ -72,8 +80,15 @@ describe("a run's teardown", () => {
     const docker = {
       modem: { demuxStream() {} },
       getContainer: () => container,
-      createContainer: () => new Promise((resolve) => (answer = () => (created.push(container.id), resolve(container)))),
-      listContainers: async (opts: { filters: { label: string[] } }) => (opts.filters.label[0] === 'org.bareon.run=run' ? created.map((Id) => ({ Id })) : []),
+      createContainer: () =>
+        new Promise((resolve) => {
+          answer = () => {
+            created.push(container.id);
+            resolve(container);
+          };
+        }),
+      listContainers: async (opts: { filters: { label: string[] } }) =>
+        opts.filters.label[0] === 'org.bareon.run=run' ? created.map((Id) => ({ Id })) : [],
     };
     const engine = new (DockerEngine as unknown as new (docker: unknown, runId: string) => DockerEngine)(docker, 'run');
     const create = engine.createContainer({ image: 'x' });

@@ -10,7 +10,11 @@ import { REPO } from '../helpers/cli.js';
  * src/'s folders are layers. They hold on this tree, and they fire when broken.
  */
 const cruise = (cwd: string) =>
-  execa(path.join(REPO, 'node_modules/.bin/depcruise'), ['src', 'actions', 'builders', '--config', '.dependency-cruiser.cjs'], { cwd, reject: false, all: true });
+  execa(
+    path.join(REPO, 'node_modules/.bin/depcruise'),
+    ['src', 'actions', 'builders', '--config', '.dependency-cruiser.cjs'],
+    { cwd, reject: false, all: true },
+  );
 
 let copy: string | undefined;
 afterAll(async () => {
@@ -26,11 +30,18 @@ describe('import rules', () => {
 
   it('fire on a plugin importing an internal module, and on an import cycle between folders', async () => {
     copy = await mkdtemp(path.join(tmpdir(), 'bareon-rules-'));
-    for (const entry of ['src', 'actions', 'builders', 'package.json', 'tsconfig.json', '.dependency-cruiser.cjs']) await cp(path.join(REPO, entry), path.join(copy, entry), { recursive: true });
+    for (const entry of ['src', 'actions', 'builders', 'package.json', 'tsconfig.json', '.dependency-cruiser.cjs'])
+      await cp(path.join(REPO, entry), path.join(copy, entry), { recursive: true });
     for (const entry of ['dist', 'node_modules']) await symlink(path.join(REPO, entry), path.join(copy, entry));
-    await writeFile(path.join(copy, 'actions/leaky.ts'), "import { HostExecutor } from '../src/host/executor.js';\nexport const ex = new HostExecutor();\n");
+    await writeFile(
+      path.join(copy, 'actions/leaky.ts'),
+      "import { HostExecutor } from '../src/host/executor.js';\nexport const ex = new HostExecutor();\n",
+    );
     // core is the bottom layer; disk imports core, so this closes a cycle between the two folders
-    await writeFile(path.join(copy, 'src/core/leaky.ts'), "import { SECTOR } from '../disk/geometry.js';\nexport const sector = SECTOR;\n");
+    await writeFile(
+      path.join(copy, 'src/core/leaky.ts'),
+      "import { SECTOR } from '../disk/geometry.js';\nexport const sector = SECTOR;\n",
+    );
     const r = await cruise(copy);
     expect(r.exitCode).not.toBe(0);
     expect(r.all).toMatch(/error plugin-uses-internal-module: actions\/leaky\.ts → src\/host\/executor\.ts/);

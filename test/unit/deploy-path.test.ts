@@ -26,7 +26,9 @@ describe('the deploy path', () => {
     const modules = new Set<string>();
     for (const e of entries) for (const m of await reachable(path.join(dist, e))) modules.add(path.relative(dist, m));
     expect(modules.size).toBeGreaterThan(20);
-    expect([...modules].filter((m) => m.startsWith('src/docker/') || m.includes('toolbox') || m.includes('image-workspace'))).toEqual([]);
+    expect(
+      [...modules].filter((m) => m.startsWith('src/docker/') || m.includes('toolbox') || m.includes('image-workspace')),
+    ).toEqual([]);
     const code = await Promise.all([...modules].map((m) => readFile(path.join(dist, m), 'utf8')));
     expect(code.filter((c) => /from ['"]dockerode['"]/.test(c))).toEqual([]);
   });

@@ -71,7 +71,10 @@ describe('DiskWriter', () => {
       const now = await readFile(file);
       expect(now.subarray(0, offset).every((b) => b === 0xee)).toBe(true);
       for (let block = 0; block * 64 * KiB < offset + image.length; block++) {
-        const [from, to] = [Math.max(offset, block * 64 * KiB), Math.min(offset + image.length, (block + 1) * 64 * KiB)];
+        const [from, to] = [
+          Math.max(offset, block * 64 * KiB),
+          Math.min(offset + image.length, (block + 1) * 64 * KiB),
+        ];
         if (to <= from) continue;
         const want = image.subarray(from - offset, to - offset);
         const got = now.subarray(from, to);
@@ -85,7 +88,9 @@ describe('DiskWriter', () => {
   it('fails instead of writing past the target', async () => {
     const file = path.join(dir, 'small.img');
     await writeFile(file, Buffer.alloc(MiB));
-    await expect(pipeline(Readable.from([Buffer.alloc(2 * MiB, 1)]), new DiskWriter(file, { flags: 'r+', limit: MiB }))).rejects.toThrow(/larger than the target/);
+    await expect(
+      pipeline(Readable.from([Buffer.alloc(2 * MiB, 1)]), new DiskWriter(file, { flags: 'r+', limit: MiB })),
+    ).rejects.toThrow(/larger than the target/);
   });
 });
 
@@ -126,7 +131,13 @@ describe('source magic', () => {
     h.writeBigUInt64BE(512n, 8);
     h.writeBigUInt64BE(2n ** 30n, 24);
     h.writeBigUInt64BE(4n, 72);
-    expect(parseQcow2Header(h)).toMatchObject({ version: 3, virtualSize: 2 ** 30, backingFile: true, externalDataFile: true, dirty: false });
+    expect(parseQcow2Header(h)).toMatchObject({
+      version: 3,
+      virtualSize: 2 ** 30,
+      backingFile: true,
+      externalDataFile: true,
+      dirty: false,
+    });
     // frame header: single segment, 4-byte content size
     const z = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0xa0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     expect(zstdContentSize(z)).toBe(64 * MiB);
@@ -137,9 +148,13 @@ describe('source magic', () => {
     disk.write('EFI PART', 512, 'latin1');
     disk.fill(7, 2 * MiB, 2 * MiB + 4096);
     const chunks: Buffer[] = [];
-    await pipeline(Readable.from([disk.subarray(0, 300_000), disk.subarray(300_000)]), zstdHeadFrameCompressor({ headBytes: MiB, totalBytes: disk.length }), async function* (src) {
-      for await (const c of src) chunks.push(c as Buffer);
-    });
+    await pipeline(
+      Readable.from([disk.subarray(0, 300_000), disk.subarray(300_000)]),
+      zstdHeadFrameCompressor({ headBytes: MiB, totalBytes: disk.length }),
+      async function* (src) {
+        for await (const c of src) chunks.push(c as Buffer);
+      },
+    );
     const file = Buffer.concat(chunks);
     const frame = firstZstdFrame(file)!;
     expect(zstdHeadFrame(file)).toEqual(frame);

@@ -15,8 +15,34 @@ async function tree(root: string, files: Record<string, string>): Promise<void> 
 /** A GPT disk image with one ext4 partition at 1 MiB, filled from `dir`. */
 async function disk(file: string, dir: string): Promise<void> {
   await execa('truncate', ['-s', '24M', file]);
-  await execa('sgdisk', ['-Z', '-U', '11111111-2222-3333-4444-555555555555', '-n', '1:2048:0', '-u', '1:66666666-2222-3333-4444-555555555555', '-c', '1:root', file]);
-  await execa('mkfs.ext4', ['-q', '-F', '-U', '77777777-2222-3333-4444-555555555555', '-E', 'offset=1048576,hash_seed=88888888-2222-3333-4444-555555555555', '-d', dir, file, '20M'], { env: { E2FSPROGS_FAKE_TIME: '1767225600' } });
+  await execa('sgdisk', [
+    '-Z',
+    '-U',
+    '11111111-2222-3333-4444-555555555555',
+    '-n',
+    '1:2048:0',
+    '-u',
+    '1:66666666-2222-3333-4444-555555555555',
+    '-c',
+    '1:root',
+    file,
+  ]);
+  await execa(
+    'mkfs.ext4',
+    [
+      '-q',
+      '-F',
+      '-U',
+      '77777777-2222-3333-4444-555555555555',
+      '-E',
+      'offset=1048576,hash_seed=88888888-2222-3333-4444-555555555555',
+      '-d',
+      dir,
+      file,
+      '20M',
+    ],
+    { env: { E2FSPROGS_FAKE_TIME: '1767225600' } },
+  );
 }
 
 describe('bareon diff', () => {
@@ -24,7 +50,19 @@ describe('bareon diff', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'bareon-diff-'));
     await tree(path.join(dir, 'a'), { 'etc/motd': 'hello\n', 'etc/gone': 'x', 'usr/bin/tool': '#!/bin/sh\n' });
     await tree(path.join(dir, 'b'), { 'etc/motd': 'hello, world\n', 'etc/new': 'y', 'usr/bin/tool': '#!/bin/sh\n' });
-    const tar = (from: string, to: string, ...z: string[]) => execa('tar', ['--sort=name', '--mtime=@0', '--owner=0', '--group=0', ...z, '-C', path.join(dir, from), '-cf', path.join(dir, to), '.']);
+    const tar = (from: string, to: string, ...z: string[]) =>
+      execa('tar', [
+        '--sort=name',
+        '--mtime=@0',
+        '--owner=0',
+        '--group=0',
+        ...z,
+        '-C',
+        path.join(dir, from),
+        '-cf',
+        path.join(dir, to),
+        '.',
+      ]);
     await tar('a', 'a.tar.zst', '--zstd');
     await tar('b', 'b.tar.gz', '-z');
     await tar('a', 'a2.tar.zst', '--zstd');
@@ -43,7 +81,17 @@ describe('bareon diff', () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'bareon-diff-disk-'));
     await tree(path.join(dir, 'a'), { 'etc/hostname': 'one\n', 'big/blob': 'x'.repeat(100_000) });
     await tree(path.join(dir, 'b'), { 'etc/hostname': 'two\n', 'big/blob': 'x'.repeat(100_000) });
-    await execa('touch', ['-d', '@1767225600', ...['a', 'b'].flatMap((t) => [path.join(dir, t, 'etc/hostname'), path.join(dir, t, 'big/blob'), path.join(dir, t, 'etc'), path.join(dir, t, 'big'), path.join(dir, t)])]);
+    await execa('touch', [
+      '-d',
+      '@1767225600',
+      ...['a', 'b'].flatMap((t) => [
+        path.join(dir, t, 'etc/hostname'),
+        path.join(dir, t, 'big/blob'),
+        path.join(dir, t, 'etc'),
+        path.join(dir, t, 'big'),
+        path.join(dir, t),
+      ]),
+    ]);
     await disk(path.join(dir, 'a.raw'), path.join(dir, 'a'));
     await disk(path.join(dir, 'b.raw'), path.join(dir, 'b'));
     const r = await bareon('bareon', ['diff', path.join(dir, 'a.raw'), path.join(dir, 'b.raw')]);

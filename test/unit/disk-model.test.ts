@@ -18,12 +18,17 @@ const MiB = 2 ** 20;
 const GiB = 2 ** 30;
 const layoutOf = (input: LayoutInput) => LayoutSchema.parse(input);
 const hybrid = (): LayoutInput => ({
-  disks: [{ id: 'root', partitions: [
-    { type: 'bios_grub', size: '1MiB' },
-    { type: 'esp', size: '256MiB', fs: { type: 'vfat', label: 'EFI' }, mount: '/boot/efi' },
-    { type: 'swap', size: '10%', fs: { type: 'swap' } },
-    { type: 'linux', size: 'remaining', fs: { type: 'ext4', label: 'root', options: ['noatime'] }, mount: '/' },
-  ] }],
+  disks: [
+    {
+      id: 'root',
+      partitions: [
+        { type: 'bios_grub', size: '1MiB' },
+        { type: 'esp', size: '256MiB', fs: { type: 'vfat', label: 'EFI' }, mount: '/boot/efi' },
+        { type: 'swap', size: '10%', fs: { type: 'swap' } },
+        { type: 'linux', size: 'remaining', fs: { type: 'ext4', label: 'root', options: ['noatime'] }, mount: '/' },
+      ],
+    },
+  ],
   bootloader: { kind: ['grub-bios', 'grub-efi'], cmdline: 'console=ttyS0,115200' },
   seed: 'test-seed',
 });
@@ -32,13 +37,19 @@ describe('partition geometry', () => {
   it('aligns every partition to 1 MiB, gives the rest to remaining, and leaves room for the backup GPT', () => {
     const g = placePartitions(layoutOf(hybrid()).disks[0], 4 * GiB);
     expect(g.partitions.map((p) => [p.number, p.start / MiB, p.size / MiB])).toEqual([
-      [1, 1, 1], [2, 2, 256], [3, 258, 410], [4, 668, 4095 - 668],
+      [1, 1, 1],
+      [2, 2, 256],
+      [3, 258, 410],
+      [4, 668, 4095 - 668],
     ]);
     for (const p of g.partitions) expect(p.start % MiB).toBe(0);
   });
 
   it('puts partitions five and up into an extended partition on msdos, with a gap for each EBR', () => {
-    const parts = Array.from({ length: 6 }, (_, i) => ({ type: 'linux' as const, size: i === 5 ? 'remaining' : '100MiB' }));
+    const parts = Array.from({ length: 6 }, (_, i) => ({
+      type: 'linux' as const,
+      size: i === 5 ? 'remaining' : '100MiB',
+    }));
     const g = placePartitions(layoutOf({ disks: [{ id: 'd', table: 'msdos', partitions: parts }] }).disks[0], 2 * GiB);
     expect(g.partitions.map((p) => p.number)).toEqual([1, 2, 3, 5, 6, 7]);
     expect(g.extended).toEqual({ number: 4, start: 301 * MiB, size: 2048 * MiB - 301 * MiB });
@@ -49,7 +60,17 @@ describe('partition geometry', () => {
   });
 
   it('sizes an auto image as the content plus 30 % plus the fixed partitions', () => {
-    const disk = layoutOf({ disks: [{ id: 'r', partitions: [{ type: 'bios_grub', size: '1MiB' }, { type: 'linux', size: 'remaining', fs: { type: 'ext4' }, mount: '/' }] }] }).disks[0];
+    const disk = layoutOf({
+      disks: [
+        {
+          id: 'r',
+          partitions: [
+            { type: 'bios_grub', size: '1MiB' },
+            { type: 'linux', size: 'remaining', fs: { type: 'ext4' }, mount: '/' },
+          ],
+        },
+      ],
+    }).disks[0];
     expect(autoDiskSize(disk, 1000 * MiB)).toBe((1 + 1300 + 2) * MiB);
   });
 });
@@ -62,7 +83,9 @@ describe('identifiers', () => {
     const uuids = a.disks[0].partitions.flatMap((p) => [p.uuid, p.fs?.uuid]).filter(Boolean);
     expect(new Set(uuids).size).toBe(uuids.length);
     expect(a.disks[0].partitions[1].fs!.uuid).toMatch(/^[0-9A-F]{4}-[0-9A-F]{4}$/);
-    expect(a.disks[0].partitions[3].fs!.uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(a.disks[0].partitions[3].fs!.uuid).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
   });
 });
 
@@ -82,7 +105,11 @@ describe('partitioning, fstab and grub.cfg from a layout', () => {
 
   it('mounts by UUID with a sane pass order', () => {
     const [, esp, swap, root] = layout.disks[0].partitions;
-    expect(fstabFor(layout).split('\n').filter((l) => l.startsWith('UUID='))).toEqual([
+    expect(
+      fstabFor(layout)
+        .split('\n')
+        .filter((l) => l.startsWith('UUID=')),
+    ).toEqual([
       `UUID=${root.fs!.uuid}  /  ext4  noatime  0  1`,
       `UUID=${esp.fs!.uuid}  /boot/efi  vfat  umask=0077,nofail  0  2`,
       `UUID=${swap.fs!.uuid}  none  swap  sw  0  0`,
@@ -90,7 +117,13 @@ describe('partitioning, fstab and grub.cfg from a layout', () => {
   });
 
   it('boots the kernel with root by UUID and the layout’s command line', () => {
-    const cfg = grubConfig({ layout, bootloader: layout.bootloader!, kernel: 'vmlinuz-6.1.0-9-amd64', initrd: 'initrd.img-6.1.0-9-amd64', title: 'web' });
+    const cfg = grubConfig({
+      layout,
+      bootloader: layout.bootloader!,
+      kernel: 'vmlinuz-6.1.0-9-amd64',
+      initrd: 'initrd.img-6.1.0-9-amd64',
+      title: 'web',
+    });
     const root = layout.disks[0].partitions[3].fs!.uuid;
     expect(cfg).toContain(`search --no-floppy --fs-uuid --set=root ${root}`);
     expect(cfg).toContain(`linux /boot/vmlinuz-6.1.0-9-amd64 root=UUID=${root} ro console=ttyS0,115200`);
@@ -132,7 +165,10 @@ describe('the default bootstrap mirror', () => {
   it('is the host’s apt mirror for that distro, else the official one', async () => {
     const apt = await mkdtemp(path.join(tmpdir(), 'bareon-apt-'));
     await mkdir(path.join(apt, 'sources.list.d'));
-    await writeFile(path.join(apt, 'sources.list.d', 'debian.sources'), 'Types: deb\nURIs: http://mirror.local/debian\nSuites: bookworm\n\nTypes: deb\nURIs: http://mirror.local/debian-security\n');
+    await writeFile(
+      path.join(apt, 'sources.list.d', 'debian.sources'),
+      'Types: deb\nURIs: http://mirror.local/debian\nSuites: bookworm\n\nTypes: deb\nURIs: http://mirror.local/debian-security\n',
+    );
     expect(await defaultMirror('debian', apt)).toBe('http://mirror.local/debian');
     expect(await defaultMirror('ubuntu', apt)).toBe('http://archive.ubuntu.com/ubuntu');
   });

@@ -18,19 +18,76 @@ const CASES = Number(process.env.BAREON_FUZZ_CASES ?? 400);
 const SEED = Number(process.env.BAREON_FUZZ_SEED ?? 20261206);
 
 const MANIFEST = {
-  manifest_version: 1, name: 'm', created: '2026-12-06T00:00:00Z', profile_digest: 'x', base_image: 'sha256:0', image: 'sha256:1', builder: 'debian',
-  artifacts: [{ uri: 'm.tar.zst', format: 'tar.zst', sha256: 'a'.repeat(64), size: 10, virtual_size: 4096, table: 'gpt', partitions: [{ number: 1, type: 'linux', offset: 1048576, size: 1048576 }] }],
+  manifest_version: 1,
+  name: 'm',
+  created: '2026-12-06T00:00:00Z',
+  profile_digest: 'x',
+  base_image: 'sha256:0',
+  image: 'sha256:1',
+  builder: 'debian',
+  artifacts: [
+    {
+      uri: 'm.tar.zst',
+      format: 'tar.zst',
+      sha256: 'a'.repeat(64),
+      size: 10,
+      virtual_size: 4096,
+      table: 'gpt',
+      partitions: [{ number: 1, type: 'linux', offset: 1048576, size: 1048576 }],
+    },
+  ],
   packages: [{ name: 'bash', version: '5.2', arch: 'amd64' }],
   steps: [{ title: 'packages', key: 'k', cached: true, seconds: 1 }],
 };
 const JOB = [
-  'source: images/debian.qcow2', 'checksum: sha256:' + 'b'.repeat(64), 'target_hints: {serial: disk-a, size: ">= 4GiB"}',
-  'layout:', '  disks:', '    - id: root', '      partitions:', '        - {type: linux, size: remaining, fs: {type: ext4}, mount: /}',
-  'configdrive: {meta_data: meta.json, user_data: user.yaml}', 'keep: [data]', 'grow: true', 'when_done: reboot', '',
+  'source: images/debian.qcow2',
+  `checksum: sha256:${'b'.repeat(64)}`,
+  'target_hints: {serial: disk-a, size: ">= 4GiB"}',
+  'layout:',
+  '  disks:',
+  '    - id: root',
+  '      partitions:',
+  '        - {type: linux, size: remaining, fs: {type: ext4}, mount: /}',
+  'configdrive: {meta_data: meta.json, user_data: user.yaml}',
+  'keep: [data]',
+  'grow: true',
+  'when_done: reboot',
+  '',
 ].join('\n');
 
-const JUNK: unknown[] = [null, -1, 0, 1e309, 2 ** 64, '', '../../etc/passwd', '/etc/shadow', 'file:///etc/passwd', 'http://', [], {}, true, '\u0000', 'x'.repeat(5000), { nested: { deep: [1, [2, [3]]] } }, 'sha256:zz'];
-const YAML_JUNK = ['-5GiB', '[', '{', '&a [*a]', '!!binary aGk=', '"\\u0000"', ':', '- x', '*nope', '999999999999999999999TiB', "'", '~'];
+const JUNK: unknown[] = [
+  null,
+  -1,
+  0,
+  Number.POSITIVE_INFINITY,
+  2 ** 64,
+  '',
+  '../../etc/passwd',
+  '/etc/shadow',
+  'file:///etc/passwd',
+  'http://',
+  [],
+  {},
+  true,
+  '\u0000',
+  'x'.repeat(5000),
+  { nested: { deep: [1, [2, [3]]] } },
+  'sha256:zz',
+];
+const YAML_JUNK = [
+  '-5GiB',
+  '[',
+  '{',
+  '&a [*a]',
+  '!!binary aGk=',
+  '"\\u0000"',
+  ':',
+  '- x',
+  '*nope',
+  '999999999999999999999TiB',
+  "'",
+  '~',
+];
 
 /** One random edit of a JSON value: a key dropped or renamed, a value replaced by junk, an array emptied or doubled. */
 function mutateValue(value: unknown, rand: () => number): unknown {
@@ -78,7 +135,11 @@ function jobText(rand: () => number): string {
     if (r < 0.25) lines.splice(i, 1);
     else if (r < 0.45) lines.splice(i, 0, lines[i]);
     else if (r < 0.6) lines[i] = `${' '.repeat(Math.floor(rand() * 4))}${lines[i]}`;
-    else lines[i] = lines[i].replace(/(:\s*)(\S.*)?$/, (_m, sep) => `${sep}${YAML_JUNK[Math.floor(rand() * YAML_JUNK.length)]}`);
+    else
+      lines[i] = lines[i].replace(
+        /(:\s*)(\S.*)?$/,
+        (_m, sep) => `${sep}${YAML_JUNK[Math.floor(rand() * YAML_JUNK.length)]}`,
+      );
   }
   return lines.join('\n');
 }
@@ -107,7 +168,9 @@ async function check(kind: 'manifest' | 'job', text: string, story: string): Pro
   } catch (err) {
     const message = (err as Error)?.message ?? String(err);
     if (exitCodeOf(err) !== 2 || !message.includes(dir)) {
-      throw new Error(`${story}: ${kind} fails with exit ${exitCodeOf(err)} and message "${message}"\n${(err as Error)?.stack}\n--- input ---\n${text}`);
+      throw new Error(
+        `${story}: ${kind} fails with exit ${exitCodeOf(err)} and message "${message}"\n${(err as Error)?.stack}\n--- input ---\n${text}`,
+      );
     }
     return 'refused';
   }
@@ -115,7 +178,9 @@ async function check(kind: 'manifest' | 'job', text: string, story: string): Pro
 
 describe('manifests and jobs, fuzzed', () => {
   it('replays every case in the seed list', async () => {
-    const seeds = JSON.parse(await readFile(path.join(REPO, 'test/fuzz/seeds/documents.json'), 'utf8')) as { cases: { kind: 'manifest' | 'job'; text: string; why: string }[] };
+    const seeds = JSON.parse(await readFile(path.join(REPO, 'test/fuzz/seeds/documents.json'), 'utf8')) as {
+      cases: { kind: 'manifest' | 'job'; text: string; why: string }[];
+    };
     for (const c of seeds.cases) expect(await check(c.kind, c.text, `seed list: ${c.why}`)).toBe('refused');
   });
 
@@ -126,7 +191,9 @@ describe('manifests and jobs, fuzzed', () => {
       tally.manifest[await check('manifest', manifestText(rand), `seed ${SEED}, case ${n}`)]++;
       tally.job[await check('job', jobText(rand), `seed ${SEED}, case ${n}`)]++;
     }
-    console.log(`document fuzz, seed ${SEED}: manifests ${JSON.stringify(tally.manifest)}, jobs ${JSON.stringify(tally.job)}`);
+    console.log(
+      `document fuzz, seed ${SEED}: manifests ${JSON.stringify(tally.manifest)}, jobs ${JSON.stringify(tally.job)}`,
+    );
     expect(tally.manifest.accepted).toBeGreaterThan(0);
     expect(tally.manifest.refused).toBeGreaterThan(CASES / 4);
     expect(tally.job.refused).toBeGreaterThan(CASES / 10);

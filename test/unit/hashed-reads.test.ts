@@ -11,7 +11,10 @@ const MiB = 2 ** 20;
 const DIRECT_FS = [0xef53, 0x58465342, 0x9123683e];
 
 /** Feeds `data` to `hasher` in chunks of varying size through one reused shared buffer. */
-async function hashThroughOneBuffer(hasher: { update(b: Buffer): Promise<void>; digest(): Promise<string> }, data: Buffer): Promise<string> {
+async function hashThroughOneBuffer(
+  hasher: { update(b: Buffer): Promise<void>; digest(): Promise<string> },
+  data: Buffer,
+): Promise<string> {
   const buf = Sha256Worker.buffer(MiB);
   for (let at = 0, i = 0; at < data.length; i++) {
     const n = Math.min([MiB, 1, 4097, 300_000][i % 4], data.length - at);
@@ -93,6 +96,8 @@ describe('reads past the page cache', () => {
   });
 
   it('asks only for buffers of whole blocks', async () => {
-    await expect(openDirect(path.join(dir, 'odd.bin'), 1, DIRECT_ALIGN + 512)).rejects.toThrow(/not whole 4096-byte blocks/);
+    await expect(openDirect(path.join(dir, 'odd.bin'), 1, DIRECT_ALIGN + 512)).rejects.toThrow(
+      /not whole 4096-byte blocks/,
+    );
   });
 });

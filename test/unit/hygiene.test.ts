@@ -22,20 +22,32 @@ const REMOVED = [
   'var/cache/debconf/config.dat-old',
   'var/lib/dpkg/status-old',
 ];
-const KEPT = ['etc/ssh/sshd_config', 'usr/sbin/sshd', 'etc/machine-id', 'var/log/journal/readme', 'var/cache/debconf/config.dat', 'var/lib/dpkg/status'];
+const KEPT = [
+  'etc/ssh/sshd_config',
+  'usr/sbin/sshd',
+  'etc/machine-id',
+  'var/log/journal/readme',
+  'var/cache/debconf/config.dat',
+  'var/lib/dpkg/status',
+];
 
 /** A root filesystem tar as docker export gives it, with a build's leftovers. */
 async function exported(): Promise<Buffer> {
   const pack = tar.pack();
-  for (const name of [...REMOVED, ...KEPT]) pack.entry({ name, mode: 0o644 }, name === 'etc/machine-id' ? '0123456789abcdef0123456789abcdef\n' : `${name}\n`);
+  for (const name of [...REMOVED, ...KEPT])
+    pack.entry({ name, mode: 0o644 }, name === 'etc/machine-id' ? '0123456789abcdef0123456789abcdef\n' : `${name}\n`);
   pack.finalize();
   return buffer(pack);
 }
 
 /** Entry names (and the machine-id's content) after the export rules. */
-async function afterRules(hygiene?: Record<string, string>): Promise<{ names: string[]; machineId: string; removed: string[]; dropin?: string }> {
+async function afterRules(
+  hygiene?: Record<string, string>,
+): Promise<{ names: string[]; machineId: string; removed: string[]; dropin?: string }> {
   const removed: string[] = [];
-  const out = Readable.from([await exported()]).pipe(new TarFilter(dockerArtifactRules({ hostname: 'h', hygiene: hygiene && HygieneSchema.parse(hygiene) }, removed)));
+  const out = Readable.from([await exported()]).pipe(
+    new TarFilter(dockerArtifactRules({ hostname: 'h', hygiene: hygiene && HygieneSchema.parse(hygiene) }, removed)),
+  );
   const extract = tar.extract();
   const names: string[] = [];
   let machineId = '';
@@ -72,7 +84,7 @@ describe('first-boot hygiene in the export rules', () => {
 });
 
 describe('engine artifacts in the export rules', () => {
-  it('drop Podman\'s /run/.containerenv and make /dev/console the 5:1 node, whatever the engine left there', async () => {
+  it("drop Podman's /run/.containerenv and make /dev/console the 5:1 node, whatever the engine left there", async () => {
     const pack = tar.pack();
     pack.entry({ name: 'run/.containerenv', mode: 0o755 }, '');
     pack.entry({ name: 'dev/console', mode: 0o755 }, '');
@@ -89,7 +101,16 @@ describe('engine artifacts in the export rules', () => {
     out.pipe(extract);
     await new Promise((resolve, reject) => extract.on('finish', resolve).on('error', reject));
     expect(entries.map((e) => e.name)).not.toContain('run/.containerenv');
-    expect(entries.find((e) => e.name === 'dev/console')).toMatchObject({ type: 'character-device', mode: 0o600, devmajor: 5, devminor: 1 });
-    expect(entries.find((e) => e.name === 'dev/null')).toMatchObject({ type: 'character-device', devmajor: 1, devminor: 3 });
+    expect(entries.find((e) => e.name === 'dev/console')).toMatchObject({
+      type: 'character-device',
+      mode: 0o600,
+      devmajor: 5,
+      devminor: 1,
+    });
+    expect(entries.find((e) => e.name === 'dev/null')).toMatchObject({
+      type: 'character-device',
+      devmajor: 1,
+      devminor: 3,
+    });
   });
 });

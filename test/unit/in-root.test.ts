@@ -5,7 +5,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CleanupStack } from '../../src/core/cleanup.js';
 import type { HostExecutor } from '../../src/host/executor.js';
-import { appendFileInRoot, assertPlainTree, readFileInRoot, resolveInRoot, writeFileInRoot } from '../../src/host/in-root.js';
+import {
+  appendFileInRoot,
+  assertPlainTree,
+  readFileInRoot,
+  resolveInRoot,
+  writeFileInRoot,
+} from '../../src/host/in-root.js';
 import { bindSystemDirs } from '../../src/host/mount.js';
 
 let top: string;
@@ -54,7 +60,9 @@ describe('paths inside a deployed root', () => {
   it('refuse link loops, files used as directories, and anything but regular files', async () => {
     await expect(resolveInRoot(root, 'loop-a')).rejects.toThrow(/more than 40 symlinks/);
     await expect(resolveInRoot(root, 'file/x')).rejects.toThrow(/\/file is not a directory/);
-    await expect(writeFileInRoot(root, 'etc/fifo', Buffer.from('x'))).rejects.toThrow(/\/etc\/fifo in the deployed root .* is a FIFO, not a regular file/);
+    await expect(writeFileInRoot(root, 'etc/fifo', Buffer.from('x'))).rejects.toThrow(
+      /\/etc\/fifo in the deployed root .* is a FIFO, not a regular file/,
+    );
     await expect(readFileInRoot(root, 'etc')).rejects.toThrow(/is a directory/);
   });
 
@@ -62,7 +70,9 @@ describe('paths inside a deployed root', () => {
     await mkdir(path.join(root, 'plain/sub'), { recursive: true });
     await writeFile(path.join(root, 'plain/sub/a'), 'a');
     await expect(assertPlainTree(path.join(root, 'plain'), 'plain')).resolves.toBeUndefined();
-    await expect(assertPlainTree(path.join(root, 'etc'), '/etc')).rejects.toThrow(/\/etc holds entries that are not files or directories: .*abs-link \(a symlink\)/);
+    await expect(assertPlainTree(path.join(root, 'etc'), '/etc')).rejects.toThrow(
+      /\/etc holds entries that are not files or directories: .*abs-link \(a symlink\)/,
+    );
   });
 });
 
@@ -72,8 +82,15 @@ describe('the chroot of an initramfs rebuild', () => {
     await mkdir(path.join(tree, 'dev'), { recursive: true });
     await symlink('dev/shm/x', path.join(tree, 'sys'));
     const ran: string[][] = [];
-    const ex = { run: async (cmd: string[]) => (ran.push(cmd), { exitCode: 0, stdout: '', stderr: '', tail: '' }) } as unknown as HostExecutor;
-    await expect(bindSystemDirs(ex, new CleanupStack(), tree)).rejects.toThrow(/the deployed root's \/sys is a symlink/);
+    const ex = {
+      run: async (cmd: string[]) => {
+        ran.push(cmd);
+        return { exitCode: 0, stdout: '', stderr: '', tail: '' };
+      },
+    } as unknown as HostExecutor;
+    await expect(bindSystemDirs(ex, new CleanupStack(), tree)).rejects.toThrow(
+      /the deployed root's \/sys is a symlink/,
+    );
     expect(ran).toEqual([]);
   });
 });

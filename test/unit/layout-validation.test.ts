@@ -17,22 +17,43 @@ const both = { kind: ['grub-bios', 'grub-efi'] };
 async function buildWith(layout: unknown): Promise<{ exitCode?: number; stderr: string }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'bareon-layout-'));
   const file = path.join(dir, 'bad.yaml');
-  await writeFile(file, stringify({ name: 'bad', base: { distro: 'debian', suite: 'bookworm' }, bootable: true, outputs: ['qcow2'], layout }));
-  const r = await bareon('build', [file, '-o', path.join(dir, 'out')], { env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+  await writeFile(
+    file,
+    stringify({
+      name: 'bad',
+      base: { distro: 'debian', suite: 'bookworm' },
+      bootable: true,
+      outputs: ['qcow2'],
+      layout,
+    }),
+  );
+  const r = await bareon('build', [file, '-o', path.join(dir, 'out')], {
+    env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
+  });
   return { exitCode: r.exitCode, stderr: String(r.stderr) };
 }
 
 describe('layout errors fail fast, before any container', () => {
   it('sizes that cannot fit', async () => {
-    const r = await buildWith({ disks: [{ id: 'root', size: '1GiB', partitions: [biosGrub, esp, { ...root, size: '900MiB' }] }], bootloader: both });
+    const r = await buildWith({
+      disks: [{ id: 'root', size: '1GiB', partitions: [biosGrub, esp, { ...root, size: '900MiB' }] }],
+      bootloader: both,
+    });
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/bad\.yaml:\d+:\d+: layout\.disks\[0\] \(root\): the partitions need 1\.1 GiB but the disk has 1\.0 GiB/);
+    expect(r.stderr).toMatch(
+      /bad\.yaml:\d+:\d+: layout\.disks\[0\] \(root\): the partitions need 1\.1 GiB but the disk has 1\.0 GiB/,
+    );
   });
 
   it('two remaining partitions on one disk', async () => {
-    const r = await buildWith({ disks: [{ id: 'root', partitions: [biosGrub, { ...esp, size: 'remaining' }, root] }], bootloader: both });
+    const r = await buildWith({
+      disks: [{ id: 'root', partitions: [biosGrub, { ...esp, size: 'remaining' }, root] }],
+      bootloader: both,
+    });
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/layout\.disks\[0\]\.partitions\[2\]\.size: only one partition per disk may use "remaining"/);
+    expect(r.stderr).toMatch(
+      /layout\.disks\[0\]\.partitions\[2\]\.size: only one partition per disk may use "remaining"/,
+    );
   });
 
   it('grub-efi without an esp', async () => {
@@ -44,31 +65,56 @@ describe('layout errors fail fast, before any container', () => {
   it('grub-bios on gpt without bios_grub', async () => {
     const r = await buildWith({ disks: [{ id: 'root', table: 'gpt', partitions: [esp, root] }], bootloader: both });
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/bad\.yaml:\d+:\d+: layout\.bootloader\.kind: grub-bios on a gpt disk needs a partition of type bios_grub/);
+    expect(r.stderr).toMatch(
+      /bad\.yaml:\d+:\d+: layout\.bootloader\.kind: grub-bios on a gpt disk needs a partition of type bios_grub/,
+    );
   });
 
   it('no partition mounted at /', async () => {
-    const r = await buildWith({ disks: [{ id: 'root', partitions: [biosGrub, esp, { ...root, mount: '/srv' }] }], bootloader: both });
+    const r = await buildWith({
+      disks: [{ id: 'root', partitions: [biosGrub, esp, { ...root, mount: '/srv' }] }],
+      bootloader: both,
+    });
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/bad\.yaml:\d+:\d+: layout\.disks: nothing \(no partition, raid or logical volume\) is mounted at "\/"/);
+    expect(r.stderr).toMatch(
+      /bad\.yaml:\d+:\d+: layout\.disks: nothing \(no partition, raid or logical volume\) is mounted at "\/"/,
+    );
   });
 
   it('duplicate labels', async () => {
-    const r = await buildWith({ disks: [{ id: 'root', partitions: [biosGrub, esp, { ...root, size: '2GiB' }, { ...root, mount: '/srv' }] }], bootloader: both });
+    const r = await buildWith({
+      disks: [{ id: 'root', partitions: [biosGrub, esp, { ...root, size: '2GiB' }, { ...root, mount: '/srv' }] }],
+      bootloader: both,
+    });
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/layout\.disks\[0\]\.partitions\[3\]\.fs\.label: duplicate label "root", also used by disks\[0\]\.partitions\[2\]/);
+    expect(r.stderr).toMatch(
+      /layout\.disks\[0\]\.partitions\[3\]\.fs\.label: duplicate label "root", also used by disks\[0\]\.partitions\[2\]/,
+    );
   });
 
   it('duplicate mount points', async () => {
-    const r = await buildWith({ disks: [{ id: 'root', partitions: [biosGrub, esp, { ...root, size: '2GiB' }, { ...root, fs: { type: 'ext4', label: 'other' } }] }], bootloader: both });
+    const r = await buildWith({
+      disks: [
+        {
+          id: 'root',
+          partitions: [biosGrub, esp, { ...root, size: '2GiB' }, { ...root, fs: { type: 'ext4', label: 'other' } }],
+        },
+      ],
+      bootloader: both,
+    });
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/layout\.disks\[0\]\.partitions\[3\]\.mount: duplicate mount point "\/"/);
   });
 
   it('a vfat label over 11 characters', async () => {
-    const r = await buildWith({ disks: [{ id: 'root', partitions: [biosGrub, { ...esp, fs: { type: 'vfat', label: 'EFI-SYSTEM-PART' } }, root] }], bootloader: both });
+    const r = await buildWith({
+      disks: [{ id: 'root', partitions: [biosGrub, { ...esp, fs: { type: 'vfat', label: 'EFI-SYSTEM-PART' } }, root] }],
+      bootloader: both,
+    });
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/layout\.disks\[0\]\.partitions\[1\]\.fs\.label: a vfat label has at most 11 characters, "EFI-SYSTEM-PART" has 15/);
+    expect(r.stderr).toMatch(
+      /layout\.disks\[0\]\.partitions\[1\]\.fs\.label: a vfat label has at most 11 characters, "EFI-SYSTEM-PART" has 15/,
+    );
   });
 
   it('passes validation when the layout is sound (and then needs Docker)', async () => {

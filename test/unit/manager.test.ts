@@ -19,7 +19,16 @@ function registryOf(plugins: Record<string, Plugin>): PluginRegistry {
   const pkg: PluginPackage = { name: 'test-pkg', version: '1.0.0', dir: '/test', source: 'path', plugins: [] };
   const registry = new PluginRegistry([pkg]);
   for (const [name, plugin] of Object.entries(plugins)) {
-    const decl: DeclaredPlugin = { namespace: 'bareon.actions', name, packageName: pkg.name, packageVersion: pkg.version, packageDir: pkg.dir, source: 'path', modulePath: `/test/${name}.js`, exportName: 'default' };
+    const decl: DeclaredPlugin = {
+      namespace: 'bareon.actions',
+      name,
+      packageName: pkg.name,
+      packageVersion: pkg.version,
+      packageDir: pkg.dir,
+      source: 'path',
+      modulePath: `/test/${name}.js`,
+      exportName: 'default',
+    };
     pkg.plugins.push(decl);
     (registry as unknown as { loaded: Map<DeclaredPlugin, unknown> }).loaded.set(decl, { ok: true, plugin });
   }
@@ -42,7 +51,13 @@ function request(registry: PluginRegistry, names: string[], objects: Record<stri
 describe('the manager', () => {
   it('runs nothing when the third of three actions fails validation, and names the plugin and field', async () => {
     const ran: string[] = [];
-    const ok = (name: string): Plugin => ({ summary: name, validate() {}, async run() { ran.push(name); } });
+    const ok = (name: string): Plugin => ({
+      summary: name,
+      validate() {},
+      async run() {
+        ran.push(name);
+      },
+    });
     const registry = registryOf({
       first: ok('first'),
       second: ok('second'),
@@ -51,7 +66,9 @@ describe('the manager', () => {
         validate(objects) {
           if (!objects.layout) throw new ValidationError('layout.disks: required by this action');
         },
-        async run() { ran.push('third'); },
+        async run() {
+          ran.push('third');
+        },
       },
     });
     const err = await runPlugins(request(registry, ['first', 'second', 'third'])).catch((e) => e);
@@ -64,14 +81,27 @@ describe('the manager', () => {
   it('reports a plugin option of the wrong type with the plugin and field, before any run', async () => {
     const ran: string[] = [];
     const registry = registryOf({
-      a: { summary: 'a', async run() { ran.push('a'); } },
-      b: { summary: 'b', options: z.strictObject({ compress: z.boolean() }), async run() { ran.push('b'); } },
+      a: {
+        summary: 'a',
+        async run() {
+          ran.push('a');
+        },
+      },
+      b: {
+        summary: 'b',
+        options: z.strictObject({ compress: z.boolean() }),
+        async run() {
+          ran.push('b');
+        },
+      },
     });
     const req = request(registry, ['a', 'b']);
     req.queue[1] = { ...req.queue[1], options: { compress: 'yes' }, origin: 'web.yaml outputs[1]' } as never;
     const err = await runPlugins(req).catch((e) => e);
     expect(ran).toEqual([]);
-    expect(err.message).toMatch(/^bareon\.actions\/b: web\.yaml outputs\[1\] options: compress: expected boolean, got string/);
+    expect(err.message).toMatch(
+      /^bareon\.actions\/b: web\.yaml outputs\[1\] options: compress: expected boolean, got string/,
+    );
   });
 
   it('lets one action change the shared objects in plan, and another see it in validate', async () => {
@@ -86,7 +116,9 @@ describe('the manager', () => {
       },
       partitioning: {
         summary: 'lays out',
-        validate(objects) { seen.push(objects.reserved); },
+        validate(objects) {
+          seen.push(objects.reserved);
+        },
         async run() {},
       },
     });
@@ -113,8 +145,19 @@ describe('the manager', () => {
   it('prints the plan on --dry-run without running anything', async () => {
     let ran = false;
     const lines: string[] = [];
-    const registry = registryOf({ write: { summary: 'w', async run() { ran = true; } } });
-    const req = { ...request(registry, ['write']), flags: { dryRun: true, yes: false, noCache: false }, reporter: new Reporter('text', false, { write: (s: string) => lines.push(s) } as never) };
+    const registry = registryOf({
+      write: {
+        summary: 'w',
+        async run() {
+          ran = true;
+        },
+      },
+    });
+    const req = {
+      ...request(registry, ['write']),
+      flags: { dryRun: true, yes: false, noCache: false },
+      reporter: new Reporter('text', false, { write: (s: string) => lines.push(s) } as never),
+    };
     await runPlugins(req);
     expect(ran).toBe(false);
     expect(lines.join('')).toContain('1. bareon.actions/write');
@@ -142,8 +185,13 @@ export default {
       },
     });
     await writeFile(log, '');
-    const child = execa(process.execPath, [BIN.bareon, 'run', 'sleepy', '--log-format', 'json'], { reject: false, env: { BAREON_PLUGIN_PATH: pkg, CLEANUP_LOG: log } });
-    await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('READY') && resolve()));
+    const child = execa(process.execPath, [BIN.bareon, 'run', 'sleepy', '--log-format', 'json'], {
+      reject: false,
+      env: { BAREON_PLUGIN_PATH: pkg, CLEANUP_LOG: log },
+    });
+    await new Promise<void>((resolve) =>
+      child.stdout!.on('data', (d: Buffer) => d.toString().includes('READY') && resolve()),
+    );
     child.kill('SIGINT');
     const result = await child;
     expect(result.exitCode).toBe(130);
@@ -173,8 +221,13 @@ export default {
       },
     });
     await writeFile(log, '');
-    const child = execa(process.execPath, [BIN.bareon, 'run', 'done', '--log-format', 'json'], { reject: false, env: { BAREON_PLUGIN_PATH: pkg, CLEANUP_LOG: log } });
-    await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('RELEASING') && resolve()));
+    const child = execa(process.execPath, [BIN.bareon, 'run', 'done', '--log-format', 'json'], {
+      reject: false,
+      env: { BAREON_PLUGIN_PATH: pkg, CLEANUP_LOG: log },
+    });
+    await new Promise<void>((resolve) =>
+      child.stdout!.on('data', (d: Buffer) => d.toString().includes('RELEASING') && resolve()),
+    );
     child.kill('SIGINT');
     const result = await child;
     expect(result.exitCode, result.stderr).toBe(0);
@@ -199,13 +252,20 @@ export default {
 };`,
       },
     });
-    const child = execa(process.execPath, [BIN.bareon, 'run', 'stuck', '--log-format', 'json'], { reject: false, env: { BAREON_PLUGIN_PATH: pkg } });
-    await new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('READY') && resolve()));
+    const child = execa(process.execPath, [BIN.bareon, 'run', 'stuck', '--log-format', 'json'], {
+      reject: false,
+      env: { BAREON_PLUGIN_PATH: pkg },
+    });
+    await new Promise<void>((resolve) =>
+      child.stdout!.on('data', (d: Buffer) => d.toString().includes('READY') && resolve()),
+    );
     child.kill('SIGINT');
     await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGTERM');
     const result = await child;
     expect(result.exitCode).toBe(130);
-    expect(result.stderr).toMatch(/SIGTERM again: exiting before the cleanup finished; left undone: unmount \/tmp\/root; remove toolbox container 0123abcd \(bareon gc/);
+    expect(result.stderr).toMatch(
+      /SIGTERM again: exiting before the cleanup finished; left undone: unmount \/tmp\/root; remove toolbox container 0123abcd \(bareon gc/,
+    );
   });
 });

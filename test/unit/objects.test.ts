@@ -13,7 +13,10 @@ async function yamlFile(name: string, text: string): Promise<string> {
 
 describe('profile errors', () => {
   it('points at a mistyped key with file:line:col, the field path and a hint', async () => {
-    const file = await yamlFile('web.yaml', 'name: web\nbase: {image: "debian:bookworm"}\npackages: [curl]\nusers:\n  - name: admin\n    shel: /bin/bash\n');
+    const file = await yamlFile(
+      'web.yaml',
+      'name: web\nbase: {image: "debian:bookworm"}\npackages: [curl]\nusers:\n  - name: admin\n    shel: /bin/bash\n',
+    );
     const err = await loadProfile(file).catch((e) => e);
     expect(err.exitCode).toBe(2);
     expect(err.message).toBe(`${file}:6:5: users[0].shel: unknown key (did you mean "shell"?)`);
@@ -21,7 +24,10 @@ describe('profile errors', () => {
   });
 
   it('points at a value of the wrong type', async () => {
-    const file = await yamlFile('web.yaml', 'name: web\nbase: {image: "debian:bookworm"}\npackages:\n  - curl\n  - 42\n');
+    const file = await yamlFile(
+      'web.yaml',
+      'name: web\nbase: {image: "debian:bookworm"}\npackages:\n  - curl\n  - 42\n',
+    );
     const err = await loadProfile(file).catch((e) => e);
     expect(err.message).toBe(`${file}:5:5: packages[1]: expected string, got number`);
   });
@@ -52,9 +58,14 @@ describe('profile errors', () => {
 
 describe('layouts', () => {
   it('rejects two remaining partitions on one disk, naming the field', async () => {
-    const file = await yamlFile('l.yaml', 'disks:\n  - id: root\n    partitions:\n      - {type: linux, size: remaining}\n      - {type: linux, size: remaining}\n');
+    const file = await yamlFile(
+      'l.yaml',
+      'disks:\n  - id: root\n    partitions:\n      - {type: linux, size: remaining}\n      - {type: linux, size: remaining}\n',
+    );
     const err = await loadLayout(file).catch((e) => e);
-    expect(err.message).toMatch(/l\.yaml:5:\d+: disks\[0\]\.partitions\[1\]\.size: only one partition per disk may use "remaining"/);
+    expect(err.message).toMatch(
+      /l\.yaml:5:\d+: disks\[0\]\.partitions\[1\]\.size: only one partition per disk may use "remaining"/,
+    );
   });
 
   it('parses sizes in binary and decimal units, percentages and remaining', () => {
@@ -68,7 +79,10 @@ describe('layouts', () => {
 
 describe('layout structure', () => {
   it('refuses a bios_grub partition on an msdos disk', async () => {
-    const file = await yamlFile('m.yaml', 'disks:\n  - id: d\n    table: msdos\n    partitions:\n      - {type: bios_grub, size: 1MiB}\n      - {type: linux, size: remaining, fs: {type: ext4}, mount: /}\n');
+    const file = await yamlFile(
+      'm.yaml',
+      'disks:\n  - id: d\n    table: msdos\n    partitions:\n      - {type: bios_grub, size: 1MiB}\n      - {type: linux, size: remaining, fs: {type: ext4}, mount: /}\n',
+    );
     const err = await loadLayout(file).catch((e) => e);
     expect(err.message).toMatch(/m\.yaml:5:\d+: disks\[0\]\.partitions\[0\]\.type: bios_grub exists on gpt only/);
   });

@@ -17,10 +17,23 @@ export default {
 };`;
 
 async function helloPackage(dir?: string) {
-  return writePluginPackage({ name: 'bareon-plugin-hello', dir, entryPoints: { 'bareon.actions': { hello: './hello.js' } }, modules: { 'hello.js': helloModule } });
+  return writePluginPackage({
+    name: 'bareon-plugin-hello',
+    dir,
+    entryPoints: { 'bareon.actions': { hello: './hello.js' } },
+    modules: { 'hello.js': helloModule },
+  });
 }
 
-type Row = { namespace: string; name: string; package: string; version: string; source: string; status: string; reason?: string };
+type Row = {
+  namespace: string;
+  name: string;
+  package: string;
+  version: string;
+  source: string;
+  status: string;
+  reason?: string;
+};
 const parseRows = (stdout: unknown) => JSON.parse(String(stdout)) as Row[];
 
 describe('a plugin package outside the repo', () => {
@@ -32,7 +45,14 @@ describe('a plugin package outside the repo', () => {
     const list = await bareon('bareon', ['plugins', '--json'], { env });
     expect(list.exitCode).toBe(0);
     expect(parseRows(list.stdout)).toContainEqual(
-      expect.objectContaining({ namespace: 'bareon.actions', name: 'hello', package: 'bareon-plugin-hello', version: '1.0.0', source: 'path', status: 'ok' }),
+      expect.objectContaining({
+        namespace: 'bareon.actions',
+        name: 'hello',
+        package: 'bareon-plugin-hello',
+        version: '1.0.0',
+        source: 'path',
+        status: 'ok',
+      }),
     );
 
     const run = await bareon('bareon', ['run', 'hello'], { env });
@@ -42,14 +62,19 @@ describe('a plugin package outside the repo', () => {
 
   it('is discovered when installed into a project’s node_modules', async () => {
     const project = await mkdtemp(path.join(tmpdir(), 'bareon-project-'));
-    await writeFile(path.join(project, 'package.json'), JSON.stringify({ name: 'site', dependencies: { 'bareon-plugin-hello': '^1.0.0' } }));
+    await writeFile(
+      path.join(project, 'package.json'),
+      JSON.stringify({ name: 'site', dependencies: { 'bareon-plugin-hello': '^1.0.0' } }),
+    );
     const src = await helloPackage();
     await mkdir(path.join(project, 'node_modules'), { recursive: true });
     await cp(src, path.join(project, 'node_modules', 'bareon-plugin-hello'), { recursive: true });
     const out = path.join(project, 'out.txt');
 
     const list = await bareon('bareon', ['plugins', '--json'], { cwd: path.join(project), env: { HELLO_OUT: out } });
-    expect(parseRows(list.stdout)).toContainEqual(expect.objectContaining({ name: 'hello', source: 'project', status: 'ok' }));
+    expect(parseRows(list.stdout)).toContainEqual(
+      expect.objectContaining({ name: 'hello', source: 'project', status: 'ok' }),
+    );
 
     const run = await bareon('bareon', ['run', 'hello'], { cwd: project, env: { HELLO_OUT: out } });
     expect(run.exitCode, String(run.all)).toBe(0);
@@ -61,7 +86,9 @@ describe('discovery in the global node_modules', () => {
   it('finds a plugin package installed globally', async () => {
     const prefix = await mkdtemp(path.join(tmpdir(), 'bareon-prefix-'));
     await helloPackage(path.join(prefix, 'lib', 'node_modules', 'bareon-plugin-hello'));
-    const rows = parseRows((await bareon('bareon', ['plugins', '--json'], { env: { npm_config_prefix: prefix } })).stdout);
+    const rows = parseRows(
+      (await bareon('bareon', ['plugins', '--json'], { env: { npm_config_prefix: prefix } })).stdout,
+    );
     expect(rows).toContainEqual(expect.objectContaining({ name: 'hello', source: 'global', status: 'ok' }));
   });
 });
@@ -82,10 +109,15 @@ export default {
       modules: {
         'one.js': action('one', ''),
         'two.js': action('two', ''),
-        'three.js': action('three', "if (!objects.target) { const e = new Error('target: required (give --target)'); throw e; }"),
+        'three.js': action(
+          'three',
+          "if (!objects.target) { const e = new Error('target: required (give --target)'); throw e; }",
+        ),
       },
     });
-    const r = await bareon('bareon', ['run', 'one', 'two', 'three'], { env: { BAREON_PLUGIN_PATH: pkg, MARKERS: marker } });
+    const r = await bareon('bareon', ['run', 'one', 'two', 'three'], {
+      env: { BAREON_PLUGIN_PATH: pkg, MARKERS: marker },
+    });
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toContain('bareon.actions/three: target: required (give --target)');
     expect(await readdir(marker)).toEqual([]);
@@ -98,9 +130,17 @@ describe('broken and clashing plugins', () => {
       name: 'bareon-plugin-broken',
       version: '0.3.0',
       entryPoints: { 'bareon.actions': { syntax: './syntax.js', shapeless: './shapeless.js', missing: './nope.js' } },
-      modules: { 'syntax.js': 'export default {{ summary: ', 'shapeless.js': 'export default { summary: "no run here" };' },
+      modules: {
+        'syntax.js': 'export default {{ summary: ',
+        'shapeless.js': 'export default { summary: "no run here" };',
+      },
     });
-    const old = await writePluginPackage({ name: 'bareon-plugin-future', apiVersion: 9, entryPoints: { 'bareon.actions': { future: './f.js' } }, modules: { 'f.js': helloModule } });
+    const old = await writePluginPackage({
+      name: 'bareon-plugin-future',
+      apiVersion: 9,
+      entryPoints: { 'bareon.actions': { future: './f.js' } },
+      modules: { 'f.js': helloModule },
+    });
     const hello = await helloPackage();
     const out = path.join(path.dirname(hello), 'out.txt');
     const env = { BAREON_PLUGIN_PATH: [broken, old, hello].join(':'), HELLO_OUT: out };
@@ -128,14 +168,25 @@ describe('broken and clashing plugins', () => {
   });
 
   it('refuses a name offered by two packages and names both', async () => {
-    const a = await writePluginPackage({ name: 'pkg-a', entryPoints: { 'bareon.actions': { twin: './t.js' } }, modules: { 't.js': helloModule } });
-    const b = await writePluginPackage({ name: 'pkg-b', version: '2.0.0', entryPoints: { 'bareon.actions': { twin: './t.js' } }, modules: { 't.js': helloModule } });
+    const a = await writePluginPackage({
+      name: 'pkg-a',
+      entryPoints: { 'bareon.actions': { twin: './t.js' } },
+      modules: { 't.js': helloModule },
+    });
+    const b = await writePluginPackage({
+      name: 'pkg-b',
+      version: '2.0.0',
+      entryPoints: { 'bareon.actions': { twin: './t.js' } },
+      modules: { 't.js': helloModule },
+    });
     const env = { BAREON_PLUGIN_PATH: `${a}:${b}` };
     const run = await bareon('bareon', ['run', 'twin'], { env });
     expect(run.exitCode).toBe(2);
     expect(run.stderr).toContain('pkg-a@1.0.0');
     expect(run.stderr).toContain('pkg-b@2.0.0');
-    const rows = parseRows((await bareon('bareon', ['plugins', '--json'], { env })).stdout).filter((r) => r.name === 'twin');
+    const rows = parseRows((await bareon('bareon', ['plugins', '--json'], { env })).stdout).filter(
+      (r) => r.name === 'twin',
+    );
     expect(rows.map((r) => r.status)).toEqual(['clash', 'clash']);
   });
 });
@@ -148,8 +199,12 @@ describe('the command line', () => {
       const r = await execa(path.join(prefix, 'bin', bin), ['--version']);
       expect(r.stdout).toMatch(/^\d+\.\d+\.\d+$/);
     }
-    const plugins = await execa(path.join(prefix, 'bin', 'bareon'), ['plugins', '--json'], { env: { BAREON_PLUGIN_PATH: '' } });
-    expect(JSON.parse(plugins.stdout)).toContainEqual(expect.objectContaining({ namespace: 'bareon.builders', name: 'debian', source: 'builtin', status: 'ok' }));
+    const plugins = await execa(path.join(prefix, 'bin', 'bareon'), ['plugins', '--json'], {
+      env: { BAREON_PLUGIN_PATH: '' },
+    });
+    expect(JSON.parse(plugins.stdout)).toContainEqual(
+      expect.objectContaining({ namespace: 'bareon.builders', name: 'debian', source: 'builtin', status: 'ok' }),
+    );
   });
 
   it('answers --help and --version on every command, and exits 2 on usage errors', async () => {
@@ -178,7 +233,10 @@ describe('plugins named by a profile', () => {
       entryPoints: { 'bareon.builders': { custom: './custom.js' } },
       modules: { 'custom.js': "export default { summary: 'a custom builder', async run() {} };" },
     });
-    await writeFile(path.join(dir, 'p.yaml'), 'name: p\nbuilder: custom\nbase: {image: "x:1"}\nplugins: [./custom-builder]\noutputs: [tar]\n');
+    await writeFile(
+      path.join(dir, 'p.yaml'),
+      'name: p\nbuilder: custom\nbase: {image: "x:1"}\nplugins: [./custom-builder]\noutputs: [tar]\n',
+    );
     const r = await bareon('build', [path.join(dir, 'p.yaml'), '--dry-run']);
     expect(r.exitCode, String(r.all)).toBe(0);
     expect(r.stdout).toContain('1. bareon.builders/custom');
@@ -191,14 +249,27 @@ describe('--log-format json', () => {
       name: 'bareon-plugin-events',
       entryPoints: { 'bareon.actions': { good: './good.js', bad: './bad.js' } },
       modules: {
-        'good.js': "export default { summary: 'g', async run(ctx) { ctx.log('hello'); ctx.progress.start(10); ctx.progress.add(10); ctx.progress.done(); } };",
+        'good.js':
+          "export default { summary: 'g', async run(ctx) { ctx.log('hello'); ctx.progress.start(10); ctx.progress.add(10); ctx.progress.done(); } };",
         'bad.js': "export default { summary: 'b', async run() { throw new Error('it broke'); } };",
       },
     });
-    const r = await bareon('bareon', ['run', 'good', 'bad', '--log-format', 'json'], { env: { BAREON_PLUGIN_PATH: pkg } });
+    const r = await bareon('bareon', ['run', 'good', 'bad', '--log-format', 'json'], {
+      env: { BAREON_PLUGIN_PATH: pkg },
+    });
     expect(r.exitCode).toBe(1);
-    const events = String(r.stdout).split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    expect(events.map((e) => `${e.event}:${e.task}`)).toEqual(['started:good', 'log:good', 'progress:good', 'finished:good', 'started:bad', 'failed:bad']);
+    const events = String(r.stdout)
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
+    expect(events.map((e) => `${e.event}:${e.task}`)).toEqual([
+      'started:good',
+      'log:good',
+      'progress:good',
+      'finished:good',
+      'started:bad',
+      'failed:bad',
+    ]);
     expect(events[2]).toMatchObject({ bytes: 10, total: 10 });
     expect(events.at(-1)).toMatchObject({ error: 'it broke' });
     expect(r.stderr).toContain('error: it broke');

@@ -14,7 +14,10 @@ import { ProfileSchema } from '../../src/objects/profile.js';
 
 describe('the build epoch', () => {
   it('comes from SOURCE_DATE_EPOCH first, then the profile', () => {
-    expect(resolveEpoch(5, { SOURCE_DATE_EPOCH: '1767225600' })).toEqual({ epoch: 1767225600, from: 'SOURCE_DATE_EPOCH' });
+    expect(resolveEpoch(5, { SOURCE_DATE_EPOCH: '1767225600' })).toEqual({
+      epoch: 1767225600,
+      from: 'SOURCE_DATE_EPOCH',
+    });
     expect(resolveEpoch(5, {}, 'p.yaml')).toEqual({ epoch: 5, from: 'p.yaml epoch:' });
     expect(resolveEpoch(undefined, {})).toEqual({});
     expect(() => resolveEpoch(undefined, { SOURCE_DATE_EPOCH: 'yesterday' })).toThrow(ValidationError);
@@ -49,8 +52,11 @@ describe('ext4 inode change times', () => {
     '           [Inode not init, Checksum 0x3601]',
   ].join('\n');
 
-  it('are set on every inode below each group\'s high-water mark', () => {
-    expect(initializedInodes(stats)).toEqual([{ first: 1, last: 100 }, { first: 101, last: 103 }]);
+  it("are set on every inode below each group's high-water mark", () => {
+    expect(initializedInodes(stats)).toEqual([
+      { first: 1, last: 100 },
+      { first: 101, last: 103 },
+    ]);
     const script = ctimeScript(stats, 42).trim().split('\n');
     expect(script).toHaveLength(104);
     expect(script.at(-2)).toBe('sif <103> ctime @42');
@@ -67,25 +73,49 @@ describe('ext4 inode change times', () => {
     expect(n).toBeGreaterThan(10);
     const stat = await execa('debugfs', ['-R', 'stat /a', img]);
     expect(stat.stdout).toMatch(/ctime: 0x6955b900/);
-    expect((await execa('dumpe2fs', ['-h', img], { env: { TZ: 'UTC' } })).stdout).toMatch(/Last write time:\s+Thu Jan  1 00:00:00 2026/);
+    expect((await execa('dumpe2fs', ['-h', img], { env: { TZ: 'UTC' } })).stdout).toMatch(
+      /Last write time:\s+Thu Jan {2}1 00:00:00 2026/,
+    );
     await execa('e2fsck', ['-fn', img]);
   });
 });
 
-const entry = (over: Partial<TreeEntry> = {}): TreeEntry => ({ type: 'file', mode: 0o644, uid: 0, gid: 0, size: 1, mtime: 0, digest: 'aa', ...over });
+const entry = (over: Partial<TreeEntry> = {}): TreeEntry => ({
+  type: 'file',
+  mode: 0o644,
+  uid: 0,
+  gid: 0,
+  size: 1,
+  mtime: 0,
+  digest: 'aa',
+  ...over,
+});
 
 describe('bareon diff of trees and packages', () => {
   it('lists added, removed and changed entries with the fields that changed', () => {
-    const a = new Map([['/same', entry()], ['/gone', entry()], ['/etc/shadow', entry({ digest: 'aa', mtime: 0 })]]);
-    const b = new Map([['/same', entry()], ['/new', entry({ mode: 0o755 })], ['/etc/shadow', entry({ digest: 'bb', mtime: 86400, mode: 0o640 })]]);
+    const a = new Map([
+      ['/same', entry()],
+      ['/gone', entry()],
+      ['/etc/shadow', entry({ digest: 'aa', mtime: 0 })],
+    ]);
+    const b = new Map([
+      ['/same', entry()],
+      ['/new', entry({ mode: 0o755 })],
+      ['/etc/shadow', entry({ digest: 'bb', mtime: 86400, mode: 0o640 })],
+    ]);
     const d = diffTrees(a, b);
     expect(d.added.map((x) => x.path)).toEqual(['/new']);
     expect(d.removed.map((x) => x.path)).toEqual(['/gone']);
-    expect(d.changed).toEqual([{ path: '/etc/shadow', changes: [
-      { field: 'mode', a: '0644', b: '0640' },
-      { field: 'content', a: 'aa', b: 'bb' },
-      { field: 'mtime', a: '1970-01-01T00:00:00Z', b: '1970-01-02T00:00:00Z' },
-    ] }]);
+    expect(d.changed).toEqual([
+      {
+        path: '/etc/shadow',
+        changes: [
+          { field: 'mode', a: '0644', b: '0640' },
+          { field: 'content', a: 'aa', b: 'bb' },
+          { field: 'mtime', a: '1970-01-01T00:00:00Z', b: '1970-01-02T00:00:00Z' },
+        ],
+      },
+    ]);
     expect(formatTreeDiff(d)).toEqual([
       '+ /new  file 0755 0:0 1 B',
       '- /gone  file 0644 0:0 1 B',
@@ -96,8 +126,14 @@ describe('bareon diff of trees and packages', () => {
 
   it('lists packages by name and architecture', () => {
     const d = diffPackages(
-      [{ name: 'libc6', version: '2.36-9', arch: 'amd64' }, { name: 'old', version: '1', arch: 'all' }],
-      [{ name: 'libc6', version: '2.36-9+deb12u1', arch: 'amd64' }, { name: 'new', version: '2', arch: 'all' }],
+      [
+        { name: 'libc6', version: '2.36-9', arch: 'amd64' },
+        { name: 'old', version: '1', arch: 'all' },
+      ],
+      [
+        { name: 'libc6', version: '2.36-9+deb12u1', arch: 'amd64' },
+        { name: 'new', version: '2', arch: 'all' },
+      ],
     );
     expect(formatPackageDiff(d)).toEqual(['+ new 2 (all)', '- old 1 (all)', '~ libc6 2.36-9 → 2.36-9+deb12u1']);
   });

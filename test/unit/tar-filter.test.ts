@@ -33,13 +33,22 @@ async function sampleTar(): Promise<{ dir: string; tar: Buffer }> {
   await link(path.join(root, 'ping'), path.join(root, 'ping-hardlink'));
   await symlink('ping', path.join(root, 'ping-symlink'));
   await execa('mkfifo', [path.join(root, 'fifo')]);
-  await execa('python3', ['-c', `import os; os.setxattr('${path.join(root, 'ping')}', 'user.cap', b'\\x00\\xff\\x01\\x00\\x20')`]);
-  const { stdout } = await execa('tar', ['--xattrs', '--xattrs-include=*', '--format=posix', '-C', root, '-cf', '-', '.'], { encoding: 'buffer' });
+  await execa('python3', [
+    '-c',
+    `import os; os.setxattr('${path.join(root, 'ping')}', 'user.cap', b'\\x00\\xff\\x01\\x00\\x20')`,
+  ]);
+  const { stdout } = await execa(
+    'tar',
+    ['--xattrs', '--xattrs-include=*', '--format=posix', '-C', root, '-cf', '-', '.'],
+    { encoding: 'buffer' },
+  );
   return { dir, tar: Buffer.from(stdout) };
 }
 
 async function filter(tar: Buffer, opts: TarFilterOptions, chunk = 333): Promise<Buffer> {
-  const chunks = Array.from({ length: Math.ceil(tar.length / chunk) }, (_, i) => tar.subarray(i * chunk, (i + 1) * chunk));
+  const chunks = Array.from({ length: Math.ceil(tar.length / chunk) }, (_, i) =>
+    tar.subarray(i * chunk, (i + 1) * chunk),
+  );
   return buffer(Readable.from(chunks).pipe(new TarFilter(opts)));
 }
 
@@ -56,7 +65,11 @@ describe('the raw tar filter', () => {
     const { dir, tar } = await sampleTar();
     const out = await filter(tar, {
       decide: (e) =>
-        e.name === '.dockerenv' ? { action: 'drop' } : e.name === 'etc/hostname' ? { action: 'replace', content: Buffer.from('web1\n'), mode: 0o644 } : { action: 'keep' },
+        e.name === '.dockerenv'
+          ? { action: 'drop' }
+          : e.name === 'etc/hostname'
+            ? { action: 'replace', content: Buffer.from('web1\n'), mode: 0o644 }
+            : { action: 'keep' },
       append: () => [{ name: 'etc/added', content: Buffer.from('new\n'), mode: 0o600 }],
     });
     const list = (await execa('tar', ['-tv'], { input: out })).stdout;
@@ -72,14 +85,20 @@ describe('the raw tar filter', () => {
     await mkdir(dest);
     await execa('tar', ['--xattrs', '--xattrs-include=*', '-C', dest, '-xf', '-'], { input: out });
     expect(await readFile(path.join(dest, 'etc/hostname'), 'utf8')).toBe('web1\n');
-    const xattr = await execa('python3', ['-c', `import os; print(os.getxattr('${path.join(dest, 'ping')}', 'user.cap').hex())`]);
+    const xattr = await execa('python3', [
+      '-c',
+      `import os; print(os.getxattr('${path.join(dest, 'ping')}', 'user.cap').hex())`,
+    ]);
     expect(xattr.stdout).toBe('00ff010020');
   });
 
   it('hands captured entries to the caller', async () => {
     const { tar } = await sampleTar();
     let captured = '';
-    await filter(tar, { decide: (e) => ({ action: 'keep', capture: e.name.endsWith('file.txt') }), onCapture: (_e, data) => (captured = data.toString()) });
+    await filter(tar, {
+      decide: (e) => ({ action: 'keep', capture: e.name.endsWith('file.txt') }),
+      onCapture: (_e, data) => (captured = data.toString()),
+    });
     expect(captured).toBe('long name\n');
   });
 
@@ -94,7 +113,9 @@ describe('the raw tar filter on an archive cut at an entry boundary', () => {
   it('fails when the end-of-archive marker is missing', async () => {
     const { tar } = await sampleTar();
     const firstEntryEnd = 512 * 3; // the "./" directory: a PAX header block, its data block, the ustar block
-    await expect(filter(tar.subarray(0, firstEntryEnd), { decide: () => ({ action: 'keep' }) })).rejects.toThrow(/before its end-of-archive marker/);
+    await expect(filter(tar.subarray(0, firstEntryEnd), { decide: () => ({ action: 'keep' }) })).rejects.toThrow(
+      /before its end-of-archive marker/,
+    );
   });
 });
 
@@ -106,7 +127,9 @@ describe('the tar filter with SOURCE_DATE_EPOCH', () => {
     expect(first.tar.equals(second.tar)).toBe(false); // GNU tar's PAX records carry sub-second times
     const keep: TarFilterOptions['decide'] = () => ({ action: 'keep' });
     const append = () => [{ name: 'etc/added', content: Buffer.from('new\n'), mode: 0o644 }];
-    const [a, b] = await Promise.all([first, second].map((s) => filter(s.tar, { decide: keep, append, clampMtime: 1_000_000 })));
+    const [a, b] = await Promise.all(
+      [first, second].map((s) => filter(s.tar, { decide: keep, append, clampMtime: 1_000_000 })),
+    );
     expect(a.equals(b)).toBe(true);
     const listing = (await execa('tar', ['--full-time', '-tv'], { input: a })).stdout.split('\n');
     expect(listing.every((l) => l.includes('1970-01-12 13:46:40'))).toBe(true);
@@ -115,9 +138,14 @@ describe('the tar filter with SOURCE_DATE_EPOCH', () => {
     // xattrs, long names and links survive the rewrite
     const out = await mkdtemp(path.join(tmpdir(), 'bareon-clamped-'));
     await execa('tar', ['--xattrs', '--xattrs-include=*', '-C', out, '-xf', '-'], { input: a });
-    const cap = await execa('python3', ['-c', `import os; print(os.getxattr('${path.join(out, 'ping')}', 'user.cap').hex())`]);
+    const cap = await execa('python3', [
+      '-c',
+      `import os; print(os.getxattr('${path.join(out, 'ping')}', 'user.cap').hex())`,
+    ]);
     expect(cap.stdout).toBe('00ff010020');
-    expect(await readFile(path.join(out, 'deep', 'a'.repeat(60), 'b'.repeat(60), 'file.txt'), 'utf8')).toBe('long name\n');
+    expect(await readFile(path.join(out, 'deep', 'a'.repeat(60), 'b'.repeat(60), 'file.txt'), 'utf8')).toBe(
+      'long name\n',
+    );
   });
 
   it('leaves older mtimes alone', async () => {
@@ -135,7 +163,8 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 async function sparseTree(parts: number): Promise<string> {
   const root = await mkdtemp(path.join(tmpdir(), 'bareon-sparse-'));
   const fh = await open(path.join(root, 'disk.img'), 'w');
-  for (let i = 0; i < parts; i++) await fh.write(Buffer.alloc(3000 + i * 100, 0x41 + i), 0, 3000 + i * 100, i * 65536 + 512 * i);
+  for (let i = 0; i < parts; i++)
+    await fh.write(Buffer.alloc(3000 + i * 100, 0x41 + i), 0, 3000 + i * 100, i * 65536 + 512 * i);
   await fh.truncate(parts * 65536 + 123_456);
   await fh.close();
   await writeFile(path.join(root, 'plain'), 'plain\n');
@@ -146,7 +175,11 @@ async function sparseTree(parts: number): Promise<string> {
 async function extractThroughFilter(tar: Buffer, chunk = 333): Promise<string> {
   const dest = await mkdtemp(path.join(tmpdir(), 'bareon-x-'));
   const out = await filter(tar, { decide: extractGuard() }, chunk);
-  await execa('tar', ['--extract', '--numeric-owner', '--same-owner', '--same-permissions', '--file=-', '--directory', dest], { input: out });
+  await execa(
+    'tar',
+    ['--extract', '--numeric-owner', '--same-owner', '--same-permissions', '--file=-', '--directory', dest],
+    { input: out },
+  );
   return dest;
 }
 
@@ -155,9 +188,19 @@ describe('GNU sparse files (issue 9: honest archives were refused)', () => {
     it(`passes tar --sparse --format=${format} through intact, and GNU tar extracts the same file`, async () => {
       const root = await sparseTree(9);
       const [fmt, version] = format.split('-');
-      const args = ['--sparse', `--format=${fmt === 'gnu' ? 'gnu' : 'posix'}`, ...(version ? [`--sparse-version=${version}`] : []), '-C', root, '-cf', '-', '.'];
+      const args = [
+        '--sparse',
+        `--format=${fmt === 'gnu' ? 'gnu' : 'posix'}`,
+        ...(version ? [`--sparse-version=${version}`] : []),
+        '-C',
+        root,
+        '-cf',
+        '-',
+        '.',
+      ];
       const tar = Buffer.from((await execa('tar', args, { encoding: 'buffer' })).stdout);
-      if (fmt === 'gnu') expect(tar[156 + 512 * (tar.indexOf(Buffer.from('./disk.img')) / 512)]).toBe('S'.charCodeAt(0));
+      if (fmt === 'gnu')
+        expect(tar[156 + 512 * (tar.indexOf(Buffer.from('./disk.img')) / 512)]).toBe('S'.charCodeAt(0));
       const original = await readFile(path.join(root, 'disk.img'));
       for (const chunk of [1, 512, 4096, 1 << 20]) {
         const out = await filter(tar, { decide: extractGuard() }, chunk);
@@ -172,20 +215,39 @@ describe('GNU sparse files (issue 9: honest archives were refused)', () => {
 
   it('reads the extension blocks of an old GNU sparse header, and refuses a map that outgrows the stored data', async () => {
     // six parts and the zero-length one at the real size that GNU tar writes last
-    const slots: [number, number][] = [...Array.from({ length: 6 }, (_, i): [number, number] => [i * 4096, 512]), [6 * 4096, 0]];
+    const slots: [number, number][] = [
+      ...Array.from({ length: 6 }, (_, i): [number, number] => [i * 4096, 512]),
+      [6 * 4096, 0],
+    ];
     const stored = Buffer.alloc(6 * 512, 0x42);
     const ext = Buffer.alloc(BLOCK);
     slots.slice(4).forEach(([o, n], i) => {
       ext.write(o.toString(8).padStart(11, '0'), 24 * i, 'latin1');
       ext.write(n.toString(8).padStart(11, '0'), 24 * i + 12, 'latin1');
     });
-    const sparse = Buffer.concat([header({ name: 'sp', type: 'S', size: stored.length, magic: 'gnu', sparse: { slots, extended: true, realsize: 6 * 4096 } }), ext, stored]);
+    const sparse = Buffer.concat([
+      header({
+        name: 'sp',
+        type: 'S',
+        size: stored.length,
+        magic: 'gnu',
+        sparse: { slots, extended: true, realsize: 6 * 4096 },
+      }),
+      ext,
+      stored,
+    ]);
     const good = Buffer.concat([sparse, file('after', 'after\n'), END]);
     const dest = await extractThroughFilter(good);
     expect(await readFile(path.join(dest, 'after'), 'utf8')).toBe('after\n');
     expect((await stat(path.join(dest, 'sp'))).size).toBe(6 * 4096);
     // the map says six 512-byte parts, the size field one block: GNU tar would read past it
-    const lying = Buffer.concat([header({ name: 'sp', type: 'S', size: 512, magic: 'gnu', sparse: { slots, extended: true, realsize: 6 * 4096 } }), ext, stored.subarray(0, 512), file('after', 'x'), END]);
+    const lying = Buffer.concat([
+      header({ name: 'sp', type: 'S', size: 512, magic: 'gnu', sparse: { slots, extended: true, realsize: 6 * 4096 } }),
+      ext,
+      stored.subarray(0, 512),
+      file('after', 'x'),
+      END,
+    ]);
     await expect(filter(lying, keepAll)).rejects.toThrow(/maps 6 blocks of data into 1 stored ones/);
   });
 });
@@ -209,7 +271,10 @@ function lazy(head: Buffer, limit: number) {
 describe('extended headers are bounded (issue 13: a 512 MiB PAX header took 1.7 GB)', () => {
   for (const type of ['x', 'L', 'K', 'g']) {
     it(`refuses a ${type} header of 512 MiB at its header, naming the limit`, async () => {
-      const { stream, seen } = lazy(Buffer.concat([file('first', 'ok\n'), header({ name: 'PaxHeaders/big', type, size: 512 * 1024 * 1024 })]), 8 * 1024 * 1024);
+      const { stream, seen } = lazy(
+        Buffer.concat([file('first', 'ok\n'), header({ name: 'PaxHeaders/big', type, size: 512 * 1024 * 1024 })]),
+        8 * 1024 * 1024,
+      );
       const err = await buffer(stream.pipe(new TarFilter(keepAll))).catch((e: Error) => e);
       expect(err).toBeInstanceOf(BareonError);
       expect((err as Error).message).toMatch(/of 512 MiB \(bareon reads at most 1 MiB\).*after entry "first"/);
@@ -226,29 +291,51 @@ describe('extended headers are bounded (issue 13: a 512 MiB PAX header took 1.7 
 
 describe('decompressor errors (issue 13)', () => {
   it('name the source when gzip finds the stream corrupt', async () => {
-    const gz = (await execa('gzip', ['-c'], { input: Buffer.alloc(100_000, 7), encoding: 'buffer' })).stdout as unknown as Buffer;
+    const gz = (await execa('gzip', ['-c'], { input: Buffer.alloc(100_000, 7), encoding: 'buffer' }))
+      .stdout as unknown as Buffer;
     const bad = Buffer.from(gz);
     bad[gz.length >> 1] ^= 0xff;
-    const err = await pipeline(Readable.from([bad]), decompressor('gz', undefined, '/srv/images/rootfs.tar.gz'), new Writable({ write: (_c, _e, cb) => cb() })).catch((e: Error) => e);
+    const err = await pipeline(
+      Readable.from([bad]),
+      decompressor('gz', undefined, '/srv/images/rootfs.tar.gz'),
+      new Writable({ write: (_c, _e, cb) => cb() }),
+    ).catch((e: Error) => e);
     expect(err).toBeInstanceOf(BareonError);
     expect((err as Error).message).toMatch(/gzip: \/srv\/images\/rootfs\.tar\.gz \(gz\) is corrupt or truncated/);
-    const cut = await pipeline(Readable.from([gz.subarray(0, 100)]), decompressor('gz', undefined, 'cut.tar.gz'), new Writable({ write: (_c, _e, cb) => cb() })).catch((e: Error) => e);
+    const cut = await pipeline(
+      Readable.from([gz.subarray(0, 100)]),
+      decompressor('gz', undefined, 'cut.tar.gz'),
+      new Writable({ write: (_c, _e, cb) => cb() }),
+    ).catch((e: Error) => e);
     expect((cut as Error).message).toMatch(/cut\.tar\.gz \(gz\) is corrupt or truncated: unexpected end of file/);
   });
 
   it('name the source when zstd finds the stream corrupt', async () => {
-    const zst = (await execa('zstd', ['-q', '-c'], { input: Buffer.alloc(100_000, 7), encoding: 'buffer' })).stdout as unknown as Buffer;
-    const err = await pipeline(Readable.from([zst.subarray(0, zst.length - 4)]), decompressor('zst', undefined, 'https://example.org/r.tar.zst'), new Writable({ write: (_c, _e, cb) => cb() })).catch((e: Error) => e);
+    const zst = (await execa('zstd', ['-q', '-c'], { input: Buffer.alloc(100_000, 7), encoding: 'buffer' }))
+      .stdout as unknown as Buffer;
+    const err = await pipeline(
+      Readable.from([zst.subarray(0, zst.length - 4)]),
+      decompressor('zst', undefined, 'https://example.org/r.tar.zst'),
+      new Writable({ write: (_c, _e, cb) => cb() }),
+    ).catch((e: Error) => e);
     expect((err as Error).message).toMatch(/zstd: https:\/\/example\.org\/r\.tar\.zst \(zst\) is corrupt or truncated/);
   });
 
   for (const kind of ['gz', 'zst'] as const) {
     it(`leave a failure downstream (a full disk) as it is, not as a corrupt ${kind} stream`, async () => {
       const tool = kind === 'gz' ? ['gzip', '-c', '-1'] : ['zstd', '-q', '-c', '-1'];
-      const packed = (await execa(tool[0], tool.slice(1), { input: createHash('sha512').update('x').digest().toString('hex').repeat(200_000), encoding: 'buffer' })).stdout as unknown as Buffer;
+      const packed = (
+        await execa(tool[0], tool.slice(1), {
+          input: createHash('sha512').update('x').digest().toString('hex').repeat(200_000),
+          encoding: 'buffer',
+        })
+      ).stdout as unknown as Buffer;
       let writes = 0;
       const full = new Writable({
-        write: (_c, _e, cb) => (++writes > 1 ? cb(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' })) : cb()),
+        write: (_c, _e, cb) =>
+          ++writes > 1
+            ? cb(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }))
+            : cb(),
       });
       const d = decompressor(kind, undefined, 'r.tar');
       const errors: Error[] = [];
@@ -269,7 +356,10 @@ async function decisions(tar: Buffer, chunk = 333): Promise<{ names: string[]; e
     names.push(e.name);
     return guard(e);
   };
-  const error = await filter(tar, { decide }, chunk).then(() => undefined, (e: Error) => e);
+  const error = await filter(tar, { decide }, chunk).then(
+    () => undefined,
+    (e: Error) => e,
+  );
   return { names, error };
 }
 
@@ -278,20 +368,32 @@ describe('the filter and guard see what GNU tar writes (final names, exact stepp
   const symlinkOut = header({ name: 'lnk', type: '2', linkname: '/etc' });
 
   it('takes the last PAX header before an entry, as GNU tar does', async () => {
-    const tar = Buffer.concat([symlinkOut, pax([['path', 'harmless']]), pax([['comment', 'second']]), file('lnk/passwd', 'x'), END]);
+    const tar = Buffer.concat([
+      symlinkOut,
+      pax([['path', 'harmless']]),
+      pax([['comment', 'second']]),
+      file('lnk/passwd', 'x'),
+      END,
+    ]);
     const r = await decisions(tar);
     expect(r.error?.message).toMatch(/unsafe tar entry "lnk\/passwd": it goes through the symlink "lnk"/);
   });
 
   it('lets a PAX path win over a GNU long name in either order', async () => {
-    for (const meta of [[pax([['path', 'lnk/passwd']]), gnuLong('L', 'harmless')], [gnuLong('L', 'harmless'), pax([['path', 'lnk/passwd']])]]) {
+    for (const meta of [
+      [pax([['path', 'lnk/passwd']]), gnuLong('L', 'harmless')],
+      [gnuLong('L', 'harmless'), pax([['path', 'lnk/passwd']])],
+    ]) {
       const r = await decisions(Buffer.concat([symlinkOut, ...meta, file('x', 'x'), END]));
       expect(r.error?.message).toMatch(/"lnk\/passwd": it goes through the symlink "lnk"/);
     }
   });
 
   it('reads a GNU long name up to its NUL through the block padding, as GNU tar does (fuzz seed 1235022406)', async () => {
-    const longName = Buffer.concat([header({ name: '././@LongLink', type: 'L', size: 3, magic: 'gnu' }), pad(Buffer.from('lnk/passwd\0'))]);
+    const longName = Buffer.concat([
+      header({ name: '././@LongLink', type: 'L', size: 3, magic: 'gnu' }),
+      pad(Buffer.from('lnk/passwd\0')),
+    ]);
     const r = await decisions(Buffer.concat([symlinkOut, longName, file('x', 'x'), END]));
     expect(r.error?.message).toMatch(/"lnk\/passwd": it goes through the symlink "lnk"/);
   });
@@ -303,18 +405,39 @@ describe('the filter and guard see what GNU tar writes (final names, exact stepp
   });
 
   it('folds "." and repeated slashes, so a/./lnk is the same symlink as a/lnk', async () => {
-    const r = await decisions(Buffer.concat([header({ name: 'a/', type: '5' }), header({ name: 'a/./lnk', type: '2', linkname: '/etc' }), file('a//lnk/passwd', 'x'), END]));
+    const r = await decisions(
+      Buffer.concat([
+        header({ name: 'a/', type: '5' }),
+        header({ name: 'a/./lnk', type: '2', linkname: '/etc' }),
+        file('a//lnk/passwd', 'x'),
+        END,
+      ]),
+    );
     expect(r.error?.message).toMatch(/through the symlink "a\/lnk"/);
   });
 
   it('keeps a symlink a symlink when a directory entry of its name follows (GNU tar keeps it)', async () => {
-    const r = await decisions(Buffer.concat([header({ name: 'lnk', type: '2', linkname: 'etc-real' }), header({ name: 'lnk/', type: '5' }), file('lnk/passwd', 'x'), END]));
+    const r = await decisions(
+      Buffer.concat([
+        header({ name: 'lnk', type: '2', linkname: 'etc-real' }),
+        header({ name: 'lnk/', type: '5' }),
+        file('lnk/passwd', 'x'),
+        END,
+      ]),
+    );
     expect(r.error?.message).toMatch(/through the symlink "lnk"/);
   });
 
   it('keeps a symlink a symlink when an empty file entry of its name with a trailing "/" follows (GNU tar takes it for a directory)', async () => {
     for (const type of ['0', '7']) {
-      const r = await decisions(Buffer.concat([header({ name: 'lnk', type: '2', linkname: '/etc' }), header({ name: 'lnk/', type, size: 0 }), file('lnk/cron.d/evil', 'x'), END]));
+      const r = await decisions(
+        Buffer.concat([
+          header({ name: 'lnk', type: '2', linkname: '/etc' }),
+          header({ name: 'lnk/', type, size: 0 }),
+          file('lnk/cron.d/evil', 'x'),
+          END,
+        ]),
+      );
       expect(r.error?.message, `type ${type}`).toMatch(/"lnk\/cron.d\/evil": it goes through the symlink "lnk"/);
     }
   });
@@ -322,23 +445,37 @@ describe('the filter and guard see what GNU tar writes (final names, exact stepp
   it('takes a hardlink to a symlink for a symlink, and refuses what goes through it', async () => {
     const ok = await decisions(Buffer.concat([symlinkOut, header({ name: 'h', type: '1', linkname: 'lnk' }), END]));
     expect(ok.error).toBeUndefined();
-    const through = await decisions(Buffer.concat([symlinkOut, header({ name: 'h', type: '1', linkname: 'lnk' }), file('h/passwd', 'x'), END]));
+    const through = await decisions(
+      Buffer.concat([symlinkOut, header({ name: 'h', type: '1', linkname: 'lnk' }), file('h/passwd', 'x'), END]),
+    );
     expect(through.error?.message).toMatch(/"h\/passwd": it goes through the symlink "h"/);
   });
 
   it('keeps absolute names and hardlinks to absolute paths inside the root, as GNU tar strips the "/"', async () => {
-    const tar = Buffer.concat([file('/etc/shadow-test', 'inside\n'), header({ name: 'hl', type: '1', linkname: '/etc/shadow-test' }), END]);
+    const tar = Buffer.concat([
+      file('/etc/shadow-test', 'inside\n'),
+      header({ name: 'hl', type: '1', linkname: '/etc/shadow-test' }),
+      END,
+    ]);
     const dest = await extractThroughFilter(tar);
     expect(await readFile(path.join(dest, 'etc/shadow-test'), 'utf8')).toBe('inside\n');
     expect((await stat(path.join(dest, 'hl'))).ino).toBe((await stat(path.join(dest, 'etc/shadow-test'))).ino);
-    const out = await decisions(Buffer.concat([symlinkOut, header({ name: 'h', type: '1', linkname: '/lnk/passwd' }), END]));
+    const out = await decisions(
+      Buffer.concat([symlinkOut, header({ name: 'h', type: '1', linkname: '/lnk/passwd' }), END]),
+    );
     expect(out.error?.message).toMatch(/a hardlink through the symlink "lnk"/);
   });
 
   it('refuses a header whose checksum fails (GNU tar skips it and reads headers out of its data)', async () => {
     const bad = header({ name: 'cover', size: 1024 });
     bad[0] ^= 1; // "bover", checksum now wrong
-    const tar = Buffer.concat([symlinkOut, bad, pad(Buffer.concat([hidden, Buffer.alloc(BLOCK)])).subarray(0, 1024), file('after', 'x'), END]);
+    const tar = Buffer.concat([
+      symlinkOut,
+      bad,
+      pad(Buffer.concat([hidden, Buffer.alloc(BLOCK)])).subarray(0, 1024),
+      file('after', 'x'),
+      END,
+    ]);
     // GNU tar alone extracts the hidden entry
     const listed = (await execa('tar', ['-tf', '-'], { input: tar, reject: false })).stdout;
     expect(listed).toContain('lnk/passwd');
@@ -346,21 +483,42 @@ describe('the filter and guard see what GNU tar writes (final names, exact stepp
   });
 
   it('refuses data after a file whose name ends in "/" (GNU tar makes a directory and reads the data as headers)', async () => {
-    const tar = Buffer.concat([symlinkOut, header({ name: 'dir/', size: 1024 }), pad(Buffer.concat([hidden, Buffer.alloc(BLOCK)])).subarray(0, 1024), file('after', 'x'), END]);
+    const tar = Buffer.concat([
+      symlinkOut,
+      header({ name: 'dir/', size: 1024 }),
+      pad(Buffer.concat([hidden, Buffer.alloc(BLOCK)])).subarray(0, 1024),
+      file('after', 'x'),
+      END,
+    ]);
     expect((await decisions(tar)).error?.message).toMatch(/name ending in "\/" and 1024 bytes of data/);
   });
 
   it('refuses a PAX record GNU tar would reject (no newline), and a PAX size on a symlink', async () => {
     const body = Buffer.from('12 size=1024X');
-    const noNewline = Buffer.concat([header({ name: 'PaxHeaders/x', type: 'x', size: body.length }), pad(body), file('f', Buffer.alloc(0)), hidden, Buffer.alloc(512), END]);
+    const noNewline = Buffer.concat([
+      header({ name: 'PaxHeaders/x', type: 'x', size: body.length }),
+      pad(body),
+      file('f', Buffer.alloc(0)),
+      hidden,
+      Buffer.alloc(512),
+      END,
+    ]);
     expect((await decisions(noNewline)).error?.message).toMatch(/PAX extended header is malformed: .*newline/);
-    const onSymlink = Buffer.concat([pax([['size', '1024']]), header({ name: 's', type: '2', linkname: 't' }), hidden, Buffer.alloc(512), END]);
+    const onSymlink = Buffer.concat([
+      pax([['size', '1024']]),
+      header({ name: 's', type: '2', linkname: 't' }),
+      hidden,
+      Buffer.alloc(512),
+      END,
+    ]);
     expect((await decisions(onSymlink)).error?.message).toMatch(/type "2" claims 1024 bytes of data/);
   });
 
   it('reads a Solaris "X" header as GNU tar does (a PAX header)', async () => {
     const x = pax([['path', 'lnk/passwd']], 'X');
-    expect((await decisions(Buffer.concat([symlinkOut, x, file('harmless', 'x'), END]))).error?.message).toMatch(/"lnk\/passwd"/);
+    expect((await decisions(Buffer.concat([symlinkOut, x, file('harmless', 'x'), END]))).error?.message).toMatch(
+      /"lnk\/passwd"/,
+    );
   });
 
   it('refuses a PAX global header that renames or resizes every entry after it', async () => {
@@ -373,9 +531,11 @@ describe('the filter and guard see what GNU tar writes (final names, exact stepp
   it('fails cleanly (a BareonError) on any cut of an archive', async () => {
     const tar = Buffer.concat([pax([['path', 'p'.repeat(200)]]), file('x', 'y'.repeat(1000)), END]);
     for (let cut = 0; cut < tar.length - 1024; cut += 97) {
-      const err = await filter(tar.subarray(0, cut), keepAll).then(() => undefined, (e: Error) => e);
+      const err = await filter(tar.subarray(0, cut), keepAll).then(
+        () => undefined,
+        (e: Error) => e,
+      );
       expect(err).toBeInstanceOf(BareonError);
     }
   });
 });
-

@@ -41,15 +41,23 @@ describe('tarToNewc', () => {
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'bareon-newc-'));
     const stream = tarToNewc(rootTar(), {
-        decide: (name) => (name === 'etc/fstab' ? { action: 'replace', content: Buffer.from('# ram\n') } : name === 'boot/vmlinuz-6.1.0-9-amd64' ? { action: 'drop' } : { action: 'keep' }),
-        watch: (name) => (name.startsWith('boot/vmlinuz-') ? (d) => kernels.set(name, (kernels.get(name) ?? 0) + d.length) : undefined),
-        append: (names) => (names.has('usr/sbin/init') ? [{ name: 'init', symlink: '/usr/sbin/init', mode: 0o777 }] : []),
+      decide: (name) =>
+        name === 'etc/fstab'
+          ? { action: 'replace', content: Buffer.from('# ram\n') }
+          : name === 'boot/vmlinuz-6.1.0-9-amd64'
+            ? { action: 'drop' }
+            : { action: 'keep' },
+      watch: (name) =>
+        name.startsWith('boot/vmlinuz-') ? (d) => kernels.set(name, (kernels.get(name) ?? 0) + d.length) : undefined,
+      append: (names) => (names.has('usr/sbin/init') ? [{ name: 'init', symlink: '/usr/sbin/init', mode: 0o777 }] : []),
     });
     // read only later, as a pipeline that first creates its output file does
     await new Promise((r) => setTimeout(r, 200));
     const cpio = await buffer(stream);
     await writeFile(path.join(dir, 'root.cpio'), cpio);
-    await execa('sh', ['-c', 'mkdir tree && cd tree && cpio -idm --quiet --no-absolute-filenames < ../root.cpio'], { cwd: dir });
+    await execa('sh', ['-c', 'mkdir tree && cd tree && cpio -idm --quiet --no-absolute-filenames < ../root.cpio'], {
+      cwd: dir,
+    });
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
@@ -73,7 +81,10 @@ describe('tarToNewc', () => {
     expect(await readFile(path.join(tree, 'usr/bin/perl5.36'), 'utf8')).toBe('perl, twice\n');
     expect(await readFile(path.join(tree, 'etc/fstab'), 'utf8')).toBe('# ram\n');
     expect(await readlink(path.join(tree, 'init'))).toBe('/usr/sbin/init');
-    expect(Object.fromEntries(kernels)).toEqual({ 'boot/vmlinuz-6.1.0-9-amd64': 70_000, 'boot/vmlinuz-6.1.0-10-amd64': 100_001 });
+    expect(Object.fromEntries(kernels)).toEqual({
+      'boot/vmlinuz-6.1.0-9-amd64': 70_000,
+      'boot/vmlinuz-6.1.0-10-amd64': 100_001,
+    });
     await expect(stat(path.join(tree, 'boot/vmlinuz-6.1.0-9-amd64'))).rejects.toThrow(/ENOENT/);
     expect((await stat(path.join(tree, 'boot/vmlinuz-6.1.0-10-amd64'))).size).toBe(100_001);
   });
@@ -91,9 +102,14 @@ describe('tarToNewc', () => {
 describe('the netboot exporter', () => {
   it('refuses a profile without a kernel before anything is built', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'bareon-netboot-'));
-    await writeFile(path.join(dir, 'p.yaml'), 'name: nb\nbase: {distro: debian, suite: bookworm, variant: minbase}\noutputs: [netboot]\n');
+    await writeFile(
+      path.join(dir, 'p.yaml'),
+      'name: nb\nbase: {distro: debian, suite: bookworm, variant: minbase}\noutputs: [netboot]\n',
+    );
     const r = await bareon('build', [path.join(dir, 'p.yaml'), '-o', path.join(dir, 'out'), '--dry-run']);
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/outputs: netboot needs a kernel, and profile nb is not bootable\nhint: set bootable: true/);
+    expect(r.stderr).toMatch(
+      /outputs: netboot needs a kernel, and profile nb is not bootable\nhint: set bootable: true/,
+    );
   });
 });

@@ -8,8 +8,42 @@ import { exitCodeOf } from '../../src/core/errors.js';
 import { BIN, REPO } from '../helpers/cli.js';
 import { prng } from '../fuzz/prng.js';
 
-const JUNK = ['-5GiB', '100%', '', '~', 'null', '[]', '{}', '1e309', '-1', '0', '"\\u0000"', 'yes', '&a [*a, *a]', '!!binary aGk=', '"../../etc"', 'remaining', 'auto', '{type: vfat}', "'", '"', ':', '- x', '999999999999999999999TiB', '0x10', '@', '*nope', '!!js/function "x"'];
-const ALIAS_BOMB = ['a: &a [x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]', 'd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]', 'e: [*d, *d, *d, *d, *d, *d, *d, *d, *d]'].join('\n');
+const JUNK = [
+  '-5GiB',
+  '100%',
+  '',
+  '~',
+  'null',
+  '[]',
+  '{}',
+  '1e309',
+  '-1',
+  '0',
+  '"\\u0000"',
+  'yes',
+  '&a [*a, *a]',
+  '!!binary aGk=',
+  '"../../etc"',
+  'remaining',
+  'auto',
+  '{type: vfat}',
+  "'",
+  '"',
+  ':',
+  '- x',
+  '999999999999999999999TiB',
+  '0x10',
+  '@',
+  '*nope',
+  '!!js/function "x"',
+];
+const ALIAS_BOMB = [
+  'a: &a [x, x, x, x, x, x, x, x, x]',
+  'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]',
+  'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]',
+  'd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]',
+  'e: [*d, *d, *d, *d, *d, *d, *d, *d, *d]',
+].join('\n');
 
 /** One random edit of a YAML text: a dropped, doubled or re-indented line, a junk value, stray characters. */
 function mutate(text: string, rand: () => number): string {
@@ -35,7 +69,11 @@ function mutate(text: string, rand: () => number): string {
       break;
     }
     default:
-      lines[i] = lines[i].replace(/^(\s*-?\s*)[a-z_]+:/, (_m, lead) => `${lead}${pick(['name', 'size', 'type', 'fs', 'mount', 'packages', 'bogus', 'disks', 'layout'])}:`);
+      lines[i] = lines[i].replace(
+        /^(\s*-?\s*)[a-z_]+:/,
+        (_m, lead) =>
+          `${lead}${pick(['name', 'size', 'type', 'fs', 'mount', 'packages', 'bogus', 'disks', 'layout'])}:`,
+      );
   }
   return lines.join('\n');
 }
@@ -47,7 +85,8 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'bareon-fuzz-'));
   bases = [];
   for (const d of ['profiles', 'profiles/layouts', 'test/fixtures/layouts']) {
-    for (const f of (await readdir(path.join(REPO, d))).filter((n) => n.endsWith('.yaml'))) bases.push({ name: `${d}/${f}`, text: await readFile(path.join(REPO, d, f), 'utf8') });
+    for (const f of (await readdir(path.join(REPO, d))).filter((n) => n.endsWith('.yaml')))
+      bases.push({ name: `${d}/${f}`, text: await readFile(path.join(REPO, d, f), 'utf8') });
   }
 });
 
@@ -73,7 +112,10 @@ describe('profiles and layouts, fuzzed', () => {
         await validateFile(file);
         valid++;
       } catch (err) {
-        if (exitCodeOf(err) !== 2) throw new Error(`seed ${seed}, input ${n} (from ${base.name}) fails with exit ${exitCodeOf(err)}: ${(err as Error).stack}\n--- input ---\n${text}`);
+        if (exitCodeOf(err) !== 2)
+          throw new Error(
+            `seed ${seed}, input ${n} (from ${base.name}) fails with exit ${exitCodeOf(err)}: ${(err as Error).stack}\n--- input ---\n${text}`,
+          );
         expect((err as Error).message).toContain('.fuzz-');
         refused++;
       } finally {

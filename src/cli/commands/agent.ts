@@ -29,15 +29,20 @@ async function releaseOldStorage(signal: AbortSignal): Promise<void> {
   // udev would assemble arrays and activate volume groups again as soon as the job writes new
   // partitions over old members; masking the rules for this boot keeps the disks to the job
   await mkdir('/run/udev/rules.d', { recursive: true });
-  for (const rule of ['64-md-raid-assembly.rules', '69-lvm.rules']) await symlink('/dev/null', `/run/udev/rules.d/${rule}`).catch(() => {});
+  for (const rule of ['64-md-raid-assembly.rules', '69-lvm.rules'])
+    await symlink('/dev/null', `/run/udev/rules.d/${rule}`).catch(() => {});
   await ex.run(['udevadm', 'control', '--reload'], { allowFailure: true });
   const vgs = await ex.run(['vgchange', '--activate', 'n'], { allowFailure: true });
-  if (vgs.exitCode === 0 && /logical volume/.test(vgs.stdout)) say(`released old volume groups: ${vgs.stdout.trim().replace(/\s+/g, ' ')}`);
+  if (vgs.exitCode === 0 && /logical volume/.test(vgs.stdout))
+    say(`released old volume groups: ${vgs.stdout.trim().replace(/\s+/g, ' ')}`);
   const md = await ex.run(['mdadm', '--stop', '--scan'], { allowFailure: true });
   if (md.tail.trim()) say(`released old md arrays: ${md.tail.trim().replace(/\s+/g, ' ')}`);
 }
 
-const firstLine = (err: unknown) => formatError(err).split('\n')[0].replace(/^error: /, '');
+const firstLine = (err: unknown) =>
+  formatError(err)
+    .split('\n')[0]
+    .replace(/^error: /, '');
 
 /**
  * Runs a bareon-deploy command line in this process, as the bareon-deploy executable would (JSON
@@ -45,15 +50,22 @@ const firstLine = (err: unknown) => formatError(err).split('\n')[0].replace(/^er
  * the result is known; the agent's session drains it too if the agent is stopped meanwhile. Under
  * TCG or on a slow agent, a second Node process costs seconds. Returns the failure, if any.
  */
-async function deployInProcess(args: string[], session: Session, deployModule: Promise<typeof import('./deploy.js')>): Promise<string | undefined> {
+async function deployInProcess(
+  args: string[],
+  session: Session,
+  deployModule: Promise<typeof import('./deploy.js')>,
+): Promise<string | undefined> {
   const cleanup = new CleanupStack();
   const dropGuard = session.cleanup.deferOnFailure(() => cleanup.run(), "the deploy's teardowns");
   try {
     const { deployCommand } = await deployModule;
     const deploySession = { ...session, cleanup, reporter: new Reporter('json', false) };
-    await deployProgram((source, target, opts) => deployCommand(source, target, opts, deploySession)).parseAsync(args, { from: 'user' });
+    await deployProgram((source, target, opts) => deployCommand(source, target, opts, deploySession)).parseAsync(args, {
+      from: 'user',
+    });
     const failures = await cleanup.run('ok');
-    for (const f of failures) process.stderr.write(`error: the deploy finished, but releasing what it held failed: ${f.message}\n`);
+    for (const f of failures)
+      process.stderr.write(`error: the deploy finished, but releasing what it held failed: ${f.message}\n`);
     return failures.length ? `releasing what the deploy held failed: ${failures[0].message}` : undefined;
   } catch (err) {
     const failures = await cleanup.run();
@@ -86,7 +98,9 @@ export async function agentCommand(opts: { job?: string }, session: Session): Pr
   // TCG, seconds each); the job disk is looked for once udev is done.
   const deployModule = import('./deploy.js');
   deployModule.catch(() => {}); // awaited, with its error, in deployInProcess
-  const settled = opts.job ? undefined : new HostExecutor(session.signal).run(['udevadm', 'settle'], { allowFailure: true });
+  const settled = opts.job
+    ? undefined
+    : new HostExecutor(session.signal).run(['udevadm', 'settle'], { allowFailure: true });
   try {
     await settled;
     const found: FoundJob = opts.job
@@ -116,6 +130,7 @@ export async function agentCommand(opts: { job?: string }, session: Session): Pr
   else if (whenDone !== 'none') say(`when_done: ${whenDone}`);
   // the result is the last line on the console
   process.stdout.write(reason ? `bareon-job: failed: ${reason}\n` : 'bareon-job: ok\n');
-  if (!opts.job && whenDone !== 'none') await new HostExecutor().run(['systemctl', '--no-block', whenDone], { allowFailure: true });
+  if (!opts.job && whenDone !== 'none')
+    await new HostExecutor().run(['systemctl', '--no-block', whenDone], { allowFailure: true });
   return reason ? 1 : 0;
 }

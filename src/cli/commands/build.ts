@@ -18,11 +18,23 @@ import { DEFAULT_DEPLOY_LAYOUT, DEPLOY_ACTIONS } from './deploy.js';
  */
 export function buildQueue(profile: Profile, profileFile: string, only?: string[]): QueueEntry[] {
   const file = path.basename(profileFile);
-  const listed = profile.outputs.map((output, i) => ({ ...(typeof output === 'string' ? { format: output } : output), origin: `${file} outputs[${i}]` }));
-  const outputs = only ? only.map((format) => listed.find((o) => o.format === format) ?? { format, origin: '--outputs' }) : listed;
+  const listed = profile.outputs.map((output, i) => ({
+    ...(typeof output === 'string' ? { format: output } : output),
+    origin: `${file} outputs[${i}]`,
+  }));
+  const outputs = only
+    ? only.map((format) => listed.find((o) => o.format === format) ?? { format, origin: '--outputs' })
+    : listed;
   return [
     { namespace: 'bareon.builders', name: profile.builder, origin: `${file} builder` },
-    ...outputs.map(({ format, origin, ...options }): QueueEntry => ({ namespace: 'bareon.exporters', name: format, options, origin })),
+    ...outputs.map(
+      ({ format, origin, ...options }): QueueEntry => ({
+        namespace: 'bareon.exporters',
+        name: format,
+        options,
+        origin,
+      }),
+    ),
     { namespace: 'bareon.actions', name: 'manifest' },
   ];
 }
@@ -61,28 +73,53 @@ function containerSource(objects: Objects, profile: Profile): DeploySource {
  * streams from the container's export onto the mounted target filesystems; the profile's outputs are
  * not written.
  */
-async function buildToDiskQueue(objects: Objects, profile: Profile, opts: BuildOptions, session: Session, installed: string[]): Promise<{ queue: QueueEntry[]; confirm: () => Promise<void> }> {
+async function buildToDiskQueue(
+  objects: Objects,
+  profile: Profile,
+  opts: BuildOptions,
+  session: Session,
+  installed: string[],
+): Promise<{ queue: QueueEntry[]; confirm: () => Promise<void> }> {
   if (opts.layout) {
     objects.layoutFile = path.resolve(opts.layout);
     objects.layout = await loadLayout(objects.layoutFile);
   } else if (!objects.layout) {
-    if (!profile.bootable) throw new ValidationError(`${objects.profileFile}: --target needs a layout`, { hint: 'give --layout FILE, a layout: in the profile, or make the profile bootable: true (the default bootable layout)' });
+    if (!profile.bootable)
+      throw new ValidationError(`${objects.profileFile}: --target needs a layout`, {
+        hint: 'give --layout FILE, a layout: in the profile, or make the profile bootable: true (the default bootable layout)',
+      });
     objects.layoutFile = path.join(bareonPackageDir(), DEFAULT_DEPLOY_LAYOUT);
     objects.layout = await loadLayout(objects.layoutFile);
   }
-  if (objects.layout.disks.length !== 1) throw new ValidationError(`${objects.layoutFile}: disks: a build to disk writes one target disk; the layout has ${objects.layout.disks.length}`);
+  if (objects.layout.disks.length !== 1)
+    throw new ValidationError(
+      `${objects.layoutFile}: disks: a build to disk writes one target disk; the layout has ${objects.layout.disks.length}`,
+    );
   assignIdentifiers(objects.layout);
-  const section = profile.configdrive ? { drive: profile.configdrive, file: objects.profileFile! } : objects.layout.configdrive ? { drive: objects.layout.configdrive, file: objects.layoutFile! } : undefined;
+  const section = profile.configdrive
+    ? { drive: profile.configdrive, file: objects.profileFile! }
+    : objects.layout.configdrive
+      ? { drive: objects.layout.configdrive, file: objects.layoutFile! }
+      : undefined;
   objects.configDrive = await configDriveRequest(opts, section);
   objects.source = containerSource(objects, profile);
   // the stream is hashed and recorded in the manifest; there is nothing to verify it against
   objects.deploy = { verify: false, grow: false, preserveOnError: opts.preserveOnError };
 
-  const { info, target } = await openHostTarget(opts.target!, { id: objects.layout.disks[0].id, size: sizeOption(opts.size), preserveOnError: opts.preserveOnError, objects }, session);
+  const { info, target } = await openHostTarget(
+    opts.target!,
+    { id: objects.layout.disks[0].id, size: sizeOption(opts.size), preserveOnError: opts.preserveOnError, objects },
+    session,
+  );
   objects.disks = [target];
   objects.target = info.path;
 
-  const chain = DEPLOY_ACTIONS.filter((a) => installed.includes(a) && (a !== 'configdrive' || objects.configDrive) && (a !== 'bootloader' || objects.layout!.bootloader));
+  const chain = DEPLOY_ACTIONS.filter(
+    (a) =>
+      installed.includes(a) &&
+      (a !== 'configdrive' || objects.configDrive) &&
+      (a !== 'bootloader' || objects.layout!.bootloader),
+  );
   return {
     queue: [
       { namespace: 'bareon.builders', name: profile.builder, origin: `${path.basename(objects.profileFile!)} builder` },
@@ -97,10 +134,25 @@ export async function buildCommand(profileFile: string, opts: BuildOptions, sess
   const { profile, layout, layoutFile } = await loadProfile(profileFile);
   const profileDir = path.dirname(path.resolve(profileFile));
   const { epoch } = resolveEpoch(profile.epoch, process.env, profileFile);
-  const objects: Objects = { profile, profileFile: path.resolve(profileFile), layout, layoutFile, outDir: path.resolve(opts.outDir), epoch, artifacts: [] };
-  const registry = await PluginRegistry.discover({ extraDirs: profile.plugins.map((p) => path.resolve(profileDir, p)) });
-  if (opts.outputs && opts.target) throw new ValidationError('--outputs and --target: a build to disk writes no outputs', { hint: 'drop one of them' });
-  const toDisk = opts.target ? await buildToDiskQueue(objects, profile, opts, session, registry.names('bareon.actions')) : undefined;
+  const objects: Objects = {
+    profile,
+    profileFile: path.resolve(profileFile),
+    layout,
+    layoutFile,
+    outDir: path.resolve(opts.outDir),
+    epoch,
+    artifacts: [],
+  };
+  const registry = await PluginRegistry.discover({
+    extraDirs: profile.plugins.map((p) => path.resolve(profileDir, p)),
+  });
+  if (opts.outputs && opts.target)
+    throw new ValidationError('--outputs and --target: a build to disk writes no outputs', {
+      hint: 'drop one of them',
+    });
+  const toDisk = opts.target
+    ? await buildToDiskQueue(objects, profile, opts, session, registry.names('bareon.actions'))
+    : undefined;
   await runPlugins({
     registry,
     queue: toDisk?.queue ?? buildQueue(profile, profileFile, opts.outputs),

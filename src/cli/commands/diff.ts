@@ -31,14 +31,25 @@ interface Input {
 /** What a file holds, from its magic bytes (decompressed when compressed). */
 async function classify(file: string): Promise<Input> {
   const info = await stat(file).catch(() => undefined);
-  if (!info?.isFile()) throw new ValidationError(`${file}: no such file`, { hint: 'bareon diff compares two local artifacts or two manifests' });
+  if (!info?.isFile())
+    throw new ValidationError(`${file}: no such file`, {
+      hint: 'bareon diff compares two local artifacts or two manifests',
+    });
   const fh = await open(file, 'r');
   const head = Buffer.alloc(64 * 1024);
   const { bytesRead } = await fh.read(head, 0, head.length, 0).finally(() => fh.close());
   const compression = detectCompression(head.subarray(0, bytesRead));
-  const content = detectContent(compression ? await decompressHead(compression, head.subarray(0, bytesRead)) : head.subarray(0, bytesRead));
-  if (content === 'unknown') throw new ValidationError(`${file}: not a tarball, disk image, ext4 image or bareon manifest`, { hint: 'give two artifacts of bareon-build, or two manifests' });
-  if (compression && content !== 'tar') throw new ValidationError(`${file}: a compressed ${content} image; bareon diff reads disk images uncompressed`, { hint: `decompress it first (for example zstd -d --sparse ${file})` });
+  const content = detectContent(
+    compression ? await decompressHead(compression, head.subarray(0, bytesRead)) : head.subarray(0, bytesRead),
+  );
+  if (content === 'unknown')
+    throw new ValidationError(`${file}: not a tarball, disk image, ext4 image or bareon manifest`, {
+      hint: 'give two artifacts of bareon-build, or two manifests',
+    });
+  if (compression && content !== 'tar')
+    throw new ValidationError(`${file}: a compressed ${content} image; bareon diff reads disk images uncompressed`, {
+      hint: `decompress it first (for example zstd -d --sparse ${file})`,
+    });
   return { file, kind: content, compression, size: info.size };
 }
 
@@ -54,8 +65,13 @@ async function diffTarballs(a: Input, b: Input, limit: number): Promise<string[]
   const files = diffTrees(ia.entries, ib.entries);
   const packages = diffPackages(ia.packages ?? [], ib.packages ?? []);
   const counts = `${files.added.length} added, ${files.removed.length} removed, ${files.changed.length} changed (of ${ia.entries.size} and ${ib.entries.size} entries)`;
-  const lines = [`files: ${counts}`, ...formatTreeDiff(files, limit).map((l) => `  ${l}`), ...section('packages', formatPackageDiff(packages))];
-  if (!files.added.length && !files.removed.length && !files.changed.length) lines.push('the trees hold the same entries; the bytes differ in tar framing or compression only');
+  const lines = [
+    `files: ${counts}`,
+    ...formatTreeDiff(files, limit).map((l) => `  ${l}`),
+    ...section('packages', formatPackageDiff(packages)),
+  ];
+  if (!files.added.length && !files.removed.length && !files.changed.length)
+    lines.push('the trees hold the same entries; the bytes differ in tar framing or compression only');
   return lines;
 }
 
@@ -69,19 +85,33 @@ function diffManifests(a: Manifest, b: Manifest): string[] {
     ['image', a.image, b.image],
     ['builder', a.builder, b.builder],
   ];
-  const changed = fields.filter(([, x, y]) => x !== y).map(([f, x, y]) => `~ ${f}: ${String(x ?? '-')} → ${String(y ?? '-')}`);
+  const changed = fields
+    .filter(([, x, y]) => x !== y)
+    .map(([f, x, y]) => `~ ${f}: ${String(x ?? '-')} → ${String(y ?? '-')}`);
   const formats = [...new Set([...a.artifacts, ...b.artifacts].map((x) => x.format))];
   const artifacts = formats.flatMap((format) => {
     const x = a.artifacts.find((y) => y.format === format);
     const y = b.artifacts.find((z) => z.format === format);
     if (!x) return [`+ ${format} ${y!.uri} sha256 ${y!.sha256.slice(0, 12)}`];
     if (!y) return [`- ${format} ${x.uri} sha256 ${x.sha256.slice(0, 12)}`];
-    return x.sha256 === y.sha256 ? [`= ${format} sha256 ${x.sha256.slice(0, 12)}`] : [`~ ${format} sha256 ${x.sha256.slice(0, 12)} → ${y.sha256.slice(0, 12)} (bareon diff the two files for what changed)`];
+    return x.sha256 === y.sha256
+      ? [`= ${format} sha256 ${x.sha256.slice(0, 12)}`]
+      : [
+          `~ ${format} sha256 ${x.sha256.slice(0, 12)} → ${y.sha256.slice(0, 12)} (bareon diff the two files for what changed)`,
+        ];
   });
   const removedA = new Set(a.hygiene?.removed ?? []);
   const removedB = new Set(b.hygiene?.removed ?? []);
-  const hygiene = [...[...removedB].filter((r) => !removedA.has(r)).map((r) => `+ removed ${r}`), ...[...removedA].filter((r) => !removedB.has(r)).map((r) => `- removed ${r}`)];
-  return [...section('manifest', changed), ...section('artifacts', artifacts), ...section('packages', formatPackageDiff(diffPackages(a.packages, b.packages))), ...section('hygiene', hygiene)];
+  const hygiene = [
+    ...[...removedB].filter((r) => !removedA.has(r)).map((r) => `+ removed ${r}`),
+    ...[...removedA].filter((r) => !removedB.has(r)).map((r) => `- removed ${r}`),
+  ];
+  return [
+    ...section('manifest', changed),
+    ...section('artifacts', artifacts),
+    ...section('packages', formatPackageDiff(diffPackages(a.packages, b.packages))),
+    ...section('hygiene', hygiene),
+  ];
 }
 
 /** A raw view of a disk or filesystem image: qcow2 is converted to a sparse temporary file. */
@@ -90,7 +120,9 @@ async function rawView(input: Input, ex: DiskExecutor, session: Session): Promis
   const dir = await mkdtemp(path.join(tmpdir(), 'bareon-diff-'));
   session.cleanup.defer(() => rm(dir, { recursive: true, force: true }), `remove ${dir}`);
   const out = path.join(dir, `${path.basename(input.file)}.raw`);
-  await ex.run(['qemu-img', 'convert', '-f', 'qcow2', '-O', 'raw', input.file, out], { step: `qemu-img convert ${input.file}` });
+  await ex.run(['qemu-img', 'convert', '-f', 'qcow2', '-O', 'raw', input.file, out], {
+    step: `qemu-img convert ${input.file}`,
+  });
   return out;
 }
 
@@ -100,7 +132,9 @@ async function diffDisks(a: Input, b: Input, session: Session, limit: number): P
   const ex = new HostExecutor(session.signal);
   const [rawA, rawB] = await Promise.all([rawView(a, ex, session), rawView(b, ex, session)]);
   const { ranges, sizeA, sizeB } = await differingRanges(rawA, rawB);
-  const lines = [`bytes: ${formatBytes(span(ranges))} differ in ${ranges.length} range(s)${sizeA !== sizeB ? `; sizes ${sizeA} and ${sizeB}` : ''}`];
+  const lines = [
+    `bytes: ${formatBytes(span(ranges))} differ in ${ranges.length} range(s)${sizeA !== sizeB ? `; sizes ${sizeA} and ${sizeB}` : ''}`,
+  ];
   const fh = await open(rawA, 'r');
   /** `n` bytes of image A from `offset` (its table, a partition's superblock). */
   const readA = async (offset: number, n: number) => {
@@ -110,20 +144,39 @@ async function diffDisks(a: Input, b: Input, session: Session, limit: number): P
   };
   try {
     const table = a.kind === 'ext4' ? undefined : tableFromHead(await readA(0, 1024 * 1024));
-    const regions = a.kind === 'ext4' ? [{ name: 'filesystem', start: 0, size: sizeA, number: 0 }] : (table?.partitions ?? []).map((p) => ({ ...p, name: `partition ${p.number}${p.name ? ` (${p.name})` : ''}` }));
+    const regions =
+      a.kind === 'ext4'
+        ? [{ name: 'filesystem', start: 0, size: sizeA, number: 0 }]
+        : (table?.partitions ?? []).map((p) => ({
+            ...p,
+            name: `partition ${p.number}${p.name ? ` (${p.name})` : ''}`,
+          }));
     const outside = ranges.filter((r) => !regions.some((p) => r.start < p.start + p.size && r.end > p.start));
-    if (outside.length) lines.push(`  partition table and gaps: ${formatBytes(span(outside))} at ${outside.slice(0, 4).map((r) => r.start).join(', ')}${outside.length > 4 ? ', …' : ''}`);
+    if (outside.length)
+      lines.push(
+        `  partition table and gaps: ${formatBytes(span(outside))} at ${outside
+          .slice(0, 4)
+          .map((r) => r.start)
+          .join(', ')}${outside.length > 4 ? ', …' : ''}`,
+      );
     for (const p of regions) {
       const inside = ranges.filter((r) => r.start < p.start + p.size && r.end > p.start);
       if (!inside.length) continue;
       let what = '';
       if (detectContent(await readA(p.start, 2048)) === 'ext4') {
-        const offsets = inside.flatMap((r) => Array.from({ length: Math.min(64, Math.ceil((r.end - r.start) / 4096)) }, (_, i) => Math.max(0, r.start - p.start) + i * 4096));
+        const offsets = inside.flatMap((r) =>
+          Array.from(
+            { length: Math.min(64, Math.ceil((r.end - r.start) / 4096)) },
+            (_, i) => Math.max(0, r.start - p.start) + i * 4096,
+          ),
+        );
         const owners = await ext4Owners(ex, rawA, p.start, offsets);
         const files = owners.paths.slice(0, limit).map((f) => `    ${f}`);
         what = `, ext4: ${owners.paths.length} file(s)${owners.metadataBlocks ? ` and ${owners.metadataBlocks} metadata block(s)` : ''}${owners.paths.length > limit ? ` (first ${limit})` : ''}\n${files.join('\n')}`;
       }
-      lines.push(`  ${p.name}: ${formatBytes(span(inside))} in ${inside.length} range(s), first at +${Math.max(0, inside[0].start - p.start)}${what}`.trimEnd());
+      lines.push(
+        `  ${p.name}: ${formatBytes(span(inside))} in ${inside.length} range(s), first at +${Math.max(0, inside[0].start - p.start)}${what}`.trimEnd(),
+      );
     }
     if (regions.length) lines.push("(offsets are bytes from the partition's start)");
     return lines;
@@ -133,13 +186,23 @@ async function diffDisks(a: Input, b: Input, session: Session, limit: number): P
 }
 
 /** `bareon diff A B`: what differs between two artifacts or manifests. Exit 0 when identical, 1 when not. */
-export async function diffCommand(fileA: string, fileB: string, opts: { limit: number }, session: Session): Promise<number> {
+export async function diffCommand(
+  fileA: string,
+  fileB: string,
+  opts: { limit: number },
+  session: Session,
+): Promise<number> {
   const [a, b] = await Promise.all([classify(fileA), classify(fileB)]);
   const family = (k: Kind) => (k === 'qcow2' ? 'disk' : k);
-  if (family(a.kind) !== family(b.kind)) throw new ValidationError(`${fileA} is a ${a.kind} and ${fileB} a ${b.kind}: bareon diff compares like with like`, { hint: 'give two tarballs, two disk images (raw or qcow2), two ext4 images or two manifests' });
+  if (family(a.kind) !== family(b.kind))
+    throw new ValidationError(`${fileA} is a ${a.kind} and ${fileB} a ${b.kind}: bareon diff compares like with like`, {
+      hint: 'give two tarballs, two disk images (raw or qcow2), two ext4 images or two manifests',
+    });
   const out = (line: string) => session.reporter.print(line);
   if (a.kind === 'manifest') {
-    const [ma, mb] = await Promise.all([a, b].map(async (x) => parseWith(ManifestSchema, JSON.parse(await readFile(x.file, 'utf8')), { label: x.file })));
+    const [ma, mb] = await Promise.all(
+      [a, b].map(async (x) => parseWith(ManifestSchema, JSON.parse(await readFile(x.file, 'utf8')), { label: x.file })),
+    );
     const lines = diffManifests(ma, mb);
     const same = lines.every((l) => !/^\s*[+~-] /.test(l));
     for (const l of lines) out(l);
@@ -151,7 +214,9 @@ export async function diffCommand(fileA: string, fileB: string, opts: { limit: n
     out(`identical: ${fileA} and ${fileB} (sha256 ${sa})`);
     return ExitCode.ok;
   }
-  out(`differ: ${fileA} (sha256 ${sa.slice(0, 12)}, ${a.kind}${a.compression ? `.${a.compression}` : ''}) and ${fileB} (sha256 ${sb.slice(0, 12)}, ${b.kind}${b.compression ? `.${b.compression}` : ''})`);
+  out(
+    `differ: ${fileA} (sha256 ${sa.slice(0, 12)}, ${a.kind}${a.compression ? `.${a.compression}` : ''}) and ${fileB} (sha256 ${sb.slice(0, 12)}, ${b.kind}${b.compression ? `.${b.compression}` : ''})`,
+  );
   const lines = a.kind === 'tar' ? await diffTarballs(a, b, opts.limit) : await diffDisks(a, b, session, opts.limit);
   for (const l of lines) out(l);
   return ExitCode.failure;

@@ -1,4 +1,4 @@
-import { CACHE_KEY_LABEL, CACHE_PROFILE_LABEL, DockerEngine, RUN_LABEL } from '../../docker/engine.js';
+import { CACHE_KEY_LABEL, CACHE_PROFILE_LABEL, type DockerEngine, RUN_LABEL } from '../../docker/engine.js';
 import type Docker from 'dockerode';
 import { APT_ARCHIVE_VOLUME } from '../../build/build-step.js';
 import { ValidationError } from '../../core/errors.js';
@@ -28,13 +28,15 @@ const UNITS: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, 
 /** "14d", "12h", "30m", "0s" → milliseconds. */
 export function parseDuration(text: string): number {
   const m = /^(\d+)\s*([smhdw])$/.exec(text.trim());
-  if (!m) throw new ValidationError(`"${text}" is not a duration`, { hint: 'use a number with s, m, h, d or w, e.g. 14d' });
+  if (!m)
+    throw new ValidationError(`"${text}" is not a duration`, { hint: 'use a number with s, m, h, d or w, e.g. 14d' });
   return Number(m[1]) * UNITS[m[2]];
 }
 
 export function parseBudget(text: string): number {
   const size = parseSize(text);
-  if (typeof size === 'string' || size.kind !== 'bytes') throw new ValidationError(`--max-size: ${typeof size === 'string' ? size : 'use an absolute size such as 20GiB'}`);
+  if (typeof size === 'string' || size.kind !== 'bytes')
+    throw new ValidationError(`--max-size: ${typeof size === 'string' ? size : 'use an absolute size such as 20GiB'}`);
   return size.bytes;
 }
 
@@ -43,7 +45,11 @@ export function parseBudget(text: string): number {
  * child (Docker refuses with 409) may be removable once its child is gone, and creation times have
  * one-second granularity so order alone cannot tell parents from children.
  */
-async function removeInPasses(images: Docker.ImageInfo[], remove: (img: Docker.ImageInfo) => Promise<boolean>, done: () => boolean): Promise<void> {
+async function removeInPasses(
+  images: Docker.ImageInfo[],
+  remove: (img: Docker.ImageInfo) => Promise<boolean>,
+  done: () => boolean,
+): Promise<void> {
   let pending = images;
   while (pending.length > 0 && !done()) {
     const next: Docker.ImageInfo[] = [];
@@ -61,7 +67,11 @@ async function removeInPasses(images: Docker.ImageInfo[], remove: (img: Docker.I
  * images past the age budget, then the oldest until the size budget holds. Images other cache
  * images build on are kept (Docker refuses to remove them).
  */
-export async function collectGarbage(engine: DockerEngine, opts: GcOptions, log: (line: string) => void): Promise<GcResult> {
+export async function collectGarbage(
+  engine: DockerEngine,
+  opts: GcOptions,
+  log: (line: string) => void,
+): Promise<GcResult> {
   const containers = await engine.listContainers(RUN_LABEL);
   for (const c of containers) {
     await engine.removeContainer(c.Id);
@@ -75,7 +85,9 @@ export async function collectGarbage(engine: DockerEngine, opts: GcOptions, log:
     log(`removed image ${img.Id.slice(7, 19)} (run ${img.Labels?.[RUN_LABEL]})`);
   }
 
-  let cache: Docker.ImageInfo[] = await engine.listImages(opts.profile ? `${CACHE_PROFILE_LABEL}=${opts.profile}` : CACHE_KEY_LABEL);
+  let cache: Docker.ImageInfo[] = await engine.listImages(
+    opts.profile ? `${CACHE_PROFILE_LABEL}=${opts.profile}` : CACHE_KEY_LABEL,
+  );
   cache = cache.filter((img) => img.Labels?.[CACHE_KEY_LABEL]);
   const byId = new Map(cache.map((img) => [img.Id, img]));
   const own = (img: Docker.ImageInfo) => Math.max(0, img.Size - (byId.get(img.ParentId)?.Size ?? 0));
@@ -93,11 +105,29 @@ export async function collectGarbage(engine: DockerEngine, opts: GcOptions, log:
     log(`removed cache image ${img.Id.slice(7, 19)} "${img.Labels?.['org.bareon.cache.step'] ?? ''}" (${why})`);
     return true;
   };
-  await removeInPasses(expired, (img) => removeOne(img, 'older than the age budget'), () => false);
-  await removeInPasses(oldestFirst, (img) => removeOne(img, 'over the size budget'), () => total <= opts.maxSize);
+  await removeInPasses(
+    expired,
+    (img) => removeOne(img, 'older than the age budget'),
+    () => false,
+  );
+  await removeInPasses(
+    oldestFirst,
+    (img) => removeOne(img, 'over the size budget'),
+    () => total <= opts.maxSize,
+  );
   log(`cache: ${cache.length - removed} image(s), about ${formatBytes(total)}`);
   if (!opts.keepAptCache && !opts.profile) {
-    log((await engine.removeVolumeIfUnused(APT_ARCHIVE_VOLUME)) ? `removed the apt archive cache (volume ${APT_ARCHIVE_VOLUME}); the next build downloads again` : `kept the apt archive cache: a build is using it`);
+    log(
+      (await engine.removeVolumeIfUnused(APT_ARCHIVE_VOLUME))
+        ? `removed the apt archive cache (volume ${APT_ARCHIVE_VOLUME}); the next build downloads again`
+        : `kept the apt archive cache: a build is using it`,
+    );
   }
-  return { containers: containers.length, images: temporaryRemoved, cacheRemoved: removed, cacheKept: cache.length - removed, cacheBytes: total };
+  return {
+    containers: containers.length,
+    images: temporaryRemoved,
+    cacheRemoved: removed,
+    cacheKept: cache.length - removed,
+    cacheBytes: total,
+  };
 }

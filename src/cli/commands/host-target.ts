@@ -1,6 +1,13 @@
 import { createInterface } from 'node:readline/promises';
 import { ValidationError } from '../../core/errors.js';
-import { describeTarget, hostDiskTarget, inspectTarget, refuseBusyTarget, refuseSourceAsTarget, type TargetInfo } from '../../host/disk-target.js';
+import {
+  describeTarget,
+  hostDiskTarget,
+  inspectTarget,
+  refuseBusyTarget,
+  refuseSourceAsTarget,
+  type TargetInfo,
+} from '../../host/disk-target.js';
 import type { DiskTarget, Objects } from '../../objects/index.js';
 import { layoutTree } from '../../host/layout-tree.js';
 import { parseSize } from '../../core/size.js';
@@ -10,8 +17,12 @@ import type { Session } from '../session.js';
 export function sizeOption(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const parsed = parseSize(value);
-  if (typeof parsed !== 'string' && parsed.kind === 'bytes' && parsed.bytes === 0) throw new ValidationError(`--size: "${value}" is zero`, { hint: 'give the disk size, such as 8GiB' });
-  if (typeof parsed === 'string' || parsed.kind !== 'bytes') throw new ValidationError(`--size: ${typeof parsed === 'string' ? parsed : `"${value}" must be an absolute size such as 8GiB`}`);
+  if (typeof parsed !== 'string' && parsed.kind === 'bytes' && parsed.bytes === 0)
+    throw new ValidationError(`--size: "${value}" is zero`, { hint: 'give the disk size, such as 8GiB' });
+  if (typeof parsed === 'string' || parsed.kind !== 'bytes')
+    throw new ValidationError(
+      `--size: ${typeof parsed === 'string' ? parsed : `"${value}" must be an absolute size such as 8GiB`}`,
+    );
   return parsed.bytes;
 }
 
@@ -42,14 +53,17 @@ export async function openHostTarget(
 export async function confirmOverwrite(info: TargetInfo, yes: boolean): Promise<void> {
   if (yes || info.kind === 'file') return;
   if (!process.stdin.isTTY) {
-    throw new ValidationError(`refusing to overwrite block device ${describeTarget(info)} without --yes`, { hint: 'stdin is not a terminal, so bareon cannot ask; pass --yes to confirm' });
+    throw new ValidationError(`refusing to overwrite block device ${describeTarget(info)} without --yes`, {
+      hint: 'stdin is not a terminal, so bareon cannot ask; pass --yes to confirm',
+    });
   }
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
-    const answer = await rl.question(`Everything on ${describeTarget(info)} will be overwritten.\nType "yes" to continue: `);
+    const answer = await rl.question(
+      `Everything on ${describeTarget(info)} will be overwritten.\nType "yes" to continue: `,
+    );
     if (answer.trim() !== 'yes') throw new ValidationError(`not confirmed; ${info.path} was not touched`);
   } finally {
     rl.close();
   }
 }
-

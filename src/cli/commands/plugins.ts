@@ -1,5 +1,5 @@
 import type { DeclaredPlugin } from '../../plugins/declaration.js';
-import { PluginRegistry } from '../../plugins/registry.js';
+import type { PluginRegistry } from '../../plugins/registry.js';
 import { NAMESPACES, type Namespace } from '../../plugins/types.js';
 import { ValidationError } from '../../core/errors.js';
 

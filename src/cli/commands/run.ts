@@ -21,11 +21,18 @@ export async function runActions(actions: string[], opts: RunCommandOptions, ses
     objects.layout = await loadLayout(opts.layout);
     objects.layoutFile = opts.layout;
   }
-  objects.configDrive = await configDriveRequest(opts, objects.layout?.configdrive ? { drive: objects.layout.configdrive, file: opts.layout! } : undefined);
+  objects.configDrive = await configDriveRequest(
+    opts,
+    objects.layout?.configdrive ? { drive: objects.layout.configdrive, file: opts.layout! } : undefined,
+  );
   let info: TargetInfo | undefined;
   if (opts.target) {
     // actions run on disks that may already hold an OS: a failure keeps their tables
-    const opened = await openHostTarget(opts.target, { id: objects.layout?.disks[0].id ?? 'target', preserveOnError: true, objects }, session);
+    const opened = await openHostTarget(
+      opts.target,
+      { id: objects.layout?.disks[0].id ?? 'target', preserveOnError: true, objects },
+      session,
+    );
     info = opened.info;
     objects.disks = [opened.target];
   }
