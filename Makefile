@@ -12,7 +12,7 @@ build: node_modules/.package-lock.json
 # Formatting and lint rules (Biome), and the import rules (dependency-cruiser: in-tree plugins use
 # only the public subpaths, src/'s folders are layers). The import rules resolve "bareon" to dist/.
 lint: build
-	npx biome check .
+	npx biome check --error-on-warnings .
 	npx depcruise src actions builders --config .dependency-cruiser.cjs
 
 format: node_modules/.package-lock.json

@@ -22,6 +22,7 @@ const LOCAL = [
   'target-faults',
   'sigint-sweep',
   'teardown-races',
+  'out-of-tree',
 ].map((n) => `test/integration/${n}.test.ts`);
 
 // Tiers: unit (no privileges, parallel), integration (real Docker, disks; serial), integration-local

@@ -1,3 +1,4 @@
+import { onLayout } from './placement.js';
 import {
   BareonError,
   definePlugin,
@@ -85,7 +86,12 @@ export function bootDisks(layout: Layout): Disk[] {
  * the bios_grub partition (or the gap after the MBR on msdos disks).
  */
 export default definePlugin({
+  reads: ['layout', 'layoutFile', 'profile', 'profileFile', 'disks'],
   summary: 'installs GRUB: grub-bios (core image in bios_grub or the MBR gap) and grub-efi (EFI/BOOT/BOOTX64.EFI)',
+  pipelines: {
+    deploy: { after: ['fstab', 'initramfs'], applies: (o) => onLayout(o) && !!o.layout?.bootloader },
+    image: { after: ['fstab'], applies: (o) => !!o.layout?.bootloader },
+  },
   validate(objects) {
     const layout = requireLayout(objects, 'bootloader');
     if (!layout.bootloader)

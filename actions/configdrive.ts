@@ -26,7 +26,7 @@ import {
 } from 'bareon/disk';
 import { readQcow2Head } from 'bareon/stream';
 
-const request = (objects: Objects) => objects.configDrive as ConfigDriveRequest | undefined;
+const request = (objects: Objects) => objects.configDrive;
 
 function requireRequest(objects: Objects): ConfigDriveRequest {
   const req = request(objects);
@@ -77,18 +77,24 @@ async function tableBefore(objects: Objects, target: DiskTarget): Promise<Partit
 export default definePlugin({
   summary:
     'writes a cloud-init config drive (NoCloud cidata or config-2; vfat or iso9660) into a 64 MiB partition at the end of the disk',
+  pipelines: { deploy: { after: ['deploy', 'bootloader'], applies: (o) => !!o.configDrive } },
+  reads: ['configDrive', 'source', 'layout', 'disks', 'deploy'],
+  writes: ['reservations'],
+  // asks partitioning (through objects.reservations) for its partition at the end of the disk; after
+  // a whole-disk image, --grow leaves that room
   plan(objects) {
     const req = request(objects);
-    if (!req || !laidOut(objects)) return;
-    const disk = objects.layout!.disks[0];
-    if (disk.partitions.some((p) => p.type === 'configdrive')) return;
-    disk.partitions.push(
-      PartitionSchema.parse({
+    if (!req) return;
+    if (objects.layout?.disks[0].partitions.some((p) => p.type === 'configdrive')) return;
+    objects.reservations ??= [];
+    objects.reservations.push({
+      by: 'configdrive',
+      partition: PartitionSchema.parse({
         type: 'configdrive',
         size: `${CONFIG_DRIVE_BYTES / 2 ** 20}MiB`,
         name: CONFIG_DRIVE_LABEL[req.flavor],
       }),
-    );
+    });
   },
   async validate(objects) {
     const req = requireRequest(objects);

@@ -1,3 +1,4 @@
+import { onLayout } from './placement.js';
 import {
   BareonError,
   definePlugin,
@@ -174,8 +175,14 @@ async function splitStagedTree(
 
 /** Makes every filesystem of the layout; for image builds, each is filled from its part of the root tree. */
 export default definePlugin({
+  reads: ['layout', 'disks', 'epoch'],
   summary:
     'makes the filesystems of the layout (ext2/3/4, xfs, btrfs, vfat, swap), filled from the root tree for images',
+  pipelines: {
+    deploy: { after: ['partitioning', 'raid', 'lvm'], applies: onLayout },
+    // images make filesystems from the staged tree, so the files (fstab, GRUB's) must be there first
+    image: { after: ['partitioning', 'fstab', 'bootloader'] },
+  },
   validate(objects) {
     requireLayout(objects, 'filesystems');
   },

@@ -1,3 +1,4 @@
+import { onLayout } from './placement.js';
 import { definePlugin, rootTree, layoutVolumes, type Layout } from 'bareon';
 import { rootVolume, requireLayout, rootTarget } from 'bareon/disk';
 
@@ -32,7 +33,9 @@ export function fstabFor(layout: Layout): string {
 
 /** Writes /etc/fstab into the root filesystem being built, from the layout's mounts. */
 export default definePlugin({
+  reads: ['layout', 'layoutFile', 'profileFile', 'disks'],
   summary: 'writes /etc/fstab from the layout mounts, by filesystem UUID',
+  pipelines: { deploy: { after: ['deploy'], applies: onLayout }, image: { after: ['partitioning'] } },
   validate(objects) {
     rootVolume(requireLayout(objects, 'fstab'), objects.layoutFile ?? objects.profileFile);
   },

@@ -1,3 +1,4 @@
+import { onLayout } from './placement.js';
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -46,8 +47,15 @@ async function builtAfter(tree: string, file: string, inputs: string[]): Promise
  * else an initramfs rebuilt in a chroot (update-initramfs).
  */
 export default definePlugin({
+  reads: ['layout', 'layoutFile', 'disks', 'epoch'],
   summary:
     'writes mdadm.conf and brings it into the initramfs of the deployed system (rebuilt when it lacks mdadm or lvm), so that a root on md RAID or LVM assembles at boot',
+  pipelines: {
+    deploy: {
+      after: ['fstab'],
+      applies: (o) => onLayout(o) && !!(o.layout?.raids.length || o.layout?.volume_groups.length),
+    },
+  },
   validate(objects) {
     rootVolume(requireLayout(objects, 'initramfs'), objects.layoutFile);
   },

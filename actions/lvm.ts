@@ -1,3 +1,4 @@
+import { onLayout } from './placement.js';
 import { ValidationError, definePlugin, type Objects, locateIn, formatBytes, layoutVolumes } from 'bareon';
 import {
   creationOrder,
@@ -50,7 +51,11 @@ export function checkVolumeGroupsFit(objects: Objects): void {
 
 /** Makes the layout's LVM volume groups (on partitions of type lvm or md arrays) and their logical volumes. */
 export default definePlugin({
+  reads: ['layout', 'disks'],
   summary: 'makes the LVM volume groups and logical volumes of the layout, on partitions of type lvm or on md arrays',
+  pipelines: {
+    deploy: { after: ['partitioning', 'raid'], applies: (o) => onLayout(o) && !!o.layout?.volume_groups.length },
+  },
   async validate(objects) {
     const layout = requireLayout(objects, 'lvm');
     if (!layout.volume_groups.length) return;

@@ -5,7 +5,10 @@ import { recordDate } from 'bareon/containers';
 
 /** Writes `<outDir>/<name>.manifest.json`: artifacts with sha256, the profile digest, base image and packages. */
 export default definePlugin({
+  reads: ['profile', 'outDir', 'rootfs', 'artifacts', 'build', 'epoch'],
+  writes: ['artifacts'],
   summary: 'writes <name>.manifest.json: artifacts, checksums, base image and installed packages',
+  pipelines: { build: {} },
   validate(objects) {
     if (!objects.profile || !objects.outDir)
       throw new ValidationError('manifest: needs a profile and an output directory');

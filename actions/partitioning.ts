@@ -1,3 +1,4 @@
+import { onLayout } from './placement.js';
 import { ValidationError, definePlugin, shq, type Partition, fixedBytes, formatBytes, formatSizeSpec } from 'bareon';
 import {
   GPT_ROOT_X86_64,
@@ -13,6 +14,7 @@ import {
   wipeOldPartitions,
   disksWithTargets,
   requireLayout,
+  layOutReservations,
 } from 'bareon/disk';
 
 const sectors = (bytes: number) => bytes / SECTOR;
@@ -50,11 +52,15 @@ export function sfdiskScript(geometry: DiskGeometry, diskId: string): string {
 
 /** Lays out each disk of the layout: GPT through sgdisk, msdos through sfdisk, 1 MiB aligned. */
 export default definePlugin({
+  reads: ['layout', 'disks', 'reservations'],
+  writes: ['layout', 'disks'],
   summary: 'writes the partition tables of the layout (sgdisk for GPT, sfdisk for msdos)',
+  pipelines: { deploy: { applies: onLayout }, image: {} },
   plan(objects) {
     if (objects.layout) assignIdentifiers(objects.layout);
   },
   async validate(objects) {
+    layOutReservations(objects);
     const layout = requireLayout(objects, 'partitioning');
     const file = objects.layoutFile ?? objects.profileFile ?? 'layout';
     // a deploy target's real size, else the image's fixed size

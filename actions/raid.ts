@@ -1,3 +1,4 @@
+import { onLayout } from './placement.js';
 import { ValidationError, definePlugin } from 'bareon';
 import {
   mdadmCreateArgs,
@@ -10,7 +11,9 @@ import {
 
 /** Makes the layout's md arrays (mdadm) from its partitions of type raid; they are stopped when the run ends. */
 export default definePlugin({
+  reads: ['layout', 'disks'],
   summary: 'makes the md RAID arrays of the layout (levels 0, 1, 5, 10) from partitions of type raid',
+  pipelines: { deploy: { after: ['partitioning'], applies: (o) => onLayout(o) && !!o.layout?.raids.length } },
   async validate(objects) {
     const layout = requireLayout(objects, 'raid');
     if (!layout.raids.length) return;

@@ -42,3 +42,4 @@ export * from './objects/volumes.js';
 export * from './objects/yaml-source.js';
 export type * from './objects/layout.js';
 export type { DiskExecutor } from './core/disk-executor.js';
+export { z } from 'zod';

@@ -7,7 +7,6 @@ import {
   ValidationError,
   definePlugin,
   type PluginContext,
-  CONFIG_DRIVE_BYTES,
   type DeploySource,
   type DiskTarget,
   formatBytes,
@@ -29,12 +28,12 @@ import {
   Qcow2FormatError,
   readQcow2Map,
   type Qcow2Map,
-  progressMeter,
   HashMeter,
   DiskWriter,
   writeSynced,
+  writeDiskStream,
 } from 'bareon/stream';
-import { HostExecutor } from 'bareon/disk';
+import { HostExecutor, reservedBytes } from 'bareon/disk';
 
 /** Hashes a stream to its end. */
 async function hashStream(stream: Readable, signal: AbortSignal): Promise<{ sha256: string; size: number }> {
@@ -77,27 +76,12 @@ async function writeRawStream(
     await writeSynced(target.path, direct.head);
     return direct;
   }
-  const meter = new HashMeter();
-  const writer = new DiskWriter(target.path, {
-    flags: 'r+',
-    zeroFrom: target.zeroFrom,
-    holdHead: MiB,
-    limit: target.size,
+  return writeDiskStream(source, target, {
+    stages: source.compression ? [decompressor(source.compression, ctx.signal, source.uri)] : [],
+    verify: ctx.objects.deploy!.verify,
+    progress: ctx.progress,
+    signal: ctx.signal,
   });
-  ctx.progress.start(source.virtualSize);
-  await pipeline(
-    [
-      await source.open(ctx.signal),
-      meter,
-      ...(source.compression ? [decompressor(source.compression, ctx.signal, source.uri)] : []),
-      progressMeter(ctx.progress),
-      writer,
-    ] as never,
-    { signal: ctx.signal },
-  );
-  checkSourceDigest(source, ctx.objects.deploy!.verify, meter);
-  const head = await writer.commitHead();
-  return { length: writer.length, head };
 }
 
 /**
@@ -112,6 +96,7 @@ async function writeQcow2(
   ctx: PluginContext,
   source: DeploySource,
   target: DiskTarget,
+  checkedMap: Qcow2Map | undefined,
 ): Promise<{ length: number; head: Buffer }> {
   const verify = ctx.objects.deploy!.verify;
   let file = source.file;
@@ -149,7 +134,7 @@ async function writeQcow2(
     );
     spooled = { sha256: meter.sha256, size: meter.size };
   }
-  let map = checkedMaps.get(source);
+  let map = checkedMap;
   if (!map) {
     // judged here, at run time: the target may hold what a stream attempt wrote, so no "nothing was written"
     map = await qcow2Map(file, source.uri)
@@ -237,9 +222,6 @@ async function writeQcow2(
   return { length: virtualSize, head };
 }
 
-/** The maps of local qcow2 sources, read while validating: a malformed image fails before anything is written. */
-const checkedMaps = new WeakMap<DeploySource, Qcow2Map>();
-
 const MALFORMED_HINT =
   'nothing was written; qemu-img check shows what is wrong, and qemu-img convert -O qcow2 rewrites an image it can read';
 
@@ -286,9 +268,12 @@ function checkQcow2Header(source: DeploySource): void {
 
 /** Writes a whole-disk image (raw, raw.gz/xz/zst or qcow2) onto the target, verified, then relocates the backup GPT and optionally grows. */
 export default definePlugin({
+  reads: ['source', 'disks', 'deploy', 'reservations'],
+  writes: ['disks'],
   summary:
     'writes a whole-disk image (raw, raw.gz, raw.xz, raw.zst, qcow2) onto a disk, sha256-verified in flight, first MiB last',
-  async validate(objects) {
+  async validate(objects): Promise<{ map: Qcow2Map } | undefined> {
+    let checked: { map: Qcow2Map } | undefined;
     const source = requireSource(objects, 'disk-image');
     if (source.content !== 'disk')
       throw new ValidationError(`disk-image deploys whole-disk images; ${source.uri} is ${source.format}`);
@@ -313,7 +298,8 @@ export default definePlugin({
       if (source.file) {
         const map = await qcow2Map(source.file, source.uri);
         await qemuImgOpens(map, source.file, source.uri);
-        checkedMaps.set(source, map);
+        // read while validating, so that a malformed image fails before anything is written
+        checked = { map };
       }
     }
     if (source.virtualSize !== undefined && source.virtualSize > target.size) {
@@ -322,6 +308,7 @@ export default definePlugin({
         { hint: 'use a larger disk, or --size for an image file' },
       );
     }
+    return checked;
   },
   describe(objects) {
     const source = objects.source!;
@@ -339,7 +326,9 @@ export default definePlugin({
     await target.prepare();
     target.imageEnd = source.virtualSize;
     const { length: written, head } =
-      source.format === 'qcow2' ? await writeQcow2(ctx, source, target) : await writeRawStream(ctx, source, target);
+      source.format === 'qcow2'
+        ? await writeQcow2(ctx, source, target, ctx.checked?.map)
+        : await writeRawStream(ctx, source, target);
     target.imageEnd = written;
     const ex = new HostExecutor(ctx.signal);
     if (head.subarray(512, 520).toString('latin1') === 'EFI PART' && written < target.size) {
@@ -350,14 +339,8 @@ export default definePlugin({
     }
     let grown = '';
     if (ctx.objects.deploy!.grow) {
-      // a config drive asked for goes at the end: leave it the room
-      const g = await growLastPartition(
-        ex,
-        ctx.cleanup,
-        target.path,
-        ctx.log,
-        ctx.objects.configDrive ? CONFIG_DRIVE_BYTES : 0,
-      );
+      // partitions reserved during plan (a config drive) go at the end: leave them the room
+      const g = await growLastPartition(ex, ctx.cleanup, target.path, ctx.log, reservedBytes(ctx.objects));
       grown = `, partition ${g.partition} grown ${formatBytes(g.from)} → ${formatBytes(g.to)}${g.fs ? ` (${g.fs})` : ''}`;
     }
     ctx.setTitle(

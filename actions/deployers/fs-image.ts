@@ -14,6 +14,7 @@ import { rootPartition, requireLayout } from 'bareon/disk';
 
 /** Writes an ext2/3/4 filesystem image (the ext4 exporter's output) onto the root partition and grows it to fill it. */
 export default definePlugin({
+  reads: ['source', 'layout', 'layoutFile', 'disks', 'deploy'],
   summary: 'writes an ext4 filesystem image (optionally gz/xz/zst) onto the root partition and grows it',
   validate(objects) {
     const source = requireSource(objects, 'fs-image');

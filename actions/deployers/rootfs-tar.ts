@@ -19,6 +19,8 @@ import { artifactPartitions, rootVolume, disksWithTargets, requireLayout } from 
  * Files under a vfat mount point (the ESP) are moved onto it with mtools.
  */
 export default definePlugin({
+  reads: ['source', 'layout', 'layoutFile', 'disks', 'deploy', 'profile'],
+  writes: ['artifacts'],
   summary: 'extracts a rootfs tarball (tar, tar.gz, tar.zst) onto the mounted filesystems of the layout',
   validate(objects) {
     const source = requireSource(objects, 'rootfs-tar');

@@ -89,6 +89,8 @@ export function containerBuilder(spec: {
   ): Promise<LocalBase & { pm?: PackageManager; distro: 'debian' | 'ubuntu' }>;
 }): Plugin {
   return definePlugin({
+    reads: ['profile', 'profileFile', 'epoch', 'layout', 'outDir', 'target'],
+    writes: ['rootfs', 'build'],
     summary: spec.summary,
     async describe(objects, _options, flags) {
       const profile = requireProfile(objects);

@@ -16,6 +16,7 @@ import {
   type DiskTarget,
   type Objects,
   VERSION,
+  defineSlot,
 } from 'bareon';
 import {
   artifactPartitions,
@@ -41,11 +42,11 @@ interface BuiltDisk {
   target: DiskTarget;
 }
 
-const DISK_ACTIONS = ['partitioning', 'fstab', 'bootloader', 'filesystems'] as const;
-
-/** The disk actions an image build runs, in image order (bootloader only when the layout has one). */
-const diskActions = (objects: Objects) =>
-  DISK_ACTIONS.filter((name) => name !== 'bootloader' || objects.layout?.bootloader);
+/** The run's built disk: the first disk-image exporter builds it, the others of the run export it too. */
+const builtDisk = defineSlot(
+  'bareon/disk-image',
+  z.custom<BuiltDisk>((v) => typeof v === 'object' && v !== null && 'ws' in v && 'path' in v && 'target' in v),
+);
 
 function layoutFile(objects: Objects): string {
   return objects.layoutFile ?? objects.profileFile ?? 'layout';
@@ -110,7 +111,7 @@ function diskSubtasks(ctx: PluginContext, done: (disk: BuiltDisk) => void): Subt
   let ws: ImageWorkspace;
   const target = {} as DiskTarget;
   const diskPath = `${WORK_DIR}/disk.img`;
-  const actions: Subtask[] = diskActions(ctx.objects).map((name) => ({
+  const actions: Subtask[] = ctx.pipeline('image').map((name) => ({
     title: name,
     async run(io) {
       return pluginSubtask(ctx, await ctx.plugins.load('bareon.actions', name), name).run(io);
@@ -242,9 +243,12 @@ const SUMMARY: Record<DiskFormat, string> = {
 
 function diskImageExporter(format: DiskFormat): Plugin<{ compress: boolean }> {
   return definePlugin({
+    reads: ['rootfs', 'profile', 'layout', 'epoch', 'outDir', 'build'],
+    writes: ['artifacts', 'layout', 'disks', 'bareon/disk-image'],
     summary: SUMMARY[format],
     options: z.strictObject({ compress: z.boolean().default(false) }),
-    uses: (objects) => diskActions(objects).map((name) => `bareon.actions/${name}`),
+    // the image pipeline: partitioning, fstab, bootloader, filesystems, and actions that join it
+    uses: { pipeline: 'image' },
     async plan(objects) {
       if (!objects.layout && objects.profile?.bootable) {
         objects.layoutFile = path.join(bareonPackageDir(), DEFAULT_LAYOUT);
@@ -275,13 +279,13 @@ function diskImageExporter(format: DiskFormat): Plugin<{ compress: boolean }> {
         ctx.setTitle(`${previous.uri}: up to date (same root filesystem and seeded layout, sha256 verified)`);
         return;
       }
-      const existing = ctx.objects.diskImage as BuiltDisk | undefined;
+      const existing = builtDisk.get(ctx.objects);
       if (existing) return [exportSubtask(ctx, format, ctx.options.compress, inputs, () => existing)];
       let built: BuiltDisk;
       return [
         ...diskSubtasks(ctx, (d) => {
           built = d;
-          ctx.objects.diskImage = d;
+          builtDisk.set(ctx.objects, d);
         }),
         exportSubtask(ctx, format, ctx.options.compress, inputs, () => built),
       ];

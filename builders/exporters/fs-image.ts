@@ -7,6 +7,8 @@ import { requireBuildOutput } from './build-output.js';
 
 /** A bare ext4 filesystem image of the root tree (no partition table), made with mkfs.ext4 -d in the toolbox. */
 export const ext4 = definePlugin({
+  reads: ['rootfs', 'profile', 'outDir', 'epoch', 'build'],
+  writes: ['artifacts'],
   summary: 'ext4 filesystem image of the root filesystem (mkfs.ext4 -d in the toolbox), sparse on the host',
   options: z.strictObject({
     label: z.string().max(16).default('root'),

@@ -27,6 +27,8 @@ const BOOT_IMAGES = /^boot\/(vmlinuz|initrd\.img|System\.map)-[^/]+$/;
  * for the unpacked tree (about twice the tar's size).
  */
 export const netboot = definePlugin({
+  reads: ['rootfs', 'profile', 'epoch', 'outDir', 'build'],
+  writes: ['artifacts'],
   summary: 'kernel + the whole root filesystem as an initramfs, for PXE/HTTP boot with the root in RAM',
   options: z.strictObject({ level: z.number().int().min(1).max(19).default(3) }),
   async validate(objects) {

@@ -31,6 +31,8 @@ function tarball(
   levels: { min: number; max: number; default: number },
 ): Plugin<{ level: number }> {
   return definePlugin({
+    reads: ['rootfs', 'profile', 'epoch', 'outDir'],
+    writes: ['artifacts'],
     summary: `root filesystem tarball (${format}), streamed from the container with no staging on disk`,
     options: z.strictObject({ level: z.number().int().min(levels.min).max(levels.max).default(levels.default) }),
     async validate(objects) {

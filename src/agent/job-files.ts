@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ValidationError } from '../core/errors.js';
 import type { Job } from '../objects/job.js';
-import { resolveJobPath } from './job-argv.js';
+import { resolveJobPath } from './job-request.js';
 
 const isUrl = (p: string) => /^https?:\/\//.test(p);
 

@@ -25,3 +25,4 @@ export * from '../source/head-table.js';
 export * from '../configdrive/content.js';
 export * from '../configdrive/filesystem.js';
 export * from '../configdrive/partition.js';
+export * from '../disk/reservations.js';

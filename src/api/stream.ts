@@ -21,3 +21,4 @@ export * from '../rootfs/cpio.js';
 export * from '../rootfs/extract-guard.js';
 export * from '../rootfs/tar-filter.js';
 export * from '../rootfs/tar-to-newc.js';
+export * from '../deploy/disk-stream.js';

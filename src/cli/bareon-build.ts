@@ -36,7 +36,17 @@ const program = addConfigDriveOptions(
     .option('--layout <file>', "with --target: the layout (default: the profile's, or the default bootable layout)")
     .option('--yes', 'with --target: do not ask before overwriting a block device', false)
     .option('--preserve-on-error', 'with --target: on failure, keep the half-written disk', false)
-    .option('--dry-run', 'validate and print the plan, build nothing', false)
+    .option(
+      '--with <actions>',
+      'add actions (out-of-tree ones too) where their plugins place them: after the outputs, and with --target in the deploy chain; repeatable',
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
+    .option(
+      '--dry-run',
+      'validate and print the plan (the resolved pipeline, where each entry came from), build nothing',
+      false,
+    )
     .addOption(logFormatOption()),
 )
   .addHelpText(

@@ -6,8 +6,8 @@ import { runSession } from './session.js';
 await parseProgram(
   deployProgram((source, target, opts) =>
     runSession(opts.logFormat, async (session) => {
-      const { deployCommand } = await import('./commands/deploy.js');
-      await deployCommand(source, target, opts, session);
+      const { deployCommand, deployInputFromCli } = await import('./commands/deploy.js');
+      await deployCommand(deployInputFromCli(source, target, opts), session);
     }),
   ),
 );

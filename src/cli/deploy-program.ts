@@ -53,8 +53,14 @@ export function deployProgram(
       )
       .option('--grow', 'after a whole-disk image: make the last partition and its filesystem fill the disk', false)
       .option(
+        '--with <actions>',
+        'add actions to the deploy pipeline (out-of-tree ones too), each where its plugin places it; comma-separated, repeatable',
+        (v: string, all: string[]) => [...all, v],
+        [] as string[],
+      )
+      .option(
         '--only <actions>',
-        'comma-separated actions to run (partitioning,raid,lvm,filesystems,deploy,fstab,initramfs,bootloader,configdrive)',
+        'comma-separated actions of the pipeline to run (partitioning,raid,lvm,filesystems,deploy,fstab,initramfs,bootloader,configdrive, and any --with)',
       )
       .option('--skip <actions>', 'comma-separated actions to skip')
       .option(
@@ -63,7 +69,11 @@ export function deployProgram(
         false,
       )
       .option('--yes', 'do not ask before overwriting a block device', false)
-      .option('--dry-run', 'validate and print the plan (partitions, offsets, writes); touch nothing', false)
+      .option(
+        '--dry-run',
+        'validate and print the plan (the resolved pipeline and where each entry came from, partitions, offsets, writes); touch nothing',
+        false,
+      )
       .addOption(logFormatOption()),
   )
     .addHelpText(

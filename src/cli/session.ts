@@ -60,7 +60,7 @@ export async function runSession(logFormat: LogFormat, body: (s: Session) => Pro
     void Promise.race([outcome, sleep(UNWIND_MS, 'stuck' as const)]).then(async (how) => {
       if (how === 'ok') return; // it finished regardless: the normal path releases and exits
       const failures = await cleanup.run();
-      for (const f of failures) process.stderr.write(`warning: cleanup failed: ${f.message}\n`);
+      for (const f of failures) reporter.warn(`cleanup failed: ${f.message}`);
       process.exit(ExitCode.interrupted);
     });
   };
@@ -93,7 +93,7 @@ export async function runSession(logFormat: LogFormat, body: (s: Session) => Pro
     clearInterval(keepAlive);
     const failures = await cleanup.run();
     process.stderr.write(`${formatError(err)}\n`);
-    for (const f of failures) process.stderr.write(`warning: cleanup failed: ${f.message}\n`);
+    for (const f of failures) reporter.warn(`cleanup failed: ${f.message}`);
     if (process.env.BAREON_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
     process.exit(exitCodeOf(err));
   }

@@ -7,18 +7,11 @@ import {
   type ConfigDrive,
   type ConfigDriveFlavor,
   type ConfigDriveFs,
+  type ConfigDriveFlags,
   type ConfigDriveRequest,
 } from '../objects/configdrive.js';
 
-/** The config drive flags shared by bareon-deploy, bareon-build --target and bareon run configdrive. */
-export interface ConfigDriveFlags {
-  userData?: string;
-  metaData?: string;
-  networkConfig?: string;
-  configDrive?: string;
-  configDriveFlavor?: string;
-  configDriveFs?: string;
-}
+export type { ConfigDriveFlags } from '../objects/configdrive.js';
 
 function oneOf<T extends string>(value: string | undefined, allowed: readonly T[], flag: string): T | undefined {
   if (value === undefined) return undefined;

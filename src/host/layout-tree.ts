@@ -26,23 +26,13 @@ export async function blockDeviceSize(ex: HostExecutor, dev: string): Promise<nu
   return Number((await ex.run(['blockdev', '--getsize64', dev], { step: `size of ${dev}` })).stdout.trim());
 }
 
-const trees = new WeakMap<Objects, Promise<string>>();
-
 /**
- * The root tree of a deploy: every mountable filesystem of the layout (partitions of all its
- * disks, md arrays, logical volumes), mounted shallowest first under one temp dir, once per run.
- * Kept partitions stay unmounted; vfat is written with mtools, so it is not mounted either.
+ * Mounts the root tree of a deploy: every mountable filesystem of the layout (partitions of all its
+ * disks, md arrays, logical volumes), shallowest first under one temp dir. Kept partitions stay
+ * unmounted; vfat is written with mtools, so it is not mounted either. The deploy driver mounts it
+ * once per run, when an action first asks a target for its root.
  */
-export function layoutTree(objects: Objects, cleanup: CleanupStack, signal?: AbortSignal): Promise<string> {
-  let tree = trees.get(objects);
-  if (!tree) {
-    tree = mountTree(objects, cleanup, signal);
-    trees.set(objects, tree);
-  }
-  return tree;
-}
-
-async function mountTree(objects: Objects, cleanup: CleanupStack, signal?: AbortSignal): Promise<string> {
+export async function mountLayoutTree(objects: Objects, cleanup: CleanupStack, signal?: AbortSignal): Promise<string> {
   const depth = (m: string) => (m === '/' ? 0 : m.split('/').length);
   const mounts = layoutVolumes(objects.layout!)
     .filter((v) => v.mount && v.fs && !v.keep && !['vfat', 'swap'].includes(v.fs.type))

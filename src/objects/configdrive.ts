@@ -34,3 +34,13 @@ export interface ConfigDriveRequest {
   /** "--meta-data", "profiles/x.yaml: configdrive"… */
   origin: string;
 }
+
+/** The config drive flags shared by bareon-deploy, bareon-build --target and bareon run configdrive. */
+export interface ConfigDriveFlags {
+  userData?: string;
+  metaData?: string;
+  networkConfig?: string;
+  configDrive?: string;
+  configDriveFlavor?: string;
+  configDriveFs?: string;
+}

@@ -1,4 +1,6 @@
 import type { Readable } from 'node:stream';
+import type { ConfigDrive, ConfigDriveFlags } from './configdrive.js';
+import type { Layout } from './layout.js';
 
 /** What a deploy source holds. */
 export type SourceContent = 'disk' | 'rootfs' | 'fs';
@@ -30,6 +32,26 @@ export interface DeploySource {
   head: Buffer;
   /** Opens the stored bytes from the start; stdin can be opened once. */
   open(signal?: AbortSignal): Promise<Readable>;
+  /** The bareon.deployers plugin that claimed a format bareon does not know itself (see SourceClaim). */
+  deployer?: string;
+}
+
+/** What a deployer is shown of a source whose bytes bareon does not recognise. */
+export interface SourceProbe {
+  uri: string;
+  /** The first bytes as stored (up to 1 MiB). */
+  head: Buffer;
+  /** Bytes as stored, when known. */
+  size?: number;
+}
+
+/** A deployer's claim on a source: what it is, and so which content the deploy chain is for. */
+export interface SourceClaim {
+  /** Its format name, as --format and a manifest give it ("raw.bz2"). */
+  format: string;
+  content: SourceContent;
+  /** Bytes it expands to on disk, when the deployer can tell from the head. */
+  virtualSize?: number;
 }
 
 /** How bareon-deploy was asked to write. */
@@ -40,4 +62,39 @@ export interface DeployRequest {
   grow: boolean;
   /** Keep a half-written disk as it is on failure (for debugging). */
   preserveOnError: boolean;
+}
+
+/**
+ * Everything a deploy is asked to do: one typed request, built by bareon-deploy's command line, by
+ * a build to disk (`bareon-build --target`) and by the deploy agent from a job.
+ */
+export interface DeployInput {
+  /** A path, an http(s) URL or "-"; or a source already opened (a build's root filesystem). */
+  source: string | DeploySource;
+  /** A block device or image file; absent when hints or the layout's match: choose the disks. */
+  target?: string;
+  /** A layout file, or a layout already parsed (a job's inline layout) with the file it came from. */
+  layout?: string | { layout: Layout; file: string };
+  /** The config drive section to use when no config drive flag is given (default: the layout's). */
+  configDriveSection?: { drive: ConfigDrive; file: string };
+  /** sha256:HEX of the source as stored. */
+  checksum?: string;
+  /** What the source must be (qcow2, raw.zst, tar.zst…). */
+  format?: string;
+  /** Size of an image-file target ("8GiB"). */
+  size?: string;
+  settings: DeployRequest;
+  yes: boolean;
+  dryRun: boolean;
+  /** KEY=VALUE hints that choose the target among this machine's disks. */
+  targetHints: string[];
+  /** Partitions (GPT name or filesystem label) to leave as they are. */
+  keepLabels: string[];
+  /** Actions to add to the deploy pipeline, with where each was asked for. */
+  with: { name: string; origin: string }[];
+  /** Comma-separated actions to run, or to skip. */
+  only?: string;
+  skip?: string;
+  /** Config drive files and settings (flags win over a section). */
+  configDrive: ConfigDriveFlags;
 }

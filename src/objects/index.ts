@@ -2,7 +2,8 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ValidationError } from '../core/errors.js';
 import type { Readable } from 'node:stream';
-import { LayoutSchema, type Layout } from './layout.js';
+import { LayoutSchema, type Layout, type Partition } from './layout.js';
+import type { ConfigDriveRequest } from './configdrive.js';
 import { ProfileSchema, type Profile } from './profile.js';
 import type { Artifact, InstalledPackage } from './artifact.js';
 import { parseWith, rememberOrigin, YamlSource } from './yaml-source.js';
@@ -112,8 +113,20 @@ export interface Objects {
   source?: DeploySource;
   deploy?: DeployRequest;
   artifacts: Artifact[];
-  /** Room for out-of-tree plugins' own objects. */
-  [extra: string]: unknown;
+  /** The config drive this run writes (the configdrive action), from flags or a configdrive: section. */
+  configDrive?: ConfigDriveRequest;
+  /** Partitions actions ask of the disk during plan; partitioning lays them out, --grow leaves their room. */
+  reservations?: DiskReservation[];
+  /** Slots declared by plugins, each with a schema (see defineSlot): reach them through their Slot. */
+  slots?: Map<string, unknown>;
+}
+
+/** A partition an action asks for during plan (configdrive: its 64 MiB drive at the end of the disk). */
+export interface DiskReservation {
+  /** The action that asks. */
+  by: string;
+  /** The partition, added last to the layout's first disk by partitioning. */
+  partition: Partition;
 }
 
 /** Reads and validates a profile; a `layout:` file reference is loaded and validated too. */
@@ -145,3 +158,4 @@ export async function detectDocumentKind(file: string): Promise<'layout' | 'prof
   const value = (await YamlSource.load(file)).toJS();
   return value && typeof value === 'object' && 'disks' in value ? 'layout' : 'profile';
 }
+export * from './slots.js';

@@ -32,6 +32,8 @@ export const JobSchema = z
     /** Make the last partition fill the disk after a whole-disk image. */
     grow: z.boolean().default(false),
     when_done: z.enum(['poweroff', 'reboot', 'none']).default('poweroff'),
+    /** Actions that join the deploy, each where its plugin places it (installed on the agent image). */
+    with: z.array(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'an action name such as bootloader')).default([]),
   })
   .refine((j) => j.checksum !== undefined || !j.verify, {
     message: 'give checksum: sha256:HEX, or verify: false to write unverified',

@@ -145,6 +145,8 @@ export const LayoutSchema = z
     volume_groups: z.array(VolumeGroupSchema).default([]),
     /** Derive every UUID not given from this seed, for reproducible images. */
     seed: z.string().optional(),
+    /** Actions (out-of-tree ones too) that join the deploy of this layout, each where its plugin places it. */
+    with: z.array(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'an action name such as bootloader')).default([]),
   })
   .superRefine(checkLayoutVolumes);
 

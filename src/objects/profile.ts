@@ -115,6 +115,8 @@ export const ProfileSchema = z.strictObject({
   layout: z.union([z.string(), LayoutSchema]).optional(),
   /** Extra plugin package directories, relative to the profile. */
   plugins: z.array(z.string()).default([]),
+  /** Actions that join this build's pipelines (build, and deploy with --target), each where its plugin places it. */
+  with: z.array(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'an action name such as bootloader')).default([]),
 });
 
 export type Profile = z.infer<typeof ProfileSchema>;

@@ -1,6 +1,14 @@
 import type { z } from 'zod';
 
-type AnyDef = { type: string; [k: string]: unknown };
+/** The parts of a zod 4 schema definition this walk reads. */
+interface AnyDef {
+  type: string;
+  innerType?: z.ZodType;
+  in?: z.ZodType;
+  options?: z.ZodType[];
+  shape?: Record<string, z.ZodType>;
+  element?: z.ZodType;
+}
 const defOf = (s: unknown): AnyDef => (s as { _zod: { def: AnyDef } })._zod.def;
 
 /** The schemas reached by following `path` into `schema`, through optionals, defaults, arrays, unions and pipes. */
@@ -12,19 +20,19 @@ function schemasAt(schema: z.ZodType, path: PropertyKey[]): z.ZodType[] {
     case 'default':
     case 'prefault':
     case 'readonly':
-      return schemasAt(def.innerType as z.ZodType, path);
+      return schemasAt(def.innerType!, path);
     case 'pipe':
-      return schemasAt(def.in as z.ZodType, path);
+      return schemasAt(def.in!, path);
     case 'union':
-      return (def.options as z.ZodType[]).flatMap((o) => schemasAt(o, path));
+      return def.options!.flatMap((o) => schemasAt(o, path));
   }
   if (path.length === 0) return [schema];
   const [head, ...rest] = path;
   if (def.type === 'object') {
-    const shape = def.shape as Record<string, z.ZodType>;
+    const shape = def.shape!;
     return typeof head === 'string' && head in shape ? schemasAt(shape[head], rest) : [];
   }
-  if (def.type === 'array' && typeof head === 'number') return schemasAt(def.element as z.ZodType, rest);
+  if (def.type === 'array' && typeof head === 'number') return schemasAt(def.element!, rest);
   return [];
 }
 
@@ -33,7 +41,7 @@ export function knownKeysAt(schema: z.ZodType, path: PropertyKey[]): string[] {
   const keys = new Set<string>();
   for (const s of schemasAt(schema, path)) {
     const def = defOf(s);
-    if (def.type === 'object') for (const k of Object.keys(def.shape as object)) keys.add(k);
+    if (def.type === 'object') for (const k of Object.keys(def.shape!)) keys.add(k);
   }
   return [...keys];
 }

@@ -16,6 +16,7 @@ import {
   type TaskIO,
 } from './types.js';
 import { throttledProgress } from '../core/progress.js';
+import { resolvePipeline } from './pipeline.js';
 import type { Reporter } from '../core/reporter.js';
 
 export interface RunRequest {
@@ -37,6 +38,10 @@ export interface PreparedEntry {
   options: unknown;
   /** Loaded because another plugin `uses` it: planned and validated here, run by its user. */
   usedBy?: string;
+  /** The pipelines this plugin `uses`, resolved: action names in order. */
+  pipelines: Record<string, readonly string[]>;
+  /** What its validate returned, for its run. */
+  checked: unknown;
 }
 
 const label = (e: QueueEntry) => `${e.namespace}/${e.name}`;
@@ -46,7 +51,7 @@ const label = (e: QueueEntry) => `${e.namespace}/${e.name}`;
  * runs every `validate`. Throws one ValidationError listing every problem; nothing has run yet.
  */
 export async function prepareRun(req: Pick<RunRequest, 'registry' | 'queue' | 'objects'>): Promise<PreparedEntry[]> {
-  const { entries, plugins, usedBy } = await loadWithUses(req);
+  const { entries, plugins, usedBy, pipelines } = await loadWithUses(req);
   const prepared: PreparedEntry[] = [];
   const problems: string[] = [];
   const hints: string[] = [];
@@ -66,8 +71,8 @@ export async function prepareRun(req: Pick<RunRequest, 'registry' | 'queue' | 'o
       options = parsed.data;
     }
     try {
-      await plugin.validate?.(req.objects, options);
-      prepared.push({ entry, plugin, options, usedBy: usedBy.get(i) });
+      const checked = await plugin.validate?.(req.objects, options);
+      prepared.push({ entry, plugin, options, usedBy: usedBy.get(i), pipelines: pipelines.get(i) ?? {}, checked });
     } catch (err) {
       // Whatever a validate hook throws is its verdict on the objects (plain-JS plugins throw plain Errors).
       if (err instanceof z.ZodError)
@@ -101,13 +106,18 @@ async function loadWithUses(req: Pick<RunRequest, 'registry' | 'queue' | 'object
   const entries: QueueEntry[] = [...req.queue];
   const plugins: Plugin[] = [];
   const usedBy = new Map<number, string>();
+  const pipelines = new Map<number, Record<string, readonly string[]>>();
   for (const entry of entries) plugins.push(await req.registry.load(entry.namespace, entry.name));
   for (const plugin of plugins) await plugin.plan?.(req.objects, req.queue);
   for (let i = 0; i < plugins.length; i++) {
-    const uses =
-      typeof plugins[i].uses === 'function'
-        ? (plugins[i].uses as (o: Objects) => readonly string[])(req.objects)
-        : ((plugins[i].uses as readonly string[] | undefined) ?? []);
+    const declared = plugins[i].uses;
+    let uses: readonly string[];
+    if (typeof declared === 'function') uses = declared(req.objects);
+    else if (declared && 'pipeline' in declared) {
+      const order = await resolvePipeline(req.registry, declared.pipeline, req.objects);
+      pipelines.set(i, { [declared.pipeline]: order.map((e) => e.name) });
+      uses = order.map((e) => `${e.namespace}/${e.name}`);
+    } else uses = declared ?? [];
     for (const ref of uses) {
       const use = parseUse(ref, label(entries[i]));
       if (entries.some((e) => e.namespace === use.namespace && e.name === use.name)) continue;
@@ -118,7 +128,7 @@ async function loadWithUses(req: Pick<RunRequest, 'registry' | 'queue' | 'object
       plugins.push(plugin);
     }
   }
-  return { entries, plugins, usedBy };
+  return { entries, plugins, usedBy, pipelines };
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: a task of any renderer; taskIO uses only what they share
@@ -182,7 +192,7 @@ export async function executeRun(prepared: PreparedEntry[], req: RunRequest): Pr
   const listr = new Listr(
     prepared
       .filter((p) => !p.usedBy)
-      .map(({ entry, plugin, options }) => ({
+      .map(({ entry, plugin, options, pipelines, checked }) => ({
         title: entry.origin ? `${entry.name} (${entry.origin})` : entry.name,
         task: (_: unknown, task: AnyTask) =>
           reported(reporter, task, async () => {
@@ -194,7 +204,19 @@ export async function executeRun(prepared: PreparedEntry[], req: RunRequest): Pr
               cleanup: req.cleanup,
               runId: req.runId,
               flags: req.flags,
-              plugins: req.registry,
+              checked,
+              plugins: {
+                load: (namespace, name) => req.registry.load(namespace, name),
+                validated: (p) => prepared.find((e) => e.plugin === p)?.checked,
+              },
+              pipeline: (name) => {
+                const order = pipelines[name];
+                if (!order)
+                  throw new BareonError(
+                    `${label(entry)} runs the ${name} pipeline without declaring uses: {pipeline: '${name}'}`,
+                  );
+                return order;
+              },
             };
             const subtasks = await plugin.run(ctx);
             if (Array.isArray(subtasks) && subtasks.length > 0) await subtaskList(task, subtasks, reporter).run();
@@ -223,7 +245,9 @@ export function pluginSubtask(ctx: PluginContext, plugin: Plugin, title: string,
     title,
     run: async (io) => {
       const parsed = plugin.options ? plugin.options.parse(options) : options;
-      return (await plugin.run({ ...ctx, ...io, options: parsed })) ?? undefined;
+      return (
+        (await plugin.run({ ...ctx, ...io, options: parsed, checked: ctx.plugins.validated(plugin) })) ?? undefined
+      );
     },
   };
 }
@@ -237,7 +261,8 @@ export async function describePlan(prepared: PreparedEntry[], objects: Objects, 
       options === undefined || (typeof options === 'object' && options && Object.keys(options).length === 0)
         ? ''
         : ` ${JSON.stringify(options)}`;
-    lines.push(usedBy ? `     ${label(entry)}${opts} (run by ${usedBy})` : `  ${++n}. ${label(entry)}${opts}`);
+    const from = entry.origin || entry.from ? ` (${entry.origin ?? entry.from})` : '';
+    lines.push(usedBy ? `     ${label(entry)}${opts} (run by ${usedBy})` : `  ${++n}. ${label(entry)}${opts}${from}`);
     for (const line of (await plugin.describe?.(objects, options, flags)) ?? []) lines.push(`       ${line}`);
   }
   return lines.join('\n');

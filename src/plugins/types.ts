@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { CleanupStack } from '../core/cleanup.js';
 import type { Progress } from '../core/progress.js';
-import type { Objects } from '../objects/index.js';
+import type { Objects, SourceClaim, SourceProbe } from '../objects/index.js';
 
 export const NAMESPACES = [
   'bareon.drivers',
@@ -41,10 +41,35 @@ export interface RunFlags {
 /** Access to the other plugins of the run, for plugins that compose them (an image exporter runs the disk actions). */
 export interface PluginLoader {
   load(namespace: Namespace, name: string): Promise<Plugin>;
+  /** What `plugin`'s validate returned in this run (for a plugin run as a subtask, see pluginSubtask). */
+  validated(plugin: Plugin): unknown;
+}
+
+/**
+ * The pipelines bareon assembles from the actions that declare a place in them:
+ * - `deploy`: the layout chain on a target disk (bareon-deploy, bareon-build --target, agent jobs);
+ * - `image`: the disk actions of an image build, run by the disk-image exporters in a toolbox;
+ * - `build`: what follows the exporters of bareon-build (the manifest).
+ * A plugin may name a pipeline of its own and run it with `uses: {pipeline}`.
+ */
+export type PipelineName = 'deploy' | 'image' | 'build' | (string & {});
+
+/** Where an action joins a pipeline. Constraints on actions absent from a run are ignored. */
+export interface Placement {
+  /** Actions of the pipeline this one runs after. */
+  after?: readonly string[];
+  /** Actions of the pipeline this one runs before. */
+  before?: readonly string[];
+  /** Whether it has work with these objects (default: always); an action that does not apply is left out. */
+  applies?(objects: Objects): boolean;
 }
 
 /** Everything `run` gets: the shared objects, its own parsed options, output, cancellation and cleanup. */
-export interface PluginContext<O = unknown> extends TaskIO {
+export interface PluginContext<O = unknown, C = unknown> extends TaskIO {
+  /** What this plugin's validate returned: what it found, handed to run (no module-level state). */
+  checked: C | undefined;
+  /** The resolved order of a pipeline this plugin `uses` (action names). */
+  pipeline(name: PipelineName): readonly string[];
   objects: Objects;
   options: O;
   /** Aborted on SIGINT/SIGTERM; pass it to long operations. */
@@ -63,8 +88,10 @@ export interface QueueEntry {
   name: string;
   /** Raw options for the plugin, parsed with its `options` schema before validate. */
   options?: unknown;
-  /** Where the options came from, for error messages ("profile.yaml outputs[1]"). */
+  /** Where the options came from, for error messages and task titles ("profile.yaml outputs[1]"). */
   origin?: string;
+  /** Where the entry came from when not named by the run (for --dry-run): "deploy pipeline". */
+  from?: string;
 }
 
 /**
@@ -72,8 +99,8 @@ export interface QueueEntry {
  * `plan` may adjust the shared objects (all plans run before any validate), `validate` must throw on
  * objects it cannot work with (all validates run before any run), `run` does the work.
  */
-// biome-ignore lint/suspicious/noExplicitAny: a registry holds plugins of every options type
-export interface Plugin<O = any> {
+// biome-ignore lint/suspicious/noExplicitAny: a registry holds plugins of every options type and validate result
+export interface Plugin<O = any, C = any> {
   summary: string;
   options?: z.ZodType<O>;
   /**
@@ -81,15 +108,34 @@ export interface Plugin<O = any> {
    * function of the planned objects that names them. The manager loads, plans and validates them
    * with the queue, so every check has passed before anything runs.
    */
-  uses?: readonly string[] | ((objects: Objects) => readonly string[]);
+  uses?: readonly string[] | ((objects: Objects) => readonly string[]) | { pipeline: PipelineName };
+  /**
+   * The pipelines this action joins and where (bareon.actions only). bareon's own actions are in
+   * their pipelines by default; any other joins when a run names it (`--with`, `with:` in a profile,
+   * layout or job).
+   */
+  pipelines?: Partial<Record<PipelineName, Placement>>;
+  /**
+   * The shared objects this plugin reads and writes: fields of Objects ("layout", "disks",
+   * "configDrive"…) and slots it or others declared ("bareon-plugin-motd/banner"). Listed by
+   * `bareon plugins --json`, so who depends on whom is visible.
+   */
+  reads?: readonly string[];
+  writes?: readonly string[];
+  /**
+   * bareon.deployers only: claims a source whose bytes bareon does not recognise (a format of its
+   * own). The deploy action then runs this deployer for it.
+   */
+  claims?(probe: SourceProbe): SourceClaim | undefined;
   /** Lines for `--dry-run`: what `run` would do with these objects (partitions, offsets, writes, cache hits). Read-only. */
   describe?(objects: Objects, options: O, flags: RunFlags): string[] | Promise<string[]>;
   plan?(objects: Objects, queue: readonly QueueEntry[]): void | Promise<void>;
-  validate?(objects: Objects, options: O): void | Promise<void>;
-  run(ctx: PluginContext<O>): Promise<void | Subtask[]>;
+  /** Throws on objects it cannot work with; may return what it found, which `run` gets as `ctx.checked`. */
+  validate?(objects: Objects, options: O): C | undefined | Promise<C | undefined>;
+  run(ctx: PluginContext<O, C>): Promise<void | Subtask[]>;
 }
 
 /** Identity function that gives plugin authors type checking of their definition. */
-export function definePlugin<O = undefined>(plugin: Plugin<O>): Plugin<O> {
+export function definePlugin<O = undefined, C = undefined>(plugin: Plugin<O, C>): Plugin<O, C> {
   return plugin;
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { ValidationError } from '../core/errors.js';
 import { ManifestSchema, type Artifact, type Manifest } from '../objects/artifact.js';
-import type { DeploySource, SourceContent } from '../objects/deploy.js';
+import type { DeploySource, SourceClaim, SourceContent, SourceProbe } from '../objects/deploy.js';
 import { parseWith } from '../objects/yaml-source.js';
 import { decompressHead } from './decompress.js';
 import { detectCompression, detectContent, ext4Size, parseQcow2Header } from './magic.js';
@@ -62,6 +62,8 @@ export interface SourceRequest {
   signal?: AbortSignal;
   /** The manifest that named this source: an artifact is never a manifest itself. */
   fromManifest?: string;
+  /** Asks the installed deployers about bytes bareon does not recognise. */
+  claim?: (probe: SourceProbe) => Promise<(SourceClaim & { deployer: string }) | undefined>;
 }
 
 /** The largest manifest bareon reads: thousands of artifacts and packages fit in far less. */
@@ -216,7 +218,14 @@ export async function resolveSource(
   let content: SourceContent;
   let virtualSize: number | undefined;
   let headFrame: DeploySource['headFrame'];
-  if (magic === 'qcow2') {
+  let deployer: string | undefined;
+  const claimed =
+    magic === 'unknown' && !(req.format?.startsWith('raw') && !compression)
+      ? await req.claim?.({ uri, head, size })
+      : undefined;
+  if (claimed) {
+    ({ format, content, virtualSize, deployer } = claimed);
+  } else if (magic === 'qcow2') {
     if (compression)
       throw new ValidationError(`source ${uri}: a ${compression}-compressed qcow2`, {
         hint: 'decompress it first; qcow2 has its own compression',
@@ -261,13 +270,14 @@ export async function resolveSource(
     uri,
     format,
     content,
-    compression,
     sha256: req.sha256,
     size,
     virtualSize,
     headFrame,
     file: local ? path.resolve(uri) : undefined,
-    head: inner,
+    head: claimed ? head : inner,
+    compression: claimed ? undefined : compression,
+    deployer,
     async open(signal) {
       if (stdin) {
         if (opened) throw new ValidationError('stdin can be read only once');

@@ -12,7 +12,7 @@ import { checkVolumeGroupsFit } from '../../actions/lvm.js';
 import { fetchJob, jobUrlFromCmdline } from '../../src/agent/find-job.js';
 import { localiseJobFiles } from '../../src/agent/job-files.js';
 import { resolverFromDhcp } from '../../src/agent/resolver.js';
-import { deployArgs, resolveJobPath } from '../../src/agent/job-argv.js';
+import { jobDeployInput, resolveJobPath } from '../../src/agent/job-request.js';
 import { assignIdentifiers } from '../../src/disk/identifiers.js';
 import { alignmentPadding, newcArchive } from '../../src/rootfs/cpio.js';
 import { creationOrder, lvcreateArgs, mdadmCreateArgs, raidCapacity } from '../../src/disk/storage-commands.js';
@@ -210,7 +210,7 @@ describe('initramfs additions', () => {
 });
 
 describe('jobs for the deploy agent', () => {
-  it('need a checksum unless verify: false, and become a bareon-deploy command line', () => {
+  it('need a checksum unless verify: false, and become a deploy request', () => {
     expect(JobSchema.safeParse({ source: 'x.tar.zst' }).error?.issues[0].message).toMatch(
       /checksum: sha256:HEX, or verify: false/,
     );
@@ -222,24 +222,16 @@ describe('jobs for the deploy agent', () => {
       configdrive: { meta_data: 'meta-data', user_data: 'user-data' },
       target_hints: { serial: 'disk-a' },
     });
-    expect(deployArgs(job, '/run/job')).toEqual([
-      '/run/job/image.tar.zst',
-      '--checksum',
-      `sha256:${'a'.repeat(64)}`,
-      '--layout',
-      '/run/job/layout.yaml',
-      '--target-hint',
-      'serial=disk-a',
-      '--meta-data',
-      '/run/job/meta-data',
-      '--user-data',
-      '/run/job/user-data',
-      '--keep-label',
-      'data',
-      '--yes',
-      '--log-format',
-      'json',
-    ]);
+    expect(jobDeployInput(job, '/run/job', '/run/job/job.yaml')).toMatchObject({
+      source: '/run/job/image.tar.zst',
+      checksum: `sha256:${'a'.repeat(64)}`,
+      layout: '/run/job/layout.yaml',
+      targetHints: ['serial=disk-a'],
+      configDrive: { metaData: '/run/job/meta-data', userData: '/run/job/user-data' },
+      keepLabels: ['data'],
+      settings: { verify: true, grow: false },
+      yes: true,
+    });
     expect(job.when_done).toBe('poweroff');
     expect(resolveJobPath('img/disk.qcow2', 'http://10.0.2.100/jobs/one.yaml')).toBe(
       'http://10.0.2.100/jobs/img/disk.qcow2',
@@ -277,17 +269,13 @@ describe('jobs fetched over HTTP (bareon.job=)', () => {
       expect(waits[0]).toMatch(/ECONNREFUSED; waiting for the network/);
       const job = JobSchema.parse(parseYaml(text));
       const local = await localiseJobFiles(job, base, dir, new AbortController().signal);
-      expect(deployArgs(local, base)).toEqual([
-        `http://127.0.0.1:${port}/jobs/img/root.tar.zst`,
-        '--no-verify',
-        '--layout',
-        path.join(dir, 'layout.yaml'),
-        '--meta-data',
-        path.join(dir, 'meta-data'),
-        '--yes',
-        '--log-format',
-        'json',
-      ]);
+      expect(jobDeployInput(local, base, base)).toMatchObject({
+        source: `http://127.0.0.1:${port}/jobs/img/root.tar.zst`,
+        settings: { verify: false },
+        layout: path.join(dir, 'layout.yaml'),
+        configDrive: { metaData: path.join(dir, 'meta-data') },
+        yes: true,
+      });
       expect(await readFile(path.join(dir, 'meta-data'), 'utf8')).toBe('instance-id: x\n');
       await expect(
         fetchJob(`http://127.0.0.1:${port}/jobs/none.yaml`, new AbortController().signal, 1000),

@@ -1,8 +1,7 @@
-import { CommanderError } from 'commander';
-import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { findJob, type FoundJob } from '../../agent/find-job.js';
-import { deployArgs } from '../../agent/job-argv.js';
+import { jobDeployInput } from '../../agent/job-request.js';
 import { localiseJobFiles } from '../../agent/job-files.js';
 import { CleanupStack } from '../../core/cleanup.js';
 import { formatError } from '../../core/errors.js';
@@ -10,8 +9,8 @@ import { Reporter } from '../../core/reporter.js';
 import { HostExecutor } from '../../host/executor.js';
 import { tempDir } from '../../host/mount.js';
 import { parseJob } from '../../agent/parse-job.js';
+import type { DeployInput } from '../../objects/deploy.js';
 import type { Job } from '../../objects/job.js';
-import { deployProgram } from '../deploy-program.js';
 import type { Session } from '../session.js';
 
 /** One JSON event line of the agent itself, in the same stream as bareon-deploy's events. */
@@ -39,19 +38,31 @@ async function releaseOldStorage(signal: AbortSignal): Promise<void> {
   if (md.tail.trim()) say(`released old md arrays: ${md.tail.trim().replace(/\s+/g, ' ')}`);
 }
 
+/** The request in a line, for the console: source, target or hints, layout, actions added. */
+function describeInput(input: DeployInput): string {
+  const parts = [String(input.source)];
+  if (input.targetHints.length) parts.push(`onto the disk with ${input.targetHints.join(', ')}`);
+  if (typeof input.layout === 'string') parts.push(`layout ${input.layout}`);
+  else if (input.layout) parts.push(`the job's layout`);
+  if (input.keepLabels.length) parts.push(`keeping ${input.keepLabels.join(', ')}`);
+  if (input.with.length) parts.push(`with ${input.with.map((w) => w.name).join(', ')}`);
+  if (!input.settings.verify) parts.push('unverified');
+  return parts.join('; ');
+}
+
 const firstLine = (err: unknown) =>
   formatError(err)
     .split('\n')[0]
     .replace(/^error: /, '');
 
 /**
- * Runs a bareon-deploy command line in this process, as the bareon-deploy executable would (JSON
- * events on stdout, the error on stderr), with a teardown stack of its own that is drained before
- * the result is known; the agent's session drains it too if the agent is stopped meanwhile. Under
- * TCG or on a slow agent, a second Node process costs seconds. Returns the failure, if any.
+ * Runs a deploy request in this process, as the bareon-deploy executable would (JSON events on
+ * stdout, the error on stderr), with a teardown stack of its own that is drained before the result
+ * is known; the agent's session drains it too if the agent is stopped meanwhile. Under TCG or on a
+ * slow agent, a second Node process costs seconds. Returns the failure, if any.
  */
 async function deployInProcess(
-  args: string[],
+  input: DeployInput,
   session: Session,
   deployModule: Promise<typeof import('./deploy.js')>,
 ): Promise<string | undefined> {
@@ -60,18 +71,16 @@ async function deployInProcess(
   try {
     const { deployCommand } = await deployModule;
     const deploySession = { ...session, cleanup, reporter: new Reporter('json', false) };
-    await deployProgram((source, target, opts) => deployCommand(source, target, opts, deploySession)).parseAsync(args, {
-      from: 'user',
-    });
+    await deployCommand(input, deploySession);
     const failures = await cleanup.run('ok');
     for (const f of failures)
       process.stderr.write(`error: the deploy finished, but releasing what it held failed: ${f.message}\n`);
     return failures.length ? `releasing what the deploy held failed: ${failures[0].message}` : undefined;
   } catch (err) {
     const failures = await cleanup.run();
-    if (!(err instanceof CommanderError)) process.stderr.write(`${formatError(err)}\n`);
-    for (const f of failures) process.stderr.write(`warning: cleanup failed: ${f.message}\n`);
-    return err instanceof CommanderError ? `bareon-deploy: ${err.message.replace(/^error: /, '')}` : firstLine(err);
+    process.stderr.write(`${formatError(err)}\n`);
+    for (const f of failures) session.reporter.warn(`cleanup failed: ${f.message}`);
+    return firstLine(err);
   } finally {
     dropGuard();
   }
@@ -107,20 +116,12 @@ export async function agentCommand(opts: { job?: string }, session: Session): Pr
       ? { text: await readFile(opts.job, 'utf8'), base: path.dirname(path.resolve(opts.job)), origin: opts.job }
       : await findJob(session.cleanup, session.signal, { onWait: say });
     say(`job from ${found.origin}`);
-    const parsed = parseJob(found.text, found.origin);
-    job = parsed.job;
-    const raw = parsed.raw;
+    job = parseJob(found.text, found.origin);
     if (!opts.job) await releaseOldStorage(session.signal);
-    let layoutFile: string | undefined;
-    if (job.layout && typeof job.layout !== 'string') {
-      layoutFile = path.join(await tempDir(session.cleanup, 'job'), 'layout.json');
-      // the layout as written (JSON is YAML): bareon-deploy validates it again, with its own messages
-      await writeFile(layoutFile, JSON.stringify(raw.layout));
-    }
     const local = await localiseJobFiles(job, found.base, await tempDir(session.cleanup, 'job-files'), session.signal);
-    const args = deployArgs(local, found.base, layoutFile);
-    say(`bareon-deploy ${args.join(' ')}`);
-    reason = await deployInProcess(args, session, deployModule);
+    const input = jobDeployInput(local, found.base, found.origin);
+    say(`deploy ${describeInput(input)}`);
+    reason = await deployInProcess(input, session, deployModule);
   } catch (err) {
     reason = firstLine(err);
   }

@@ -1,22 +1,22 @@
 import path from 'node:path';
 import { resolveEpoch } from '../../build/epoch.js';
-import { configDriveRequest, type ConfigDriveFlags } from '../../configdrive/request.js';
+import type { ConfigDriveFlags } from '../../configdrive/request.js';
 import { BareonError, ValidationError } from '../../core/errors.js';
 import { runPlugins } from '../../plugins/manager.js';
 import { bareonPackageDir } from '../../core/version.js';
 import { PluginRegistry } from '../../plugins/registry.js';
 import type { QueueEntry } from '../../plugins/types.js';
-import { assignIdentifiers } from '../../disk/identifiers.js';
 import { loadLayout, loadProfile, type DeploySource, type Objects, type Profile } from '../../objects/index.js';
 import type { Session } from '../session.js';
-import { confirmOverwrite, openHostTarget, sizeOption } from './host-target.js';
-import { DEFAULT_DEPLOY_LAYOUT, DEPLOY_ACTIONS } from './deploy.js';
+import { DEFAULT_DEPLOY_LAYOUT, prepareDeploy } from './deploy.js';
+import { type RequestedAction, requestedFrom, requireHomes, resolvePipeline } from '../../plugins/pipeline.js';
 
 /**
- * The queue a build runs: its builder, one exporter per output, then the manifest. `only` (from
- * --outputs) replaces the profile's outputs, keeping the profile's options for a format it lists.
+ * The queue a build runs: its builder, one exporter per output, then the build pipeline (the
+ * manifest, and actions named by `with`). `only` (from --outputs) replaces the profile's outputs,
+ * keeping the profile's options for a format it lists.
  */
-export function buildQueue(profile: Profile, profileFile: string, only?: string[]): QueueEntry[] {
+export function buildQueue(profile: Profile, profileFile: string, after: QueueEntry[], only?: string[]): QueueEntry[] {
   const file = path.basename(profileFile);
   const listed = profile.outputs.map((output, i) => ({
     ...(typeof output === 'string' ? { format: output } : output),
@@ -35,7 +35,7 @@ export function buildQueue(profile: Profile, profileFile: string, only?: string[
         origin,
       }),
     ),
-    { namespace: 'bareon.actions', name: 'manifest' },
+    ...after,
   ];
 }
 
@@ -51,6 +51,8 @@ export interface BuildOptions extends ConfigDriveFlags {
   preserveOnError: boolean;
   /** --outputs: write these formats instead of the profile's outputs. */
   outputs?: string[];
+  /** --with: actions to add (NAME[,NAME], repeatable), to the build pipeline and, with --target, the deploy pipeline. */
+  with?: string[];
 }
 
 /** The builder's root filesystem as a deploy source: the container's export stream, opened when the deployer runs. */
@@ -78,7 +80,8 @@ async function buildToDiskQueue(
   profile: Profile,
   opts: BuildOptions,
   session: Session,
-  installed: string[],
+  registry: PluginRegistry,
+  wanted: RequestedAction[],
 ): Promise<{ queue: QueueEntry[]; confirm: () => Promise<void> }> {
   if (opts.layout) {
     objects.layoutFile = path.resolve(opts.layout);
@@ -95,38 +98,34 @@ async function buildToDiskQueue(
     throw new ValidationError(
       `${objects.layoutFile}: disks: a build to disk writes one target disk; the layout has ${objects.layout.disks.length}`,
     );
-  assignIdentifiers(objects.layout);
-  const section = profile.configdrive
-    ? { drive: profile.configdrive, file: objects.profileFile! }
-    : objects.layout.configdrive
-      ? { drive: objects.layout.configdrive, file: objects.layoutFile! }
-      : undefined;
-  objects.configDrive = await configDriveRequest(opts, section);
-  objects.source = containerSource(objects, profile);
-  // the stream is hashed and recorded in the manifest; there is nothing to verify it against
-  objects.deploy = { verify: false, grow: false, preserveOnError: opts.preserveOnError };
-
-  const { info, target } = await openHostTarget(
-    opts.target!,
-    { id: objects.layout.disks[0].id, size: sizeOption(opts.size), preserveOnError: opts.preserveOnError, objects },
+  const prepared = await prepareDeploy(
+    {
+      source: containerSource(objects, profile),
+      target: opts.target,
+      layout: { layout: objects.layout, file: objects.layoutFile ?? objects.profileFile! },
+      configDriveSection: profile.configdrive ? { drive: profile.configdrive, file: objects.profileFile! } : undefined,
+      size: opts.size,
+      // the stream is hashed and recorded in the manifest; there is nothing to verify it against
+      settings: { verify: false, grow: false, preserveOnError: opts.preserveOnError },
+      yes: opts.yes,
+      dryRun: opts.dryRun,
+      targetHints: [],
+      keepLabels: [],
+      with: wanted,
+      configDrive: opts,
+    },
+    registry,
     session,
-  );
-  objects.disks = [target];
-  objects.target = info.path;
-
-  const chain = DEPLOY_ACTIONS.filter(
-    (a) =>
-      installed.includes(a) &&
-      (a !== 'configdrive' || objects.configDrive) &&
-      (a !== 'bootloader' || objects.layout!.bootloader),
+    objects,
+    true,
   );
   return {
     queue: [
       { namespace: 'bareon.builders', name: profile.builder, origin: `${path.basename(objects.profileFile!)} builder` },
-      ...chain.map((name): QueueEntry => ({ namespace: 'bareon.actions', name })),
-      { namespace: 'bareon.actions', name: 'manifest' },
+      ...prepared.queue,
+      ...(await resolvePipeline(registry, 'build', objects, { with: wanted, skipUnplaced: true })),
     ],
-    confirm: () => confirmOverwrite(info, opts.yes),
+    confirm: prepared.confirm,
   };
 }
 
@@ -150,12 +149,23 @@ export async function buildCommand(profileFile: string, opts: BuildOptions, sess
     throw new ValidationError('--outputs and --target: a build to disk writes no outputs', {
       hint: 'drop one of them',
     });
-  const toDisk = opts.target
-    ? await buildToDiskQueue(objects, profile, opts, session, registry.names('bareon.actions'))
-    : undefined;
+  const wanted = [
+    ...profile.with.map((name, i) => ({ name, origin: `${path.basename(profileFile)} with[${i}]` })),
+    ...requestedFrom(opts.with, '--with'),
+  ];
+  await requireHomes(registry, wanted, opts.target ? ['build', 'deploy'] : ['build']);
+  const toDisk = opts.target ? await buildToDiskQueue(objects, profile, opts, session, registry, wanted) : undefined;
+  const queue =
+    toDisk?.queue ??
+    buildQueue(
+      profile,
+      profileFile,
+      await resolvePipeline(registry, 'build', objects, { with: wanted, skipUnplaced: true }),
+      opts.outputs,
+    );
   await runPlugins({
     registry,
-    queue: toDisk?.queue ?? buildQueue(profile, profileFile, opts.outputs),
+    queue,
     objects,
     flags: { dryRun: opts.dryRun, yes: opts.yes, noCache: opts.noCache },
     confirm: toDisk?.confirm,

@@ -13,33 +13,21 @@ import { HostExecutor } from '../../host/executor.js';
 import { confirmOverwrite, openHostTarget, sizeOption } from './host-target.js';
 import { resolveTarget } from './target-hints.js';
 import { keepLabels } from '../../disk/kept-partitions.js';
-import { loadLayout, type Disk, type DiskTarget, type Layout, type Objects } from '../../objects/index.js';
+import {
+  loadLayout,
+  type DeployInput,
+  type Disk,
+  type DiskTarget,
+  type Layout,
+  type Objects,
+} from '../../objects/index.js';
+import { mountLayoutTree } from '../../host/layout-tree.js';
 import { locateIn } from '../../objects/yaml-source.js';
+import { claimSource } from '../../plugins/claims.js';
+import { refuseUnknownActions, requestedFrom, resolvePipeline } from '../../plugins/pipeline.js';
 import { resolveSource } from '../../source/resolve.js';
 import { configDriveRequest, type ConfigDriveFlags } from '../../configdrive/request.js';
 import type { Session } from '../session.js';
-
-/** The deploy actions, in the order they run on a disk. */
-export const DEPLOY_ACTIONS = [
-  'partitioning',
-  'raid',
-  'lvm',
-  'filesystems',
-  'deploy',
-  'fstab',
-  'initramfs',
-  'bootloader',
-  'configdrive',
-] as const;
-
-/** Whether an action of the layout chain has work in this layout (raid, lvm and initramfs only for md and LVM). */
-export function actionApplies(name: string, layout: Layout | undefined): boolean {
-  if (name === 'raid') return !!layout?.raids.length;
-  if (name === 'lvm') return !!layout?.volume_groups.length;
-  if (name === 'initramfs') return !!(layout?.raids.length || layout?.volume_groups.length);
-  if (name === 'bootloader') return !!layout?.bootloader;
-  return true;
-}
 
 /** The layout a rootfs or filesystem image gets when none is given. */
 export const DEFAULT_DEPLOY_LAYOUT = 'profiles/layouts/bios-uefi-gpt.yaml';
@@ -48,6 +36,8 @@ export interface DeployOptions extends ConfigDriveFlags {
   layout?: string;
   only?: string;
   skip?: string;
+  /** --with: actions to add to the deploy pipeline (NAME[,NAME], repeatable), out-of-tree ones included. */
+  with?: string[];
   size?: string;
   format?: string;
   checksum?: string;
@@ -62,18 +52,71 @@ export interface DeployOptions extends ConfigDriveFlags {
   keepLabel: string[];
 }
 
-function actionList(value: string | undefined, flag: string): string[] | undefined {
-  if (value === undefined) return undefined;
-  const names = value
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  const unknown = names.filter((n) => !(DEPLOY_ACTIONS as readonly string[]).includes(n));
-  if (unknown.length)
-    throw new ValidationError(`${flag}: unknown action(s) ${unknown.join(', ')}`, {
-      hint: `deploy actions: ${DEPLOY_ACTIONS.join(', ')}`,
+/** bareon-deploy's command line as a deploy request. */
+export function deployInputFromCli(source: string, target: string | undefined, opts: DeployOptions): DeployInput {
+  return {
+    source,
+    target,
+    layout: opts.layout,
+    checksum: opts.checksum,
+    format: opts.format,
+    size: opts.size,
+    settings: { verify: opts.verify, grow: opts.grow, preserveOnError: opts.preserveOnError },
+    yes: opts.yes,
+    dryRun: opts.dryRun,
+    targetHints: opts.targetHint ?? [],
+    keepLabels: opts.keepLabel ?? [],
+    with: requestedFrom(opts.with, '--with'),
+    only: opts.only,
+    skip: opts.skip,
+    configDrive: {
+      userData: opts.userData,
+      metaData: opts.metaData,
+      networkConfig: opts.networkConfig,
+      configDrive: opts.configDrive,
+      configDriveFlavor: opts.configDriveFlavor,
+      configDriveFs: opts.configDriveFs,
+    },
+  };
+}
+
+/** `--only a,b` → names; undefined when the flag is absent. */
+function actionList(value: string | undefined): string[] | undefined {
+  return value === undefined ? undefined : requestedFrom([value], '').map((r) => r.name);
+}
+
+/**
+ * The deploy pipeline for these objects: bareon's actions that apply, the actions `--with` and the
+ * layout's `with:` add, then --only (which names what runs, applicable or not) and --skip.
+ */
+export async function deployQueue(
+  registry: PluginRegistry,
+  objects: Objects,
+  opts: Pick<DeployInput, 'only' | 'skip' | 'with'>,
+  lenient = false,
+): Promise<QueueEntry[]> {
+  const layoutName = objects.layoutFile ? path.basename(objects.layoutFile) : 'layout';
+  const wanted = [
+    ...(objects.layout?.with ?? []).map((name, i) => ({ name, origin: `${layoutName} with[${i}]` })),
+    ...opts.with,
+  ];
+  const only = actionList(opts.only);
+  const skip = actionList(opts.skip) ?? [];
+  const resolve = { with: wanted, skipUnplaced: lenient };
+  const applicable = await resolvePipeline(registry, 'deploy', objects, resolve);
+  const all =
+    only || skip.length
+      ? await resolvePipeline(registry, 'deploy', objects, { ...resolve, ignoreApplies: true })
+      : applicable;
+  const known = all.map((e) => e.name);
+  refuseUnknownActions(only ?? [], known, '--only');
+  refuseUnknownActions(skip, known, '--skip');
+  const queue = (only ? all.filter((e) => only.includes(e.name)) : applicable).filter((e) => !skip.includes(e.name));
+  if (queue.length === 0)
+    throw new ValidationError('nothing to do: --only/--skip leave no action', {
+      hint: `this source runs: ${applicable.map((e) => e.name).join(', ')}`,
     });
-  return names;
+  return queue;
 }
 
 function checksumOption(value: string | undefined): string | undefined {
@@ -114,21 +157,21 @@ async function layoutTargets(
   layout: Layout | undefined,
   layoutFile: string | undefined,
   targetArg: string | undefined,
-  opts: DeployOptions,
+  hints: string[],
   session: Session,
 ): Promise<string[]> {
   if (!layout || layout.disks.length === 1) {
     const disk = layout?.disks[0];
     const resolved = await resolveTarget(
-      targetArg ?? (opts.targetHint?.length ? undefined : disk?.device),
-      opts.targetHint ?? [],
+      targetArg ?? (hints.length ? undefined : disk?.device),
+      hints,
       disk?.match,
       layoutFile,
     );
     if (resolved.how) session.reporter.print(`target: ${resolved.how}`);
     return [resolved.path];
   }
-  if (targetArg || opts.targetHint?.length) {
+  if (targetArg || hints.length) {
     throw new ValidationError(
       `${layoutFile}: the layout has ${layout.disks.length} disks; each is chosen by its own match: (or device:), so give no TARGET or --target-hint`,
     );
@@ -152,72 +195,79 @@ async function layoutTargets(
   return paths;
 }
 
-/**
- * bareon-deploy: the driver that turns a source, a target and flags into the shared objects, then
- * queues the deploy actions. Whole-disk images run `deploy` alone; rootfs tarballs and filesystem
- * images run the layout chain (partitioning → filesystems → deploy → fstab → bootloader).
- */
-export async function deployCommand(
-  sourceUri: string,
-  targetArg: string | undefined,
-  opts: DeployOptions,
-  session: Session,
-): Promise<void> {
-  const only = actionList(opts.only, '--only');
-  const skip = actionList(opts.skip, '--skip') ?? [];
-  const source = await resolveSource(sourceUri, {
-    format: opts.format,
-    sha256: checksumOption(opts.checksum),
-    signal: session.signal,
-  });
-  const registry = await PluginRegistry.discover();
-  const installed = registry.names('bareon.actions');
-  const layoutFile =
-    opts.layout ?? (source.content !== 'disk' ? path.join(bareonPackageDir(), DEFAULT_DEPLOY_LAYOUT) : undefined);
-  const layout = layoutFile ? await loadLayout(layoutFile) : undefined;
-  const configDrive = await configDriveRequest(
-    opts,
-    layout?.configdrive && layoutFile ? { drive: layout.configdrive, file: layoutFile } : undefined,
-  );
-  const chain = (
-    source.content === 'disk'
-      ? ['deploy', 'configdrive']
-      : DEPLOY_ACTIONS.filter((a) => installed.includes(a) && (a === 'bootloader' || actionApplies(a, layout)))
-  ).filter((a) => a !== 'configdrive' || configDrive);
-  const queue: QueueEntry[] = (only ?? chain)
-    .filter((name) => !skip.includes(name))
-    .map((name) => ({ namespace: 'bareon.actions', name }));
-  if (queue.length === 0)
-    throw new ValidationError('nothing to do: --only/--skip leave no action', {
-      hint: `this source runs: ${chain.join(', ')}`,
-    });
+/** A deploy ready to run: its objects (targets opened), its queue, and the question before writing. */
+export interface PreparedDeploy {
+  objects: Objects;
+  queue: QueueEntry[];
+  confirm: () => Promise<void>;
+}
 
-  if (opts.keepLabel?.length && !layout)
+/**
+ * Turns a deploy request into the shared objects and the deploy pipeline: the source resolved, the
+ * layout loaded (the default one for rootfs and filesystem images), the config drive, the targets
+ * opened and refused when busy. `objects` may carry what the caller has (a build's profile); with
+ * `lenient`, actions named for several pipelines that have no place in this one are left out.
+ */
+export async function prepareDeploy(
+  input: DeployInput,
+  registry: PluginRegistry,
+  session: Session,
+  objects: Objects = { artifacts: [] },
+  lenient = false,
+): Promise<PreparedDeploy> {
+  const source =
+    typeof input.source === 'string'
+      ? await resolveSource(input.source, {
+          format: input.format,
+          sha256: checksumOption(input.checksum),
+          signal: session.signal,
+          claim: (probe) => claimSource(registry, probe),
+        })
+      : input.source;
+  const layoutFile =
+    typeof input.layout === 'object'
+      ? input.layout.file
+      : (input.layout ??
+        (source.content !== 'disk' ? path.join(bareonPackageDir(), DEFAULT_DEPLOY_LAYOUT) : undefined));
+  const layout =
+    typeof input.layout === 'object' ? input.layout.layout : layoutFile ? await loadLayout(layoutFile) : undefined;
+  const section =
+    input.configDriveSection ??
+    (layout?.configdrive && layoutFile ? { drive: layout.configdrive, file: layoutFile } : undefined);
+  objects.source = source;
+  objects.configDrive = await configDriveRequest(input.configDrive, section);
+  objects.deploy = input.settings;
+  if (layout && layoutFile) {
+    objects.layout = layout;
+    objects.layoutFile = layoutFile;
+  }
+  const queue = await deployQueue(registry, objects, input, lenient);
+
+  if (input.keepLabels.length && !layout)
     throw new ValidationError(
       '--keep-label: a whole-disk image replaces the whole disk; kept partitions apply to rootfs and filesystem images deployed onto a layout',
     );
-  const targetPaths = await layoutTargets(layout, layoutFile, targetArg, opts, session);
-  const objects: Objects = {
-    artifacts: [],
-    target: targetPaths[0],
-    source,
-    configDrive,
-    deploy: { verify: opts.verify, grow: opts.grow, preserveOnError: opts.preserveOnError },
-  };
-  if (!opts.verify) session.reporter.warn(`--no-verify: ${sourceUri} is written without checking its sha256`);
-  if (layout && layoutFile) {
-    objects.layoutFile = layoutFile;
-    objects.layout = layout;
-    keepLabels(objects.layout.disks, opts.keepLabel ?? [], layoutFile);
+  const targetPaths = await layoutTargets(layout, layoutFile, input.target, input.targetHints, session);
+  objects.target = targetPaths[0];
+  if (input.settings.verify === false && typeof input.source === 'string')
+    session.reporter.warn(`--no-verify: ${input.source} is written without checking its sha256`);
+  if (objects.layout && layoutFile) {
+    keepLabels(objects.layout.disks, input.keepLabels, layoutFile);
     // a filesystem image brings its own UUID, which fstab and GRUB must name; the others are made up
     const root = source.content === 'fs' ? rootVolume(objects.layout, layoutFile) : undefined;
     if (root?.fs && !root.fs.uuid) root.fs.uuid = ext4Uuid(source.head);
     assignIdentifiers(objects.layout);
   }
-  const size = sizeOption(opts.size) ?? (source.content === 'disk' ? source.virtualSize : undefined);
+  const size = sizeOption(input.size) ?? (source.content === 'disk' ? source.virtualSize : undefined);
+  // one root tree for all disks of the layout, mounted when an action first asks for it
+  let tree: Promise<string> | undefined;
+  const mountedTree = () => {
+    tree ??= mountLayoutTree(objects, session.cleanup, session.signal);
+    return tree;
+  };
   const opened: Awaited<ReturnType<typeof openHostTarget>>[] = [];
   for (const [d, targetPath] of targetPaths.entries()) {
-    const sizeFrom = opts.size ? '--size' : `the image's virtual size`;
+    const sizeFrom = input.size ? '--size' : `the image's virtual size`;
     opened.push(
       await openHostTarget(
         targetPath,
@@ -225,17 +275,15 @@ export async function deployCommand(
           id: objects.layout?.disks[d].id ?? 'target',
           size: d === 0 ? size : undefined,
           sizeFrom,
-          preserveOnError: opts.preserveOnError,
-          objects,
+          preserveOnError: input.settings.preserveOnError,
+          source,
+          tree: mountedTree,
         },
         session,
       ),
     );
   }
   objects.disks = opened.map((o) => o.target);
-  // a layout without a bootloader section installs none
-  if (!objects.layout?.bootloader && !only)
-    queue.splice(0, queue.length, ...queue.filter((q) => q.name !== 'bootloader'));
   const names = queue.map((q) => q.name);
   if (
     objects.layout &&
@@ -244,15 +292,29 @@ export async function deployCommand(
   ) {
     for (const [d, o] of opened.entries()) await adoptExistingTable(o.target, objects.layout.disks[d]);
   }
+  return {
+    objects,
+    queue,
+    confirm: async () => {
+      for (const o of opened) await confirmOverwrite(o.info, input.yes);
+    },
+  };
+}
 
+/**
+ * bareon-deploy: the request becomes the shared objects and the deploy pipeline, which runs. Whole-
+ * disk images run `deploy` (and `configdrive`); rootfs tarballs and filesystem images run the layout
+ * chain (partitioning → filesystems → deploy → fstab → bootloader), with the actions asked for.
+ */
+export async function deployCommand(input: DeployInput, session: Session): Promise<void> {
+  const registry = await PluginRegistry.discover();
+  const { objects, queue, confirm } = await prepareDeploy(input, registry, session);
   await runPlugins({
     registry,
     queue,
     objects,
-    flags: { dryRun: opts.dryRun, yes: opts.yes, noCache: false },
-    confirm: async () => {
-      for (const o of opened) await confirmOverwrite(o.info, opts.yes);
-    },
+    flags: { dryRun: input.dryRun, yes: input.yes, noCache: false },
+    confirm,
     ...session,
   });
 }

@@ -8,8 +8,7 @@ import {
   refuseSourceAsTarget,
   type TargetInfo,
 } from '../../host/disk-target.js';
-import type { DiskTarget, Objects } from '../../objects/index.js';
-import { layoutTree } from '../../host/layout-tree.js';
+import type { DeploySource, DiskTarget } from '../../objects/index.js';
 import { parseSize } from '../../core/size.js';
 import type { Session } from '../session.js';
 
@@ -28,23 +27,33 @@ export function sizeOption(value: string | undefined): number | undefined {
 
 /**
  * The disk a command writes on this host: inspected (created or extended to `size` for a file),
- * refused when busy, its root tree the layout of `objects` mounted once for all disks, and released by the session's cleanup stack on success, failure and Ctrl-C.
+ * refused when busy, its root tree `tree`, and released by the session's cleanup stack on success,
+ * failure and Ctrl-C.
  */
 export async function openHostTarget(
   targetPath: string,
-  opts: { id: string; size?: number; sizeFrom?: string; preserveOnError: boolean; objects: Objects },
+  opts: {
+    id: string;
+    size?: number;
+    sizeFrom?: string;
+    preserveOnError: boolean;
+    /** The deploy's source: refused as a target. */
+    source?: DeploySource;
+    /** The root tree of the layout, mounted once for all disks. */
+    tree: () => Promise<string>;
+  },
   session: Session,
 ): Promise<{ info: TargetInfo; target: DiskTarget }> {
   const info = await inspectTarget(targetPath, opts.size, opts.sizeFrom);
   await refuseBusyTarget(info);
-  if (opts.objects.source?.file) await refuseSourceAsTarget(info, opts.objects.source.file);
+  if (opts.source?.file) await refuseSourceAsTarget(info, opts.source.file);
   const target = hostDiskTarget(opts.id, info, {
     cleanup: session.cleanup,
     signal: session.signal,
     preserveOnError: opts.preserveOnError,
     log: (line) => session.reporter.print(line),
     warn: (text) => session.reporter.warn(text),
-    tree: () => layoutTree(opts.objects, session.cleanup, session.signal),
+    tree: opts.tree,
   });
   return { info, target };
 }

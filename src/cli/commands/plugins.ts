@@ -1,6 +1,6 @@
 import type { DeclaredPlugin } from '../../plugins/declaration.js';
 import type { PluginRegistry } from '../../plugins/registry.js';
-import { NAMESPACES, type Namespace } from '../../plugins/types.js';
+import { NAMESPACES, type Namespace, type Plugin } from '../../plugins/types.js';
 import { ValidationError } from '../../core/errors.js';
 
 export interface PluginRow {
@@ -13,6 +13,11 @@ export interface PluginRow {
   status: 'ok' | 'broken' | 'clash';
   summary?: string;
   reason?: string;
+  /** The pipelines it joins: after/before, and whether it decides per run (applies). */
+  pipelines?: Record<string, { after: string[]; before: string[]; conditional: boolean }>;
+  /** The shared objects it reads and writes (fields and slots). */
+  reads?: string[];
+  writes?: string[];
 }
 
 /** Imports every declared plugin (this command is the one place that loads them all) and reports each. */
@@ -35,6 +40,7 @@ export async function listPlugins(registry: PluginRegistry, namespace?: string):
       path: decl.modulePath,
       status: others ? 'clash' : loaded.ok ? 'ok' : 'broken',
       summary: loaded.ok ? loaded.plugin.summary : undefined,
+      ...(loaded.ok ? contract(loaded.plugin) : {}),
       reason: others
         ? `name also declared by ${others.map((o) => `${o.packageName}@${o.packageVersion}`).join(', ')}`
         : loaded.ok
@@ -43,6 +49,21 @@ export async function listPlugins(registry: PluginRegistry, namespace?: string):
     });
   }
   return rows.sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+}
+
+/** What a plugin declares about its place and data, as JSON. */
+function contract(plugin: Plugin): Pick<PluginRow, 'pipelines' | 'reads' | 'writes'> {
+  const pipelines = Object.fromEntries(
+    Object.entries(plugin.pipelines ?? {}).map(([name, p]) => [
+      name,
+      { after: [...(p?.after ?? [])], before: [...(p?.before ?? [])], conditional: Boolean(p?.applies) },
+    ]),
+  );
+  return {
+    ...(Object.keys(pipelines).length ? { pipelines } : {}),
+    reads: [...(plugin.reads ?? [])],
+    writes: [...(plugin.writes ?? [])],
+  };
 }
 
 export function formatPluginTable(rows: PluginRow[]): string {
