@@ -14,7 +14,7 @@ export function disksWithTargets(objects: Objects, who: string): { disk: Disk; t
   const layout = requireLayout(objects, who);
   if (!objects.disks) {
     throw new BareonError(`${who}: no disk to work on`, {
-      hint: 'the disk actions run inside the raw/qcow2 exporters today; running them against --target arrives with bareon-deploy',
+      hint: 'disk actions run in an image build (the raw and qcow2 exporters), a deploy (bareon-deploy, bareon-build --target), or bareon run --target DISK',
     });
   }
   return layout.disks.map((disk) => {
