@@ -159,3 +159,4 @@ export async function detectDocumentKind(file: string): Promise<'layout' | 'prof
   return value && typeof value === 'object' && 'disks' in value ? 'layout' : 'profile';
 }
 export * from './slots.js';
+export * from './fields.js';

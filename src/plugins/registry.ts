@@ -1,6 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import { ValidationError } from '../core/errors.js';
 import { didYouMean } from '../core/suggest.js';
+import { isObjectName, OBJECT_FIELDS } from '../objects/fields.js';
 import type { DeclaredPlugin, PluginPackage } from './declaration.js';
 import { discoverPluginPackages, type DiscoveryOptions } from './discovery.js';
 import type { Namespace, Plugin } from './types.js';
@@ -20,6 +21,25 @@ export function checkPluginShape(value: unknown): string | undefined {
   }
   if (p.options !== undefined && typeof (p.options as { safeParse?: unknown })?.safeParse !== 'function') {
     return '"options" must be a zod schema when present';
+  }
+  for (const list of ['reads', 'writes'] as const) {
+    if (p[list] === undefined) continue;
+    if (!Array.isArray(p[list])) return `"${list}" must be a list of object names`;
+    const unknown = (p[list] as unknown[]).find((n) => typeof n !== 'string' || !isObjectName(n));
+    if (unknown !== undefined)
+      return `"${list}" names ${JSON.stringify(unknown)}, which is neither a field of the objects (${Object.keys(OBJECT_FIELDS).join(', ')}) nor a slot ("package/name")`;
+  }
+  if (p.pipelines !== undefined) {
+    if (!p.pipelines || typeof p.pipelines !== 'object') return '"pipelines" must map pipeline names to places';
+    for (const [name, place] of Object.entries(p.pipelines)) {
+      const at = place as { after?: unknown; before?: unknown; applies?: unknown } | undefined;
+      if (!at || typeof at !== 'object') return `"pipelines.${name}" must be {after?, before?, applies?}`;
+      for (const k of ['after', 'before'] as const)
+        if (at[k] !== undefined && !(Array.isArray(at[k]) && at[k].every((n) => typeof n === 'string')))
+          return `"pipelines.${name}.${k}" must be a list of action names`;
+      if (at.applies !== undefined && typeof at.applies !== 'function')
+        return `"pipelines.${name}.applies" must be a function of the objects`;
+    }
   }
   return undefined;
 }

@@ -116,3 +116,23 @@ describe('pipelines declared by the actions', () => {
     ).rejects.toThrow(/the deploy pipeline has no order: (first → second → first|second → first → second)/);
   });
 });
+
+describe('what a plugin declares about its place and data', () => {
+  it('is checked when it loads: a typo in reads or writes, or a malformed place, is named', async () => {
+    const { checkPluginShape } = await import('../../src/plugins/registry.js');
+    const run = async () => {};
+    expect(checkPluginShape({ summary: 's', run, reads: ['layout', 'disks', 'pkg/slot'], writes: ['artifacts'] })).toBe(
+      undefined,
+    );
+    expect(checkPluginShape({ summary: 's', run, reads: ['layuot'] })).toMatch(
+      /"reads" names "layuot", which is neither a field of the objects \(profile, .*layout.*\) nor a slot/,
+    );
+    expect(checkPluginShape({ summary: 's', run, writes: 'disks' })).toMatch(/"writes" must be a list/);
+    expect(checkPluginShape({ summary: 's', run, pipelines: { deploy: { after: 'deploy' } } })).toMatch(
+      /"pipelines\.deploy\.after" must be a list of action names/,
+    );
+    expect(checkPluginShape({ summary: 's', run, pipelines: { deploy: { applies: true } } })).toMatch(
+      /"pipelines\.deploy\.applies" must be a function/,
+    );
+  });
+});
