@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { CleanupStack } from '../core/cleanup.js';
 import { ExitCode, exitCodeOf, formatError, InterruptedError } from '../core/errors.js';
 import { Reporter, type LogFormat } from '../core/reporter.js';
@@ -12,9 +11,6 @@ export interface Session {
   reporter: Reporter;
 }
 
-/** How long an interrupted run's tools get to exit before its teardowns start regardless. */
-const UNWIND_MS = 5_000;
-
 export function newRunId(): string {
   return `${new Date()
     .toISOString()
@@ -23,9 +19,8 @@ export function newRunId(): string {
 }
 
 /**
- * Runs a command body with signal handling: SIGINT/SIGTERM/SIGHUP abort the run, wait for it to
- * unwind (its tools to exit, up to 5 s), drain the cleanup stack (LIFO) and exit 130; a second
- * signal exits at once. Errors become messages and exit codes.
+ * Runs a command body with signal handling: SIGINT/SIGTERM/SIGHUP abort the run, drain the cleanup
+ * stack (LIFO) and exit 130; a second signal exits at once. Errors become messages and exit codes.
  * The body may return an exit code for a run that succeeded with a finding (`bareon diff`: 1).
  * Output to a reader that went away (`| head`, a dropped SSH session) is dropped; the run goes on.
  */
@@ -34,7 +29,6 @@ export async function runSession(logFormat: LogFormat, body: (s: Session) => Pro
   const cleanup = new CleanupStack();
   const reporter = new Reporter(logFormat, Boolean(process.stdout.isTTY));
   let interrupted = false;
-  let outcome: Promise<'ok' | 'failed'> = new Promise(() => {});
   const onSignal = (signal: NodeJS.Signals) => {
     if (interrupted) {
       const left = cleanup.pending();
@@ -55,11 +49,9 @@ export async function runSession(logFormat: LogFormat, body: (s: Session) => Pro
     }
     controller.abort(new InterruptedError(signal));
     process.stderr.write(`\n${signal}: stopping and cleaning up…\n`);
-    // the tools the run started are being stopped; tearing down before they exit would unmount before a
-    // mount(8) in flight lands, or detach before a write ends, and leave that behind
-    void Promise.race([outcome, sleep(UNWIND_MS, 'stuck' as const)]).then(async (how) => {
-      if (how === 'ok') return; // it finished regardless: the normal path releases and exits
-      const failures = await cleanup.run();
+    // teardowns start now, while the run's tools are being stopped: one that undoes a tool's work
+    // waits for that tool to exit first (see mountDevice), the rest must not wait for the run to unwind
+    void cleanup.run().then((failures) => {
       for (const f of failures) reporter.warn(`cleanup failed: ${f.message}`);
       process.exit(ExitCode.interrupted);
     });
@@ -75,13 +67,8 @@ export async function runSession(logFormat: LogFormat, body: (s: Session) => Pro
   // A plugin may await something that holds no handle (a promise it resolves on a signal); the run is
   // still in progress, so keep the process alive until the body settles.
   const keepAlive = setInterval(() => {}, 1 << 30);
-  const running = body({ runId: newRunId(), signal: controller.signal, cleanup, reporter });
-  outcome = running.then(
-    () => 'ok' as const,
-    () => 'failed' as const,
-  );
   try {
-    const code = await running;
+    const code = await body({ runId: newRunId(), signal: controller.signal, cleanup, reporter });
     clearInterval(keepAlive);
     // a teardown that fails after a successful run (an unmount, a flush) means the result is not certain
     const failures = await cleanup.run('ok');

@@ -1,5 +1,6 @@
 import type { CleanupStack } from '../core/cleanup.js';
 import { HostExecutor } from './executor.js';
+import { undoable } from './mount.js';
 
 /**
  * Attaches `size` bytes of `file` (an image file or a block device) from `offset` as a loop device,
@@ -14,20 +15,24 @@ export async function attachLoop(
   size: number,
 ): Promise<string> {
   const before = await loopsAt(ex, file, offset);
-  let dev: string | undefined;
-  // registered first: a losetup stopped by Ctrl-C may still have attached, without telling which device;
-  // teardowns get an executor of their own, as the run's is cancelled by then
-  cleanup.defer(async () => {
-    const host = new HostExecutor();
-    const ours = dev ? [dev] : (await loopsAt(host, file, offset)).filter((d) => !before.includes(d));
-    for (const d of ours) await detachLoop(host, d);
-  }, `detach the loop device over ${file} at offset ${offset}`);
-  const r = await ex.run(
-    ['losetup', '--find', '--show', '--offset', String(offset), '--sizelimit', String(size), file],
-    { step: `attach ${file} at offset ${offset}` },
-  );
-  dev = r.stdout.trim();
-  return dev;
+  // a losetup stopped by Ctrl-C may still have attached, without telling which device: then the new
+  // loops over the file at this offset are ours. Teardowns get an executor of their own, as the run's
+  // is cancelled by then.
+  const r = await undoable(
+    cleanup,
+    `detach the loop device over ${file} at offset ${offset}`,
+    async (attached) => {
+      const host = new HostExecutor();
+      const dev = attached?.stdout.trim();
+      const ours = dev ? [dev] : (await loopsAt(host, file, offset)).filter((d) => !before.includes(d));
+      for (const d of ours) await detachLoop(host, d);
+    },
+    () =>
+      ex.run(['losetup', '--find', '--show', '--offset', String(offset), '--sizelimit', String(size), file], {
+        step: `attach ${file} at offset ${offset}`,
+      }),
+  ).done;
+  return r.stdout.trim();
 }
 
 /** The loop devices over `file` that start at `offset`. */

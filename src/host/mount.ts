@@ -27,9 +27,32 @@ export async function mountDevice(
   dir: string,
   fsType?: string,
 ): Promise<void> {
-  // registered first: a mount(8) stopped by Ctrl-C may still have mounted
-  cleanup.defer(() => unmount(new HostExecutor(), dir), `unmount ${dir}`);
-  await ex.run(['mount', ...(fsType ? ['-t', fsType] : []), dev, dir], { step: `mount ${dev} on ${dir}` });
+  await undoable(
+    cleanup,
+    `unmount ${dir}`,
+    () => unmount(new HostExecutor(), dir),
+    () => ex.run(['mount', ...(fsType ? ['-t', fsType] : []), dev, dir], { step: `mount ${dev} on ${dir}` }),
+  ).done;
+}
+
+/**
+ * Runs `act` with its teardown `undo` registered first: a tool stopped by Ctrl-C (mount, losetup)
+ * may still have done its work, and a teardown that ran while it was in flight would find nothing to
+ * undo. So `undo` waits for `act` to end, then undoes; it gets act's result, or undefined when act
+ * failed or was stopped. Returns the teardown, to run it early.
+ */
+export function undoable<T>(
+  cleanup: CleanupStack,
+  label: string,
+  undo: (result: T | undefined) => Promise<unknown>,
+  act: () => Promise<T>,
+): { done: Promise<T>; undo: () => Promise<void> } {
+  let acting: Promise<T> | undefined;
+  const early = cleanup.defer(async () => {
+    await undo(await acting?.catch(() => undefined));
+  }, label);
+  acting = act();
+  return { done: acting, undo: early };
 }
 
 /** Unmounts `dir`, retrying while a just-killed writer still holds files open; lazily as a last resort. */
@@ -73,8 +96,14 @@ export async function bindSystemDirs(
   for (const dir of ['dev', 'proc', 'sys', 'run']) points.push(await realDirUnder(root, dir));
   for (const [i, dir] of ['dev', 'proc', 'sys', 'run'].entries()) {
     const where = points[i];
-    undo.unshift(cleanup.defer(() => unmount(new HostExecutor(), where), `unmount ${where}`));
-    await ex.run(['mount', '--bind', `/${dir}`, where], { step: `bind /${dir} into ${root}` });
+    const bound = undoable(
+      cleanup,
+      `unmount ${where}`,
+      () => unmount(new HostExecutor(), where),
+      () => ex.run(['mount', '--bind', `/${dir}`, where], { step: `bind /${dir} into ${root}` }),
+    );
+    undo.unshift(bound.undo);
+    await bound.done;
   }
   return async () => {
     for (const u of undo) await u();

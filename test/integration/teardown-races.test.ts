@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,7 +39,12 @@ describe('a stop while attaching and mounting', () => {
       const cleanup = new CleanupStack();
       const stop = new AbortController();
       const ex = new HostExecutor(stop.signal);
-      const timer = setTimeout(() => stop.abort(new Error('stopped')), tenths / 10);
+      // as bareon's session does: at the stop, abort the run and start the teardowns at once
+      let drained: Promise<Error[]> | undefined;
+      const timer = setTimeout(() => {
+        stop.abort(new Error('stopped'));
+        drained = cleanup.run();
+      }, tenths / 10);
       let got = 'done';
       try {
         const dev = await attachLoop(ex, cleanup, image, MiB, 32 * MiB);
@@ -51,7 +56,7 @@ describe('a stop while attaching and mounting', () => {
       clearTimeout(timer);
       expect(got, `${tenths / 10} ms`).not.toMatch(/^failed/);
       outcomes.push(got);
-      const failures = await cleanup.run();
+      const failures = await (drained ?? cleanup.run());
       expect(
         failures.map((f) => f.message),
         `${tenths / 10} ms`,
@@ -61,6 +66,8 @@ describe('a stop while attaching and mounting', () => {
         await mountsUnder(tmpdir()).then((m) => m.filter((l) => l.includes('bareon-race-'))),
         `a mount left after a stop at ${tenths / 10} ms`,
       ).toEqual([]);
+      const dirs = (await readdir(tmpdir())).filter((n) => n.startsWith('bareon-race-'));
+      expect(dirs, `a mount point left after a stop at ${tenths / 10} ms`).toEqual([]);
     }
     // the sweep covered both sides: stops before the work ended, and runs that finished
     expect(outcomes).toContain('stopped');
