@@ -2,8 +2,9 @@
  * `bareon/plugin`: what a plugin needs to declare itself and run, and nothing that is costly to load:
  * the plugin contract, errors, the cleanup stack, the run's manager, sizes, digests, shell quoting,
  * `rootTree` and paths resolved in a root, the shared objects' types and constants, and locating a
- * value in the YAML it came from. The schemas (and so zod) and `z` are not here: `bareon` exports
- * everything this does, with them. A plugin that imports only this and the other subpaths loads
+ * value in the YAML it came from. What holds zod is not here (the schemas, `sizeField`, `loadLayout`
+ * and `loadProfile`, disk hint matching, `z`), nor the Docker adapter: `bareon` exports everything
+ * this does, and those. A plugin that imports only this and the other subpaths loads
  * quickly, which counts for bareon's own actions: a deploy loads them all to learn their pipelines.
  */
 export { definePlugin, API_VERSION, NAMESPACES } from '../plugins/types.js';
