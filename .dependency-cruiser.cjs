@@ -2,7 +2,7 @@
  * bareon's import rules, checked by `make lint` (test/unit/dependency-rules.test.ts shows they fire).
  *
  * 1. In-tree plugins (actions/, builders/) reach bareon only through its public API, the package
- *    name and its subpaths ("bareon", "bareon/disk", "bareon/stream", "bareon/containers"), as an
+ *    name and its subpaths ("bareon", "bareon/plugin", "bareon/disk", "bareon/stream", "bareon/containers"), as an
  *    out-of-tree plugin does.
  * 2. The folders of src/ are layers: each imports only from the layers below it, so no import
  *    cycle between folders can form. The order is documented in docs/architecture.md.
@@ -44,7 +44,7 @@ module.exports = {
       name: 'plugin-uses-internal-module',
       severity: 'error',
       comment:
-        "an in-tree plugin imports bareon's internals: import from 'bareon' or a public subpath (bareon/disk, bareon/stream, bareon/containers) instead, as out-of-tree plugins must",
+        "an in-tree plugin imports bareon's internals: import from 'bareon' or a public subpath (bareon/plugin, bareon/disk, bareon/stream, bareon/containers) instead, as out-of-tree plugins must",
       from: { path: '^(actions|builders)/' },
       to: { path: '^(src|dist)/', pathNot: '^(src|dist/src)/(index|api/[a-z]+)\\.(ts|js|d\\.ts)$' },
     },

@@ -37,7 +37,7 @@ export default defineConfig({
     alias: [
       { find: /^bareon$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
       {
-        find: /^bareon\/(disk|stream|containers)$/,
+        find: /^bareon\/(plugin|disk|stream|containers)$/,
         replacement: fileURLToPath(new URL('./src/api/$1.ts', import.meta.url)),
       },
     ],

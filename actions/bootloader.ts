@@ -10,7 +10,7 @@ import {
   volumeDisks,
   volumeStack,
   type Volume,
-} from 'bareon';
+} from 'bareon/plugin';
 import {
   SECTOR,
   embedGrubBios,

@@ -6,12 +6,11 @@ import {
   definePlugin,
   CONFIG_DRIVE_BYTES,
   CONFIG_DRIVE_LABEL,
-  PartitionSchema,
   type ConfigDriveRequest,
   type DiskTarget,
   type Objects,
   formatBytes,
-} from 'bareon';
+} from 'bareon/plugin';
 import {
   configDriveFiles,
   writeDriveFilesystem,
@@ -82,10 +81,12 @@ export default definePlugin({
   writes: ['reservations'],
   // asks partitioning (through objects.reservations) for its partition at the end of the disk; after
   // a whole-disk image, --grow leaves that room
-  plan(objects) {
+  async plan(objects) {
     const req = request(objects);
     if (!req) return;
     if (objects.layout?.disks[0].partitions.some((p) => p.type === 'configdrive')) return;
+    // the schemas (zod) load when a config drive is asked for, not with every deploy that reads this action's place
+    const { PartitionSchema } = await import('bareon');
     objects.reservations ??= [];
     objects.reservations.push({
       by: 'configdrive',

@@ -1,4 +1,4 @@
-import { pluginSubtask, definePlugin, ValidationError, type Objects } from 'bareon';
+import { pluginSubtask, definePlugin, ValidationError, type Objects } from 'bareon/plugin';
 
 /** The deployer plugin for what the source holds. */
 const DEPLOYERS = { disk: 'disk-image', rootfs: 'rootfs-tar', fs: 'fs-image' } as const;

@@ -10,7 +10,7 @@ import {
   MiB,
   layoutVolumes,
   volumeDevicePath,
-} from 'bareon';
+} from 'bareon/plugin';
 import {
   disksWithTargets,
   requireLayout,

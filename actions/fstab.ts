@@ -1,5 +1,5 @@
 import { onLayout } from './placement.js';
-import { definePlugin, rootTree, layoutVolumes, type Layout } from 'bareon';
+import { definePlugin, rootTree, layoutVolumes, type Layout } from 'bareon/plugin';
 import { rootVolume, requireLayout, rootTarget } from 'bareon/disk';
 
 /** The fstab for a layout: every mounted filesystem and every swap, by UUID; ESPs with nofail. */

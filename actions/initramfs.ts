@@ -10,7 +10,7 @@ import {
   readFileInRoot,
   resolveInRoot,
   writeFileInRoot,
-} from 'bareon';
+} from 'bareon/plugin';
 import { newestWithPrefix, rootVolume, requireLayout, rootTarget, HostExecutor, bindSystemDirs } from 'bareon/disk';
 import { alignmentPadding, newcArchive } from 'bareon/stream';
 

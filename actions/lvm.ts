@@ -1,5 +1,5 @@
 import { onLayout } from './placement.js';
-import { ValidationError, definePlugin, type Objects, locateIn, formatBytes, layoutVolumes } from 'bareon';
+import { ValidationError, definePlugin, type Objects, locateIn, formatBytes, layoutVolumes } from 'bareon/plugin';
 import {
   creationOrder,
   lvcreateArgs,

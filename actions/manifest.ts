@@ -1,7 +1,6 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { canonicalJson, sha256, ValidationError, definePlugin, ManifestSchema, type Manifest } from 'bareon';
-import { recordDate } from 'bareon/containers';
+import { canonicalJson, sha256, ValidationError, definePlugin, type Manifest } from 'bareon/plugin';
 
 /** Writes `<outDir>/<name>.manifest.json`: artifacts with sha256, the profile digest, base image and packages. */
 export default definePlugin({
@@ -15,6 +14,8 @@ export default definePlugin({
   },
   async run(ctx) {
     const { profile, outDir, rootfs, artifacts, build } = ctx.objects;
+    // the schemas and the container API load when a build writes its manifest, not with every run that reads this action's place
+    const [{ ManifestSchema }, { recordDate }] = await Promise.all([import('bareon'), import('bareon/containers')]);
     const manifest: Manifest = ManifestSchema.parse({
       manifest_version: 1,
       name: profile!.name,

@@ -1,5 +1,13 @@
 import { onLayout } from './placement.js';
-import { ValidationError, definePlugin, shq, type Partition, fixedBytes, formatBytes, formatSizeSpec } from 'bareon';
+import {
+  ValidationError,
+  definePlugin,
+  shq,
+  type Partition,
+  fixedBytes,
+  formatBytes,
+  formatSizeSpec,
+} from 'bareon/plugin';
 import {
   GPT_ROOT_X86_64,
   GPT_TYPE,

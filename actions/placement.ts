@@ -1,4 +1,4 @@
-import type { Objects } from 'bareon';
+import type { Objects } from 'bareon/plugin';
 
 /**
  * Whether the layout chain has work: a layout to lay out and a source that is not a whole disk

@@ -1,5 +1,5 @@
 import { onLayout } from './placement.js';
-import { ValidationError, definePlugin } from 'bareon';
+import { ValidationError, definePlugin } from 'bareon/plugin';
 import {
   mdadmCreateArgs,
   requireLayout,

@@ -11,7 +11,7 @@ import {
   type DiskTarget,
   formatBytes,
   MiB,
-} from 'bareon';
+} from 'bareon/plugin';
 import {
   checkSourceDigest,
   growLastPartition,

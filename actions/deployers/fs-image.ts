@@ -1,5 +1,5 @@
 import { pipeline } from 'node:stream/promises';
-import { BareonError, ValidationError, definePlugin, formatBytes } from 'bareon';
+import { BareonError, ValidationError, definePlugin, formatBytes } from 'bareon/plugin';
 import {
   checkSourceDigest,
   deployTarget,

@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { pipeline } from 'node:stream/promises';
-import { BareonError, ValidationError, definePlugin, shq, layoutVolumes, formatBytes, rootTree } from 'bareon';
+import { BareonError, ValidationError, definePlugin, shq, layoutVolumes, formatBytes, rootTree } from 'bareon/plugin';
 import {
   checkSourceDigest,
   deployTarget,

@@ -1,8 +1,11 @@
 import { readFile, stat } from 'node:fs/promises';
-import { parse } from 'yaml';
 import { ValidationError } from '../core/errors.js';
 import { CONFIG_DRIVE_BYTES, type ConfigDriveRequest } from '../objects/configdrive.js';
 import { formatBytes } from '../core/size.js';
+import { lazyPackage } from '../core/lazy-package.js';
+
+/** The YAML parser, for meta-data: loaded when a config drive is written. */
+const yaml = lazyPackage<typeof import('yaml')>('yaml');
 
 /** A file of the config drive: its path inside the filesystem and its bytes. */
 export interface DriveFile {
@@ -27,7 +30,7 @@ function where(req: ConfigDriveRequest, key: keyof ConfigDriveRequest['files']):
 function parseMetaData(req: ConfigDriveRequest, text: string): Record<string, unknown> {
   let meta: unknown;
   try {
-    meta = parse(text);
+    meta = yaml().parse(text);
   } catch (err) {
     throw new ValidationError(`${where(req, 'meta_data')}: not YAML: ${(err as Error).message.split('\n')[0]}`);
   }

@@ -1,5 +1,3 @@
-import { z } from 'zod';
-
 const UNITS: Record<string, number> = {
   b: 1,
   kib: 2 ** 10,
@@ -49,22 +47,6 @@ export function parseSize(input: string | number): SizeSpec | string {
   const bytes = Math.round(Number(m[1]) * factor);
   if (bytes > MAX_BYTES) return `"${input}" is larger than bareon handles (${MAX_BYTES} bytes, 8 PiB)`;
   return { kind: 'bytes', bytes };
-}
-
-/** zod type for a size field; `remaining` and `%` only where `allowRelative` is set. */
-export function sizeField(opts: { allowRelative: boolean }) {
-  return z.union([z.string(), z.number()]).transform((value, ctx): SizeSpec => {
-    const parsed = parseSize(value);
-    if (typeof parsed === 'string') {
-      ctx.addIssue({ code: 'custom', message: parsed });
-      return z.NEVER;
-    }
-    if (!opts.allowRelative && parsed.kind !== 'bytes') {
-      ctx.addIssue({ code: 'custom', message: `"${value}" must be an absolute size such as 4GiB` });
-      return z.NEVER;
-    }
-    return parsed;
-  });
 }
 
 /** The byte count of an absolute size; undefined for `auto`, percentages and `remaining`. */

@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import type { InstalledPackage } from '../objects/artifact.js';
 import { parsePackageDatabase } from '../rootfs/packages.js';
+import { lazyPackage } from '../core/lazy-package.js';
+
+/** tar-stream loads with the first archive read or written. */
+const tar = lazyPackage<typeof import('tar-stream')>('tar-stream');
 
 /** One entry of a root filesystem tarball, as `bareon diff` compares it. */
 export interface TreeEntry {
@@ -32,7 +35,7 @@ const PACKAGE_DATABASES = new Set(['var/lib/dpkg/status', 'lib/apk/db/installed'
 export async function indexTree(stream: Readable): Promise<TreeIndex> {
   const entries = new Map<string, TreeEntry>();
   let packages: InstalledPackage[] | undefined;
-  const extract = tar.extract();
+  const extract = tar().extract();
   extract.on('entry', (header, body, next) => {
     const name = `/${header.name.replace(/^(\.\/|\/)+/, '').replace(/\/$/, '')}`;
     const hash = createHash('sha256');

@@ -1,10 +1,9 @@
 import { BareonError } from '../core/errors.js';
 import type { PluginContext, Subtask } from '../plugins/types.js';
-import { bootstrapBase } from '../docker/base-image.js';
-import { DockerEngine } from '../docker/engine.js';
+import type { DockerEngine } from '../docker/engine.js';
 import type { Objects } from '../objects/index.js';
 import { progressMeter } from '../stream/artifact-writer.js';
-import { ensureToolbox, ToolboxExecutor } from './toolbox.js';
+import type { ToolboxExecutor } from './toolbox.js';
 
 /** The toolbox container an image build works in, with the root filesystem copied to `rootDir`. */
 export interface ImageWorkspace {
@@ -20,6 +19,7 @@ export const WORK_DIR = '/work';
 /** The base the toolbox is made from: the build's own base image, or a Debian bootstrap. */
 async function toolboxBase(engine: DockerEngine, objects: Objects, signal: AbortSignal): Promise<string> {
   if (objects.build?.packageManager === 'apt') return objects.build.baseImage;
+  const { bootstrapBase } = await import('../docker/base-image.js');
   return (
     await bootstrapBase(engine, { distro: 'debian', suite: 'bookworm', variant: 'minbase', arch: 'amd64' }, { signal })
   ).id;
@@ -37,6 +37,11 @@ export function workspaceSubtasks(ctx: PluginContext, ready: (ws: ImageWorkspace
     {
       title: 'toolbox',
       async run(io) {
+        // Docker, the toolbox and the build steps load when an image is made, not with bareon/disk
+        const [{ DockerEngine }, { ensureToolbox }] = await Promise.all([
+          import('../docker/engine.js'),
+          import('./toolbox.js'),
+        ]);
         engine = await DockerEngine.forRun(ctx.runId, ctx.cleanup);
         const base = await toolboxBase(engine, ctx.objects, ctx.signal);
         const toolbox = await ensureToolbox(engine, base, { cleanup: ctx.cleanup, signal: ctx.signal, onLine: io.log });
@@ -49,6 +54,7 @@ export function workspaceSubtasks(ctx: PluginContext, ready: (ws: ImageWorkspace
       async run(io) {
         const rootfs = ctx.objects.rootfs;
         if (!rootfs) throw new BareonError('image exporters need a root filesystem: a builder must run first');
+        const { ToolboxExecutor } = await import('./toolbox.js');
         executor = await ToolboxExecutor.start(engine, image, ctx.cleanup);
         const rootDir = `${WORK_DIR}/rootfs`;
         await executor.run(['mkdir', '-p', rootDir]);

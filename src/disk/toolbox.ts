@@ -1,7 +1,6 @@
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import tar from 'tar-stream';
 import { runStep } from '../build/step-runner.js';
 import { baseKey, findCachedStep, stepKey } from '../build/step-cache.js';
 import { PACKAGE_MANAGERS } from '../build/package-manager.js';
@@ -10,6 +9,10 @@ import type { CleanupStack } from '../core/cleanup.js';
 import { ToolError } from '../core/tool-error.js';
 import { explainStartFailure, type DockerEngine } from '../docker/engine.js';
 import type { DiskExecutor } from '../core/disk-executor.js';
+import { lazyPackage } from '../core/lazy-package.js';
+
+/** tar-stream loads with the first archive read or written. */
+const tar = lazyPackage<typeof import('tar-stream')>('tar-stream');
 
 /** The disk tools an image build needs, installed in the toolbox image. */
 export const TOOLBOX_PACKAGES = [
@@ -92,7 +95,7 @@ export class ToolboxExecutor implements DiskExecutor {
   }
 
   async writeFile(path: string, data: Buffer, mode = 0o644): Promise<void> {
-    const pack = tar.pack();
+    const pack = tar().pack();
     pack.entry({ name: posix.basename(path), mode, uid: 0, gid: 0, size: data.length }, data);
     pack.finalize();
     await this.run(['mkdir', '-p', posix.dirname(path)]);
@@ -106,7 +109,7 @@ export class ToolboxExecutor implements DiskExecutor {
   /** Streams one file out of the container: the Docker API answers with a tar of one entry. */
   async openFile(path: string): Promise<Readable> {
     const archive = await this.engine.getArchive(this.containerId, path);
-    const extract = tar.extract();
+    const extract = tar().extract();
     return new Promise<Readable>((resolve, reject) => {
       extract.once('entry', (header, stream, next) => {
         if (header.name !== posix.basename(path)) reject(new Error(`unexpected ${header.name} while reading ${path}`));

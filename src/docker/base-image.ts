@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import { BareonError } from '../core/errors.js';
 import { canonicalJson, sha256 } from '../core/digest.js';
 import type { BootstrapBase, ImageBase } from '../objects/profile.js';
@@ -73,6 +72,7 @@ export async function bootstrapBase(
   ];
   const tail = new LineTail(30);
   const env = opts.epoch === undefined ? undefined : { SOURCE_DATE_EPOCH: String(opts.epoch) };
+  const { execa } = await import('execa');
   const child = execa('mmdebstrap', args, {
     env,
     buffer: false,

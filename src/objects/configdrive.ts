@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import type { z } from 'zod';
+import type { ConfigDriveSchema } from './configdrive-schema.js';
 
 /** A config drive partition is this big, and its content must fit in it. */
 export const CONFIG_DRIVE_BYTES = 64 * 1024 * 1024;
@@ -8,19 +9,6 @@ export const CONFIG_DRIVE_FS = ['vfat', 'iso9660'] as const;
 
 /** The filesystem label cloud-init looks for, per flavor. */
 export const CONFIG_DRIVE_LABEL: Record<ConfigDriveFlavor, string> = { nocloud: 'cidata', 'config-2': 'config-2' };
-
-/**
- * The `configdrive:` section of a profile or layout. File paths are relative to the file that holds
- * the section; the flags `--user-data`, `--meta-data`, `--network-config` and `--config-drive DIR`
- * give the same from the command line.
- */
-export const ConfigDriveSchema = z.strictObject({
-  flavor: z.enum(CONFIG_DRIVE_FLAVORS).default('nocloud'),
-  fs: z.enum(CONFIG_DRIVE_FS).default('vfat'),
-  user_data: z.string().min(1).optional(),
-  meta_data: z.string().min(1),
-  network_config: z.string().min(1).optional(),
-});
 
 export type ConfigDrive = z.infer<typeof ConfigDriveSchema>;
 export type ConfigDriveFlavor = (typeof CONFIG_DRIVE_FLAVORS)[number];

@@ -13,11 +13,13 @@ import type { DeployRequest, DeploySource } from './deploy.js';
 
 export * from './artifact.js';
 export * from './configdrive.js';
+export * from './configdrive-schema.js';
 export * from './disk-match.js';
 export * from './deploy.js';
 export * from './layout.js';
 export * from './profile.js';
 export * from '../core/size.js';
+export * from './size-field.js';
 export { formatPath, parseWith, YamlSource } from './yaml-source.js';
 
 /** One build step's outcome: a cache hit (reused image) or a run. */

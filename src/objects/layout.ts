@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DiskMatchSchema } from './disk-match.js';
-import { ConfigDriveSchema } from './configdrive.js';
-import { sizeField } from '../core/size.js';
+import { ConfigDriveSchema } from './configdrive-schema.js';
+import { sizeField } from './size-field.js';
 import { checkLayoutVolumes } from './volume-checks.js';
 
 export const FS_TYPES = ['ext4', 'ext3', 'ext2', 'xfs', 'btrfs', 'vfat', 'swap'] as const;

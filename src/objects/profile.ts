@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { HygieneSchema } from './hygiene.js';
-import { ConfigDriveSchema } from './configdrive.js';
+import { ConfigDriveSchema } from './configdrive-schema.js';
 import { LayoutSchema } from './layout.js';
 
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'use letters, digits, ".", "_" and "-"');

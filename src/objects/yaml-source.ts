@@ -1,9 +1,13 @@
 import { readFile } from 'node:fs/promises';
-import { isMap, isNode, LineCounter, parseDocument, type Document } from 'yaml';
+import type { Document, LineCounter } from 'yaml';
 import type { z } from 'zod';
+import { lazyPackage } from '../core/lazy-package.js';
 import { ValidationError } from '../core/errors.js';
 import { didYouMean } from '../core/suggest.js';
 import { knownKeysAt } from './schema-keys.js';
+
+/** The YAML parser loads with the first document read: a command that reads none (a whole-disk deploy) never loads it. */
+const yaml = lazyPackage<typeof import('yaml')>('yaml');
 
 /** A parsed YAML document that can point back at the line and column of any field. */
 export class YamlSource {
@@ -14,6 +18,7 @@ export class YamlSource {
   ) {}
 
   static parse(file: string, text: string): YamlSource {
+    const { LineCounter, parseDocument } = yaml();
     const lines = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
     const source = new YamlSource(file, doc, lines);
@@ -52,6 +57,7 @@ export class YamlSource {
 
   /** "file:line:col" of the deepest node that exists along `path`; with `key`, of that key inside it. */
   locate(path: PropertyKey[], key?: string): string {
+    const { isMap, isNode } = yaml();
     let node: unknown = this.doc.contents;
     let range = (node as { range?: [number, number, number] })?.range;
     for (const segment of path) {

@@ -1,5 +1,4 @@
-import { Listr, type ListrTaskWrapper } from 'listr2';
-import { z } from 'zod';
+import type { ListrTaskWrapper } from 'listr2';
 import type { Objects } from '../objects/index.js';
 import { issuesToError } from '../objects/yaml-source.js';
 import type { CleanupStack } from '../core/cleanup.js';
@@ -75,6 +74,8 @@ export async function prepareRun(req: Pick<RunRequest, 'registry' | 'queue' | 'o
       prepared.push({ entry, plugin, options, usedBy: usedBy.get(i), pipelines: pipelines.get(i) ?? {}, checked });
     } catch (err) {
       // Whatever a validate hook throws is its verdict on the objects (plain-JS plugins throw plain Errors).
+      // zod loads here, not with the manager (a hook that threw a ZodError has loaded it already)
+      const { z } = await import('zod');
       if (err instanceof z.ZodError)
         problems.push(`${label(entry)}: ${issuesToError(err.issues, z.any(), { label: label(entry) }).message}`);
       else problems.push(`${label(entry)}: ${(err as Error)?.message ?? String(err)}`);
@@ -189,6 +190,7 @@ function subtaskList(task: AnyTask, subtasks: Subtask[], reporter: Reporter) {
 /** Runs prepared plugins in queue order as a listr2 task tree. Cleanup is the caller's (see runPlugins). */
 export async function executeRun(prepared: PreparedEntry[], req: RunRequest): Promise<void> {
   const { reporter } = req;
+  const { Listr } = await import('listr2');
   const listr = new Listr(
     prepared
       .filter((p) => !p.usedBy)

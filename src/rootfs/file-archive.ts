@@ -4,8 +4,11 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import { ValidationError } from '../core/errors.js';
+import { lazyPackage } from '../core/lazy-package.js';
+
+/** tar-stream loads with the first archive read or written. */
+const tar = lazyPackage<typeof import('tar-stream')>('tar-stream');
 
 /** One entry to copy into a container, with a path relative to the container's root. */
 export interface ArchiveEntry {
@@ -53,7 +56,7 @@ export async function digestEntries(entries: ArchiveEntry[]): Promise<string> {
 
 /** A tar stream of the entries, owned by root; file contents are streamed from disk. */
 export function packEntries(entries: ArchiveEntry[]): Readable {
-  const pack = tar.pack();
+  const pack = tar().pack();
   (async () => {
     for (const e of entries) {
       const header = { name: e.path, mode: e.mode, uid: 0, gid: 0, mtime: new Date(0) };

@@ -1,7 +1,10 @@
 import { Readable } from 'node:stream';
-import tar from 'tar-stream';
 import { BareonError } from '../core/errors.js';
 import { NEWC_TRAILER, newcDataPadding, newcHeader } from './cpio.js';
+import { lazyPackage } from '../core/lazy-package.js';
+
+/** tar-stream loads with the first archive read or written. */
+const tar = lazyPackage<typeof import('tar-stream')>('tar-stream');
 
 const S_IFMT: Record<string, number> = {
   file: 0o100000,
@@ -46,7 +49,7 @@ const clean = (name: string) => name.replace(/^(\.\/|\/)+/, '').replace(/\/+$/, 
  * target. newc has no place for xattrs, so file capabilities do not survive.
  */
 export function tarToNewc(source: Readable, opts: TarToNewcOptions = {}): Readable {
-  const extract = tar.extract();
+  const extract = tar().extract();
   source.on('error', (err) => extract.destroy(err));
   const inodes = new Map<string, { ino: number; mode: number }>();
   const seen = new Set<string>();

@@ -1,6 +1,5 @@
 import { createReadStream } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import { Readable, Transform } from 'node:stream';
 import { BareonError, ValidationError } from '../core/errors.js';
 import { formatBytes } from '../core/size.js';
@@ -31,9 +30,11 @@ export function expectLength(expected: number, what: string): Transform {
 }
 
 /** GET `url`, following up to five redirects; resolves with the response of a 200. */
-function get(url: string, signal?: AbortSignal, redirects = 5): Promise<http.IncomingMessage> {
+async function get(url: string, signal?: AbortSignal, redirects = 5): Promise<IncomingMessage> {
+  // node:http and node:https (with TLS) load for a URL source only
+  const client = url.startsWith('https:') ? await import('node:https') : await import('node:http');
   return new Promise((resolve, reject) => {
-    const req = (url.startsWith('https:') ? https : http).get(url, { signal }, (res) => {
+    const req = client.get(url, { signal }, (res) => {
       const status = res.statusCode ?? 0;
       if (status >= 300 && status < 400 && res.headers.location && redirects > 0) {
         res.resume();

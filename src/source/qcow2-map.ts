@@ -321,6 +321,8 @@ export function l2Clusters(
   for (let j = 0; j < entries; j++) {
     const guest = (index * entries + j) * g.clusterSize;
     if (guest >= g.virtualSize) break;
+    // an all-zero entry is unallocated (no flags, no offset): most of a sparse image, skipped without BigInt
+    if (l2.readUInt32BE(j * 8) === 0 && l2.readUInt32BE(j * 8 + 4) === 0) continue;
     const e = l2Entry(l2, j, g, guest);
     if (e.kind === 'compressed') compressed = true;
     if (e.kind === 'data')

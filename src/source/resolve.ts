@@ -3,9 +3,8 @@ import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { ValidationError } from '../core/errors.js';
-import { ManifestSchema, type Artifact, type Manifest } from '../objects/artifact.js';
+import type { Artifact, Manifest } from '../objects/artifact.js';
 import type { DeploySource, SourceClaim, SourceContent, SourceProbe } from '../objects/deploy.js';
-import { parseWith } from '../objects/yaml-source.js';
 import { decompressHead } from './decompress.js';
 import { detectCompression, detectContent, ext4Size, parseQcow2Header } from './magic.js';
 import { HEAD_FRAME_MAX, zstdContentSize, zstdHeadFrame } from './zstd-frames.js';
@@ -189,6 +188,11 @@ export async function resolveSource(
       local ? createReadStream(uri) : (stdin ?? (await openStored(uri, req.signal)).stream),
       uri,
     );
+    // the manifest's schema (zod) loads for a manifest only
+    const [{ ManifestSchema }, { parseWith }] = await Promise.all([
+      import('../objects/artifact.js'),
+      import('../objects/yaml-source.js'),
+    ]);
     const manifest = parseWith(ManifestSchema, parseJson(text, uri), { label: uri });
     if (uri === '-')
       throw new ValidationError('a manifest read from stdin cannot name its artifacts', {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 
 // Runs in the worker: hashes each chunk in the order sent and answers once the chunk may be reused.
 const SCRIPT = `
@@ -39,7 +39,10 @@ export function sha256Hasher(bytes: number): ChunkHasher {
  * follow, also on failure.
  */
 export class Sha256Worker implements ChunkHasher {
-  private readonly worker = new Worker(SCRIPT, { eval: true });
+  // node:worker_threads loads with the first worker: a small file is hashed on the event loop
+  private readonly worker: Worker = new (process.getBuiltinModule('node:worker_threads').Worker)(SCRIPT, {
+    eval: true,
+  });
   private readonly pending = new Map<number, { resolve: (digest?: string) => void; reject: (err: Error) => void }>();
   private nextId = 0;
   private failure?: Error;

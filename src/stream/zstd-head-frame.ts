@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 import { once } from 'node:events';
 import { Duplex } from 'node:stream';
 import { BareonError } from '../core/errors.js';
@@ -32,6 +31,7 @@ export function zstdHeadFrameCompressor(opts: HeadFrameOptions): Duplex {
       have += take;
       if (take < next.value.length) rest = next.value.subarray(take);
     }
+    const { execa } = await import('execa');
     const headFrame = await execa('zstd', ['-q', '-c', '-19', `--stream-size=${have}`], {
       input: Buffer.concat(head),
       encoding: 'buffer',

@@ -13,14 +13,7 @@ import { HostExecutor } from '../../host/executor.js';
 import { confirmOverwrite, openHostTarget, sizeOption } from './host-target.js';
 import { resolveTarget } from './target-hints.js';
 import { keepLabels } from '../../disk/kept-partitions.js';
-import {
-  loadLayout,
-  type DeployInput,
-  type Disk,
-  type DiskTarget,
-  type Layout,
-  type Objects,
-} from '../../objects/index.js';
+import type { DeployInput, Disk, DiskTarget, Layout, Objects } from '../../objects/index.js';
 import { mountLayoutTree } from '../../host/layout-tree.js';
 import { locateIn } from '../../objects/yaml-source.js';
 import { claimSource } from '../../plugins/claims.js';
@@ -229,8 +222,13 @@ export async function prepareDeploy(
       ? input.layout.file
       : (input.layout ??
         (source.content !== 'disk' ? path.join(bareonPackageDir(), DEFAULT_DEPLOY_LAYOUT) : undefined));
+  // the layout's schemas (zod) and the YAML parser load only when there is a layout file: a whole-disk image has none
   const layout =
-    typeof input.layout === 'object' ? input.layout.layout : layoutFile ? await loadLayout(layoutFile) : undefined;
+    typeof input.layout === 'object'
+      ? input.layout.layout
+      : layoutFile
+        ? await (await import('../../objects/index.js')).loadLayout(layoutFile)
+        : undefined;
   const section =
     input.configDriveSection ??
     (layout?.configdrive && layoutFile ? { drive: layout.configdrive, file: layoutFile } : undefined);

@@ -1,7 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { ValidationError } from '../../core/errors.js';
-import { listDisks } from '../../host/disk-inventory.js';
-import { matchesHints, parseHintFlags, selectDisk, type DiskMatch } from '../../objects/disk-match.js';
+import type { DiskMatch } from '../../objects/disk-match.js';
 
 /**
  * The deploy target: TARGET as given, or the one disk that `--target-hint`s (or the layout's
@@ -16,6 +15,12 @@ export async function resolveTarget(
   diskIndex = 0,
 ): Promise<{ path: string; how?: string }> {
   if (target && hintFlags.length) throw new ValidationError('give TARGET or --target-hint, not both');
+  // a TARGET with no hints to check it against needs neither the hints' schema (zod) nor the disk inventory
+  if (target && !layoutMatch) return { path: target };
+  const [{ matchesHints, parseHintFlags, selectDisk }, { listDisks }] = await Promise.all([
+    import('../../objects/disk-match.js'),
+    import('../../host/disk-inventory.js'),
+  ]);
   const hints = hintFlags.length ? parseHintFlags(hintFlags) : layoutMatch;
   if (typeof hints === 'string') throw new ValidationError(hints);
   if (!target) {
