@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bareon, REPO } from '../helpers/cli.js';
@@ -24,7 +25,7 @@ async function vfatFiles(file: string, offset: number): Promise<string> {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join('/var/tmp', 'bareon-configdrive-test-'));
+  dir = await mkdtemp(path.join(tmpdir(), 'bareon-configdrive-test-'));
   meta = path.join(dir, 'meta-data');
   user = path.join(dir, 'user-data');
   await writeFile(meta, 'instance-id: node-7\nlocal-hostname: node-seven\n');

@@ -38,7 +38,7 @@ function serve(): Promise<void> {
 const hasTable = async (file: string) => (await execa('sfdisk', ['--json', file], { reject: false })).exitCode === 0;
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join('/var/tmp', 'bareon-deploy-test-'));
+  dir = await mkdtemp(path.join(tmpdir(), 'bareon-deploy-test-'));
   // a small partitioned disk with an ext4 filesystem, raw and zstd-compressed
   const small = path.join(dir, 'small.raw');
   await execa('truncate', ['-s', '64M', small]);

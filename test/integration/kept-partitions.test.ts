@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO } from '../helpers/cli.js';
@@ -18,7 +19,7 @@ const fsUuid = async (offset: number) =>
 const table = async () => (await execa('sfdisk', ['-d', target])).stdout;
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join('/var/tmp', 'bareon-keep-test-'));
+  dir = await mkdtemp(path.join(tmpdir(), 'bareon-keep-test-'));
   target = path.join(dir, 'disk.img');
   await tarZst(path.join(dir, 'one.tar.zst'), [
     ['etc/hostname', 'one\n'],

@@ -1,5 +1,6 @@
 import { execa } from 'execa';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { BIN, REPO } from '../helpers/cli.js';
@@ -23,7 +24,7 @@ it("the README's out-of-tree action walk-through works exactly as written", asyn
   ]);
   expect(run).toBeDefined();
 
-  dir = await mkdtemp(path.join('/var/tmp', 'bareon-walkthrough-'));
+  dir = await mkdtemp(path.join(tmpdir(), 'bareon-walkthrough-'));
   for (const [, , file, text] of files) {
     await mkdir(path.dirname(path.join(dir, file!)), { recursive: true });
     await writeFile(path.join(dir, file!), text);
