@@ -10,6 +10,7 @@ import type { Objects } from './index.js';
 export interface Slot<T> {
   readonly name: string;
   readonly schema: z.ZodType<T>;
+  /** The value, parsed by the schema again (for an object schema, a copy: set it again to change it). */
   get(objects: Objects): T | undefined;
   /** Checks `value` with the schema and stores what it parses to; a mismatch is a ValidationError. */
   set(objects: Objects, value: T): T;
