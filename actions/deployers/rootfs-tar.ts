@@ -10,6 +10,7 @@ import {
   decompressor,
   HashMeter,
   progressMeter,
+  TAR_EXTRACT_ARGS,
 } from 'bareon/stream';
 import { artifactPartitions, rootVolume, disksWithTargets, requireLayout } from 'bareon/disk';
 
@@ -46,27 +47,12 @@ export default definePlugin({
     const tree = await rootTree(target);
     const root = tree.dir;
     const meter = new HashMeter();
-    const tar = execa(
-      'tar',
-      [
-        '--extract',
-        '--numeric-owner',
-        '--same-owner',
-        '--same-permissions',
-        '--xattrs',
-        '--xattrs-include=*',
-        '--acls',
-        '--file=-',
-        '--directory',
-        root,
-      ],
-      {
-        stdin: 'pipe',
-        cancelSignal: ctx.signal,
-        reject: false,
-        all: true,
-      },
-    );
+    const tar = execa('tar', [...TAR_EXTRACT_ARGS, root], {
+      stdin: 'pipe',
+      cancelSignal: ctx.signal,
+      reject: false,
+      all: true,
+    });
     tar.stdin!.on('error', () => {});
     ctx.progress.start(source.compression ? undefined : source.size);
     const feed = pipeline(

@@ -26,6 +26,15 @@ export async function blockDeviceSize(ex: HostExecutor, dev: string): Promise<nu
   return Number((await ex.run(['blockdev', '--getsize64', dev], { step: `size of ${dev}` })).stdout.trim());
 }
 
+/** The layout's root tree, mounted on the first call and shared by every later one (all disks of a run). */
+export function layoutTreeOnce(objects: Objects, cleanup: CleanupStack, signal?: AbortSignal): () => Promise<string> {
+  let tree: Promise<string> | undefined;
+  return () => {
+    tree ??= mountLayoutTree(objects, cleanup, signal);
+    return tree;
+  };
+}
+
 /**
  * Mounts the root tree of a deploy: every mountable filesystem of the layout (partitions of all its
  * disks, md arrays, logical volumes), shallowest first under one temp dir. Kept partitions stay

@@ -1,4 +1,5 @@
 import type { Objects } from './index.js';
+import { SLOT_NAME } from './slots.js';
 
 /**
  * Every field of the shared objects, with what it holds: the names a plugin's `reads` and `writes`
@@ -25,5 +26,5 @@ export const OBJECT_FIELDS = {
 
 /** Whether `name` is a field of the objects or a slot name ("package/name"). */
 export function isObjectName(name: string): boolean {
-  return Object.hasOwn(OBJECT_FIELDS, name) || /^(@[^/]+\/)?[^/@]+\/[^/]+$/.test(name);
+  return Object.hasOwn(OBJECT_FIELDS, name) || SLOT_NAME.test(name);
 }

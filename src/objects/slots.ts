@@ -16,7 +16,8 @@ export interface Slot<T> {
   set(objects: Objects, value: T): T;
 }
 
-const SLOT_NAME = /^(@[a-z0-9][a-z0-9._-]*\/)?[a-z0-9][a-z0-9._-]*\/[a-z0-9][a-z0-9._-]*$/;
+/** `<package>/<name>`, the package name possibly scoped. */
+export const SLOT_NAME = /^(@[a-z0-9][a-z0-9._-]*\/)?[a-z0-9][a-z0-9._-]*\/[a-z0-9][a-z0-9._-]*$/;
 
 /** Declares a slot named `<package>/<name>`, its values described by `schema`. */
 export function defineSlot<T>(name: string, schema: z.ZodType<T>): Slot<T> {

@@ -4,6 +4,22 @@ import type { TarEntryInfo } from './tar-filter.js';
 /** A tar entry would land outside the target root. */
 export class UnsafeTarEntryError extends BareonError {}
 
+/**
+ * GNU tar's arguments for extracting a root filesystem as the deployer does (owners, modes, xattrs
+ * and ACLs kept), reading the archive from stdin; the target directory comes last.
+ */
+export const TAR_EXTRACT_ARGS = [
+  '--extract',
+  '--numeric-owner',
+  '--same-owner',
+  '--same-permissions',
+  '--xattrs',
+  '--xattrs-include=*',
+  '--acls',
+  '--file=-',
+  '--directory',
+] as const;
+
 /** Path components as the kernel walks them: "/", "." and empty parts say nothing. */
 const components = (path: string) => path.split('/').filter((p) => p !== '' && p !== '.');
 

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TAR_EXTRACT_ARGS } from '../../src/rootfs/extract-guard.js';
 import { BareonError } from '../../src/core/errors.js';
 import { REPO } from '../helpers/cli.js';
 import { deploy, leftovers } from '../helpers/deploy.js';
@@ -25,17 +26,8 @@ import { END, file, header, mutate, pad, randomArchive, seeded, type Rng } from 
 const CASES = Number(process.env.BAREON_FUZZ_CASES ?? 1800);
 /** BAREON_FUZZ_DUMP=DIR writes each case's archive there, as SEED.tar. */
 const SEED = Number(process.env.BAREON_FUZZ_SEED ?? Date.now() % 1_000_000_007);
-const TAR_ARGS = [
-  '--extract',
-  '--numeric-owner',
-  '--same-owner',
-  '--same-permissions',
-  '--xattrs',
-  '--xattrs-include=*',
-  '--acls',
-  '--file=-',
-  '--directory',
-];
+/** The deployer's own tar command line, so that the fuzzer checks what a deploy runs. */
+const TAR_ARGS = TAR_EXTRACT_ARGS;
 
 interface Seed {
   /** the PRNG seed of the case (a case is random archive, then mutations, from this seed) */

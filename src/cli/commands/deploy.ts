@@ -14,7 +14,7 @@ import { confirmOverwrite, openHostTarget, sizeOption } from './host-target.js';
 import { resolveTarget } from './target-hints.js';
 import { keepLabels } from '../../disk/kept-partitions.js';
 import type { DeployInput, Disk, DiskTarget, Layout, Objects } from '../../objects/index.js';
-import { mountLayoutTree } from '../../host/layout-tree.js';
+import { layoutTreeOnce } from '../../host/layout-tree.js';
 import { locateIn } from '../../objects/yaml-source.js';
 import { claimSource } from '../../plugins/claims.js';
 import { refuseUnknownActions, requestedFrom, resolvePipeline } from '../../plugins/pipeline.js';
@@ -258,11 +258,7 @@ export async function prepareDeploy(
   }
   const size = sizeOption(input.size) ?? (source.content === 'disk' ? source.virtualSize : undefined);
   // one root tree for all disks of the layout, mounted when an action first asks for it
-  let tree: Promise<string> | undefined;
-  const mountedTree = () => {
-    tree ??= mountLayoutTree(objects, session.cleanup, session.signal);
-    return tree;
-  };
+  const mountedTree = layoutTreeOnce(objects, session.cleanup, session.signal);
   const opened: Awaited<ReturnType<typeof openHostTarget>>[] = [];
   for (const [d, targetPath] of targetPaths.entries()) {
     const sizeFrom = input.size ? '--size' : `the image's virtual size`;

@@ -3,7 +3,7 @@ import { runPlugins } from '../../plugins/manager.js';
 import { loadLayout, type Objects } from '../../objects/index.js';
 import { configDriveRequest, type ConfigDriveFlags } from '../../configdrive/request.js';
 import type { TargetInfo } from '../../host/disk-target.js';
-import { mountLayoutTree } from '../../host/layout-tree.js';
+import { layoutTreeOnce } from '../../host/layout-tree.js';
 import type { Session } from '../session.js';
 import { confirmOverwrite, openHostTarget } from './host-target.js';
 
@@ -29,16 +29,12 @@ export async function runActions(actions: string[], opts: RunCommandOptions, ses
   let info: TargetInfo | undefined;
   if (opts.target) {
     // actions run on disks that may already hold an OS: a failure keeps their tables
-    let tree: Promise<string> | undefined;
     const opened = await openHostTarget(
       opts.target,
       {
         id: objects.layout?.disks[0].id ?? 'target',
         preserveOnError: true,
-        tree: () => {
-          tree ??= mountLayoutTree(objects, session.cleanup, session.signal);
-          return tree;
-        },
+        tree: layoutTreeOnce(objects, session.cleanup, session.signal),
       },
       session,
     );
