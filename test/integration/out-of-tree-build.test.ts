@@ -61,6 +61,6 @@ it("an out-of-tree action joins bareon-build --target through the profile's with
   expect(await cat('/etc/motd')).toBe('deployed by bareon-plugin-fixture from build:oot');
   expect(await cat('/built')).toBe('built');
   const manifest = JSON.parse(await readFile(path.join(dir, 'out/oot.manifest.json'), 'utf8'));
-  expect(manifest.artifacts.map((a: { format: string }) => a.format)).toEqual(['deployed']);
+  expect(manifest.artifacts.map((a: { format: string }) => a.format)).toEqual(['deployed', 'cdx.json']);
   expect(await leftovers(target)).toEqual([]);
 });

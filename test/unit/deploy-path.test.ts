@@ -55,7 +55,17 @@ describe("bareon-deploy's start", () => {
     // a whole-disk deploy loads the command, bareon/plugin, bareon/disk, bareon/stream and every
     // in-tree action (for its pipelines); zod, yaml, execa, tar-stream and listr2 load on first use
     const dist = path.join(REPO, 'dist');
-    const actions = ['bootloader', 'configdrive', 'deploy', 'filesystems', 'fstab', 'initramfs', 'lvm', 'manifest'];
+    const actions = [
+      'bootloader',
+      'configdrive',
+      'deploy',
+      'filesystems',
+      'fstab',
+      'initramfs',
+      'lvm',
+      'manifest',
+      'sbom',
+    ];
     const entries = [
       'src/cli/bareon-deploy.js',
       'src/cli/commands/deploy.js',

@@ -81,7 +81,7 @@ describe('pipelines declared by the actions', () => {
         await resolvePipeline(registry, 'image', { ...plain, layout: { ...plain.layout!, bootloader: undefined } }),
       ),
     ).toEqual(['partitioning', 'fstab', 'filesystems']);
-    expect(names(await resolvePipeline(registry, 'build', plain))).toEqual(['manifest']);
+    expect(names(await resolvePipeline(registry, 'build', plain))).toEqual(['sbom', 'manifest']);
   });
 
   it('place an out-of-tree action by its after/before, only when a run names it, with where it came from', async () => {

@@ -13,13 +13,14 @@ import { indexTree } from '../../diff/tree-index.js';
 import { HostExecutor } from '../../host/executor.js';
 import { ManifestSchema, parseWith, type Manifest } from '../../objects/index.js';
 import { formatBytes } from '../../core/size.js';
+import { isCycloneDx, sbomComponents, type SbomFile } from '../../rootfs/sbom.js';
 import { decompressHead, decompressor } from '../../source/decompress.js';
 import { tableFromHead } from '../../source/head-table.js';
 import { detectCompression, detectContent } from '../../source/magic.js';
 import type { Compression } from '../../objects/deploy.js';
 import type { Session } from '../session.js';
 
-type Kind = 'tar' | 'disk' | 'qcow2' | 'ext4' | 'manifest';
+type Kind = 'tar' | 'disk' | 'qcow2' | 'ext4' | 'manifest' | 'sbom';
 
 interface Input {
   file: string;
@@ -38,13 +39,14 @@ async function classify(file: string): Promise<Input> {
   const fh = await open(file, 'r');
   const head = Buffer.alloc(64 * 1024);
   const { bytesRead } = await fh.read(head, 0, head.length, 0).finally(() => fh.close());
+  if (isCycloneDx(head.subarray(0, bytesRead).toString('utf8'))) return { file, kind: 'sbom', size: info.size };
   const compression = detectCompression(head.subarray(0, bytesRead));
   const content = detectContent(
     compression ? await decompressHead(compression, head.subarray(0, bytesRead)) : head.subarray(0, bytesRead),
   );
   if (content === 'unknown')
-    throw new ValidationError(`${file}: not a tarball, disk image, ext4 image or bareon manifest`, {
-      hint: 'give two artifacts of bareon-build, or two manifests',
+    throw new ValidationError(`${file}: not a tarball, disk image, ext4 image, bareon manifest or CycloneDX SBOM`, {
+      hint: 'give two artifacts of bareon-build, two manifests or two SBOMs',
     });
   if (compression && content !== 'tar')
     throw new ValidationError(`${file}: a compressed ${content} image; bareon diff reads disk images uncompressed`, {
@@ -111,6 +113,26 @@ function diffManifests(a: Manifest, b: Manifest): string[] {
     ...section('artifacts', artifacts),
     ...section('packages', formatPackageDiff(diffPackages(a.packages, b.packages))),
     ...section('hygiene', hygiene),
+  ];
+}
+
+/** Two SBOMs: their packages (by name and architecture) and the artifacts they list (by format). */
+function diffSboms(a: string, b: string, fileA: string, fileB: string): string[] {
+  const [x, y] = [sbomComponents(a, fileA), sbomComponents(b, fileB)];
+  const key = (f: SbomFile) => f.format || f.name;
+  const keys = [...new Set([...x.files, ...y.files].map(key))];
+  const files = keys.flatMap((k) => {
+    const fa = x.files.find((f) => key(f) === k);
+    const fb = y.files.find((f) => key(f) === k);
+    if (!fa) return [`+ ${k} ${fb!.name} sha256 ${fb!.sha256.slice(0, 12)}`];
+    if (!fb) return [`- ${k} ${fa.name} sha256 ${fa.sha256.slice(0, 12)}`];
+    return fa.sha256 === fb.sha256 ? [] : [`~ ${k} sha256 ${fa.sha256.slice(0, 12)} → ${fb.sha256.slice(0, 12)}`];
+  });
+  const packages = diffPackages(x.packages, y.packages);
+  return [
+    `packages: ${packages.added.length} added, ${packages.removed.length} removed, ${packages.changed.length} changed (of ${x.packages.length} and ${y.packages.length})`,
+    ...formatPackageDiff(packages).map((l) => `  ${l}`),
+    ...section('artifacts', files),
   ];
 }
 
@@ -196,7 +218,7 @@ export async function diffCommand(
   const family = (k: Kind) => (k === 'qcow2' ? 'disk' : k);
   if (family(a.kind) !== family(b.kind))
     throw new ValidationError(`${fileA} is a ${a.kind} and ${fileB} a ${b.kind}: bareon diff compares like with like`, {
-      hint: 'give two tarballs, two disk images (raw or qcow2), two ext4 images or two manifests',
+      hint: 'give two tarballs, two disk images (raw or qcow2), two ext4 images, two manifests or two SBOMs',
     });
   const out = (line: string) => session.reporter.print(line);
   if (a.kind === 'manifest') {
@@ -213,6 +235,14 @@ export async function diffCommand(
   if (sa === sb) {
     out(`identical: ${fileA} and ${fileB} (sha256 ${sa})`);
     return ExitCode.ok;
+  }
+  if (a.kind === 'sbom') {
+    const [ta, tb] = await Promise.all([readFile(a.file, 'utf8'), readFile(b.file, 'utf8')]);
+    const lines = diffSboms(ta, tb, fileA, fileB);
+    const same = lines.every((l) => !/^\s*[+~-] /.test(l));
+    for (const l of lines) out(l);
+    out(same ? 'SBOMs: same packages and artifacts (the documents differ in other fields)' : 'SBOMs differ');
+    return same ? ExitCode.ok : ExitCode.failure;
   }
   out(
     `differ: ${fileA} (sha256 ${sa.slice(0, 12)}, ${a.kind}${a.compression ? `.${a.compression}` : ''}) and ${fileB} (sha256 ${sb.slice(0, 12)}, ${b.kind}${b.compression ? `.${b.compression}` : ''})`,
