@@ -23,6 +23,7 @@ const LOCAL = [
   'sigint-sweep',
   'teardown-races',
   'out-of-tree',
+  'bmap',
 ].map((n) => `test/integration/${n}.test.ts`);
 
 // Tiers: unit (no privileges, parallel), integration (real Docker, disks; serial), integration-local

@@ -4,7 +4,8 @@
 //     bareon's own reader, and bareon-deploy through qemu-img (BAREON_QCOW2_READER=qemu-img) beside it;
 //     then the same pair on an 8 GiB image with 2 GiB of data (how the ratio goes as fixed costs weigh less)
 //     and bareon-deploy's fixed cost (the same table, no data) beside node -e 0: their ratio, target ≤ 2.0
-//  2. raw:      dd conv=sparse, bmaptool copy  (reference only)
+//  2. raw:      dd conv=sparse, bmaptool copy  (reference only), and bareon-deploy with bmaptool's
+//     bmap of the same image beside bmaptool copy (every range and the image's sha256 verified)
 //  3. raw.zst:  zstd -dc | dd conv=sparse      vs  bareon-deploy (sha256 verified)   target ratio ≤ 1.0
 //     twice: as one zstd frame (what `zstd FILE` writes) and with a head frame (what bareon-build's
 //     raw.zst exporter writes: bareon-deploy then lets zstd write straight onto the target)
@@ -151,6 +152,7 @@ const qcowHex = sha256('src.qcow2');
 const emptyHex = sha256('empty.qcow2');
 const zstHex = sha256('src.img.zst');
 const hfHex = sha256('src.hf.img.zst');
+const rawHex = sha256('src.img');
 
 // ---- 2. timed deploys ----------------------------------------------------------------------------
 const tgt = p('tgt.img');
@@ -228,6 +230,13 @@ const methods = [
     format: 'raw',
     label: 'bmaptool copy --bmap',
     cmd: ['bmaptool', 'copy', '--bmap', p('src.bmap'), p('src.img'), tgt],
+  },
+  {
+    key: 'bareon-bmap',
+    format: 'raw',
+    label: 'bareon-deploy --bmap (ranges and sha256 verified)',
+    cmd: [...bareon(p('src.img'), tgt, rawHex, 'raw'), '--bmap', p('src.bmap')],
+    check: true,
   },
   {
     key: 'zstd-dd',
@@ -393,6 +402,12 @@ console.log(
             '',
           ],
         ]),
+    [
+      'bareon raw + bmap / bmaptool copy, the same bmap',
+      fmt(by['bareon-bmap'].median / by.bmaptool.median, 2),
+      '(reference)',
+      '',
+    ],
     ['bareon raw.zst, head frame / zstd -dc | dd', fmt(hfRatio, 2), '≤ 1.0', met(hfRatio <= 1.0)],
     ['bareon-deploy, no data / node -e 0 (fixed start cost)', fmt(startRatio, 2), '≤ 2.0', met(startRatio <= 2.0)],
     ['bareon raw.zst, one frame / zstd -dc | dd', fmt(zstRatio, 2), '≤ 1.0', met(zstRatio <= 1.0)],

@@ -32,6 +32,9 @@ import {
   DiskWriter,
   writeSynced,
   writeDiskStream,
+  sourceBmap,
+  writeBmapImage,
+  type SourceBmap,
 } from 'bareon/stream';
 import { HostExecutor, reservedBytes } from 'bareon/disk';
 
@@ -82,6 +85,52 @@ async function writeRawStream(
     progress: ctx.progress,
     signal: ctx.signal,
   });
+}
+
+/**
+ * A raw image file with a block map: only the mapped ranges are read and written, each checked
+ * against the map's sha256 as it ends, the first MiB (with the zeros between its ranges) last. An
+ * image file target reads zeros between the ranges (its old blocks are punched out, or zeroed where
+ * its filesystem cannot punch); a block device keeps its old content there, as with bmaptool copy.
+ * The whole image's sha256 is checked too (hashing zeros between the ranges) unless the map's own
+ * sha256 comes from the manifest that gives the image's.
+ */
+async function writeRawBmap(
+  ctx: PluginContext,
+  source: DeploySource,
+  target: DiskTarget,
+  sb: SourceBmap,
+): Promise<{ length: number; head: Buffer }> {
+  const verify = ctx.objects.deploy!.verify;
+  const imageSize = sb.map.imageSize;
+  let zeroBelow = 0;
+  // the first MiB is written whole, zeros and all; past it, an image file's old blocks go
+  const end = Math.min(target.zeroFrom, imageSize);
+  if (target.kind === 'file' && end > MiB) {
+    const punched = await target.executor.run(
+      ['fallocate', '--punch-hole', '--keep-size', '--offset', String(MiB), '--length', String(end - MiB), target.path],
+      { allowFailure: true },
+    );
+    if (punched.exitCode === 0) ctx.log(`punched out the old blocks of ${target.path} up to ${formatBytes(end)}`);
+    else {
+      zeroBelow = end;
+      ctx.log(`${target.path}: its filesystem cannot punch holes; zeros are written between the mapped ranges`);
+    }
+  }
+  ctx.log(
+    `bmap ${sb.file} (${sb.from}): ${sb.map.ranges.length} ranges, ${formatBytes(sb.mapped)} of ${formatBytes(imageSize)} mapped${target.kind === 'block' ? '; the blocks it leaves out keep their old content' : ''}`,
+  );
+  const digest = verify && source.sha256 !== undefined && !sb.fromManifest;
+  const written = await writeBmapImage(source.file!, sb, target, source.uri, {
+    holdHead: MiB,
+    digest,
+    zeroBelow,
+    progress: ctx.progress,
+    signal: ctx.signal,
+  });
+  if (written.digest) checkSourceDigest(source, verify, written.digest);
+  await writeSynced(target.path, written.head);
+  return written;
 }
 
 /**
@@ -272,8 +321,8 @@ export default definePlugin({
   writes: ['disks'],
   summary:
     'writes a whole-disk image (raw, raw.gz, raw.xz, raw.zst, qcow2) onto a disk, sha256-verified in flight, first MiB last',
-  async validate(objects): Promise<{ map: Qcow2Map } | undefined> {
-    let checked: { map: Qcow2Map } | undefined;
+  async validate(objects): Promise<{ map?: Qcow2Map; bmap?: SourceBmap } | undefined> {
+    let checked: { map?: Qcow2Map; bmap?: SourceBmap } | undefined;
     const source = requireSource(objects, 'disk-image');
     if (source.content !== 'disk')
       throw new ValidationError(`disk-image deploys whole-disk images; ${source.uri} is ${source.format}`);
@@ -302,6 +351,9 @@ export default definePlugin({
         checked = { map };
       }
     }
+    // read and checked here, so that a bad or mismatched map stops the run before anything is written
+    const bmap = await sourceBmap(source);
+    if (bmap) checked = { bmap };
     if (source.virtualSize !== undefined && source.virtualSize > target.size) {
       throw new ValidationError(
         `source ${source.uri} is ${formatBytes(source.virtualSize)} but target ${target.path} has ${formatBytes(target.size)}`,
@@ -310,9 +362,19 @@ export default definePlugin({
     }
     return checked;
   },
-  describe(objects) {
+  async describe(objects) {
     const source = objects.source!;
     const target = objects.disks![0];
+    const bmap = await sourceBmap(source);
+    if (bmap)
+      return [
+        `write raw ${source.uri} (${formatBytes(bmap.map.imageSize)}) onto ${target.path} (${formatBytes(target.size)}): only the ${bmap.map.ranges.length} ranges (${formatBytes(bmap.mapped)}) that bmap ${bmap.file} maps`,
+        `verify each range's sha256 from the bmap${objects.deploy!.verify && source.sha256 && !bmap.fromManifest ? `, and sha256 ${source.sha256} of the whole image` : ''}; the first MiB is written last`,
+        target.kind === 'block'
+          ? 'the blocks the map leaves out keep their old content (as with bmaptool copy)'
+          : 'the blocks the map leaves out read as zeros',
+        ...(objects.deploy!.grow ? ['grow the last partition and its filesystem to the end of the disk'] : []),
+      ];
     return [
       `write ${source.format} ${source.uri}${source.virtualSize ? ` (${formatBytes(source.virtualSize)})` : ''} onto ${target.path} (${formatBytes(target.size)}) from offset 0`,
       `verify sha256 ${objects.deploy!.verify && source.sha256 ? source.sha256 : 'off (--no-verify)'}; the first MiB is written last`,
@@ -325,10 +387,13 @@ export default definePlugin({
     const target = deployTarget(ctx.objects, 'disk-image');
     await target.prepare();
     target.imageEnd = source.virtualSize;
+    const bmap = ctx.checked?.bmap;
     const { length: written, head } =
       source.format === 'qcow2'
         ? await writeQcow2(ctx, source, target, ctx.checked?.map)
-        : await writeRawStream(ctx, source, target);
+        : bmap
+          ? await writeRawBmap(ctx, source, target, bmap)
+          : await writeRawStream(ctx, source, target);
     target.imageEnd = written;
     const ex = new HostExecutor(ctx.signal);
     if (head.subarray(512, 520).toString('latin1') === 'EFI PART' && written < target.size) {
@@ -343,8 +408,9 @@ export default definePlugin({
       const g = await growLastPartition(ex, ctx.cleanup, target.path, ctx.log, reservedBytes(ctx.objects));
       grown = `, partition ${g.partition} grown ${formatBytes(g.from)} → ${formatBytes(g.to)}${g.fs ? ` (${g.fs})` : ''}`;
     }
+    const verified = ctx.objects.deploy!.verify && source.sha256 ? ', sha256 verified' : '';
     ctx.setTitle(
-      `wrote ${source.format} onto ${target.path}: ${formatBytes(written)}${ctx.objects.deploy!.verify && source.sha256 ? ', sha256 verified' : ''}${grown}`,
+      `wrote ${source.format} onto ${target.path}: ${formatBytes(written)}${bmap ? ` (${formatBytes(bmap.mapped)} mapped by its bmap, every range verified${bmap.fromManifest ? ' against the bmap the manifest pins' : verified})` : verified}${grown}`,
     );
   },
 });

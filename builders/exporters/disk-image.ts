@@ -1,4 +1,7 @@
+import { createReadStream } from 'node:fs';
 import path from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import {
   BareonError,
@@ -28,7 +31,7 @@ import {
   refuseStorageStack,
   rootPartition,
 } from 'bareon/disk';
-import { progressMeter, writeArtifactFile, zstdHeadFrameCompressor } from 'bareon/stream';
+import { BmapMapper, progressMeter, writeArtifactFile, zstdHeadFrameCompressor } from 'bareon/stream';
 import { requireBuildOutput } from './build-output.js';
 import { artifactInputs, reusableArtifact } from 'bareon/containers';
 
@@ -177,6 +180,33 @@ function diskArtifact(disk: BuiltDisk, file: string, format: string, sha256: str
   };
 }
 
+/**
+ * Writes `<name>.bmap` beside the raw image, bmaptool's block map of it (the ranges the raw file
+ * holds as data, between the holes its writer left), and lists it in the manifest as format "bmap".
+ */
+async function writeBmap(ctx: PluginContext, rawFile: string, mapper: BmapMapper, inputs: string): Promise<void> {
+  const file = path.join(path.dirname(rawFile), `${path.basename(rawFile, '.raw')}.bmap`);
+  const { sha256, size } = await writeArtifactFile(file, Readable.from([Buffer.from(mapper.bmap(), 'latin1')]), [], {
+    cleanup: ctx.cleanup,
+    signal: ctx.signal,
+  });
+  ctx.objects.artifacts.push({ uri: path.basename(file), format: 'bmap', sha256, size, inputs });
+}
+
+/** The bmap of a raw image reused from the previous build: reused too when intact, else made again from the file. */
+async function reuseBmap(ctx: PluginContext, raw: Artifact, inputs: string): Promise<void> {
+  const previous = await reusableArtifact(ctx.objects, 'bmap', inputs);
+  if (previous) {
+    ctx.objects.artifacts.push(previous);
+    return;
+  }
+  const rawFile = path.join(ctx.objects.outDir!, raw.uri);
+  const mapper = new BmapMapper();
+  const discard = new Writable({ write: (_chunk, _enc, done) => done() });
+  await pipeline(createReadStream(rawFile, { highWaterMark: 4 * MiB }), mapper, discard, { signal: ctx.signal });
+  await writeBmap(ctx, rawFile, mapper, inputs);
+}
+
 /** Converts (for qcow2), checks and streams the disk image out of the toolbox into the output directory. */
 function exportSubtask(
   ctx: PluginContext,
@@ -215,8 +245,10 @@ function exportSubtask(
       const sizeOut = await built.ws.executor.run(['stat', '-c', '%s', source]);
       io.progress.start(Number(sizeOut.stdout.trim()));
       const stream = await built.ws.executor.openFile(source);
+      const mapper = format === 'raw' ? new BmapMapper() : undefined;
       const stages = [
         progressMeter(io.progress),
+        ...(mapper ? [mapper] : []),
         ...(format === 'raw.zst'
           ? [zstdHeadFrameCompressor({ headBytes: MiB, totalBytes: built.target.geometry!.size, signal: ctx.signal })]
           : []),
@@ -227,6 +259,7 @@ function exportSubtask(
         sparse: format === 'raw',
       });
       ctx.objects.artifacts.push({ ...diskArtifact(built, file, format, sha256, size), inputs });
+      if (mapper) await writeBmap(ctx, file, mapper, inputs);
       io.setTitle(`${path.basename(file)}: ${(size / 2 ** 20).toFixed(0)} MiB, sha256 ${sha256.slice(0, 12)}`);
     },
   };
@@ -235,7 +268,7 @@ function exportSubtask(
 type DiskFormat = 'raw' | 'raw.zst' | 'qcow2';
 
 const SUMMARY: Record<DiskFormat, string> = {
-  raw: 'partitioned, bootable raw disk image, built in a toolbox container (no host privileges)',
+  raw: "partitioned, bootable raw disk image, built in a toolbox container (no host privileges), with bmaptool's block map <name>.bmap",
   'raw.zst':
     'the raw disk image zstd-compressed, its first MiB in a frame of its own (bareon-deploy streams the rest straight onto disk)',
   qcow2: 'partitioned, bootable qcow2 disk image (compat 1.1, optional compress), built in a toolbox container',
@@ -276,6 +309,7 @@ function diskImageExporter(format: DiskFormat): Plugin<{ compress: boolean }> {
       const previous = ctx.flags.noCache ? undefined : await reusableArtifact(ctx.objects, format, inputs);
       if (previous) {
         ctx.objects.artifacts.push(previous);
+        if (format === 'raw') await reuseBmap(ctx, previous, inputs);
         ctx.setTitle(`${previous.uri}: up to date (same root filesystem and seeded layout, sha256 verified)`);
         return;
       }

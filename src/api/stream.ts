@@ -22,3 +22,5 @@ export * from '../rootfs/extract-guard.js';
 export * from '../rootfs/tar-filter.js';
 export * from '../rootfs/tar-to-newc.js';
 export * from '../deploy/disk-stream.js';
+export * from '../stream/bmap.js';
+export * from '../deploy/bmap-write.js';

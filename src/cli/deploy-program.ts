@@ -42,6 +42,11 @@ export function deployProgram(
       .option('--checksum <sha256:hex>', 'expected sha256 of the source (a manifest supplies it)')
       .option('--no-verify', 'write without checking a checksum (prints a warning)')
       .option(
+        '--bmap <file>',
+        "a raw image's block map (bmaptool's format): write only the blocks it maps, each range checked against its sha256 (default: <image>.bmap or <name>.bmap beside a raw file)",
+      )
+      .option('--no-bmap', 'write the whole raw image even when a block map is beside it')
+      .option(
         '--format <format>',
         'what the source must be; its bytes must agree (qcow2, raw, raw.zst, tar.zst, ext4…)',
       )

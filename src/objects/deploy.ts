@@ -34,6 +34,12 @@ export interface DeploySource {
   open(signal?: AbortSignal): Promise<Readable>;
   /** The bareon.deployers plugin that claimed a format bareon does not know itself (see SourceClaim). */
   deployer?: string;
+  /**
+   * The block map of a raw image in a local file: only the blocks it maps are written. Absent,
+   * the disk-image deployer looks for one beside the file as bmaptool does; false: none (--no-bmap).
+   * `from` says who named it (--bmap, a manifest), `sha256` is what that manifest records for it.
+   */
+  bmap?: false | { file: string; from: string; sha256?: string };
 }
 
 /** What a deployer is shown of a source whose bytes bareon does not recognise. */
@@ -79,6 +85,8 @@ export interface DeployInput {
   configDriveSection?: { drive: ConfigDrive; file: string };
   /** sha256:HEX of the source as stored. */
   checksum?: string;
+  /** A block map for a raw source (bmaptool's format), or false for none even beside the file. */
+  bmap?: string | false;
   /** What the source must be (qcow2, raw.zst, tar.zst…). */
   format?: string;
   /** Size of an image-file target ("8GiB"). */

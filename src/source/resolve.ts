@@ -9,6 +9,7 @@ import { decompressHead } from './decompress.js';
 import { detectCompression, detectContent, ext4Size, parseQcow2Header } from './magic.js';
 import { HEAD_FRAME_MAX, zstdContentSize, zstdHeadFrame } from './zstd-frames.js';
 import { isUrl, openStored, peek } from './open.js';
+import { listedBmap } from './bmap-artifact.js';
 
 // enough compressed bytes for a zstd/xz block of incompressible data to come out whole (blocks are up to 128 KiB)
 const HEAD = 1024 * 1024;
@@ -215,7 +216,13 @@ export async function resolveSource(
         { hint: 'the artifact changed after the build; rebuild or use the matching manifest' },
       );
     }
-    return { ...source, size: artifact.size, virtualSize: source.virtualSize ?? artifact.virtual_size, manifest };
+    return {
+      ...source,
+      size: artifact.size,
+      virtualSize: source.virtualSize ?? artifact.virtual_size,
+      manifest,
+      bmap: listedBmap(manifest, artifact, uri, (u) => artifactLocation(u, uri)),
+    };
   }
 
   let format: string;

@@ -1,7 +1,9 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 
-const BLOCK = 64 * 1024;
+/** The block a DiskWriter skips when it is all zeros (a hole in a new file). */
+export const SPARSE_BLOCK = 64 * 1024;
+const BLOCK = SPARSE_BLOCK;
 const ZEROS = Buffer.alloc(BLOCK);
 const isZero = (b: Buffer) => b.equals(b.length === BLOCK ? ZEROS : ZEROS.subarray(0, b.length));
 

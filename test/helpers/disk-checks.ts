@@ -30,7 +30,7 @@ export async function extractPartition(raw: string, offset: number, size: number
   return file;
 }
 
-/** The qcow2 passes qemu-img check (compat 1.1) and matches the raw image, whose GPT passes sgdisk -v and which stays sparse. */
+/** The qcow2 passes qemu-img check (compat 1.1) and matches the raw image, whose GPT passes sgdisk -v, which stays sparse, and which bmaptool copy writes with its bmap. */
 export async function checkDiskFiles(dir: string, name: string): Promise<void> {
   const qcow2 = path.join(dir, `${name}.qcow2`);
   await execa('qemu-img', ['check', qcow2]);
@@ -41,6 +41,18 @@ export async function checkDiskFiles(dir: string, name: string): Promise<void> {
   expect(v.stdout).toContain('No problems found');
   expect(info['virtual-size']).toBe((await stat(raw)).size);
   expect((await stat(raw)).blocks * 512).toBeLessThan((await stat(raw)).size);
+  // its block map: listed in the manifest, and bmaptool copy finds it beside the raw image, writes only what it maps and verifies every range
+  const bmap = (await manifestOf(dir, name)).artifacts.find((a) => a.format === 'bmap');
+  expect(bmap?.uri).toBe(`${name}.bmap`);
+  const copyDir = await mkdtemp(path.join(tmpdir(), 'bareon-bmap-copy-'));
+  try {
+    const copy = path.join(copyDir, 'copy.img');
+    const r = await execa('bmaptool', ['copy', raw, copy], { all: true });
+    expect(r.all).toContain(`discovered bmap file '${path.join(dir, `${name}.bmap`)}'`);
+    await execa('cmp', [raw, copy]);
+  } finally {
+    await rm(copyDir, { recursive: true, force: true });
+  }
 }
 
 /** Every filesystem of the raw image is clean at its offset, with the manifest's UUIDs, the ESP holds BOOTX64.EFI, and fstab names the UUIDs. */

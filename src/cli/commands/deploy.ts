@@ -34,6 +34,8 @@ export interface DeployOptions extends ConfigDriveFlags {
   size?: string;
   format?: string;
   checksum?: string;
+  /** --bmap FILE, or false for --no-bmap. */
+  bmap?: string | false;
   verify: boolean;
   grow: boolean;
   preserveOnError: boolean;
@@ -52,6 +54,7 @@ export function deployInputFromCli(source: string, target: string | undefined, o
     target,
     layout: opts.layout,
     checksum: opts.checksum,
+    bmap: opts.bmap,
     format: opts.format,
     size: opts.size,
     settings: { verify: opts.verify, grow: opts.grow, preserveOnError: opts.preserveOnError },
@@ -217,6 +220,9 @@ export async function prepareDeploy(
           claim: (probe) => claimSource(registry, probe),
         })
       : input.source;
+  // --bmap names the map (or --no-bmap none) over whatever a manifest lists or lies beside the image
+  if (typeof input.source === 'string' && input.bmap !== undefined)
+    source.bmap = input.bmap === false ? false : { file: path.resolve(input.bmap), from: '--bmap' };
   const layoutFile =
     typeof input.layout === 'object'
       ? input.layout.file
