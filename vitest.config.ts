@@ -23,6 +23,7 @@ const LOCAL = [
   'sigint-sweep',
   'teardown-races',
   'out-of-tree',
+  'signed-manifest',
   'bmap',
 ].map((n) => `test/integration/${n}.test.ts`);
 

@@ -1,16 +1,29 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { canonicalJson, sha256, ValidationError, definePlugin, type Manifest } from 'bareon/plugin';
+import {
+  canonicalJson,
+  checkSigningKey,
+  definePlugin,
+  type Manifest,
+  removeStaleSignature,
+  sha256,
+  signFile,
+  ValidationError,
+} from 'bareon/plugin';
 
-/** Writes `<outDir>/<name>.manifest.json`: artifacts with sha256, the profile digest, base image and packages. */
+/**
+ * Writes `<outDir>/<name>.manifest.json`: artifacts with sha256, the profile digest, base image and
+ * packages; with `--sign KEY`, its SSH signature `<name>.manifest.json.sig` beside it.
+ */
 export default definePlugin({
-  reads: ['profile', 'outDir', 'rootfs', 'artifacts', 'build', 'epoch'],
+  reads: ['profile', 'outDir', 'rootfs', 'artifacts', 'build', 'epoch', 'signing'],
   writes: ['artifacts'],
-  summary: 'writes <name>.manifest.json: artifacts, checksums, base image and installed packages',
+  summary: 'writes <name>.manifest.json: artifacts, checksums, base image and installed packages; signs it with --sign',
   pipelines: { build: {} },
-  validate(objects) {
+  async validate(objects) {
     if (!objects.profile || !objects.outDir)
       throw new ValidationError('manifest: needs a profile and an output directory');
+    if (objects.signing) await checkSigningKey(objects.signing.key);
   },
   async run(ctx) {
     const { profile, outDir, rootfs, artifacts, build } = ctx.objects;
@@ -43,10 +56,12 @@ export default definePlugin({
     });
     const file = path.join(outDir!, `${profile!.name}.manifest.json`);
     await mkdir(outDir!, { recursive: true });
+    await removeStaleSignature(file);
     await writeFile(`${file}.partial`, `${JSON.stringify(manifest, null, 2)}\n`);
     await rename(`${file}.partial`, file);
+    const signed = ctx.objects.signing && (await signFile(file, ctx.objects.signing.key, ctx.signal));
     ctx.setTitle(
-      `manifest ${path.basename(file)}: ${artifacts.length} artifact(s), ${manifest.packages.length} packages`,
+      `manifest ${path.basename(file)}: ${artifacts.length} artifact(s), ${manifest.packages.length} packages${signed ? `, signed (${path.basename(signed)})` : ''}`,
     );
   },
 });

@@ -23,6 +23,7 @@ export async function localiseJobFiles(job: Job, base: string, dir: string, sign
   };
   const local: Job = { ...job };
   if (typeof job.layout === 'string') local.layout = await fetchTo(job.layout, 'layout.yaml');
+  if (job.trust) local.trust = await fetchTo(job.trust, 'allowed_signers');
   if (job.configdrive) {
     const cd = job.configdrive;
     local.configdrive = {

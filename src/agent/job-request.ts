@@ -11,11 +11,19 @@ export function resolveJobPath(p: string, base: string): string {
 /**
  * The deploy request for a job: its paths resolved against the job disk or URL, an inline layout
  * passed as parsed (its errors located in the job), JSON events and no question asked (the agent
- * runs unattended, on the disks the job names).
+ * runs unattended, on the disks the job names). `agentTrust` is the agent image's own
+ * allowed-signers file, when it has one.
  */
-export function jobDeployInput(job: Job, base: string, origin: string): DeployInput {
+export function jobDeployInput(job: Job, base: string, origin: string, agentTrust?: string): DeployInput {
   const cd = job.configdrive;
+  // the agent's own allowed signers, when its image has them, bind every job: a job cannot loosen them
+  const trust = agentTrust
+    ? { trust: agentTrust, trustOrigin: `the agent's ${agentTrust}` }
+    : job.trust
+      ? { trust: resolveJobPath(job.trust, base), trustOrigin: `${origin} trust` }
+      : {};
   return {
+    ...trust,
     source: resolveJobPath(job.source, base),
     layout:
       typeof job.layout === 'string'

@@ -37,6 +37,7 @@ export type { InRootOptions } from '../host/in-root.js';
 export * from '../core/size.js';
 export * from '../core/digest.js';
 export { VERSION, bareonPackageDir } from '../core/version.js';
+export { checkSigningKey, removeStaleSignature, SIGNATURE_NAMESPACE, signFile } from '../build/manifest-signing.js';
 export * from '../core/shell.js';
 export type { DiskExecutor } from '../core/disk-executor.js';
 export * from '../objects/configdrive.js';

@@ -43,6 +43,10 @@ const program = addConfigDriveOptions(
       [] as string[],
     )
     .option(
+      '--sign <key>',
+      'sign the manifest with this SSH key (a private key file, or a .pub whose private key ssh-agent holds): <name>.manifest.json.sig, checked by bareon-deploy --trust and ssh-keygen -Y verify -n bareon-manifest',
+    )
+    .option(
       '--dry-run',
       'validate and print the plan (the resolved pipeline, where each entry came from), build nothing',
       false,
@@ -51,7 +55,7 @@ const program = addConfigDriveOptions(
 )
   .addHelpText(
     'after',
-    '\nExamples:\n  bareon-build profiles/debian-bootable.yaml -o out\n  bareon-build profiles/debian-cloud.yaml --target disk.img --size 4GiB --user-data user-data --meta-data meta-data',
+    '\nExamples:\n  bareon-build profiles/debian-bootable.yaml -o out\n  bareon-build profiles/debian-bootable.yaml -o out --sign ~/.ssh/id_ed25519\n  bareon-build profiles/debian-cloud.yaml --target disk.img --size 4GiB --user-data user-data --meta-data meta-data',
   )
   .action(async (profile: string, opts: Opts) =>
     runSession(opts.logFormat, async (session) => {

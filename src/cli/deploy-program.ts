@@ -40,6 +40,10 @@ export function deployProgram(
         'size of an image-file target, such as 8GiB (default: the image size, or the file as it is)',
       )
       .option('--checksum <sha256:hex>', 'expected sha256 of the source (a manifest supplies it)')
+      .option(
+        '--trust <allowed_signers>',
+        'deploy only a manifest signed (<manifest>.sig, by bareon-build --sign or ssh-keygen -Y sign -n bareon-manifest) by a key in this allowed-signers file; checked before anything is written',
+      )
       .option('--no-verify', 'write without checking a checksum (prints a warning)')
       .option(
         '--bmap <file>',
@@ -83,7 +87,7 @@ export function deployProgram(
   )
     .addHelpText(
       'after',
-      '\nExamples:\n  bareon-deploy out/debian-bootable.manifest.json /dev/sdb --yes\n  bareon-deploy --checksum sha256:… --grow https://images.example/disk.raw.zst /dev/nvme0n1 --yes\n  bareon-deploy rootfs.tar.zst disk.img --size 8GiB --checksum sha256:…\n  bareon-deploy out/debian-bootable.manifest.json disk.img --size 6GiB --grow --user-data user-data --meta-data meta-data',
+      '\nExamples:\n  bareon-deploy out/debian-bootable.manifest.json /dev/sdb --yes\n  bareon-deploy --checksum sha256:… --grow https://images.example/disk.raw.zst /dev/nvme0n1 --yes\n  bareon-deploy --trust /etc/bareon/allowed_signers https://images.example/web.manifest.json /dev/sda --yes\n  bareon-deploy rootfs.tar.zst disk.img --size 8GiB --checksum sha256:…\n  bareon-deploy out/debian-bootable.manifest.json disk.img --size 6GiB --grow --user-data user-data --meta-data meta-data',
     )
     .action(action);
 }

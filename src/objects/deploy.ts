@@ -87,6 +87,10 @@ export interface DeployInput {
   checksum?: string;
   /** A block map for a raw source (bmaptool's format), or false for none even beside the file. */
   bmap?: string | false;
+  /** An allowed-signers file: the source must be a manifest signed by one of its keys. */
+  trust?: string;
+  /** Where `trust` was asked for, for errors ("--trust", "job.yaml trust", the agent's own file). */
+  trustOrigin?: string;
   /** What the source must be (qcow2, raw.zst, tar.zst…). */
   format?: string;
   /** Size of an image-file target ("8GiB"). */

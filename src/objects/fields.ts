@@ -22,6 +22,7 @@ export const OBJECT_FIELDS = {
   configDrive: 'the config drive to write',
   reservations: 'partitions actions ask of the disk',
   slots: 'slots declared by plugins',
+  signing: 'the key that signs the manifest (--sign)',
 } as const satisfies Record<keyof Objects, string>;
 
 /** Whether `name` is a field of the objects or a slot name ("package/name"). */

@@ -121,6 +121,8 @@ export interface Objects {
   reservations?: DiskReservation[];
   /** Slots declared by plugins, each with a schema (see defineSlot): reach them through their Slot. */
   slots?: Map<string, unknown>;
+  /** bareon-build --sign: the SSH key (a private key file, or a .pub held by ssh-agent) that signs the manifest. */
+  signing?: { key: string };
 }
 
 /** A partition an action asks for during plan (configdrive: its 64 MiB drive at the end of the disk). */

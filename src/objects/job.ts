@@ -19,6 +19,8 @@ export const JobSchema = z
       .regex(/^sha256:[0-9a-fA-F]{64}$/, 'sha256: and 64 hex digits')
       .optional(),
     verify: z.boolean().default(true),
+    /** An allowed-signers file: the source must be a manifest signed by one of its keys (it then gives the checksum). */
+    trust: z.string().min(1).optional(),
     /** A layout file on the job disk, or the layout inline. */
     layout: z.union([z.string().min(1), LayoutSchema]).optional(),
     /** Hints that choose the target disk of a whole-disk image or a one-disk layout. */
@@ -35,8 +37,8 @@ export const JobSchema = z
     /** Actions that join the deploy, each where its plugin places it (installed on the agent image). */
     with: z.array(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'an action name such as bootloader')).default([]),
   })
-  .refine((j) => j.checksum !== undefined || !j.verify, {
-    message: 'give checksum: sha256:HEX, or verify: false to write unverified',
+  .refine((j) => j.checksum !== undefined || j.trust !== undefined || !j.verify, {
+    message: 'give checksum: sha256:HEX, trust: with a signed manifest, or verify: false to write unverified',
     path: ['checksum'],
   });
 

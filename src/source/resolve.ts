@@ -10,6 +10,8 @@ import { detectCompression, detectContent, ext4Size, parseQcow2Header } from './
 import { HEAD_FRAME_MAX, zstdContentSize, zstdHeadFrame } from './zstd-frames.js';
 import { isUrl, openStored, peek } from './open.js';
 import { listedBmap } from './bmap-artifact.js';
+import { type Trust, verifyManifest } from './manifest-trust.js';
+import type { TrustedSignature } from '../core/ssh-signature.js';
 
 // enough compressed bytes for a zstd/xz block of incompressible data to come out whole (blocks are up to 128 KiB)
 const HEAD = 1024 * 1024;
@@ -64,13 +66,15 @@ export interface SourceRequest {
   fromManifest?: string;
   /** Asks the installed deployers about bytes bareon does not recognise. */
   claim?: (probe: SourceProbe) => Promise<(SourceClaim & { deployer: string }) | undefined>;
+  /** --trust: the source must be a manifest signed by one of these keys. */
+  trust?: Trust;
 }
 
 /** The largest manifest bareon reads: thousands of artifacts and packages fit in far less. */
 const MANIFEST_MAX = 16 * 1024 * 1024;
 
-/** A manifest's text, refused past MANIFEST_MAX (a server could send without end). */
-async function manifestText(stream: Readable, uri: string): Promise<string> {
+/** A manifest's bytes, refused past MANIFEST_MAX (a server could send without end). */
+async function manifestBytes(stream: Readable, uri: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
@@ -83,7 +87,7 @@ async function manifestText(stream: Readable, uri: string): Promise<string> {
     }
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 function parseJson(text: string, uri: string): unknown {
@@ -155,7 +159,7 @@ const rank = (format: string) => {
 export async function resolveSource(
   uri: string,
   req: SourceRequest = {},
-): Promise<DeploySource & { manifest?: Manifest }> {
+): Promise<DeploySource & { manifest?: Manifest; signedBy?: TrustedSignature }> {
   const local = uri !== '-' && !isUrl(uri);
   let head: Buffer;
   let size: number | undefined;
@@ -185,10 +189,17 @@ export async function resolveSource(
       throw new ValidationError(`manifest ${req.fromManifest} names ${uri}, another manifest, as its artifact`, {
         hint: 'a manifest lists images and tarballs, not manifests',
       });
-    const text = await manifestText(
+    const bytes = await manifestBytes(
       local ? createReadStream(uri) : (stdin ?? (await openStored(uri, req.signal)).stream),
       uri,
     );
+    if (uri === '-' && req.trust)
+      throw new ValidationError('--trust: a manifest read from stdin has no signature beside it', {
+        hint: 'give the manifest as a path or URL, with its .sig beside it',
+      });
+    // the signature is checked on the bytes as read, before they are parsed
+    const signedBy = req.trust && (await verifyManifest(bytes, uri, req.trust, req.signal));
+    const text = bytes.toString('utf8');
     // the manifest's schema (zod) loads for a manifest only
     const [{ ManifestSchema }, { parseWith }] = await Promise.all([
       import('../objects/artifact.js'),
@@ -221,9 +232,15 @@ export async function resolveSource(
       size: artifact.size,
       virtualSize: source.virtualSize ?? artifact.virtual_size,
       manifest,
+      signedBy,
       bmap: listedBmap(manifest, artifact, uri, (u) => artifactLocation(u, uri)),
     };
   }
+  if (req.trust && !req.fromManifest)
+    throw new ValidationError(
+      `--trust: ${uri} is ${compression ? `${compression}-compressed ` : ''}${magic === 'unknown' ? 'not a manifest' : `a ${magic}, not a manifest`}; only a signed manifest can be trusted`,
+      { hint: 'deploy the <name>.manifest.json (with its .sig) that lists this artifact; nothing was written' },
+    );
 
   let format: string;
   let content: SourceContent;

@@ -39,9 +39,14 @@ describe('bareon-build profiles/debian-minimal.yaml', () => {
   let manifest: Manifest;
   let tarFile: string;
 
+  let key: string;
+
   beforeAll(async () => {
-    out = path.join(await mkdtemp(path.join(tmpdir(), 'bareon-minimal-')), 'out');
-    const r = await bareon('build', [path.join(REPO, 'profiles/debian-minimal.yaml'), '-o', out]);
+    const dir = await mkdtemp(path.join(tmpdir(), 'bareon-minimal-'));
+    out = path.join(dir, 'out');
+    key = path.join(dir, 'signing-key');
+    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ci@site', '-f', key]);
+    const r = await bareon('build', [path.join(REPO, 'profiles/debian-minimal.yaml'), '-o', out, '--sign', key]);
     expect(r.exitCode, String(r.all)).toBe(0);
     manifest = await readManifest(path.join(out, 'debian-minimal.manifest.json'));
     tarFile = path.join(out, 'debian-minimal.tar.zst');
@@ -57,6 +62,34 @@ describe('bareon-build profiles/debian-minimal.yaml', () => {
     expect(manifest.base_image).toMatch(/^sha256:/);
     expect(manifest.packages).toContainEqual(expect.objectContaining({ name: 'ca-certificates', arch: 'all' }));
     expect(manifest.packages).toContainEqual(expect.objectContaining({ name: 'iputils-ping', arch: 'amd64' }));
+  });
+
+  it('signs the manifest with --sign: ssh-keygen -Y verify and bareon-deploy --trust accept it', async () => {
+    const file = path.join(out, 'debian-minimal.manifest.json');
+    const allowed = path.join(path.dirname(out), 'allowed_signers');
+    const pub = (await readFile(`${key}.pub`, 'utf8')).split(' ').slice(0, 2).join(' ');
+    await writeFile(allowed, `ci@site namespaces="bareon-manifest" ${pub}\n`);
+    const verify = await execa(
+      'ssh-keygen',
+      ['-Y', 'verify', '-f', allowed, '-I', 'ci@site', '-n', 'bareon-manifest', '-s', `${file}.sig`],
+      { input: await readFile(file), reject: false },
+    );
+    expect(verify.exitCode, verify.stderr).toBe(0);
+    const dry = await bareon('deploy', [
+      file,
+      path.join(path.dirname(out), 'disk.img'),
+      '--size',
+      '2GiB',
+      '--trust',
+      allowed,
+      '--dry-run',
+    ]);
+    expect(dry.exitCode, String(dry.all)).toBe(0);
+    expect(dry.all).toMatch(/manifest signed by ci@site/);
+    // a key that cannot sign is refused before any container starts
+    const bad = await bareon('build', [path.join(REPO, 'profiles/debian-minimal.yaml'), '-o', out, '--sign', allowed]);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/--sign: \S+allowed_signers: not an SSH private or public key/);
   });
 
   it('holds the profile’s files, users, hostname and packages', async () => {

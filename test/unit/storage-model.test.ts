@@ -212,8 +212,17 @@ describe('initramfs additions', () => {
 describe('jobs for the deploy agent', () => {
   it('need a checksum unless verify: false, and become a deploy request', () => {
     expect(JobSchema.safeParse({ source: 'x.tar.zst' }).error?.issues[0].message).toMatch(
-      /checksum: sha256:HEX, or verify: false/,
+      /checksum: sha256:HEX, trust: with a signed manifest, or verify: false/,
     );
+    // trust: stands in for the checksum, and the agent's own allowed signers win over the job's
+    const trusted = JobSchema.parse({ source: 'm.manifest.json', trust: 'signers' });
+    expect(jobDeployInput(trusted, '/run/job', 'job.yaml')).toMatchObject({
+      trust: '/run/job/signers',
+      trustOrigin: 'job.yaml trust',
+    });
+    expect(jobDeployInput(trusted, '/run/job', 'job.yaml', '/etc/bareon/allowed_signers')).toMatchObject({
+      trust: '/etc/bareon/allowed_signers',
+    });
     const job = JobSchema.parse({
       source: 'image.tar.zst',
       checksum: `sha256:${'a'.repeat(64)}`,

@@ -1,4 +1,4 @@
-import { mkdir, readFile, symlink } from 'node:fs/promises';
+import { mkdir, readFile, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { findJob, type FoundJob } from '../../agent/find-job.js';
 import { jobDeployInput } from '../../agent/job-request.js';
@@ -48,6 +48,14 @@ function describeInput(input: DeployInput): string {
   if (input.with.length) parts.push(`with ${input.with.map((w) => w.name).join(', ')}`);
   if (!input.settings.verify) parts.push('unverified');
   return parts.join('; ');
+}
+
+/** An agent image with this file deploys only manifests signed by a key it lists, whatever a job says. */
+export const AGENT_TRUST = '/etc/bareon/allowed_signers';
+
+async function agentTrust(): Promise<string | undefined> {
+  const st = await stat(AGENT_TRUST).catch(() => undefined);
+  return st ? AGENT_TRUST : undefined;
 }
 
 const firstLine = (err: unknown) =>
@@ -119,7 +127,7 @@ export async function agentCommand(opts: { job?: string }, session: Session): Pr
     job = parseJob(found.text, found.origin);
     if (!opts.job) await releaseOldStorage(session.signal);
     const local = await localiseJobFiles(job, found.base, await tempDir(session.cleanup, 'job-files'), session.signal);
-    const input = jobDeployInput(local, found.base, found.origin);
+    const input = jobDeployInput(local, found.base, found.origin, await agentTrust());
     say(`deploy ${describeInput(input)}`);
     reason = await deployInProcess(input, session, deployModule);
   } catch (err) {

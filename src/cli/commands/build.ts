@@ -53,6 +53,8 @@ export interface BuildOptions extends ConfigDriveFlags {
   outputs?: string[];
   /** --with: actions to add (NAME[,NAME], repeatable), to the build pipeline and, with --target, the deploy pipeline. */
   with?: string[];
+  /** --sign: the SSH key that signs the manifest. */
+  sign?: string;
 }
 
 /** The builder's root filesystem as a deploy source: the container's export stream, opened when the deployer runs. */
@@ -141,6 +143,7 @@ export async function buildCommand(profileFile: string, opts: BuildOptions, sess
     outDir: path.resolve(opts.outDir),
     epoch,
     artifacts: [],
+    ...(opts.sign ? { signing: { key: path.resolve(opts.sign) } } : {}),
   };
   const registry = await PluginRegistry.discover({
     extraDirs: profile.plugins.map((p) => path.resolve(profileDir, p)),

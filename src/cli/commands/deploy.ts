@@ -13,7 +13,7 @@ import { HostExecutor } from '../../host/executor.js';
 import { confirmOverwrite, openHostTarget, sizeOption } from './host-target.js';
 import { resolveTarget } from './target-hints.js';
 import { keepLabels } from '../../disk/kept-partitions.js';
-import type { DeployInput, Disk, DiskTarget, Layout, Objects } from '../../objects/index.js';
+import type { DeployInput, DeploySource, Disk, DiskTarget, Layout, Objects } from '../../objects/index.js';
 import { layoutTreeOnce } from '../../host/layout-tree.js';
 import { locateIn } from '../../objects/yaml-source.js';
 import { claimSource } from '../../plugins/claims.js';
@@ -36,6 +36,8 @@ export interface DeployOptions extends ConfigDriveFlags {
   checksum?: string;
   /** --bmap FILE, or false for --no-bmap. */
   bmap?: string | false;
+  /** An allowed-signers file: deploy only a manifest signed by one of its keys. */
+  trust?: string;
   verify: boolean;
   grow: boolean;
   preserveOnError: boolean;
@@ -55,6 +57,7 @@ export function deployInputFromCli(source: string, target: string | undefined, o
     layout: opts.layout,
     checksum: opts.checksum,
     bmap: opts.bmap,
+    trust: opts.trust,
     format: opts.format,
     size: opts.size,
     settings: { verify: opts.verify, grow: opts.grow, preserveOnError: opts.preserveOnError },
@@ -120,6 +123,26 @@ function checksumOption(value: string | undefined): string | undefined {
   const m = /^sha256:([0-9a-fA-F]{64})$/.exec(value.trim());
   if (!m) throw new ValidationError(`--checksum: expected sha256:<64 hex digits>, got "${value}"`);
   return m[1].toLowerCase();
+}
+
+/**
+ * --trust: the allowed signers, and the settings that would let a trusted deploy write bytes the
+ * signed manifest does not pin refused.
+ */
+async function trustOption(input: DeployInput) {
+  const what = input.trustOrigin ?? '--trust';
+  if (!input.settings.verify)
+    throw new ValidationError(`${what} with --no-verify: a trusted manifest's artifacts are always verified`, {
+      hint: 'drop --no-verify (verify: false in a job)',
+    });
+  if (input.checksum !== undefined)
+    throw new ValidationError(`${what} with --checksum: the signed manifest gives the checksum`, {
+      hint: 'drop --checksum (checksum: in a job)',
+    });
+  if (typeof input.source !== 'string')
+    throw new ValidationError(`${what}: only a deploy from a signed manifest can be trusted`);
+  const { loadTrust } = await import('../../source/manifest-trust.js');
+  return loadTrust(input.trust as string, what);
 }
 
 /** When partitioning does not run, each disk must already carry the layout's table: adopt it, or stop. */
@@ -211,18 +234,27 @@ export async function prepareDeploy(
   objects: Objects = { artifacts: [] },
   lenient = false,
 ): Promise<PreparedDeploy> {
-  const source =
+  const trust = input.trust === undefined ? undefined : await trustOption(input);
+  const resolved =
     typeof input.source === 'string'
       ? await resolveSource(input.source, {
           format: input.format,
           sha256: checksumOption(input.checksum),
           signal: session.signal,
           claim: (probe) => claimSource(registry, probe),
+          trust,
         })
-      : input.source;
+      : undefined;
+  const source = resolved ?? (input.source as DeploySource);
   // --bmap names the map (or --no-bmap none) over whatever a manifest lists or lies beside the image
   if (typeof input.source === 'string' && input.bmap !== undefined)
     source.bmap = input.bmap === false ? false : { file: path.resolve(input.bmap), from: '--bmap' };
+  if (resolved?.signedBy) {
+    const s = resolved.signedBy;
+    session.reporter.print(
+      `manifest signed by ${s.principal} (${s.keyType} ${s.fingerprint}, ${trust?.file}:${s.line})`,
+    );
+  }
   const layoutFile =
     typeof input.layout === 'object'
       ? input.layout.file
