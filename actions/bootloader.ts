@@ -1,10 +1,17 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { onLayout } from './placement.js';
+import { buildUki } from './uki.js';
 import {
   BareonError,
   definePlugin,
   rootTree,
+  ValidationError,
   type Bootloader,
   type Disk,
+  type DiskTarget,
+  type PluginContext,
+  type RootTree,
   type Layout,
   layoutVolumes,
   volumeDisks,
@@ -73,6 +80,95 @@ export function grubConfig(opts: {
   ].join('\n');
 }
 
+/** The uki's db key and certificate as paths, relative ones against the layout's directory. */
+function signingFiles(sign: { key: string; cert: string }, layoutFile?: string): { key: string; cert: string } {
+  const dir = layoutFile ? path.dirname(layoutFile) : process.cwd();
+  return { key: path.resolve(dir, sign.key), cert: path.resolve(dir, sign.cert) };
+}
+
+/** The distribution's signed boot chain in the root filesystem, and where each file goes on the ESP. */
+const SIGNED_CHAIN: [from: string, to: string][] = [
+  ['usr/lib/shim/shimx64.efi.signed', 'EFI/BOOT/BOOTX64.EFI'],
+  ['usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed', 'EFI/BOOT/grubx64.efi'],
+  ['usr/lib/shim/mmx64.efi.signed', 'EFI/BOOT/mmx64.efi'],
+];
+
+/**
+ * The signed chain when `wanted` (layout's bootloader.secure_boot, else the profile's) asks for it,
+ * or, when neither says, when the root filesystem has it (a tarball built with it deploys with it).
+ */
+async function signedChain(root: RootTree, wanted: boolean | undefined): Promise<typeof SIGNED_CHAIN | undefined> {
+  if (wanted === false) return undefined;
+  const missing: string[] = [];
+  for (const [from] of SIGNED_CHAIN) {
+    const dir = path.posix.dirname(from);
+    if (!(await root.readdir(dir)).includes(path.posix.basename(from))) missing.push(`/${from}`);
+  }
+  if (!missing.length) return SIGNED_CHAIN;
+  if (wanted === undefined) return undefined;
+  throw new BareonError(`bootloader: secure_boot: the root filesystem lacks ${missing.join(', ')}`, {
+    exitCode: 2,
+    hint: 'install shim-signed and grub-efi-amd64-signed in the image (a bootable profile with secure_boot: true does), or set secure_boot: false',
+  });
+}
+
+/** A file for the ESP: made at `from` (as the executor sees it), copied to `to` under the ESP's root. */
+interface EfiFile {
+  from: string;
+  to: string;
+}
+
+/**
+ * Puts `files` on the ESP of each boot disk. An image build copies them into the staged tree under
+ * the ESP's mount point (the ESP is made from that tree afterwards); a deploy writes them into the
+ * vfat filesystem with mtools, without mounting it.
+ */
+async function installOnEsps(
+  ctx: PluginContext,
+  target: DiskTarget,
+  disks: { disk: Disk; target: DiskTarget }[],
+  files: EfiFile[],
+): Promise<void> {
+  const ex = target.executor;
+  const step = (what: string) => ({ step: `bootloader: ${what}`, onLine: ctx.log });
+  if (target.stagedRoot) {
+    const esp = target.geometry?.partitions.find((p) => p.spec.type === 'esp');
+    if (!esp?.spec.mount)
+      throw new BareonError(
+        'bootloader: the esp needs a mount point (such as /boot/efi) to receive EFI/BOOT/BOOTX64.EFI',
+      );
+    const root = await rootTree(target);
+    for (const f of files) {
+      const to = await root.path(`${esp.spec.mount}/${f.to}`, { mkdir: 'parents' });
+      await ex.run(['cp', f.from, to], step(`copy ${f.to} to the esp`));
+    }
+    return;
+  }
+  const dirs = [...new Set(files.flatMap((f) => ancestors(f.to)))];
+  for (const { disk, target: t } of disks) {
+    const esp = t.geometry?.partitions.find((p) => p.spec.type === 'esp');
+    if (!esp)
+      throw new BareonError(`bootloader: disk "${disk.id}" gets grub-efi but has no esp partition`, {
+        hint: 'add {type: esp, size: 256MiB, fs: {type: vfat}} to it, or leave it out of bootloader.disks',
+      });
+    const ref = await t.partition(esp.number);
+    const img = `${ref.path}@@${ref.offset}`;
+    await ex.run(['mmd', '-D', 's', '-i', img, ...dirs.map((d) => `::/${d}`)], {
+      ...step(`create ${dirs.join(', ')} on the esp of ${disk.id}`),
+      allowFailure: true,
+    });
+    for (const f of files)
+      await ex.run(['mcopy', '-o', '-i', img, f.from, `::/${f.to}`], step(`copy ${f.to} to the esp of ${disk.id}`));
+  }
+}
+
+/** EFI/BOOT/x.efi → EFI, EFI/BOOT */
+const ancestors = (file: string) =>
+  path.posix
+    .dirname(file)
+    .split('/')
+    .map((_, i, parts) => parts.slice(0, i + 1).join('/'));
+
 /** The disks that get boot code: bootloader.disks, else every disk the boot volume is built from. */
 export function bootDisks(layout: Layout): Disk[] {
   const ids = layout.bootloader?.disks;
@@ -87,7 +183,8 @@ export function bootDisks(layout: Layout): Disk[] {
  */
 export default definePlugin({
   reads: ['layout', 'layoutFile', 'profile', 'profileFile', 'disks'],
-  summary: 'installs GRUB: grub-bios (core image in bios_grub or the MBR gap) and grub-efi (EFI/BOOT/BOOTX64.EFI)',
+  summary:
+    'installs GRUB: grub-bios (core image in bios_grub or the MBR gap), grub-efi (EFI/BOOT/BOOTX64.EFI; the signed shim and GRUB for Secure Boot), or a unified kernel image (uki), signed with a site key',
   pipelines: {
     deploy: { after: ['fstab', 'initramfs'], applies: (o) => onLayout(o) && !!o.layout?.bootloader },
     image: { after: ['fstab'], applies: (o) => !!o.layout?.bootloader },
@@ -99,6 +196,14 @@ export default definePlugin({
         exitCode: 2,
       });
     checkBootloader(layout, objects.layoutFile ?? objects.profileFile);
+    if (layout.bootloader.sign) {
+      const sign = signingFiles(layout.bootloader.sign, objects.layoutFile ?? objects.profileFile);
+      for (const [what, file] of Object.entries(sign))
+        if (!existsSync(file))
+          throw new ValidationError(`${objects.layoutFile ?? 'layout'}: bootloader.sign.${what}: no file ${file}`, {
+            hint: 'a PEM db key and certificate, relative to the layout (sbsign --key/--cert)',
+          });
+    }
   },
   async run(ctx) {
     const layout = requireLayout(ctx.objects, 'bootloader');
@@ -162,37 +267,43 @@ export default definePlugin({
     };
     const disks = disksWithTargets(ctx.objects, 'bootloader').filter(({ disk }) => bootDisks(layout).includes(disk));
 
+    let signed = false;
     if (bootloader.kind.includes('grub-efi')) {
-      if (target.stagedRoot) {
-        // image order: the ESP is made from the staged tree after this
-        const esp = target.geometry?.partitions.find((p) => p.spec.type === 'esp');
-        if (!esp?.spec.mount)
-          throw new BareonError(
-            'bootloader: the esp needs a mount point (such as /boot/efi) to receive EFI/BOOT/BOOTX64.EFI',
-          );
-        const efiDir = await root.path(`${esp.spec.mount}/EFI/BOOT`, { mkdir: 'all' });
-        await mkimage('x86_64-efi', `${efiDir}/BOOTX64.EFI`, ['fat', 'normal']);
-      } else {
-        // deploy order: the ESPs exist, and vfat is written with mtools (no vfat mount needed); each boot disk's ESP gets the loader
-        await mkimage('x86_64-efi', `${scratch}/BOOTX64.EFI`, ['fat', 'normal']);
-        for (const { disk, target: t } of disks) {
-          const esp = t.geometry?.partitions.find((p) => p.spec.type === 'esp');
-          if (!esp)
-            throw new BareonError(`bootloader: disk "${disk.id}" gets grub-efi but has no esp partition`, {
-              hint: 'add {type: esp, size: 256MiB, fs: {type: vfat}} to it, or leave it out of bootloader.disks',
-            });
-          const ref = await t.partition(esp.number);
-          const img = `${ref.path}@@${ref.offset}`;
-          await ex.run(['mmd', '-D', 's', '-i', img, '::/EFI', '::/EFI/BOOT'], {
-            ...step(`create EFI/BOOT on the esp of ${disk.id}`),
-            allowFailure: true,
-          });
-          await ex.run(
-            ['mcopy', '-o', '-i', img, `${scratch}/BOOTX64.EFI`, '::/EFI/BOOT/BOOTX64.EFI'],
-            step(`copy BOOTX64.EFI to the esp of ${disk.id}`),
-          );
+      // the EFI files are made in the scratch dir, then copied onto each boot disk's ESP
+      const chain = await signedChain(root, bootloader.secure_boot ?? ctx.objects.profile?.secure_boot);
+      const files: EfiFile[] = [];
+      if (chain) {
+        signed = true;
+        for (const [from, to] of chain) {
+          await ex.writeFile(`${scratch}/${path.posix.basename(to)}`, await root.readFile(from));
+          files.push({ from: `${scratch}/${path.posix.basename(to)}`, to });
         }
+        // the signed GRUB is one image with its modules built in; it reads EFI/debian/grub.cfg
+        // beside it on the ESP, which hands over to the system's grub.cfg
+        await ex.writeFile(`${scratch}/bareon-esp-grub.cfg`, Buffer.from(`${early}configfile $prefix/grub.cfg\n`));
+        files.push({ from: `${scratch}/bareon-esp-grub.cfg`, to: 'EFI/debian/grub.cfg' });
+      } else {
+        await mkimage('x86_64-efi', `${scratch}/BOOTX64.EFI`, ['fat', 'normal']);
+        files.push({ from: `${scratch}/BOOTX64.EFI`, to: 'EFI/BOOT/BOOTX64.EFI' });
       }
+      await installOnEsps(ctx, target, disks, files);
+    }
+    if (bootloader.kind.includes('uki')) {
+      const rootFs = rootVolume(layout).fs!;
+      const uki = await buildUki(
+        root,
+        ex,
+        scratch,
+        {
+          kernel: `boot/${kernel}`,
+          initrd: initrd && `boot/${initrd}`,
+          cmdline: `root=UUID=${rootFs.uuid} ro ${bootloader.cmdline}`,
+          sign: bootloader.sign && signingFiles(bootloader.sign, ctx.objects.layoutFile ?? ctx.objects.profileFile),
+        },
+        step,
+      );
+      signed = !!bootloader.sign;
+      await installOnEsps(ctx, target, disks, [{ from: uki, to: 'EFI/BOOT/BOOTX64.EFI' }]);
     }
     if (bootloader.kind.includes('grub-bios')) {
       await mkimage('i386-pc', `${scratch}/bareon-core.img`, ['biosdisk']);
@@ -241,7 +352,7 @@ export default definePlugin({
       }
     }
     ctx.setTitle(
-      `bootloader: ${bootloader.kind.join(' + ')}, kernel ${kernel.slice('vmlinuz-'.length)}${disks.length > 1 ? `, on ${disks.map((d) => d.disk.id).join(' and ')}` : ''}`,
+      `bootloader: ${bootloader.kind.join(' + ')}${signed ? (bootloader.kind.includes('uki') ? ' (signed with the site key)' : ' (signed shim and GRUB, for Secure Boot)') : ''}, kernel ${kernel.slice('vmlinuz-'.length)}${disks.length > 1 ? `, on ${disks.map((d) => d.disk.id).join(' and ')}` : ''}`,
     );
   },
 });

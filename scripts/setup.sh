@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   docker.io mmdebstrap qemu-utils qemu-system-x86 ovmf gdisk fdisk dosfstools mtools e2fsprogs
-  xfsprogs btrfs-progs zstd pigz xorriso bmap-tools grub-common grub-pc-bin grub-efi-amd64-bin
+  xfsprogs btrfs-progs zstd pigz xorriso bmap-tools binutils sbsigntool grub-common grub-pc-bin grub-efi-amd64-bin
   iptables ca-certificates openssl openssh-client curl iproute2 xz-utils util-linux cpio squashfs-tools time podman netavark aardvark-dns
 )
 

@@ -30,6 +30,9 @@ export function bootablePackages(distro: 'debian' | 'ubuntu'): string[] {
   ];
 }
 
+/** The distribution's signed boot chain: shim (signed by Microsoft's UEFI CA) and GRUB signed by the distribution. */
+export const SECURE_BOOT_PACKAGES = ['shim-signed', 'grub-efi-amd64-signed'];
+
 /** The root filesystem type of a layout (what initramfs must be able to fsck), ext4 by default. */
 export function rootFsType(layout?: Layout): string {
   for (const disk of layout?.disks ?? [])
@@ -44,6 +47,8 @@ const isUtc = (tz?: string) => !tz || /^(Etc\/)?UTC$/.test(tz);
 export function implicitPackages(profile: Profile, pm: PackageManager, distro: 'debian' | 'ubuntu'): string[] {
   const extra: string[] = [];
   if (profile.bootable && pm.name === 'apt') extra.push(...bootablePackages(distro));
+  // in the profile's own package step, not the boot layer, so both kinds of image share that layer
+  if (profile.bootable && pm.name === 'apt' && profile.secure_boot) extra.push(...SECURE_BOOT_PACKAGES);
   if (profile.users.some((u) => u.sudo)) extra.push('sudo');
   if (profile.users.some((u) => u.ssh_authorized_keys.length > 0) && pm.name === 'apt') extra.push('openssh-server');
   if (!isUtc(profile.timezone)) extra.push('tzdata');

@@ -82,16 +82,29 @@ export function checkBootloader(layout: Layout, file = 'layout'): void {
   const bootDisks = ids
     ? layout.disks.filter((d) => ids.includes(d.id))
     : volumeDisks(layout, root).map((d) => layout.disks[d]);
-  if (kinds.includes('grub-efi') && !findPartitions(layout, (p) => p.type === 'esp').length) {
+  const efi = kinds.find((k) => k === 'grub-efi' || k === 'uki');
+  if (kinds.includes('grub-efi') && kinds.includes('uki'))
     throw new ValidationError(
-      `${locateIn(layout, ['bootloader', 'kind'], file)}: grub-efi needs a partition of type esp`,
+      `${locateIn(layout, ['bootloader', 'kind'], file)}: grub-efi and uki both are the ESP's EFI/BOOT/BOOTX64.EFI; choose one`,
+      {
+        hint: 'uki for a signed kernel image of your own keys, grub-efi for GRUB (signed by the distribution with secure_boot)',
+      },
+    );
+  if (layout.bootloader?.sign && !kinds.includes('uki'))
+    throw new ValidationError(
+      `${locateIn(layout, ['bootloader', 'sign'], file)}: sign: signs a unified kernel image, and bootloader.kind has no uki`,
+      { hint: 'add uki to bootloader.kind (instead of grub-efi), or drop sign:' },
+    );
+  if (efi && !findPartitions(layout, (p) => p.type === 'esp').length) {
+    throw new ValidationError(
+      `${locateIn(layout, ['bootloader', 'kind'], file)}: ${efi} needs a partition of type esp`,
       { hint: 'add {type: esp, size: 256MiB, fs: {type: vfat}, mount: /boot/efi}' },
     );
   }
   const esp = findPartitions(layout, (p) => p.type === 'esp')[0];
-  if (kinds.includes('grub-efi') && esp && esp.partition.fs?.type !== 'vfat') {
+  if (efi && esp && esp.partition.fs?.type !== 'vfat') {
     throw new ValidationError(
-      `${locateIn(layout, ['disks', esp.disk, 'partitions', esp.index, 'fs'], file)}: an esp needs a vfat filesystem for grub-efi`,
+      `${locateIn(layout, ['disks', esp.disk, 'partitions', esp.index, 'fs'], file)}: an esp needs a vfat filesystem for ${efi}`,
     );
   }
   const noBiosGrub = bootDisks.find(
@@ -104,12 +117,21 @@ export function checkBootloader(layout: Layout, file = 'layout'): void {
     );
   }
   const noEsp = bootDisks.find((disk) => !disk.partitions.some((p) => p.type === 'esp'));
-  if (kinds.includes('grub-efi') && noEsp && bootDisks.length > 1) {
+  if (efi && noEsp && bootDisks.length > 1) {
     throw new ValidationError(
-      `${locateIn(layout, ['bootloader', 'kind'], file)}: grub-efi goes on every boot disk, and disk "${noEsp.id}" has no esp`,
+      `${locateIn(layout, ['bootloader', 'kind'], file)}: ${efi} goes on every boot disk, and disk "${noEsp.id}" has no esp`,
       { hint: 'add {type: esp, size: 256MiB, fs: {type: vfat}} to it, or list the boot disks in bootloader.disks' },
     );
   }
+  if (layout.bootloader?.secure_boot && !kinds.includes('grub-efi'))
+    throw new ValidationError(
+      `${locateIn(layout, ['bootloader', 'secure_boot'], file)}: secure_boot: picks the distribution's signed shim and GRUB, and bootloader.kind has no grub-efi`,
+      {
+        hint: kinds.includes('uki')
+          ? 'a uki is signed with sign: {key, cert}; drop secure_boot'
+          : 'add grub-efi to bootloader.kind, or drop secure_boot',
+      },
+    );
   if (kinds.includes('systemd-boot'))
     throw new ValidationError(
       `${locateIn(layout, ['bootloader', 'kind'], file)}: systemd-boot is not implemented yet`,

@@ -27,6 +27,9 @@ export const TOOLBOX_PACKAGES = [
   'grub-common',
   'grub-pc-bin',
   'grub-efi-amd64-bin',
+  // unified kernel images: objcopy assembles them, sbsign signs them
+  'binutils',
+  'sbsigntool',
 ];
 
 const toolboxStep: BuildStep = {

@@ -126,11 +126,25 @@ export const VolumeGroupSchema = z.strictObject({
 });
 
 export const BootloaderSchema = z.strictObject({
-  kind: z.array(z.enum(['grub-bios', 'grub-efi', 'systemd-boot'])).min(1),
+  /**
+   * grub-bios, grub-efi, or uki: a unified kernel image (systemd's EFI stub with the kernel, the
+   * initramfs and the command line) as the ESP's EFI/BOOT/BOOTX64.EFI.
+   */
+  kind: z.array(z.enum(['grub-bios', 'grub-efi', 'uki', 'systemd-boot'])).min(1),
   cmdline: z.string().default(''),
   /** Disk ids the boot code is installed on; the disk holding / by default. */
   disks: z.array(z.string()).optional(),
   timeout: z.number().int().min(0).default(1),
+  /**
+   * grub-efi through the distribution's signed chain (shim, then the signed GRUB, then the signed
+   * kernel), which boots with Secure Boot enforced; unset: when the root filesystem has it.
+   */
+  secure_boot: z.boolean().optional(),
+  /**
+   * The Secure Boot db key and certificate (PEM files, relative to the layout) that sign the uki
+   * with sbsign, for machines that enroll a site's own keys; without it the uki is unsigned.
+   */
+  sign: z.strictObject({ key: z.string().min(1), cert: z.string().min(1) }).optional(),
 });
 
 export const LayoutSchema = z

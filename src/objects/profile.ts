@@ -98,6 +98,11 @@ export const ProfileSchema = z.strictObject({
   outputs: z.array(OutputSchema).default(['tar.zst']),
   bootable: z.boolean().default(false),
   /**
+   * A bootable apt image gets the distribution's signed boot chain (shim-signed and the signed GRUB)
+   * and boots through it on UEFI, with Secure Boot on or off; false keeps GRUB unsigned.
+   */
+  secure_boot: z.boolean().default(true),
+  /**
    * The build's fixed time: every timestamp in the artifacts is clamped to it (seconds since 1970,
    * or an ISO date). `SOURCE_DATE_EPOCH` in the environment wins over it.
    */

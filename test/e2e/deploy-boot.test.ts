@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO } from '../helpers/cli.js';
 import { deploy, leftovers } from '../helpers/deploy.js';
 import { IDENTITY_PRINTED, instrumentIdentity, printedIdentity } from '../helpers/identity.js';
-import { bootToLogin } from '../helpers/qemu.js';
+import { bootToLogin, type Firmware } from '../helpers/qemu.js';
 
 const images = inject('bootableImages');
 const GiB = 2 ** 30;
@@ -20,7 +20,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function expectBoots(disk: string, firmware: 'bios' | 'uefi', name: string, until?: RegExp[]): Promise<string> {
+/** What the kernel prints when the firmware booted it with Secure Boot enforced. */
+const SECURE_BOOT_ON = /secureboot: Secure boot enabled/;
+
+async function expectBoots(disk: string, firmware: Firmware, name: string, until?: RegExp[]): Promise<string> {
   const r = await bootToLogin(disk, { firmware, name, timeoutMs: 240_000, until });
   console.log(`${name}, ${firmware}: login after ${r.seconds.toFixed(1)} s`);
   expect(r.reachedLogin, `no login prompt within 240 s; serial log kept at ${r.keptLog}`).toBe(true);
@@ -33,12 +36,13 @@ async function expectBoots(disk: string, firmware: 'bios' | 'uefi', name: string
  */
 const identities: { name: string; machineId?: string; hostKey?: string; sshd?: string }[] = [];
 
-async function bootsWithIdentity(disk: string, firmware: 'bios' | 'uefi', name: string): Promise<void> {
+async function bootsWithIdentity(disk: string, firmware: Firmware, name: string): Promise<string> {
   await instrumentIdentity(disk);
   const log = await expectBoots(disk, firmware, name, IDENTITY_PRINTED);
   const id = printedIdentity(log);
   console.log(`${name}: machine-id ${id.machineId}, ed25519 host key ${id.hostKey}, sshd ${id.sshd}`);
   identities.push({ name, ...id });
+  return log;
 }
 
 /** A loop device over a new sparse file of `size`, detached after `fn`; returns the backing file. */
@@ -127,9 +131,12 @@ describe('bareon-deploy of the bootable qcow2 onto a 6 GiB image file', () => {
     await bootsWithIdentity(target, 'bios', 'deploy-qcow2-grown');
   });
 
-  it('onto a loop device, with --yes only, and it boots with OVMF', async () => {
+  // the image's signed shim and GRUB (secure_boot, the default) under OVMF with Microsoft's keys
+  // enrolled and Secure Boot enforced; secure-boot.test.ts shows the same firmware refusing it unsigned
+  it('onto a loop device, with --yes only, and it boots with OVMF, Secure Boot enforced', async () => {
     const backing = await onLoopDevice('loop-qcow2', '4G', (loop) => deployOntoLoop(loop, qcow2Manifest()));
-    await bootsWithIdentity(backing, 'uefi', 'loop-qcow2');
+    const log = await bootsWithIdentity(backing, 'secure-boot-ms', 'loop-qcow2');
+    expect(log).toMatch(SECURE_BOOT_ON);
   });
 
   it('the two deploys boot with different machine-ids and SSH host keys, and sshd runs in both (first-boot hygiene)', () => {
@@ -181,7 +188,9 @@ describe('bareon-deploy of the bootable rootfs tar.zst onto a layout', () => {
     expect(
       (await execa('debugfs', ['-R', 'cat /lib/dpkg/status', `${target}?offset=${varPart.start}`])).stdout,
     ).toMatch(/^Package: /m);
-    const log = await expectBoots(target, 'uefi', 'deploy-tar-xfs-two-step');
+    // deploy's bootloader puts the rootfs's signed shim and GRUB on the ESP with mtools
+    const log = await expectBoots(target, 'secure-boot-ms', 'deploy-tar-xfs-two-step');
+    expect(log).toMatch(SECURE_BOOT_ON);
     expect(log).not.toMatch(/Failed to mount/);
   });
 });

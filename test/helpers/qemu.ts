@@ -6,6 +6,8 @@ import { REPO } from './cli.js';
 
 export interface BootResult {
   reachedLogin: boolean;
+  /** The firmware refused to start what the disk holds (Secure Boot: Access Denied). */
+  refused?: boolean;
   seconds: number;
   log: string;
   /** Where the serial log was kept (only when the boot failed). */
@@ -14,8 +16,43 @@ export interface BootResult {
   retried?: boolean;
 }
 
-const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
-const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+/**
+ * The firmware a guest boots: SeaBIOS, OVMF without Secure Boot, or OVMF with Secure Boot enforced
+ * (SMM, the secboot build) and either Microsoft's keys enrolled (as servers ship) or the snakeoil
+ * key of Debian's ovmf package (as a site enrolling its own keys).
+ */
+export type Firmware = 'bios' | 'uefi' | 'secure-boot-ms' | 'secure-boot-snakeoil';
+
+const OVMF: Record<Exclude<Firmware, 'bios'>, { code: string; vars: string }> = {
+  uefi: { code: '/usr/share/OVMF/OVMF_CODE_4M.fd', vars: '/usr/share/OVMF/OVMF_VARS_4M.fd' },
+  'secure-boot-ms': { code: '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd', vars: '/usr/share/OVMF/OVMF_VARS_4M.ms.fd' },
+  'secure-boot-snakeoil': {
+    code: '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd',
+    vars: '/usr/share/OVMF/OVMF_VARS_4M.snakeoil.fd',
+  },
+};
+
+/**
+ * OVMF refused to start the disk's loader: Secure Boot found it signed by no key in db. (The firmware
+ * then tries network boot, which takes minutes to give up; the refusal is what counts.)
+ */
+const FIRMWARE_REFUSED = /BdsDxe: failed to load Boot\d+ "UEFI Misc Device[^"]*" .*: Access Denied/;
+
+/** QEMU arguments for the machine and its firmware; `vars` is a writable copy of the variable store. */
+async function firmwareArgs(firmware: Firmware, dir: string): Promise<string[]> {
+  if (firmware === 'bios') return MACHINE;
+  const { code, vars } = OVMF[firmware];
+  await copyFile(vars, path.join(dir, 'vars.fd'));
+  const secure = firmware !== 'uefi';
+  return [
+    ...MACHINE.map((a) => (a === 'q35' && secure ? 'q35,smm=on' : a)),
+    ...(secure ? ['-global', 'driver=cfi.pflash01,property=secure,value=on'] : []),
+    '-drive',
+    `if=pflash,format=raw,unit=0,readonly=on,file=${code}`,
+    '-drive',
+    `if=pflash,format=raw,unit=1,file=${path.join(dir, 'vars.fd')}`,
+  ];
+}
 
 /**
  * Boots a disk image under QEMU with software emulation (TCG: KVM here is a nested software
@@ -25,7 +62,7 @@ const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
  */
 export async function bootToLogin(
   disk: string,
-  opts: { firmware: 'bios' | 'uefi'; timeoutMs?: number; name: string; until?: RegExp[] },
+  opts: { firmware: Firmware; timeoutMs?: number; name: string; until?: RegExp[] },
 ): Promise<BootResult> {
   const first = await bootOnce(disk, opts);
   if (!first.stalled) return first;
@@ -50,29 +87,19 @@ const STALL_MS = 60_000;
 
 async function bootOnce(
   disk: string,
-  opts: { firmware: 'bios' | 'uefi'; timeoutMs?: number; name: string; until?: RegExp[] },
+  opts: { firmware: Firmware; timeoutMs?: number; name: string; until?: RegExp[] },
 ): Promise<BootResult & { stalled: boolean }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'bareon-qemu-'));
   const serial = path.join(dir, 'serial.log');
   const format = disk.endsWith('.qcow2') ? 'qcow2' : 'raw';
-  const firmware: string[] = [];
-  if (opts.firmware === 'uefi') {
-    await copyFile(OVMF_VARS, path.join(dir, 'vars.fd'));
-    firmware.push(
-      '-drive',
-      `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
-      '-drive',
-      `if=pflash,format=raw,unit=1,file=${path.join(dir, 'vars.fd')}`,
-    );
-  }
+  const machine = await firmwareArgs(opts.firmware, dir);
   const started = Date.now();
   const qemu = execa(
     'qemu-system-x86_64',
     [
-      ...MACHINE,
+      ...machine,
       '-m',
       '1024',
-      ...firmware,
       '-drive',
       `file=${disk},format=${format},if=virtio,snapshot=on`,
       '-nic',
@@ -90,6 +117,7 @@ async function bootOnce(
   const deadline = started + (opts.timeoutMs ?? 240_000);
   let log = '';
   let reachedLogin = false;
+  let refused = false;
   let stalled = false;
   let changed = Date.now();
   while (Date.now() < deadline && qemu.exitCode === null) {
@@ -98,6 +126,8 @@ async function bootOnce(
     if (now.length !== log.length) changed = Date.now();
     log = now;
     reachedLogin = /login:/.test(log);
+    refused = FIRMWARE_REFUSED.test(log);
+    if (refused) break;
     if (reachedLogin && (opts.until ?? []).every((re) => re.test(log))) break;
     if (!reachedLogin && Date.now() - changed > STALL_MS) {
       stalled = true;
@@ -115,7 +145,7 @@ async function bootOnce(
     await copyFile(serial, keptLog).catch(() => {});
   }
   await rm(dir, { recursive: true, force: true });
-  return { reachedLogin, seconds, log, keptLog, stalled };
+  return { reachedLogin, refused, seconds, log, keptLog, stalled };
 }
 
 /** A disk of a VM: a virtio disk with a serial (what disk hints match), opened read-write unless snapshot. */
@@ -142,7 +172,7 @@ export interface VmRun {
  */
 export async function runVm(opts: {
   name: string;
-  firmware: 'bios' | 'uefi';
+  firmware: Firmware;
   disks: VmDisk[];
   until: RegExp;
   waitForExit?: boolean;
@@ -155,16 +185,7 @@ export async function runVm(opts: {
 }): Promise<VmRun> {
   const dir = await mkdtemp(path.join(tmpdir(), 'bareon-vm-'));
   const serial = path.join(dir, 'serial.log');
-  const firmware: string[] = [];
-  if (opts.firmware === 'uefi') {
-    await copyFile(OVMF_VARS, path.join(dir, 'vars.fd'));
-    firmware.push(
-      '-drive',
-      `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
-      '-drive',
-      `if=pflash,format=raw,unit=1,file=${path.join(dir, 'vars.fd')}`,
-    );
-  }
+  const machine = await firmwareArgs(opts.firmware, dir);
   const drives = opts.disks.flatMap((d, i) => [
     '-drive',
     `file=${d.file},format=${d.file.endsWith('.qcow2') ? 'qcow2' : 'raw'},if=none,id=d${i}${d.snapshot ? ',snapshot=on' : ''}`,
@@ -180,10 +201,9 @@ export async function runVm(opts: {
   const qemu = execa(
     'qemu-system-x86_64',
     [
-      ...MACHINE,
+      ...machine,
       '-m',
       String(opts.memoryMiB ?? 1536),
-      ...firmware,
       ...drives,
       ...netboot,
       '-nic',

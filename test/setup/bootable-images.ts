@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { BIN, REPO } from '../helpers/cli.js';
@@ -23,11 +23,13 @@ declare module 'vitest' {
       tar: string;
       cloud: string;
       buildSeconds: number;
+      /** Secure Boot: the GPT image with unsigned GRUB, and a unified kernel image signed and not. */
+      secureBoot: { unsigned: string; uki: string; ukiUnsigned: string };
     };
   }
 }
 
-async function build(profile: string, out: string, env: Record<string, string> = {}): Promise<number> {
+async function buildProfile(profile: string, out: string, env: Record<string, string> = {}): Promise<number> {
   const started = Date.now();
   const r = await execa(process.execPath, [BIN.build, profile, '-o', out], {
     reject: false,
@@ -59,7 +61,7 @@ export default async function buildBootableImages(project: TestProject): Promise
   const gptProfile = path.join(IMAGES_DIR, 'debian-bootable.yaml');
   await writeFile(gptProfile, `${text}layout: ${seededLayout}\n`);
   const gptOut = path.join(IMAGES_DIR, 'gpt');
-  const buildSeconds = await build(gptProfile, gptOut, { SOURCE_DATE_EPOCH: String(TEST_EPOCH) });
+  const buildSeconds = await buildProfile(gptProfile, gptOut, { SOURCE_DATE_EPOCH: String(TEST_EPOCH) });
 
   const msdosProfile = path.join(IMAGES_DIR, 'debian-msdos.yaml');
   const msdosText = text
@@ -67,7 +69,7 @@ export default async function buildBootableImages(project: TestProject): Promise
     .replace(/^outputs: .*$/m, `outputs: [qcow2]\nlayout: ${path.join(REPO, 'profiles/layouts/bios-msdos.yaml')}`);
   await writeFile(msdosProfile, msdosText);
   const msdosOut = path.join(IMAGES_DIR, 'msdos');
-  await build(msdosProfile, msdosOut);
+  await buildProfile(msdosProfile, msdosOut);
 
   // the same root filesystem as a tarball, for deploys onto a layout (every step is a cache hit)
   const tarProfile = path.join(IMAGES_DIR, 'debian-bootable-tar.yaml');
@@ -76,11 +78,13 @@ export default async function buildBootableImages(project: TestProject): Promise
     text.replace(/^name: .*$/m, 'name: debian-bootable-tar').replace(/^outputs: .*$/m, 'outputs: [tar.zst]'),
   );
   const tarOut = path.join(IMAGES_DIR, 'tar');
-  await build(tarProfile, tarOut);
+  await buildProfile(tarProfile, tarOut);
 
   // with cloud-init, for the config drive boots
   const cloudOut = path.join(IMAGES_DIR, 'cloud');
-  await build(path.join(REPO, 'profiles/debian-cloud.yaml'), cloudOut);
+  await buildProfile(path.join(REPO, 'profiles/debian-cloud.yaml'), cloudOut);
+
+  const secureBoot = await buildSecureBootImages(text, seededLayout);
 
   project.provide('bootableImages', {
     dir: IMAGES_DIR,
@@ -90,5 +94,66 @@ export default async function buildBootableImages(project: TestProject): Promise
     tar: tarOut,
     cloud: cloudOut,
     buildSeconds,
+    secureBoot,
   });
+}
+
+/**
+ * The Secure Boot test images, from the same root filesystem steps as the GPT image: that image with
+ * GRUB left unsigned (bootloader.secure_boot: false), the negative control for the signed chain; and
+ * a unified kernel image (with systemd-boot-efi, a package step more) signed with the snakeoil db key
+ * of Debian's ovmf package, and the same unsigned.
+ */
+async function buildSecureBootImages(
+  text: string,
+  seededLayout: string,
+): Promise<{ unsigned: string; uki: string; ukiUnsigned: string }> {
+  const dir = path.join(IMAGES_DIR, 'secure-boot');
+  await mkdir(dir, { recursive: true });
+  const unsignedLayout = path.join(dir, 'layout-unsigned-grub.yaml');
+  await writeFile(
+    unsignedLayout,
+    (await readFile(seededLayout, 'utf8')).replace(/^bootloader: \{(.*)\}$/m, 'bootloader: {$1, secure_boot: false}'),
+  );
+  const profile = (name: string, layout: string, packages = '') =>
+    text
+      .replace(/^name: .*$/m, `name: ${name}`)
+      .replace(/^outputs: .*$/m, `outputs: [qcow2]\nlayout: ${layout}`)
+      .replace(/^packages: \[/m, `packages: [${packages}`);
+  const build = async (name: string, layout: string, packages?: string) => {
+    const file = path.join(dir, `${name}.yaml`);
+    await writeFile(file, profile(name, layout, packages));
+    await buildProfile(file, path.join(dir, name));
+    return path.join(dir, name, `${name}.qcow2`);
+  };
+  // the snakeoil key ships encrypted (passphrase "snakeoil"); sbsign takes a plain PEM key
+  await execa('openssl', [
+    'pkey',
+    '-in',
+    '/usr/share/ovmf/PkKek-1-snakeoil.key',
+    '-passin',
+    'pass:snakeoil',
+    '-out',
+    path.join(dir, 'db.key'),
+  ]);
+  await copyFile('/usr/share/ovmf/PkKek-1-snakeoil.pem', path.join(dir, 'db.crt'));
+  const ukiLayout = (sign: boolean) =>
+    [
+      'disks:',
+      '  - id: root',
+      '    table: gpt',
+      '    size: auto',
+      '    partitions:',
+      '      - {type: esp, size: 256MiB, fs: {type: vfat, label: EFI}, mount: /boot/efi}',
+      '      - {type: linux, size: remaining, fs: {type: ext4, label: root}, mount: /}',
+      `bootloader: {kind: [uki], cmdline: "console=ttyS0,115200n8"${sign ? ', sign: {key: db.key, cert: db.crt}' : ''}}`,
+      '',
+    ].join('\n');
+  await writeFile(path.join(dir, 'layout-uki-signed.yaml'), ukiLayout(true));
+  await writeFile(path.join(dir, 'layout-uki-unsigned.yaml'), ukiLayout(false));
+  return {
+    unsigned: await build('unsigned-grub', unsignedLayout),
+    uki: await build('uki', path.join(dir, 'layout-uki-signed.yaml'), 'systemd-boot-efi, '),
+    ukiUnsigned: await build('uki-unsigned', path.join(dir, 'layout-uki-unsigned.yaml'), 'systemd-boot-efi, '),
+  };
 }

@@ -62,6 +62,35 @@ describe('layout errors fail fast, before any container', () => {
     expect(r.stderr).toMatch(/bad\.yaml:\d+:\d+: layout\.bootloader\.kind: grub-efi needs a partition of type esp/);
   });
 
+  it('Secure Boot and unified kernel images that cannot work', async () => {
+    const disks = [{ id: 'root', partitions: [biosGrub, esp, root] }];
+    const cases: [unknown, RegExp][] = [
+      [
+        { kind: ['grub-bios'], secure_boot: true },
+        /layout\.bootloader\.secure_boot: secure_boot: picks the distribution's signed shim and GRUB, and bootloader\.kind has no grub-efi/,
+      ],
+      [
+        { kind: ['grub-efi', 'uki'] },
+        /layout\.bootloader\.kind: grub-efi and uki both are the ESP's EFI\/BOOT\/BOOTX64\.EFI; choose one/,
+      ],
+      [
+        { kind: ['grub-efi'], sign: { key: 'db.key', cert: 'db.crt' } },
+        /layout\.bootloader\.sign: sign: signs a unified kernel image, and bootloader\.kind has no uki/,
+      ],
+      [{ kind: ['uki'], sign: { key: 'db.key', cert: 'db.crt' } }, /bootloader\.sign\.key: no file \S+db\.key/],
+    ];
+    for (const [bootloader, error] of cases) {
+      const r = await buildWith({ disks, bootloader });
+      expect(r.exitCode, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(error);
+    }
+    const noEsp = await buildWith({
+      disks: [{ id: 'root', partitions: [biosGrub, root] }],
+      bootloader: { kind: ['uki'] },
+    });
+    expect(noEsp.stderr).toMatch(/uki needs a partition of type esp/);
+  });
+
   it('grub-bios on gpt without bios_grub', async () => {
     const r = await buildWith({ disks: [{ id: 'root', table: 'gpt', partitions: [esp, root] }], bootloader: both });
     expect(r.exitCode).toBe(2);

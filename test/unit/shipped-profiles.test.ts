@@ -138,12 +138,31 @@ describe('build steps from a profile', () => {
     const plan = async (packages: string[]) =>
       (await planSteps(bootable(packages), { profileDir: REPO, pm: PACKAGE_MANAGERS.apt, distro: 'debian' })).steps;
     const [first, second] = [await plan(['openssh-server', 'less']), await plan(['openssh-server', 'udev'])];
-    expect(first.map((s) => s.title)).toEqual(['prepare', 'packages: boot (13)', 'packages (2)', 'finalize']);
+    // the signed boot chain (secure_boot, on by default) joins the profile's own packages, not the shared layer
+    expect(first.map((s) => s.title)).toEqual(['prepare', 'packages: boot (13)', 'packages (4)', 'finalize']);
+    expect((first[2].options as { packages: string[] }).packages.slice(0, 2)).toEqual([
+      'shim-signed',
+      'grub-efi-amd64-signed',
+    ]);
     const key = (steps: typeof first, i: number) => stepKey(stepKey('base', steps[0]), steps[i]);
     expect(key(first, 1)).toBe(key(second, 1));
     expect(key(first, 2)).not.toBe(key(second, 2));
     // udev is in the boot layer already
-    expect((second[2].options as { packages: string[] }).packages).toEqual(['openssh-server']);
+    expect((second[2].options as { packages: string[] }).packages).toEqual([
+      'shim-signed',
+      'grub-efi-amd64-signed',
+      'openssh-server',
+    ]);
+    // secure_boot: false keeps GRUB unsigned and installs no shim
+    const unsigned = ProfileSchema.parse({
+      name: 'u',
+      base: { distro: 'debian', suite: 'bookworm' },
+      bootable: true,
+      secure_boot: false,
+      packages: ['less'],
+    });
+    const steps = (await planSteps(unsigned, { profileDir: REPO, pm: PACKAGE_MANAGERS.apt, distro: 'debian' })).steps;
+    expect((steps[2].options as { packages: string[] }).packages).toEqual(['less']);
     for (const step of [first[1], first[2]]) {
       expect(step.script).toMatch(/^export INITRD=No; \{ .*apt-get install .*; \} \|\| exit 1$/m);
       expect(step.script).toContain('update-initramfs -c -k "$v"');
