@@ -93,7 +93,7 @@ async function writeRawStream(
  * image file target reads zeros between the ranges (its old blocks are punched out, or zeroed where
  * its filesystem cannot punch); a block device keeps its old content there, as with bmaptool copy.
  * The whole image's sha256 is checked too (hashing zeros between the ranges) unless the map's own
- * sha256 comes from the manifest that gives the image's.
+ * sha256 comes from the manifest that gives the image's and every range carries a sha256.
  */
 async function writeRawBmap(
   ctx: PluginContext,
@@ -120,7 +120,9 @@ async function writeRawBmap(
   ctx.log(
     `bmap ${sb.file} (${sb.from}): ${sb.map.ranges.length} ranges, ${formatBytes(sb.mapped)} of ${formatBytes(imageSize)} mapped${target.kind === 'block' ? '; the blocks it leaves out keep their old content' : ''}`,
   );
-  const digest = verify && source.sha256 !== undefined && !sb.fromManifest;
+  // a map the manifest pins checks every byte through its ranges' sha256, unless a range has none
+  const unchecked = sb.map.ranges.some((r) => !r.sha256);
+  const digest = verify && source.sha256 !== undefined && (!sb.fromManifest || unchecked);
   const written = await writeBmapImage(source.file!, sb, target, source.uri, {
     holdHead: MiB,
     digest,
