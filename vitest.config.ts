@@ -24,6 +24,7 @@ const LOCAL = [
   'teardown-races',
   'out-of-tree',
   'signed-manifest',
+  'ironic-agent',
   'bmap',
 ].map((n) => `test/integration/${n}.test.ts`);
 

@@ -51,10 +51,14 @@ addConfigDriveOptions(program.command('run'))
 program
   .command('agent')
   .description(
-    'the deploy agent: run the job of this boot (a disk labelled bareon-job, or bareon.job=URL on the kernel command line) with bareon-deploy, print JSON events and a last line "bareon-job: ok|failed: REASON", then power off or reboot as the job asks',
+    'the deploy agent: run the job of this boot (a disk labelled bareon-job, or bareon.job=URL on the kernel command line) with bareon-deploy, print JSON events and a last line "bareon-job: ok|failed: REASON", then power off or reboot as the job asks; with ipa-api-url= on the kernel command line, be the deploy ramdisk of that OpenStack Ironic instead (docs/ironic-protocol.md)',
   )
   .option('--job <file>', 'run this job file instead (paths relative to it); the power is left alone')
-  .action(async (opts: { job?: string }) =>
+  .option(
+    '--ironic <params>',
+    'be the deploy ramdisk of an Ironic with these kernel-style parameters ("ipa-api-url=http://127.0.0.1:6385 ipa-advertise-host=127.0.0.1"); the power is left alone',
+  )
+  .action(async (opts: { job?: string; ironic?: string }) =>
     runSession('json', async (session) => {
       const { agentCommand } = await import('./commands/agent.js');
       return agentCommand(opts, session);

@@ -360,7 +360,11 @@ export async function bareonStepDeployInput(
     throw new BareonError('deploy.bareon_deploy: leave when_done out; Ironic powers the machine after its steps');
   const origin = 'deploy step bareon_deploy';
   const job = parseJob(JSON.stringify(args), origin);
-  const hints = job.target_hints ? [] : nodeTargetHints(node);
+  // the node's root device hints choose the disk unless the job does: by its own hints, or by a
+  // layout whose disks name their device or carry match: hints
+  const layoutChooses =
+    typeof job.layout === 'object' && job.layout.disks.some((d) => d.device !== undefined || d.match !== undefined);
+  const hints = job.target_hints || layoutChooses ? [] : nodeTargetHints(node);
   const input = jobDeployInput(job, deps.workDir, origin);
   if (hints.length) input.targetHints = hints;
   if (!job.configdrive)

@@ -4,7 +4,8 @@ import { findJob, type FoundJob } from '../../agent/find-job.js';
 import { jobDeployInput } from '../../agent/job-request.js';
 import { localiseJobFiles } from '../../agent/job-files.js';
 import { CleanupStack } from '../../core/cleanup.js';
-import { formatError } from '../../core/errors.js';
+import { BareonError, formatError, ValidationError } from '../../core/errors.js';
+import { VERSION } from '../../core/version.js';
 import { Reporter } from '../../core/reporter.js';
 import { HostExecutor } from '../../host/executor.js';
 import { tempDir } from '../../host/mount.js';
@@ -100,7 +101,9 @@ async function deployInProcess(
  * `bareon-job: failed: REASON` last, then powers off or reboots as the job asks. With `--job FILE`
  * it runs that job and leaves the machine's power alone (for trying jobs out).
  */
-export async function agentCommand(opts: { job?: string }, session: Session): Promise<number> {
+export async function agentCommand(opts: { job?: string; ironic?: string }, session: Session): Promise<number> {
+  const ironic = opts.job ? undefined : await ironicParams(opts.ironic);
+  if (ironic) return ironicAgent(ironic, !opts.ironic, session);
   let job: Job | undefined;
   let reason: string | undefined;
   // the deploy runs in this process: whatever escapes it still ends with the result line (the
@@ -142,4 +145,50 @@ export async function agentCommand(opts: { job?: string }, session: Session): Pr
   if (!opts.job && whenDone !== 'none')
     await new HostExecutor().run(['systemctl', '--no-block', whenDone], { allowFailure: true });
   return reason ? 1 : 0;
+}
+
+/** Ironic's agent settings: from --ironic, else from the kernel command line (none: the job agent). */
+async function ironicParams(given?: string) {
+  const { ironicAgentParams } = await import('../../agent/ironic/kernel-params.js');
+  const cmdline = given ?? (await readFile('/proc/cmdline', 'utf8').catch(() => ''));
+  const params = ironicAgentParams(cmdline);
+  if (given !== undefined && !params)
+    throw new ValidationError('--ironic: no ipa-api-url= (or bareon.ironic-api-url=) among the parameters', {
+      hint: 'such as --ironic "ipa-api-url=http://127.0.0.1:6385 ipa-advertise-host=127.0.0.1"',
+    });
+  return params;
+}
+
+/**
+ * The deploy ramdisk of an Ironic: its commands run deploys in this process, as a job's does. From
+ * the kernel command line (`booted`) Ironic's power commands power the machine off or reboot it;
+ * with --ironic the power is left alone and the agent ends there.
+ */
+async function ironicAgent(
+  params: import('../../agent/ironic/kernel-params.js').IronicAgentParams,
+  booted: boolean,
+  session: Session,
+): Promise<number> {
+  const { runIronicAgent } = await import('../../agent/ironic/run-agent.js');
+  const deployModule = import('./deploy.js');
+  deployModule.catch(() => {});
+  if (booted) await new HostExecutor(session.signal).run(['udevadm', 'settle'], { allowFailure: true });
+  const ended = await runIronicAgent(params, {
+    version: VERSION,
+    say,
+    signal: session.signal,
+    deploy: async (input) => {
+      say(`deploy ${describeInput(input)}`);
+      if (booted) await releaseOldStorage(session.signal);
+      const failed = await deployInProcess(input, session, deployModule);
+      if (failed) throw new BareonError(failed);
+    },
+    power: booted
+      ? async (action) => {
+          await new HostExecutor().run(['systemctl', '--no-block', action], { allowFailure: true });
+        }
+      : undefined,
+  });
+  say(`ironic: ${ended}`);
+  return 0;
 }
