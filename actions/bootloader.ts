@@ -148,7 +148,7 @@ async function installOnEsps(
   for (const { disk, target: t } of disks) {
     const esp = t.geometry?.partitions.find((p) => p.spec.type === 'esp');
     if (!esp)
-      throw new BareonError(`bootloader: disk "${disk.id}" gets grub-efi but has no esp partition`, {
+      throw new BareonError(`bootloader: disk "${disk.id}" gets an EFI boot loader but has no esp partition`, {
         hint: 'add {type: esp, size: 256MiB, fs: {type: vfat}} to it, or leave it out of bootloader.disks',
       });
     const ref = await t.partition(esp.number);
