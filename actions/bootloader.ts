@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { onLayout } from './placement.js';
-import { buildUki } from './uki.js';
+import { buildUki, requireUkiTools } from './uki.js';
 import {
   BareonError,
   definePlugin,
@@ -189,13 +189,15 @@ export default definePlugin({
     deploy: { after: ['fstab', 'initramfs'], applies: (o) => onLayout(o) && !!o.layout?.bootloader },
     image: { after: ['fstab'], applies: (o) => !!o.layout?.bootloader },
   },
-  validate(objects) {
+  async validate(objects) {
     const layout = requireLayout(objects, 'bootloader');
     if (!layout.bootloader)
       throw new BareonError(`${objects.layoutFile ?? 'layout'}: bootloader: missing (kind: [grub-bios, grub-efi])`, {
         exitCode: 2,
       });
     checkBootloader(layout, objects.layoutFile ?? objects.profileFile);
+    // a deploy (it has a source) builds the uki with this host's tools
+    if (layout.bootloader.kind.includes('uki') && objects.source) await requireUkiTools(!!layout.bootloader.sign);
     if (layout.bootloader.sign) {
       const sign = signingFiles(layout.bootloader.sign, objects.layoutFile ?? objects.profileFile);
       for (const [what, file] of Object.entries(sign))

@@ -1,6 +1,7 @@
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { BareonError, type DiskExecutor, type RootTree } from 'bareon/plugin';
+import { BareonError, type DiskExecutor, type RootTree, ValidationError } from 'bareon/plugin';
 
 /** systemd's EFI stub in the root filesystem (Debian's systemd-boot-efi). */
 const STUB = 'usr/lib/systemd/boot/efi/linuxx64.efi.stub';
@@ -80,4 +81,24 @@ export async function buildUki(
     await ex.run(['rm', '-f', key], { allowFailure: true });
   }
   return signed;
+}
+
+/**
+ * A deploy builds the uki on this host: objcopy (binutils) and, to sign it, sbsign (sbsigntool)
+ * must be here before anything is written. (Image builds run them in the toolbox, which has both.)
+ */
+export async function requireUkiTools(sign: boolean): Promise<void> {
+  const tools: [string, string][] = [
+    ['objcopy', 'binutils'],
+    ...(sign ? [['sbsign', 'sbsigntool'] as [string, string]] : []),
+  ];
+  for (const [tool, pkg] of tools) {
+    const found = await new Promise<boolean>((resolve) =>
+      execFile(tool, ['--version'], (err) => resolve(!err || (err as NodeJS.ErrnoException).code !== 'ENOENT')),
+    );
+    if (!found)
+      throw new ValidationError(`bootloader: uki: ${tool} is not installed on this host`, {
+        hint: `apt-get install ${pkg}; nothing was written`,
+      });
+  }
 }
