@@ -186,6 +186,8 @@ export function hostDiskTarget(
       opts.cleanup.deferOnFailure(async () => {
         if (opts.preserveOnError)
           return opts.log(`the run failed; ${info.path} is kept as it is (--preserve-on-error)`);
+        // a tool stopped mid-write (sgdisk writing the table) must be gone, or it could write after this
+        await ex.settled();
         await clearPartitionTables(info.path, info.size, target.imageEnd);
         opts.warn(
           `the run failed after writing started: cleared the partition tables of ${info.path} (MBR and both GPT headers) so the half-written disk cannot boot; --preserve-on-error keeps them`,

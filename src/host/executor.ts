@@ -6,7 +6,27 @@ import { LineTail } from '../stream/lines.js';
 
 /** Runs disk tools on this machine (deploy onto block devices and image files); no Docker involved. */
 export class HostExecutor implements DiskExecutor {
+  /** Tools started and not yet exited: stopped by the signal, they may still be inside a write. */
+  private readonly live = new Set<{ kill(signal: NodeJS.Signals): boolean } & PromiseLike<unknown>>();
+
   constructor(private readonly signal?: AbortSignal) {}
+
+  /**
+   * Resolves once every tool this executor started has exited: a teardown that clears what a tool
+   * writes waits here, or the tool (sgdisk in the middle of writing a table when Ctrl-C came) could
+   * write after it. A tool still running after `graceMs` is killed with SIGKILL.
+   */
+  async settled(graceMs = 10_000): Promise<void> {
+    if (!this.live.size) return;
+    const all = () => Promise.allSettled([...this.live]);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), graceMs);
+    });
+    if ((await Promise.race([all(), late])) === 'late') for (const child of this.live) child.kill('SIGKILL');
+    clearTimeout(timer);
+    await all();
+  }
 
   async run(
     cmd: string[],
@@ -30,7 +50,8 @@ export class HostExecutor implements DiskExecutor {
         opts.onLine?.(line);
       }
     });
-    const r = await child;
+    this.live.add(child);
+    const r = await child.finally(() => this.live.delete(child));
     if (r.isCanceled) throw this.signal?.reason ?? new Error(`${cmd[0]}: cancelled`);
     const exitCode = r.exitCode ?? (r.failed ? 127 : 0);
     if (r.failed && r.exitCode === undefined && !opts.allowFailure)
