@@ -8,7 +8,7 @@ import {
   type TrustedSignature,
   verifySshSignature,
 } from '../core/ssh-signature.js';
-import { isUrl, openStored } from './open.js';
+import { isUrl, openStored, readAtMost } from './open.js';
 
 /** The namespace of bareon's manifest signatures (`ssh-keygen -Y verify -n bareon-manifest`). */
 export const MANIFEST_NAMESPACE = 'bareon-manifest';
@@ -63,15 +63,12 @@ async function readSignature(location: string, signal?: AbortSignal): Promise<st
     if (err instanceof ValidationError && / 404 /.test(err.message)) return undefined;
     throw err;
   }
-  let text = '';
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    text += chunk.toString('latin1');
-    if (text.length > SIGNATURE_MAX) {
-      stream.destroy();
-      throw new ValidationError(`signature ${location}: larger than ${SIGNATURE_MAX / 1024} KiB; not an SSH signature`);
-    }
-  }
-  return text;
+  const bytes = await readAtMost(
+    stream,
+    SIGNATURE_MAX,
+    () => new ValidationError(`signature ${location}: larger than ${SIGNATURE_MAX / 1024} KiB; not an SSH signature`),
+  );
+  return bytes.toString('latin1');
 }
 
 /**

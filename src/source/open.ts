@@ -113,3 +113,21 @@ export function peek(stream: Readable, n: number): Promise<{ head: Buffer; rest:
     stream.once('error', reject);
   });
 }
+
+/**
+ * All of a small stream's bytes (a manifest, a signature), refused with `tooLarge()` past `max`: a
+ * server could send without end.
+ */
+export async function readAtMost(stream: Readable, max: number, tooLarge: () => Error): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) {
+      stream.destroy();
+      throw tooLarge();
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}

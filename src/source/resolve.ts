@@ -8,7 +8,7 @@ import type { DeploySource, SourceClaim, SourceContent, SourceProbe } from '../o
 import { decompressHead } from './decompress.js';
 import { detectCompression, detectContent, ext4Size, parseQcow2Header } from './magic.js';
 import { HEAD_FRAME_MAX, zstdContentSize, zstdHeadFrame } from './zstd-frames.js';
-import { isUrl, openStored, peek } from './open.js';
+import { isUrl, openStored, peek, readAtMost } from './open.js';
 import { listedBmap } from './bmap-artifact.js';
 import { type Trust, verifyManifest } from './manifest-trust.js';
 import type { TrustedSignature } from '../core/ssh-signature.js';
@@ -73,22 +73,16 @@ export interface SourceRequest {
 /** The largest manifest bareon reads: thousands of artifacts and packages fit in far less. */
 const MANIFEST_MAX = 16 * 1024 * 1024;
 
-/** A manifest's bytes, refused past MANIFEST_MAX (a server could send without end). */
-async function manifestBytes(stream: Readable, uri: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MANIFEST_MAX) {
-      stream.destroy();
-      throw new ValidationError(
+/** A manifest's bytes, refused past MANIFEST_MAX. */
+const manifestBytes = (stream: Readable, uri: string) =>
+  readAtMost(
+    stream,
+    MANIFEST_MAX,
+    () =>
+      new ValidationError(
         `manifest ${uri}: larger than ${MANIFEST_MAX / 2 ** 20} MiB; bareon reads no manifest that large`,
-      );
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
+      ),
+  );
 
 function parseJson(text: string, uri: string): unknown {
   try {
