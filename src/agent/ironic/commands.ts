@@ -39,6 +39,8 @@ export interface IronicCommandDeps {
   fetchBytes: (url: string) => Promise<Buffer>;
   /** A directory of the agent's own for the files a deploy is given (config drive). */
   workDir: string;
+  /** The node as lookup gave it: its root device hints, when a step comes without the node. */
+  node?: IronicNode;
 }
 
 const nothing = 'nothing to do';
@@ -486,7 +488,7 @@ export function ironicCommands(deps: IronicCommandDeps): CommandTable {
     'deploy.execute_deploy_step': {
       handler: async (params) => {
         const step = stepOf(params);
-        const node = params.node as IronicNode | undefined;
+        const node = (params.node as IronicNode | undefined) ?? deps.node;
         if (step.interface !== 'deploy' || !['write_image', 'bareon_deploy'].includes(step.step))
           throw new CommandFailure(
             'InvalidCommandParamsError',
@@ -525,7 +527,7 @@ export function ironicCommands(deps: IronicCommandDeps): CommandTable {
             'erase_devices_metadata is not wired in this agent',
           );
         try {
-          await deps.eraseDevicesMetadata((params.node as IronicNode | undefined) ?? { uuid: '' });
+          await deps.eraseDevicesMetadata((params.node as IronicNode | undefined) ?? deps.node ?? { uuid: '' });
         } catch (err) {
           bareonFailure(err);
         }

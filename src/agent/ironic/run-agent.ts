@@ -66,13 +66,8 @@ export async function runIronicAgent(params: IronicAgentParams, deps: IronicAgen
     logs: deps.logs,
     fetchBytes: (url) => fetchUrlBytes(url, { insecure: params.insecure }),
     workDir,
+    node,
   });
-  // the node as lookup gave it travels with each deploy step (its root device hints)
-  for (const name of ['deploy.execute_deploy_step', 'clean.execute_clean_step']) {
-    const spec = commands[name];
-    const handler = spec.handler;
-    commands[name] = { ...spec, handler: (p, ctx) => handler({ node, ...p }, ctx) };
-  }
   let heartbeater: Heartbeater | undefined;
   const api = new AgentApi({
     commands,
