@@ -1,3 +1,5 @@
+SHELL := /bin/bash
+
 .PHONY: setup build lint format test test-unit test-integration test-e2e test-podman test-agent fuzz demo agent bench clean
 
 setup:
@@ -26,13 +28,16 @@ format: node_modules/.package-lock.json
 # is done while the heavy run is still building its images. The light run's report follows the heavy one's.
 UNIT = npx vitest run --project unit --maxWorkers=3
 LIGHT_LOG = .test-artifacts/light.log
+HEAVY_LOG = .test-artifacts/heavy.log
 
 test: setup build lint
 	@mkdir -p .test-artifacts
 	@BAREON_TEST_COMPILED=1 npx vitest run --project unit --project integration-local --maxWorkers=3 >$(LIGHT_LOG) 2>&1 & light=$$!; \
-	BAREON_TEST_COMPILED=1 npx vitest run --project integration --project e2e; heavy=$$?; \
+	BAREON_TEST_COMPILED=1 npx vitest run --project integration --project e2e 2>&1 | tee $(HEAVY_LOG); heavy=$${PIPESTATUS[0]}; \
 	wait $$light; light=$$?; \
 	echo; echo "light run (unit, integration-local): exit $$light"; cat $(LIGHT_LOG); \
+	echo; echo "heavy run (integration, e2e): exit $$heavy, light run: exit $$light"; \
+	bash scripts/failure-summary.sh $(HEAVY_LOG) $(LIGHT_LOG); \
 	[ $$heavy = 0 ] && [ $$light = 0 ]
 	BAREON_TEST_COMPILED=1 npx vitest run --project podman
 
