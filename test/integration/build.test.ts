@@ -214,13 +214,18 @@ describe('a failing build', () => {
       [path.join(REPO, 'dist/src/cli/bareon-build.js'), file, '-o', out, '--log-format', 'json'],
       { reject: false },
     );
-    await new Promise<void>((resolve) =>
-      child.stdout!.on('data', (d: Buffer) => {
-        if (jsonEvents(d.toString()).some((e) => e.event === 'log' && String(e.line).startsWith('started-'))) resolve();
-      }),
-    );
-    expect((await bareonContainers()).length).toBe(1);
-    child.kill('SIGINT');
+    try {
+      await new Promise<void>((resolve) =>
+        child.stdout!.on('data', (d: Buffer) => {
+          if (jsonEvents(d.toString()).some((e) => e.event === 'log' && String(e.line).startsWith('started-')))
+            resolve();
+        }),
+      );
+      expect((await bareonContainers()).length).toBe(1);
+    } finally {
+      // also when an assertion above failed: a build left sleeping would hold its container for ten minutes
+      child.kill('SIGINT');
+    }
     const r = await child;
     expect(r.exitCode).toBe(130);
     expect(await leftoverContainers()).toEqual([]);
