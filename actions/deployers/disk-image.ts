@@ -14,6 +14,7 @@ import {
 } from 'bareon/plugin';
 import {
   checkSourceDigest,
+  expectedDigest,
   growLastPartition,
   writeQcow2Direct,
   writeQcow2Stream,
@@ -379,7 +380,7 @@ export default definePlugin({
       ];
     return [
       `write ${source.format} ${source.uri}${source.virtualSize ? ` (${formatBytes(source.virtualSize)})` : ''} onto ${target.path} (${formatBytes(target.size)}) from offset 0`,
-      `verify sha256 ${objects.deploy!.verify && source.sha256 ? source.sha256 : 'off (--no-verify)'}; the first MiB is written last`,
+      `verify ${objects.deploy!.verify ? expectedDigest(source) : 'off (--no-verify)'}; the first MiB is written last`,
       `zeros ${target.zeroFrom === 0 ? 'skipped (the target reads back zeros)' : target.zeroFrom < target.size ? `skipped from ${formatBytes(target.zeroFrom)} on (the extended part)` : 'written (the target may hold old data)'}`,
       ...(objects.deploy!.grow ? ['grow the last partition and its filesystem to the end of the disk'] : []),
     ];
@@ -410,7 +411,8 @@ export default definePlugin({
       const g = await growLastPartition(ex, ctx.cleanup, target.path, ctx.log, reservedBytes(ctx.objects));
       grown = `, partition ${g.partition} grown ${formatBytes(g.from)} → ${formatBytes(g.to)}${g.fs ? ` (${g.fs})` : ''}`;
     }
-    const verified = ctx.objects.deploy!.verify && source.sha256 ? ', sha256 verified' : '';
+    const digest = ctx.objects.deploy!.verify && expectedDigest(source);
+    const verified = digest ? `, ${digest.split(' ')[0]} verified` : '';
     ctx.setTitle(
       `wrote ${source.format} onto ${target.path}: ${formatBytes(written)}${bmap ? ` (${formatBytes(bmap.mapped)} mapped by its bmap, every range verified${bmap.fromManifest ? ' against the bmap the manifest pins' : verified})` : verified}${grown}`,
     );

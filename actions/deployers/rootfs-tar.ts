@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { BareonError, ValidationError, definePlugin, shq, layoutVolumes, formatBytes, rootTree } from 'bareon/plugin';
 import {
   checkSourceDigest,
+  expectedDigest,
   deployTarget,
   requireSource,
   extractGuard,
@@ -37,7 +38,7 @@ export default definePlugin({
       .map((p) => `${p.mount} (${p.fs?.type})`);
     return [
       `extract ${objects.source!.format} ${objects.source!.uri} onto ${mounts.join(', ')}`,
-      `verify sha256 ${objects.deploy!.verify ? objects.source!.sha256 : objects.profile ? 'no (the stream comes from this build; its sha256 goes into the manifest)' : 'off (--no-verify)'}`,
+      `verify ${objects.deploy!.verify ? expectedDigest(objects.source!) : objects.profile ? 'no (the stream comes from this build; its sha256 goes into the manifest)' : 'off (--no-verify)'}`,
     ];
   },
   async run(ctx) {
@@ -115,7 +116,7 @@ export default definePlugin({
       partitions: artifactPartitions(target.geometry!),
     });
     ctx.setTitle(
-      `extracted ${source.format} (${formatBytes(meter.size)}) onto ${target.path}${ctx.objects.deploy!.verify ? ', sha256 verified' : ''}`,
+      `extracted ${source.format} (${formatBytes(meter.size)}) onto ${target.path}${ctx.objects.deploy!.verify ? `, ${expectedDigest(source)?.split(' ')[0]} verified` : ''}`,
     );
   },
 });

@@ -39,7 +39,10 @@ export function deployProgram(
         '--size <size>',
         'size of an image-file target, such as 8GiB (default: the image size, or the file as it is)',
       )
-      .option('--checksum <sha256:hex>', 'expected sha256 of the source (a manifest supplies it)')
+      .option(
+        '--checksum <sha256:hex>',
+        'expected sha256:HEX (or sha512:HEX) of the source as stored (a manifest supplies it)',
+      )
       .option(
         '--trust <allowed_signers>',
         'deploy only a manifest signed (<manifest>.sig, by bareon-build --sign or ssh-keygen -Y sign -n bareon-manifest) by a key in this allowed-signers file; checked before anything is written',

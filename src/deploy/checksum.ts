@@ -20,3 +20,9 @@ export function checkSourceDigest(source: DeploySource, verify: boolean, got: { 
     );
   }
 }
+
+/** The digest a source is checked against, as "sha256 HEX" or "sha512 HEX" (undefined: none). */
+export function expectedDigest(source: DeploySource): string | undefined {
+  if (source.sha512) return `sha512 ${source.sha512}`;
+  return source.sha256 ? `sha256 ${source.sha256}` : undefined;
+}

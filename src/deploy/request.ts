@@ -6,7 +6,7 @@ export function requireSource(objects: Objects, who: string): DeploySource {
   if (!objects.source || !objects.deploy)
     throw new ValidationError(`${who}: needs a source to deploy (bareon-deploy SOURCE TARGET)`);
   const { source, deploy } = objects;
-  if (deploy.verify && !source.sha256) {
+  if (deploy.verify && !source.sha256 && !source.sha512) {
     throw new ValidationError(`source ${source.uri} has no checksum to verify against`, {
       hint: 'give --checksum sha256:HEX, deploy the <name>.manifest.json that lists it, or --no-verify to write unverified',
     });

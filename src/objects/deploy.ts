@@ -16,6 +16,13 @@ export interface DeploySource {
   compression?: Compression;
   /** Expected sha256 of the source's bytes as stored (before decompression). */
   sha256?: string;
+  /**
+   * Expected sha512 of the source's bytes as stored (Glance's default digest): checked by the stream
+   * that `open()` returns, so such a source is always streamed (no `file`, no bmap).
+   */
+  sha512?: string;
+  /** With `sha512`: whether a stream from `open()` was read to its end and matched. */
+  sha512Checked?: () => boolean;
   /** Bytes of the source as stored, when known (file size, Content-Length, manifest). */
   size?: number;
   /** Bytes it expands to on disk (disk and filesystem images), when known. */

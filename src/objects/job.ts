@@ -1,3 +1,4 @@
+import { CHECKSUM_PATTERN } from './checksum.js';
 import { z } from 'zod';
 import { DiskMatchSchema } from './disk-match.js';
 import { LayoutSchema } from './layout.js';
@@ -13,11 +14,8 @@ export const JobSchema = z
   .strictObject({
     /** A path on the job disk, an absolute path, or an http(s) URL: a disk image, rootfs tarball, filesystem image or manifest. */
     source: z.string().min(1),
-    /** sha256:HEX of the source as stored; or verify: false. */
-    checksum: z
-      .string()
-      .regex(/^sha256:[0-9a-fA-F]{64}$/, 'sha256: and 64 hex digits')
-      .optional(),
+    /** sha256:HEX (or sha512:HEX) of the source as stored; or verify: false. */
+    checksum: z.string().regex(CHECKSUM_PATTERN, 'sha256: and 64 hex digits, or sha512: and 128').optional(),
     verify: z.boolean().default(true),
     /** An allowed-signers file: the source must be a manifest signed by one of its keys (it then gives the checksum). */
     trust: z.string().min(1).optional(),

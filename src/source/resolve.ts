@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { ValidationError } from '../core/errors.js';
 import type { Artifact, Manifest } from '../objects/artifact.js';
 import type { DeploySource, SourceClaim, SourceContent, SourceProbe } from '../objects/deploy.js';
@@ -10,6 +10,7 @@ import { detectCompression, detectContent, ext4Size, parseQcow2Header } from './
 import { HEAD_FRAME_MAX, zstdContentSize, zstdHeadFrame } from './zstd-frames.js';
 import { isUrl, openStored, peek, readAtMost } from './open.js';
 import { listedBmap } from './bmap-artifact.js';
+import { sha512Check } from './digest-check.js';
 import { type Trust, verifyManifest } from './manifest-trust.js';
 import type { TrustedSignature } from '../core/ssh-signature.js';
 
@@ -61,6 +62,8 @@ export interface SourceRequest {
   format?: string;
   /** --checksum sha256:HEX */
   sha256?: string;
+  /** --checksum sha512:HEX */
+  sha512?: string;
   signal?: AbortSignal;
   /** The manifest that named this source: an artifact is never a manifest itself. */
   fromManifest?: string;
@@ -209,6 +212,7 @@ export async function resolveSource(
       ...req,
       format: req.format ?? artifact.format,
       sha256: req.sha256 ?? artifact.sha256,
+      sha512: req.sha512,
       fromManifest: uri,
     }).catch((err: unknown) => {
       if (err instanceof ValidationError)
@@ -287,26 +291,42 @@ export async function resolveSource(
   }
   if (req.sha256 && !/^[0-9a-f]{64}$/.test(req.sha256))
     throw new ValidationError(`--checksum: expected sha256:<64 hex digits>, got "${req.sha256}"`);
+  if (req.sha512 && !/^[0-9a-f]{128}$/.test(req.sha512))
+    throw new ValidationError(`--checksum: expected sha512:<128 hex digits>, got "${req.sha512}"`);
+  const { sha512 } = req;
+  const checks: ReturnType<typeof sha512Check>[] = [];
   let opened = false;
+  const openBytes = async (signal?: AbortSignal): Promise<Readable> => {
+    if (stdin) {
+      if (opened) throw new ValidationError('stdin can be read only once');
+      opened = true;
+      return stdin;
+    }
+    return (await openStored(uri, signal)).stream;
+  };
   return {
     uri,
     format,
     content,
     sha256: req.sha256,
+    sha512,
+    ...(sha512 ? { sha512Checked: () => checks.some((c) => c.checked()) } : {}),
     size,
     virtualSize,
     headFrame,
-    file: local ? path.resolve(uri) : undefined,
+    // a sha512 is checked on the stream: no deployer reads the file by position, past that check
+    file: local && !sha512 ? path.resolve(uri) : undefined,
+    ...(sha512 ? { bmap: false as const } : {}),
     head: claimed ? head : inner,
     compression: claimed ? undefined : compression,
     deployer,
     async open(signal) {
-      if (stdin) {
-        if (opened) throw new ValidationError('stdin can be read only once');
-        opened = true;
-        return stdin;
-      }
-      return (await openStored(uri, signal)).stream;
+      const bytes = await openBytes(signal);
+      if (!sha512) return bytes;
+      const check = sha512Check(sha512, uri);
+      checks.push(check);
+      // pipeline, not pipe: a read error of the source reaches whoever reads the checked stream
+      return pipeline(bytes, check, () => {});
     },
   };
 }

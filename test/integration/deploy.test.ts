@@ -233,6 +233,58 @@ describe('bareon-deploy of whole-disk images (no Docker: dead DOCKER_HOST, no do
   });
 });
 
+describe("sha512 checksums (Glance's default digest)", () => {
+  const sha512 = async (file: string) => (await execa('sha512sum', [file])).stdout.split(' ')[0];
+
+  it('verifies a raw over http, a local qcow2 and a local rootfs tarball; a wrong one fails naming sha512', async () => {
+    const raw = path.join(dir, 'small.raw');
+    const good = path.join(dir, 'sha512-http.img');
+    const r = await deploy([`${base}/good/small.raw`, good, '--checksum', `sha512:${await sha512(raw)}`]);
+    expect(r.exitCode, String(r.all)).toBe(0);
+    expect(String(r.all)).toMatch(/sha512 verified/);
+    await execa('cmp', [raw, good]);
+
+    // a local qcow2 is streamed (no direct reads by position, which would pass the check by)
+    const qcow2 = path.join(dir, 'small.qcow2');
+    await execa('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, qcow2]);
+    const fromQcow2 = path.join(dir, 'sha512-qcow2.img');
+    const q = await deploy([qcow2, fromQcow2, '--checksum', `SHA512:${(await sha512(qcow2)).toUpperCase()}`]);
+    expect(q.exitCode, String(q.all)).toBe(2);
+    expect(String(q.all)).toMatch(/--checksum: expected sha256:<64 hex digits> or sha512:<128 hex digits>/);
+    const q2 = await deploy([qcow2, fromQcow2, '--checksum', `sha512:${(await sha512(qcow2)).toUpperCase()}`]);
+    expect(q2.exitCode, String(q2.all)).toBe(0);
+    await execa('cmp', [raw, fromQcow2]);
+    const wrongQcow2 = await deploy([qcow2, fromQcow2, '--checksum', `sha512:${await sha512(raw)}`]);
+    expect(wrongQcow2.exitCode, String(wrongQcow2.all)).toBe(1);
+    expect(String(wrongQcow2.all)).toMatch(/checksum mismatch: sha512/);
+    expect(await hasTable(fromQcow2)).toBe(false);
+
+    const tar = path.join(dir, 'sha512.tar.zst');
+    await tarZst(tar, [['etc/hostname', 'sha512\n']]);
+    const onLayout = path.join(dir, 'sha512-tar.img');
+    const t = await deploy([
+      tar,
+      onLayout,
+      '--layout',
+      PLAIN,
+      '--size',
+      '256M',
+      '--checksum',
+      `sha512:${await sha512(tar)}`,
+    ]);
+    expect(t.exitCode, String(t.all)).toBe(0);
+    expect(String(t.all)).toMatch(/sha512 verified/);
+
+    const flipped = path.join(dir, 'sha512-flip.img');
+    await execa('truncate', ['-s', '64M', flipped]);
+    await execa('sgdisk', ['-o', '-n', '1:2048:0', flipped]);
+    const f = await deploy([`${base}/flip/small.raw`, flipped, '--checksum', `sha512:${await sha512(raw)}`]);
+    expect(f.exitCode).toBe(1);
+    expect(String(f.all)).toMatch(/checksum mismatch: sha512 [0-9a-f]{128}, expected [0-9a-f]{128}/);
+    expect(await hasTable(flipped)).toBe(false);
+  });
+});
+
 describe('bareon-deploy of rootfs tarballs onto a layout', () => {
   it('refuses entries that escape the root, and writes nothing outside the target', async () => {
     const escaping = path.join(dir, 'escape.tar.zst');

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { ValidationError } from '../../core/errors.js';
+import { BareonError, ValidationError } from '../../core/errors.js';
+import { parseChecksum } from '../../objects/checksum.js';
 import { runPlugins } from '../../plugins/manager.js';
 import { bareonPackageDir } from '../../core/version.js';
 import { PluginRegistry } from '../../plugins/registry.js';
@@ -118,11 +119,12 @@ export async function deployQueue(
   return queue;
 }
 
-function checksumOption(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  const m = /^sha256:([0-9a-fA-F]{64})$/.exec(value.trim());
-  if (!m) throw new ValidationError(`--checksum: expected sha256:<64 hex digits>, got "${value}"`);
-  return m[1].toLowerCase();
+function checksumOption(value: string | undefined): { sha256?: string; sha512?: string } {
+  if (value === undefined) return {};
+  const parsed = parseChecksum(value);
+  if (!parsed)
+    throw new ValidationError(`--checksum: expected sha256:<64 hex digits> or sha512:<128 hex digits>, got "${value}"`);
+  return { [parsed.algorithm]: parsed.hex };
 }
 
 /**
@@ -239,7 +241,7 @@ export async function prepareDeploy(
     typeof input.source === 'string'
       ? await resolveSource(input.source, {
           format: input.format,
-          sha256: checksumOption(input.checksum),
+          ...checksumOption(input.checksum),
           signal: session.signal,
           claim: (probe) => claimSource(registry, probe),
           trust,
@@ -349,4 +351,11 @@ export async function deployCommand(input: DeployInput, session: Session): Promi
     confirm,
     ...session,
   });
+  // a sha512 is checked on the source's stream: a deploy that stopped reading early verified nothing
+  const { source, deploy } = objects;
+  if (!input.dryRun && deploy?.verify && source?.sha512Checked && queue.some((q) => q.name === 'deploy'))
+    if (!source.sha512Checked())
+      throw new BareonError(`source ${source.uri}: its sha512 was not checked: the deploy did not read it to its end`, {
+        hint: 'give its sha256 instead (--checksum sha256:HEX); the target was not left bootable',
+      });
 }
