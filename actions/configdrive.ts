@@ -7,6 +7,7 @@ import {
   CONFIG_DRIVE_BYTES,
   CONFIG_DRIVE_LABEL,
   type ConfigDriveRequest,
+  type DiskExecutor,
   type DiskTarget,
   type Objects,
   formatBytes,
@@ -66,6 +67,26 @@ async function tableBefore(objects: Objects, target: DiskTarget): Promise<Partit
   }
 }
 
+/** The tools that make each drive filesystem, and their Debian packages. */
+const DRIVE_TOOLS: Record<string, [string, string][]> = {
+  iso9660: [['xorriso', 'xorriso']],
+  vfat: [
+    ['mkfs.vfat', 'dosfstools'],
+    ['mcopy', 'mtools'],
+  ],
+};
+
+/** Stops before anything is written when a tool the drive's filesystem needs is missing where the disk tools run. */
+async function requireDriveTools(executor: DiskExecutor, fs: string): Promise<void> {
+  for (const [tool, pkg] of DRIVE_TOOLS[fs] ?? []) {
+    const r = await executor.run(['sh', '-c', `command -v ${tool}`], { allowFailure: true });
+    if (r.exitCode !== 0)
+      throw new ValidationError(`configdrive: the ${fs} config drive needs ${tool}, which is not installed here`, {
+        hint: `apt-get install ${pkg}; nothing was written`,
+      });
+  }
+}
+
 /**
  * Writes a cloud-init config drive: NoCloud (`cidata`) or OpenStack `config-2`, as vfat (mtools, no
  * mount) or iso9660 (xorriso), in a 64 MiB partition at the end of the disk. With a layout it
@@ -102,6 +123,7 @@ export default definePlugin({
     await configDriveFiles(req);
     const target = objects.disks?.[0];
     if (!target) throw new ValidationError('configdrive: no target disk', { hint: 'give --target DISK' });
+    await requireDriveTools(target.executor, req.fs);
     if (laidOut(objects)) return; // partitioning checks that the reserved partition fits
     const table = await tableBefore(objects, target);
     if (table === 'unknown') return;

@@ -88,7 +88,8 @@ export function mkfsCommands(
         ...(fs.label ? ['-n', fs.label] : []),
         '-i',
         fs.uuid!.replace('-', ''),
-        ...(part.device ? [] : [`--offset=${off / 512}`]),
+        // -I: at an offset inside a partitioned block device, which mkfs.vfat otherwise refuses
+        ...(part.device ? [] : ['-I', `--offset=${off / 512}`]),
         ...fs.mkfs_options,
         disk,
         KiB(part.size),

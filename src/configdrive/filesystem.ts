@@ -33,6 +33,8 @@ export async function writeDriveFilesystem(
         '16',
         '-n',
         label.toUpperCase(),
+        // -I: inside a partitioned block device, which mkfs.vfat otherwise refuses to touch
+        '-I',
         `--offset=${part.offset / 512}`,
         disk,
         String(part.size / 1024),

@@ -30,6 +30,8 @@ export const TOOLBOX_PACKAGES = [
   // unified kernel images: objcopy assembles them, sbsign signs them
   'binutils',
   'sbsigntool',
+  // config drives on iso9660
+  'xorriso',
 ];
 
 const toolboxStep: BuildStep = {

@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -223,5 +223,31 @@ describe('configdrive', () => {
     expect(r3.exitCode).toBe(2);
     expect(String(r3.all)).toMatch(/--meta-data .*absent: no such file/);
     await expect(stat(path.join(dir, 'nometa.img'))).rejects.toThrow();
+
+    // an iso9660 drive where xorriso is missing: refused before the image is written, not after
+    const noXorriso = path.join(dir, 'path-without-xorriso');
+    await mkdir(noXorriso);
+    for (const from of (process.env.PATH ?? '').split(':'))
+      for (const name of await readdir(from).catch(() => [] as string[]))
+        if (name !== 'xorriso') await symlink(path.join(from, name), path.join(noXorriso, name)).catch(() => {});
+    const t4 = path.join(dir, 'noxorriso.img');
+    const r4 = await deploy(
+      [
+        path.join(dir, 'small.raw'),
+        t4,
+        '--size',
+        '256MiB',
+        '--no-verify',
+        '--meta-data',
+        meta,
+        '--config-drive-fs',
+        'iso9660',
+      ],
+      { env: { PATH: noXorriso } },
+    );
+    expect(r4.exitCode, String(r4.all)).toBe(2);
+    expect(String(r4.all)).toMatch(/configdrive: the iso9660 config drive needs xorriso, which is not installed here/);
+    expect(String(r4.all)).toMatch(/apt-get install xorriso/);
+    await expect(stat(t4)).rejects.toThrow();
   });
 });
