@@ -1,6 +1,6 @@
 SHELL := /bin/bash
 
-.PHONY: setup build lint format test test-unit test-integration test-e2e test-podman test-agent fuzz demo agent bench clean
+.PHONY: setup build lint format test test-unit test-integration test-e2e test-podman test-agent test-ironic fuzz demo agent bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -57,6 +57,11 @@ test-podman: setup
 # redeploy keeping /data, a network-booted agent writing a qcow2 chosen by serial.
 test-agent: setup
 	npx vitest run --project agent
+
+# bareon's agent as the deploy ramdisk of a stock Ironic (Debian 12's, in a container bareon builds),
+# in QEMU alone (part of the e2e tier): direct with a config drive, a failing checksum, custom-agent RAID 1 + LVM.
+test-ironic: setup
+	npx vitest run --project ironic
 
 # The differential fuzzers at length (make test runs a few hundred cases of each): qcow2 against
 # qemu-img, tar against GNU tar, manifests, jobs, profiles and layouts. CASES=N SEED=S; a failure

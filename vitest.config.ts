@@ -28,6 +28,14 @@ const LOCAL = [
   'bmap',
 ].map((n) => `test/integration/${n}.test.ts`);
 
+/** The images the e2e tier boots and deploys, built (or found in the cache) before its first file. */
+const E2E_SETUP = [
+  'test/setup/images.ts',
+  'test/setup/bootable-images.ts',
+  'test/setup/agent-image.ts',
+  'test/setup/ironic-image.ts',
+];
+
 // Tiers: unit (no privileges, parallel), integration (real Docker, disks; serial), integration-local
 // (disks only; serial), e2e (QEMU boots, the deploy agent's jobs among them; serial), and podman
 // (the build tests and a bootable image through Podman's socket). Unit and integration-local run in
@@ -87,7 +95,19 @@ export default defineConfig({
           poolOptions: { forks: { singleFork: true } },
           testTimeout: 900_000,
           hookTimeout: 900_000,
-          globalSetup: ['test/setup/images.ts', 'test/setup/bootable-images.ts', 'test/setup/agent-image.ts'],
+          globalSetup: E2E_SETUP,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          // the agent as the deploy ramdisk of a stock Ironic, alone (make test-ironic)
+          name: 'ironic',
+          include: ['test/e2e/ironic.test.ts'],
+          poolOptions: { forks: { singleFork: true } },
+          testTimeout: 900_000,
+          hookTimeout: 900_000,
+          globalSetup: E2E_SETUP,
         },
       },
       {

@@ -82,6 +82,17 @@ export async function bootToLogin(
  */
 const MACHINE = ['-machine', 'q35', '-accel', 'tcg', '-cpu', 'qemu64,-svm', '-smp', '2', '-nodefaults', '-vga', 'none'];
 
+/** No display or monitor; the serial console into `serial`; a reboot ends QEMU. */
+const headless = (serial: string) => [
+  '-display',
+  'none',
+  '-monitor',
+  'none',
+  '-serial',
+  `file:${serial}`,
+  '-no-reboot',
+];
+
 /** No serial output for this long, short of the login prompt: a stalled guest. */
 const STALL_MS = 60_000;
 
@@ -104,13 +115,7 @@ async function bootOnce(
       `file=${disk},format=${format},if=virtio,snapshot=on`,
       '-nic',
       'user,restrict=on,model=virtio-net-pci',
-      '-display',
-      'none',
-      '-monitor',
-      'none',
-      '-serial',
-      `file:${serial}`,
-      '-no-reboot',
+      ...headless(serial),
     ],
     { reject: false },
   );
@@ -182,6 +187,19 @@ export async function runVm(opts: {
   netboot?: { kernel: string; initrd: string; append: string };
   /** A host port on 127.0.0.1 the guest reaches as http://10.0.2.100/ (nothing else is reachable). */
   httpPort?: number;
+  /**
+   * More of the guest's outgoing connections to carry: to `guest` (10.0.2.x:PORT) relayed to a port
+   * on 127.0.0.1 or to a unix socket, where QEMU runs (in `netns` when given).
+   */
+  forwards?: { guest: string; to: number | string }[];
+  /** QEMU user-network hostfwd rules ("tcp:ADDR:PORT-:GUESTPORT"): listeners where QEMU runs. */
+  hostForwards?: string[];
+  /** The guest's MAC address (the NIC's default otherwise). */
+  mac?: string;
+  /** Runs QEMU (and so its relays and forwarded ports) in this network namespace (a /proc/PID/ns/net path). */
+  netns?: string;
+  /** Stops the guest early (the run then reports what the serial log holds so far). */
+  signal?: AbortSignal;
 }): Promise<VmRun> {
   const dir = await mkdtemp(path.join(tmpdir(), 'bareon-vm-'));
   const serial = path.join(dir, 'serial.log');
@@ -196,31 +214,34 @@ export async function runVm(opts: {
     ? ['-kernel', opts.netboot.kernel, '-initrd', opts.netboot.initrd, '-append', opts.netboot.append]
     : [];
   const relay = path.join(REPO, 'test/helpers/tcp-relay.mjs');
-  const guestfwd = opts.httpPort ? `,guestfwd=tcp:10.0.2.100:80-cmd:${process.execPath} ${relay} ${opts.httpPort}` : '';
+  const forwards = [
+    ...(opts.httpPort ? [{ guest: '10.0.2.100:80', to: opts.httpPort }] : []),
+    ...(opts.forwards ?? []),
+  ];
+  const nic = [
+    'user,restrict=on,model=virtio-net-pci',
+    ...(opts.mac ? [`mac=${opts.mac}`] : []),
+    ...forwards.map((f) => `guestfwd=tcp:${f.guest}-cmd:${process.execPath} ${relay} ${f.to}`),
+    ...(opts.hostForwards ?? []).map((h) => `hostfwd=${h}`),
+  ].join(',');
+  const args = [
+    ...machine,
+    '-m',
+    String(opts.memoryMiB ?? 1536),
+    ...drives,
+    ...netboot,
+    '-nic',
+    nic,
+    ...headless(serial),
+  ];
   const started = Date.now();
-  const qemu = execa(
-    'qemu-system-x86_64',
-    [
-      ...machine,
-      '-m',
-      String(opts.memoryMiB ?? 1536),
-      ...drives,
-      ...netboot,
-      '-nic',
-      `user,restrict=on,model=virtio-net-pci${guestfwd}`,
-      '-display',
-      'none',
-      '-monitor',
-      'none',
-      '-serial',
-      `file:${serial}`,
-      '-no-reboot',
-    ],
-    { reject: false },
-  );
+  // nsenter enters the namespace and then runs QEMU in its own process, so a kill reaches QEMU
+  const qemu = opts.netns
+    ? execa('nsenter', [`--net=${opts.netns}`, 'qemu-system-x86_64', ...args], { reject: false })
+    : execa('qemu-system-x86_64', args, { reject: false });
   let log = '';
   let matched = false;
-  while (Date.now() < started + opts.timeoutMs && qemu.exitCode === null) {
+  while (Date.now() < started + opts.timeoutMs && qemu.exitCode === null && !opts.signal?.aborted) {
     await new Promise((r) => setTimeout(r, 500));
     log = await readFile(serial, 'latin1').catch(() => '');
     matched = opts.until.test(log);

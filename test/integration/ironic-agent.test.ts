@@ -249,3 +249,40 @@ describe('bareon agent as the deploy ramdisk of an Ironic (loopback, fake API)',
     }
   });
 });
+
+describe("standby.get_partition_uuids' answer, read from real disk images", () => {
+  it('gives the MBR disk identifier as root uuid, and on GPT the ESP and every partition by UUID', async () => {
+    const { partitionUuids } = await import('../../src/host/partition-uuids.js');
+    const gpt = path.join(dir, 'uuids-gpt.img');
+    await execa('truncate', ['-s', `${64 * MiB}`, gpt]);
+    const esp = 'c0ffee00-1111-4222-8333-444455556666';
+    const root = '0badcafe-aaaa-4bbb-8ccc-dddd0000eeee';
+    await execa('sgdisk', [
+      '-n',
+      '1:2048:+8M',
+      '-t',
+      '1:ef00',
+      '-u',
+      `1:${esp}`,
+      '-n',
+      '2:0:0',
+      '-u',
+      `2:${root}`,
+      gpt,
+    ]);
+    expect(await partitionUuids(gpt)).toEqual({
+      'root uuid': '0x00000000',
+      'efi system partition uuid': esp,
+      partitions: { [`${gpt}1`]: esp, [`${gpt}2`]: root },
+    });
+
+    const mbr = path.join(dir, 'uuids-mbr.img');
+    await execa('truncate', ['-s', `${64 * MiB}`, mbr]);
+    await execa('sfdisk', ['-q', mbr], { input: 'label: dos\nlabel-id: 0x1234abcd\n,16M,L\n' });
+    const answer = await partitionUuids(mbr);
+    expect(answer['root uuid']).toBe('0x1234abcd');
+    expect(answer).not.toHaveProperty('efi system partition uuid');
+    // an MBR partition's "UUID" is the disk identifier and its number
+    expect(answer.partitions).toEqual({ [`${mbr}1`]: '1234abcd-01' });
+  });
+});

@@ -518,20 +518,20 @@ describe('the agent API, driven as agent_client.py does', () => {
       details: 'source http://x/disk.raw: checksum mismatch: sha256 abc, expected def (check the image)',
     });
     // a bad mapping fails the same way, before any deploy
-    const sha512 = await command(
+    const md5 = await command(
       h,
       'deploy.execute_deploy_step',
       {
         step: {
           ...step,
-          args: { image_info: { urls: ['http://x/d'], os_hash_algo: 'sha512', os_hash_value: 'f'.repeat(128) } },
+          args: { image_info: { urls: ['http://x/d'], os_hash_algo: 'md5', os_hash_value: 'f'.repeat(32) } },
         },
         node: NODE,
       },
       { wait: true },
     );
-    expect((sha512.body.command_error as { details: string }).details).toMatch(
-      /bareon checks sources by sha256, not sha512/,
+    expect((md5.body.command_error as { details: string }).details).toMatch(
+      /bareon checks sources by sha256 or sha512, not md5/,
     );
     const unknownStep = await command(
       h,
@@ -706,7 +706,17 @@ describe('mapping Ironic to a bareon deploy', () => {
       /lists no digest for disk\.raw\.zst/,
     );
     await expect(imageInfoDeployInput(info({ checksum: 'd'.repeat(32) }), NODE, deps())).rejects.toThrow(/not md5/);
-    await expect(imageInfoDeployInput(info({ checksum: 'e'.repeat(128) }), NODE, deps())).rejects.toThrow(/not sha512/);
+    // sha512 (Glance's default os_hash_algo), as os_hash_* or as a legacy checksum
+    expect((await imageInfoDeployInput(info({ checksum: 'E'.repeat(128) }), NODE, deps())).checksum).toBe(
+      `sha512:${'e'.repeat(128)}`,
+    );
+    expect(
+      (await imageInfoDeployInput(info({ os_hash_algo: 'SHA512', os_hash_value: 'a'.repeat(128) }), NODE, deps()))
+        .checksum,
+    ).toBe(`sha512:${'a'.repeat(128)}`);
+    await expect(
+      imageInfoDeployInput(info({ os_hash_algo: 'sha512', os_hash_value: 'a'.repeat(64) }), NODE, deps()),
+    ).rejects.toThrow(/os_hash_value is not 128 hex digits/);
     await expect(imageInfoDeployInput(info({}), NODE, deps())).rejects.toThrow(/no checksum/);
     await expect(imageInfoDeployInput(info({ checksum: SHA, disk_format: 'vmdk' }), NODE, deps())).rejects.toThrow(
       /disk_format vmdk/,

@@ -32,7 +32,7 @@ export interface IronicCommandDeps {
   /** Wipes partition tables and filesystem signatures of every disk (clean step erase_devices_metadata). */
   eraseDevicesMetadata?: (node: IronicNode) => Promise<void>;
   /** The partition UUIDs of the disk written last, under the keys Ironic reads ("root uuid"…). */
-  partitionUuids?: () => Promise<Record<string, string>>;
+  partitionUuids?: () => Promise<Record<string, unknown>>;
   /** Files for log.collect_system_logs: the journal, bareon's events… */
   logs?: () => Promise<{ name: string; data: Buffer }[]>;
   /** Fetches a URL's bytes (checksum files, config drives given as URLs). */
@@ -139,7 +139,10 @@ export function nodeTargetHints(node: IronicNode | undefined): string[] {
 
 // ---------------------------------------------------------------- checksums
 
-/** sha256:HEX for bareon from an image_info's os_hash_algo/os_hash_value or its legacy checksum (or checksum URL). */
+/**
+ * sha256:HEX or sha512:HEX for bareon from an image_info's os_hash_algo/os_hash_value (sha512 is
+ * Glance's default) or its legacy checksum (or checksum URL).
+ */
 export async function imageChecksum(
   info: Record<string, unknown>,
   url: string,
@@ -148,16 +151,18 @@ export async function imageChecksum(
   const algo = typeof info.os_hash_algo === 'string' ? info.os_hash_algo.toLowerCase() : undefined;
   const value = typeof info.os_hash_value === 'string' ? info.os_hash_value.trim().toLowerCase() : undefined;
   const unsupported = (what: string) =>
-    new BareonError(`image_info: bareon checks sources by sha256, not ${what}`, {
-      hint: "give the image's sha256: instance_info image_os_hash_algo=sha256 and image_os_hash_value=HEX",
+    new BareonError(`image_info: bareon checks sources by sha256 or sha512, not ${what}`, {
+      hint: "give the image's sha256 or sha512: instance_info image_os_hash_algo and image_os_hash_value",
     });
-  const sha256 = (hex: string, from: string) => {
-    if (!/^[0-9a-f]{64}$/.test(hex)) throw new BareonError(`image_info: ${from} is not 64 hex digits: ${hex}`);
-    return `sha256:${hex}`;
+  const digest = (algorithm: 'sha256' | 'sha512', hex: string, from: string) => {
+    const digits = algorithm === 'sha256' ? 64 : 128;
+    if (!new RegExp(`^[0-9a-f]{${digits}}$`).test(hex))
+      throw new BareonError(`image_info: ${from} is not ${digits} hex digits: ${hex}`);
+    return `${algorithm}:${hex}`;
   };
   if (algo && value) {
-    if (algo !== 'sha256') throw unsupported(algo);
-    return sha256(value, 'os_hash_value');
+    if (algo !== 'sha256' && algo !== 'sha512') throw unsupported(algo);
+    return digest(algo, value, 'os_hash_value');
   }
   let legacy = typeof info.checksum === 'string' ? info.checksum.trim() : undefined;
   if (!legacy)
@@ -165,9 +170,9 @@ export async function imageChecksum(
       hint: 'set instance_info image_os_hash_algo=sha256 and image_os_hash_value, or image_checksum',
     });
   if (/^https?:\/\//.test(legacy)) legacy = checksumFromFile((await fetchBytes(legacy)).toString('utf8'), legacy, url);
-  const bare = legacy.replace(/^sha256:/i, '').toLowerCase();
-  if (/^[0-9a-f]{64}$/.test(bare)) return sha256(bare, 'checksum');
-  if (/^[0-9a-f]{128}$/.test(bare)) throw unsupported('sha512');
+  const bare = legacy.replace(/^sha(256|512):/i, '').toLowerCase();
+  if (/^[0-9a-f]{64}$/.test(bare)) return digest('sha256', bare, 'checksum');
+  if (/^[0-9a-f]{128}$/.test(bare)) return digest('sha512', bare, 'checksum');
   if (/^[0-9a-f]{32}$/.test(bare)) throw unsupported('md5');
   throw new BareonError(`image_info: checksum ${JSON.stringify(legacy)} is not a hex digest`);
 }
@@ -341,7 +346,7 @@ export async function imageInfoDeployInput(
 /** The job fields deploy.bareon_deploy takes as its args (a bareon job without when_done: Ironic runs the power). */
 const BAREON_DEPLOY_ARGS: Record<string, string> = {
   source: 'A disk image, rootfs tarball, filesystem image or bareon manifest: an http(s) URL or a path on the agent',
-  checksum: 'sha256:HEX of the source as stored (or verify: false, or trust:)',
+  checksum: 'sha256:HEX or sha512:HEX of the source as stored (or verify: false, or trust:)',
   verify: 'false writes the source unchecked',
   trust: 'An allowed-signers file on the agent: the source is a manifest signed by one of its keys',
   layout: "bareon's layout (disks, partitions, md RAID, LVM, filesystems), inline",

@@ -23,6 +23,8 @@ export interface IronicAgentDeps {
   /** Powers the machine off or reboots it; undefined leaves the power alone (trying the agent out). */
   power?: (action: 'poweroff' | 'reboot') => Promise<void>;
   logs?: IronicCommandDeps['logs'];
+  eraseDevicesMetadata?: IronicCommandDeps['eraseDevicesMetadata'];
+  partitionUuids?: IronicCommandDeps['partitionUuids'];
   say: (text: string) => void;
   signal: AbortSignal;
   /** The MACs to look the node up by (default: this machine's Ethernet interfaces). */
@@ -64,6 +66,8 @@ export async function runIronicAgent(params: IronicAgentParams, deps: IronicAgen
       ended(action);
     },
     logs: deps.logs,
+    eraseDevicesMetadata: deps.eraseDevicesMetadata,
+    partitionUuids: deps.partitionUuids,
     fetchBytes: (url) => fetchUrlBytes(url, { insecure: params.insecure }),
     workDir,
     node,

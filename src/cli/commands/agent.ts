@@ -42,6 +42,7 @@ async function releaseOldStorage(signal: AbortSignal): Promise<void> {
 /** The request in a line, for the console: source, target or hints, layout, actions added. */
 function describeInput(input: DeployInput): string {
   const parts = [String(input.source)];
+  if (input.target) parts.push(`onto ${input.target}`);
   if (input.targetHints.length) parts.push(`onto the disk with ${input.targetHints.join(', ')}`);
   if (typeof input.layout === 'string') parts.push(`layout ${input.layout}`);
   else if (input.layout) parts.push(`the job's layout`);
@@ -173,15 +174,41 @@ async function ironicAgent(
   const deployModule = import('./deploy.js');
   deployModule.catch(() => {});
   if (booted) await new HostExecutor(session.signal).run(['udevadm', 'settle'], { allowFailure: true });
+  // the disk the last deploy wrote whole, whose identifiers standby.get_partition_uuids reports
+  let written: string | undefined;
   const ended = await runIronicAgent(params, {
     version: VERSION,
     say,
     signal: session.signal,
     deploy: async (input) => {
+      written = undefined;
+      if (input.targetHints.length && !input.target) {
+        // chosen here, as bareon-deploy would, so that the agent knows which disk it wrote
+        const { resolveTarget } = await import('./target-hints.js');
+        const chosen = await resolveTarget(undefined, input.targetHints, undefined);
+        say(`target: ${chosen.how ?? chosen.path}`);
+        input = { ...input, target: chosen.path, targetHints: [] };
+      }
       say(`deploy ${describeInput(input)}`);
       if (booted) await releaseOldStorage(session.signal);
       const failed = await deployInProcess(input, session, deployModule);
       if (failed) throw new BareonError(failed);
+      written = input.target;
+    },
+    eraseDevicesMetadata: async () => {
+      // every disk of this machine: only where it was booted to be Ironic's ramdisk
+      if (!booted)
+        throw new BareonError(
+          "erase_devices_metadata erases every disk of the machine; bareon runs it only when booted as Ironic's ramdisk, not with --ironic",
+        );
+      await releaseOldStorage(session.signal);
+      const { eraseDevicesMetadata } = await import('../../host/erase-metadata.js');
+      await eraseDevicesMetadata({ signal: session.signal, skipBusy: true, log: say });
+    },
+    partitionUuids: async () => {
+      if (!written) return {};
+      const { partitionUuids } = await import('../../host/partition-uuids.js');
+      return partitionUuids(written);
     },
     power: booted
       ? async (action) => {
