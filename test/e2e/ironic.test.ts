@@ -113,7 +113,12 @@ describe("bareon's agent as the deploy ramdisk of a stock Ironic (TCG)", () => {
     const started = Date.now();
     const stop = new AbortController();
     const run = bootAgent({ ...vm, signal: stop.signal });
-    const node = await sandbox.waitFor(uuid, ends, 20 * 60_000);
+    const node = await sandbox.waitFor(uuid, ends, 20 * 60_000).catch(async (err: unknown) => {
+      // no guest outlives a failed test
+      stop.abort();
+      await run;
+      throw err;
+    });
     const seconds = (Date.now() - started) / 1000;
     // an agent that Ironic powered off through standby.power_off exits; one that Ironic left up
     // (after a failure or cleaning, with fake power) is stopped
