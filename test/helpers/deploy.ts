@@ -8,21 +8,24 @@ import { bareon, REPO } from './cli.js';
 
 let noDockerPath: Promise<string> | undefined;
 
+/** A directory (under .test-artifacts/) for PATH with every tool of this machine except those `left` names. */
+export async function pathWithout(dirName: string, left: (tool: string) => boolean): Promise<string> {
+  const dir = path.join(REPO, '.test-artifacts', dirName);
+  await mkdir(dir, { recursive: true });
+  const have = new Set(await readdir(dir));
+  for (const from of (process.env.PATH ?? '').split(':')) {
+    for (const name of await readdir(from).catch(() => [] as string[])) {
+      if (left(name) || have.has(name)) continue;
+      have.add(name);
+      await symlink(path.join(from, name), path.join(dir, name)).catch(() => {});
+    }
+  }
+  return dir;
+}
+
 /** A PATH with every tool of this machine except docker: proof that deploy needs no Docker. */
 function pathWithoutDocker(): Promise<string> {
-  noDockerPath ??= (async () => {
-    const dir = path.join(REPO, '.test-artifacts', 'path-without-docker');
-    await mkdir(dir, { recursive: true });
-    const have = new Set(await readdir(dir));
-    for (const from of (process.env.PATH ?? '').split(':')) {
-      for (const name of await readdir(from).catch(() => [] as string[])) {
-        if (name.startsWith('docker') || have.has(name)) continue;
-        have.add(name);
-        await symlink(path.join(from, name), path.join(dir, name)).catch(() => {});
-      }
-    }
-    return dir;
-  })();
+  noDockerPath ??= pathWithout('path-without-docker', (name) => name.startsWith('docker'));
   return noDockerPath;
 }
 

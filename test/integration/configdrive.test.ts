@@ -1,10 +1,10 @@
 import { execa } from 'execa';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bareon, REPO } from '../helpers/cli.js';
-import { deploy, leftovers, sha256File } from '../helpers/deploy.js';
+import { deploy, leftovers, pathWithout, sha256File } from '../helpers/deploy.js';
 
 const PLAIN = path.join(REPO, 'test/fixtures/layouts/plain-ext4.yaml');
 const MiB = 2 ** 20;
@@ -225,11 +225,7 @@ describe('configdrive', () => {
     await expect(stat(path.join(dir, 'nometa.img'))).rejects.toThrow();
 
     // an iso9660 drive where xorriso is missing: refused before the image is written, not after
-    const noXorriso = path.join(dir, 'path-without-xorriso');
-    await mkdir(noXorriso);
-    for (const from of (process.env.PATH ?? '').split(':'))
-      for (const name of await readdir(from).catch(() => [] as string[]))
-        if (name !== 'xorriso') await symlink(path.join(from, name), path.join(noXorriso, name)).catch(() => {});
+    const noXorriso = await pathWithout('path-without-xorriso', (name) => name === 'xorriso');
     const t4 = path.join(dir, 'noxorriso.img');
     const r4 = await deploy(
       [
