@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { BareonError } from '../../core/errors.js';
 import { lazyPackage } from '../../core/lazy-package.js';
+import { parseChecksum } from '../../objects/checksum.js';
 import type { ConfigDriveFlags } from '../../objects/configdrive.js';
 import type { DeployInput } from '../../objects/deploy.js';
 import { SOURCE_FORMATS } from '../../source/resolve.js';
@@ -155,10 +156,10 @@ export async function imageChecksum(
       hint: "give the image's sha256 or sha512: instance_info image_os_hash_algo and image_os_hash_value",
     });
   const digest = (algorithm: 'sha256' | 'sha512', hex: string, from: string) => {
-    const digits = algorithm === 'sha256' ? 64 : 128;
-    if (!new RegExp(`^[0-9a-f]{${digits}}$`).test(hex))
-      throw new BareonError(`image_info: ${from} is not ${digits} hex digits: ${hex}`);
-    return `${algorithm}:${hex}`;
+    const parsed = parseChecksum(`${algorithm}:${hex}`);
+    if (!parsed)
+      throw new BareonError(`image_info: ${from} is not ${algorithm === 'sha256' ? 64 : 128} hex digits: ${hex}`);
+    return `${parsed.algorithm}:${parsed.hex}`;
   };
   if (algo && value) {
     if (algo !== 'sha256' && algo !== 'sha512') throw unsupported(algo);
