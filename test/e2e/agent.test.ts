@@ -103,7 +103,7 @@ describe('the deploy agent in QEMU (TCG)', () => {
         ],
       });
       console.log(`agent: RAID 1 + LVM job finished in ${run.seconds.toFixed(0)} s: ${lastLine(run.log)}`);
-      expect(lastLine(run.log), run.keptLog).toBe('bareon-job: ok');
+      expect(lastLine(run.log), run.report).toBe('bareon-job: ok');
       expect(run.exited, 'the agent powers off when done').toBe(true);
       // JSON events of bareon-deploy on the serial console
       expect(run.log).toMatch(/"event":"finished","task":"raid/);
@@ -120,7 +120,7 @@ describe('the deploy agent in QEMU (TCG)', () => {
         ],
       });
       console.log(`RAID 1 + LVM target: login after ${both.seconds.toFixed(0)} s (BIOS, both disks)`);
-      expect(both.matched, both.keptLog).toBe(true);
+      expect(both.matched, both.report).toBe(true);
     },
     JOB_TIMEOUT,
   );
@@ -177,7 +177,7 @@ describe('the deploy agent in QEMU (TCG)', () => {
         ],
       });
       console.log(`agent: redeploy keeping /data finished in ${run.seconds.toFixed(0)} s: ${lastLine(run.log)}`);
-      expect(lastLine(run.log), run.keptLog).toBe('bareon-job: ok');
+      expect(lastLine(run.log), run.report).toBe('bareon-job: ok');
       expect(run.log).toMatch(/released old (md arrays|volume groups)/);
       await withData(async () =>
         expect(await readFile(path.join(dataDir, 'survivor.txt'), 'utf8')).toBe('kept across a redeploy\n'),
@@ -193,7 +193,7 @@ describe('the deploy agent in QEMU (TCG)', () => {
       console.log(
         `RAID 1 + LVM target after the redeploy: login after ${degraded.seconds.toFixed(0)} s (UEFI, disk b alone)`,
       );
-      expect(degraded.matched, degraded.keptLog).toBe(true);
+      expect(degraded.matched, degraded.report).toBe(true);
     },
     JOB_TIMEOUT,
   );
@@ -242,7 +242,7 @@ describe('the deploy agent in QEMU (TCG)', () => {
         console.log(
           `agent (network boot): qcow2 by serial over HTTP finished in ${run.seconds.toFixed(0)} s: ${lastLine(run.log)}`,
         );
-        expect(lastLine(run.log), run.keptLog).toBe('bareon-job: ok');
+        expect(lastLine(run.log), run.report).toBe('bareon-job: ok');
         expect(site.requests[0]).toBe('/qcow2/job.yaml');
         expect(site.requests).toContain('/qcow2/disk.qcow2');
         expect(await sha256File(d), 'the twin disk is untouched').toBe(twinBefore);
@@ -253,7 +253,7 @@ describe('the deploy agent in QEMU (TCG)', () => {
           until: /login:/,
           disks: [{ file: c, snapshot: true }],
         });
-        expect(boot.matched, boot.keptLog).toBe(true);
+        expect(boot.matched, boot.report).toBe(true);
 
         // a hint that matches two disks: an error, and neither disk changes (this agent boots from its
         // disk, with the job on a disk of its own: the network boot is proven above; its source is
@@ -292,7 +292,7 @@ describe('the deploy agent in QEMU (TCG)', () => {
             ...twins.map((file, i) => ({ file, serial: `twin-${i}` })),
           ],
         });
-        expect(lastLine(two.log), two.keptLog).toMatch(
+        expect(lastLine(two.log), two.report).toMatch(
           /^bareon-job: failed: --target-hint: 2 disks match size="== 2GiB"/,
         );
         expect(await Promise.all(twins.map(sha256File))).toEqual(twinsBefore);

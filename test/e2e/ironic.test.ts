@@ -256,10 +256,8 @@ describe("bareon's agent as the deploy ramdisk of a stock Ironic (TCG)", () => {
       const refused = await probe;
       expect(refused, 'a command without agent_token').toMatchObject({ url: 'http://127.0.0.11:9999', status: '401' });
 
-      expect(ok.node.provision_state, `${ok.node.last_error}\nserial log: ${ok.run.keptLog}`).toBe('active');
-      expect(ok.run.exited, `Ironic's standby.power_off powers the agent off; serial log: ${ok.run.keptLog}`).toBe(
-        true,
-      );
+      expect(ok.node.provision_state, `${ok.node.last_error}\n${ok.run.report}`).toBe('active');
+      expect(ok.run.exited, `Ironic's standby.power_off powers the agent off; ${ok.run.report}`).toBe(true);
       expect(ok.run.log).toMatch(/"event":"finished","task":"deploy/);
       expect(await sha256File(twin), 'the other disk is untouched').toBe(twinBefore);
       // standby.get_partition_uuids: Ironic keeps the disk identifier of the disk written whole
@@ -308,8 +306,8 @@ describe("bareon's agent as the deploy ramdisk of a stock Ironic (TCG)", () => {
           memoryMiB: 4096,
         }),
       ]);
-      expect(boot.matched, `the config drive's hostname at the login prompt; serial log: ${boot.keptLog}`).toBe(true);
-      expect(job.log, job.keptLog).toMatch(/bareon-job: ok/);
+      expect(boot.matched, `the config drive's hostname at the login prompt; ${boot.report}`).toBe(true);
+      expect(job.log, job.report).toMatch(/bareon-job: ok/);
       console.log(
         `the same deploy as a bareon job (bareon.job=URL): agent start to power off in ${job.seconds.toFixed(0)} s; through Ironic: agent start to active in ${ok.seconds.toFixed(0)} s`,
       );
@@ -354,9 +352,7 @@ describe("bareon's agent as the deploy ramdisk of a stock Ironic (TCG)", () => {
       console.log(
         `Ironic manual cleaning (erase_devices_metadata): agent start to manageable in ${cleaned.seconds.toFixed(0)} s`,
       );
-      expect(cleaned.node.provision_state, `${cleaned.node.last_error}\nserial log: ${cleaned.run.keptLog}`).toBe(
-        'manageable',
-      );
+      expect(cleaned.node.provision_state, `${cleaned.node.last_error}\n${cleaned.run.report}`).toBe('manageable');
       for (const disk of [a, b]) {
         expect(await tableType(disk), `${disk}: no partition table after cleaning`).toBe('');
         expect(await signatureAt(disk, MiB), `${disk}: no filesystem signature where the partition was`).toBe('');
@@ -380,7 +376,7 @@ describe("bareon's agent as the deploy ramdisk of a stock Ironic (TCG)", () => {
         disks: bothDisks,
       });
       console.log(`Ironic custom-agent (RAID 1 + LVM): agent start to active in ${seconds.toFixed(0)} s`);
-      expect(node.provision_state, `${node.last_error}\nserial log: ${run.keptLog}`).toBe('active');
+      expect(node.provision_state, `${node.last_error}\n${run.report}`).toBe('active');
       expect(run.log).toMatch(/"event":"finished","task":"raid/);
       expect(run.log).toMatch(/"event":"finished","task":"lvm/);
 
@@ -394,7 +390,7 @@ describe("bareon's agent as the deploy ramdisk of a stock Ironic (TCG)", () => {
         until: /login:/,
         timeoutMs: 8 * 60_000,
       });
-      expect(whole.matched, whole.keptLog).toBe(true);
+      expect(whole.matched, whole.report).toBe(true);
       const [onlyA, onlyB] = await Promise.all([
         runVm({
           name: 'ironic-raid-a',
@@ -411,8 +407,8 @@ describe("bareon's agent as the deploy ramdisk of a stock Ironic (TCG)", () => {
           timeoutMs: 8 * 60_000,
         }),
       ]);
-      expect(onlyA.matched, `disk a alone (BIOS): ${onlyA.keptLog}`).toBe(true);
-      expect(onlyB.matched, `disk b alone (UEFI): ${onlyB.keptLog}`).toBe(true);
+      expect(onlyA.matched, `disk a alone (BIOS): ${onlyA.report}`).toBe(true);
+      expect(onlyB.matched, `disk b alone (UEFI): ${onlyB.report}`).toBe(true);
     },
     TEST_TIMEOUT,
   );

@@ -26,19 +26,19 @@ async function boot(disk: string, firmware: Firmware, name: string) {
 describe('Secure Boot', () => {
   it('with Microsoft keys enrolled, the firmware refuses the image whose GRUB is unsigned (secure_boot: false)', async () => {
     const r = await boot(images.unsigned, 'secure-boot-ms', 'sb-unsigned-grub');
-    expect(r.refused, `the firmware did not refuse it; serial log kept at ${r.keptLog}`).toBe(true);
+    expect(r.refused, `the firmware did not refuse it: ${r.report}`).toBe(true);
     expect(r.reachedLogin).toBe(false);
   });
 
   it('with a site key enrolled, a unified kernel image signed with it boots to login, Secure Boot on', async () => {
     const r = await boot(images.uki, 'secure-boot-snakeoil', 'sb-uki-signed');
-    expect(r.reachedLogin, `no login prompt within 240 s; serial log kept at ${r.keptLog}`).toBe(true);
+    expect(r.reachedLogin, r.report).toBe(true);
     expect(r.log).toMatch(SECURE_BOOT_ON);
   });
 
   it('the same unified kernel image unsigned is refused by that firmware', async () => {
     const r = await boot(images.ukiUnsigned, 'secure-boot-snakeoil', 'sb-uki-unsigned');
-    expect(r.refused, `the firmware did not refuse it; serial log kept at ${r.keptLog}`).toBe(true);
+    expect(r.refused, `the firmware did not refuse it: ${r.report}`).toBe(true);
   });
 
   it("the UKI on the ESP is signed by the site's certificate, and holds the kernel, initramfs and command line", async () => {

@@ -12,8 +12,28 @@ export interface BootResult {
   log: string;
   /** Where the serial log was kept (only when the boot failed). */
   keptLog?: string;
-  /** The first boot stalled and this is the second. */
+  /** The first boot ended without a login prompt or a refusal, and this is the second. */
   retried?: boolean;
+  /**
+   * How the boot ended, the serial console's last lines and where the log was kept: for assertion
+   * messages, so that a failure reads from the test report alone.
+   */
+  report: string;
+}
+
+/** The last `n` lines of a serial log, without terminal escapes. */
+export function serialTail(log: string, n = 25): string {
+  const lines = log
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal escapes are what is removed
+    .replace(/\x1b\[[0-9;=?]*[A-Za-z]/g, '')
+    .split(/\r?\n/)
+    .filter((l) => l.trim() !== '');
+  return lines.slice(-n).join('\n');
+}
+
+function describeRun(ending: string, log: string, keptLog: string | undefined): string {
+  const tail = serialTail(log) || '(nothing)';
+  return `${ending}; last lines on the serial console:\n${tail}\n(serial log kept at ${keptLog ?? '-'})`;
 }
 
 /**
@@ -65,14 +85,18 @@ export async function bootToLogin(
   opts: { firmware: Firmware; timeoutMs?: number; name: string; until?: RegExp[] },
 ): Promise<BootResult> {
   const first = await bootOnce(disk, opts);
-  if (!first.stalled) return first;
+  if (first.reachedLogin || first.refused) {
+    const { ending: _, ...result } = first;
+    return result;
+  }
   // TCG now and then freezes a guest early in the kernel (seen once in ~40 boots: no output for
-  // minutes after "IP idents hash table"); one more boot tells that apart from a broken image.
-  console.log(
-    `${opts.name} (${opts.firmware}): the guest printed nothing for ${STALL_MS / 1000} s after "${first.log.trim().split('\n').pop()}"; booting it once more`,
-  );
+  // minutes after "IP idents hash table"), and a guest starved of CPU by the tests beside it has
+  // failed once in CI without a log to tell why; one more boot tells that apart from a broken image,
+  // and how the first one ended stays in the test's output.
+  console.log(`${opts.name} (${opts.firmware}): ${first.report}\nbooting it once more`);
   const second = await bootOnce(disk, opts);
-  return { ...second, retried: true };
+  const { ending: _, ...result } = second;
+  return { ...result, retried: true, report: `second boot: ${second.report}\nfirst boot: ${first.ending}` };
 }
 
 /**
@@ -99,7 +123,7 @@ const STALL_MS = 60_000;
 async function bootOnce(
   disk: string,
   opts: { firmware: Firmware; timeoutMs?: number; name: string; until?: RegExp[] },
-): Promise<BootResult & { stalled: boolean }> {
+): Promise<BootResult & { ending: string }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'bareon-qemu-'));
   const serial = path.join(dir, 'serial.log');
   const format = disk.endsWith('.qcow2') ? 'qcow2' : 'raw';
@@ -140,8 +164,18 @@ async function bootOnce(
     }
   }
   const seconds = (Date.now() - started) / 1000;
+  const exitCode = qemu.exitCode;
   qemu.kill('SIGKILL');
   await qemu;
+  const ending = reachedLogin
+    ? `reached "login:" after ${seconds.toFixed(0)} s`
+    : refused
+      ? `refused by the firmware after ${seconds.toFixed(0)} s`
+      : stalled
+        ? `no serial output for ${STALL_MS / 1000} s, ${seconds.toFixed(0)} s into the boot (a stalled guest)`
+        : exitCode !== null
+          ? `QEMU exited (code ${exitCode}: the guest reset or powered off) after ${seconds.toFixed(0)} s, with no login prompt`
+          : `no login prompt within ${seconds.toFixed(0)} s`;
   let keptLog: string | undefined;
   if (!reachedLogin || !(opts.until ?? []).every((re) => re.test(log))) {
     const artifacts = path.join(REPO, '.test-artifacts');
@@ -150,7 +184,7 @@ async function bootOnce(
     await copyFile(serial, keptLog).catch(() => {});
   }
   await rm(dir, { recursive: true, force: true });
-  return { reachedLogin, refused, seconds, log, keptLog, stalled };
+  return { reachedLogin, refused, seconds, log, keptLog, ending, report: describeRun(ending, log, keptLog) };
 }
 
 /** A disk of a VM: a virtio disk with a serial (what disk hints match), opened read-write unless snapshot. */
@@ -168,6 +202,8 @@ export interface VmRun {
   /** `until` matched. */
   matched: boolean;
   keptLog: string;
+  /** How the run ended, the serial console's last lines and where the log was kept (for assertion messages). */
+  report: string;
 }
 
 /**
@@ -258,5 +294,11 @@ export async function runVm(opts: {
   const keptLog = path.join(artifacts, `${opts.name}-serial.log`);
   await copyFile(serial, keptLog).catch(() => {});
   await rm(dir, { recursive: true, force: true });
-  return { log, seconds: (Date.now() - started) / 1000, exited, matched, keptLog };
+  const seconds = (Date.now() - started) / 1000;
+  const ending = matched
+    ? `matched ${opts.until} after ${seconds.toFixed(0)} s${exited ? ', and the guest powered off' : ''}`
+    : exited
+      ? `the guest reset or powered off after ${seconds.toFixed(0)} s without printing ${opts.until}`
+      : `no ${opts.until} on the serial console within ${seconds.toFixed(0)} s`;
+  return { log, seconds, exited, matched, keptLog, report: describeRun(ending, log, keptLog) };
 }
