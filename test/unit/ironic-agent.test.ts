@@ -276,9 +276,10 @@ describe('lookup and heartbeat against a fake Ironic', () => {
       });
       beater.start();
       beater.force();
-      await new Promise((r) => setTimeout(r, 200));
+      // the first, and the forced one right after it
+      await expect.poll(() => beater.sent, { timeout: 10_000 }).toBe(2);
       await beater.stop();
-      expect(beater.sent).toBe(2); // the first, and the forced one right after it
+      expect(beater.sent).toBe(2);
       expect(logs).toEqual([]);
     } finally {
       await ironic.close();
@@ -603,11 +604,9 @@ describe('the agent API, driven as agent_client.py does', () => {
     const off = await command(h, 'standby.power_off', {});
     expect(off.body.command_name).toBe('power_off');
     expect((await lastCommand(h, 'power_off')).command_status).toBe('SUCCEEDED');
-    await new Promise((r) => setTimeout(r, 400));
-    expect(h.power).toEqual(['poweroff']);
+    await expect.poll(() => h.power, { timeout: 10_000 }).toEqual(['poweroff']);
     await command(h, 'standby.run_image', {}, { wait: true });
-    await new Promise((r) => setTimeout(r, 400));
-    expect(h.power).toEqual(['poweroff', 'reboot']);
+    await expect.poll(() => h.power, { timeout: 10_000 }).toEqual(['poweroff', 'reboot']);
   });
 
   it('clean steps: get_clean_steps and erase_devices_metadata', async () => {
