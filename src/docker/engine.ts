@@ -286,13 +286,17 @@ export class DockerEngine {
     return (await this.docker.getContainer(containerId).export()) as unknown as Readable;
   }
 
-  /** `docker commit` with labels; returns the new image id. */
+  /**
+   * `docker commit` with labels; returns the new image id. The image does not keep the run's label
+   * (it is set empty): containers that users start from it would otherwise look like leftovers of
+   * this run to `bareon gc`.
+   */
   async commit(
     containerId: string,
     labels: Record<string, string>,
     ref?: { repo: string; tag: string },
   ): Promise<string> {
-    const changes = Object.entries(labels)
+    const changes = Object.entries({ [RUN_LABEL]: '', ...labels })
       .map(([k, v]) => `LABEL ${k}=${JSON.stringify(v)}`)
       .join('\n');
     const result = (await this.docker.getContainer(containerId).commit({ changes, ...ref })) as { Id: string };
@@ -374,6 +378,14 @@ export class DockerEngine {
 
   async tagImage(id: string, repo: string, tag: string): Promise<void> {
     await this.docker.getImage(id).tag({ repo, tag });
+  }
+
+  /**
+   * Containers that bareon runs created and did not remove: their run label is set. (Images bareon
+   * commits carry the label empty, and so do containers started from them by anyone.)
+   */
+  async listLeftoverContainers(): Promise<Docker.ContainerInfo[]> {
+    return (await this.listContainers(RUN_LABEL)).filter((c) => c.Labels?.[RUN_LABEL]);
   }
 
   async listContainers(label: string): Promise<Docker.ContainerInfo[]> {

@@ -1,10 +1,21 @@
 import { execa } from 'execa';
 import { RUN_LABEL } from '../../src/docker/engine.js';
 
-/** Ids of containers any bareon run left behind. */
+/** Ids of containers any bareon run left behind (the run label set; images bareon commits carry it empty). */
 export async function bareonContainers(): Promise<string[]> {
-  const { stdout } = await execa('docker', ['ps', '-aq', '--filter', `label=${RUN_LABEL}`]);
-  return stdout.split('\n').filter(Boolean);
+  const { stdout } = await execa('docker', [
+    'ps',
+    '-a',
+    '--filter',
+    `label=${RUN_LABEL}`,
+    '--format',
+    `{{.ID}} {{.Label "${RUN_LABEL}"}}`,
+  ]);
+  return stdout
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter(([id, run]) => id && run)
+    .map(([id]) => id);
 }
 
 /**

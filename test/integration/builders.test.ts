@@ -108,11 +108,20 @@ describe('bareon gc', () => {
         .filter(Boolean);
     expect((await cacheImages()).length).toBe(2); // run[0] and finalize are new; prepare is shared with other profiles
     await execa('docker', ['create', '--label', 'org.bareon.run=crashed-run', TEST_BASE_IMAGE, '/bin/true']);
-
-    const keep = await bareon('bareon', ['gc', '--profile', name]);
-    expect(keep.exitCode, String(keep.all)).toBe(0);
-    expect(keep.stdout).toMatch(/removed 1 container\(s\)/);
-    expect((await cacheImages()).length).toBe(2);
+    // a user's container from the built image: the image carries the run label empty, and so does it
+    const [built] = await cacheImages();
+    const label = `{{index .Config.Labels "org.bareon.run"}}`;
+    expect((await execa('docker', ['image', 'inspect', '-f', label, built])).stdout).toBe('');
+    const { stdout: users } = await execa('docker', ['create', built, '/bin/true']);
+    try {
+      const keep = await bareon('bareon', ['gc', '--profile', name]);
+      expect(keep.exitCode, String(keep.all)).toBe(0);
+      expect(keep.stdout).toMatch(/removed 1 container\(s\)/);
+      expect((await execa('docker', ['inspect', '-f', '{{.Id}}', users], { reject: false })).exitCode).toBe(0);
+      expect((await cacheImages()).length).toBe(2);
+    } finally {
+      await execa('docker', ['rm', '-f', users], { reject: false });
+    }
 
     await new Promise((r) => setTimeout(r, 1100));
     const prune = await bareon('bareon', ['gc', '--profile', name, '--max-age', '0s']);

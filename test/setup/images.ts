@@ -1,6 +1,7 @@
 import { execa } from 'execa';
 import { bootstrapBase } from '../../src/docker/base-image.js';
-import { DockerEngine, RUN_LABEL } from '../../src/docker/engine.js';
+import { DockerEngine } from '../../src/docker/engine.js';
+import { bareonContainers } from '../helpers/docker.js';
 import { TEST_BASE } from '../helpers/images.js';
 
 /**
@@ -21,9 +22,7 @@ export default async function ensureImages(): Promise<void> {
  * prove that a run leaves none, so those of other runs would fail them.
  */
 async function removeStaleContainers(): Promise<void> {
-  const ids = (await execa('docker', ['ps', '-aq', '--filter', `label=${RUN_LABEL}`])).stdout
-    .split('\n')
-    .filter(Boolean);
+  const ids = await bareonContainers();
   if (!ids.length) return;
   await execa('docker', ['rm', '-f', ...ids], { reject: false });
   console.log(`test setup: removed ${ids.length} container(s) that earlier runs left: ${ids.join(' ')}`);

@@ -72,7 +72,7 @@ export async function collectGarbage(
   opts: GcOptions,
   log: (line: string) => void,
 ): Promise<GcResult> {
-  const containers = await engine.listContainers(RUN_LABEL);
+  const containers = await engine.listLeftoverContainers();
   for (const c of containers) {
     await engine.removeContainer(c.Id);
     log(`removed container ${c.Id.slice(0, 12)} (run ${c.Labels[RUN_LABEL]})`);
