@@ -90,9 +90,9 @@ export async function bootToLogin(
     return result;
   }
   // TCG now and then freezes a guest early in the kernel (seen once in ~40 boots: no output for
-  // minutes after "IP idents hash table"), and a guest starved of CPU by the tests beside it has
-  // failed once in CI without a log to tell why; one more boot tells that apart from a broken image,
-  // and how the first one ended stays in the test's output.
+  // minutes after "IP idents hash table"), and a signed-UKI boot that boots in 30 s everywhere else
+  // reached no login once in CI; one more boot tells that apart from a broken image, and how the
+  // first one ended stays in the test's output.
   console.log(`${opts.name} (${opts.firmware}): ${first.report}\nbooting it once more`);
   const second = await bootOnce(disk, opts);
   const { ending: _, ...result } = second;
