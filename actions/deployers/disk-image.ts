@@ -378,9 +378,10 @@ export default definePlugin({
           : 'the blocks the map leaves out read as zeros',
         ...(objects.deploy!.grow ? ['grow the last partition and its filesystem to the end of the disk'] : []),
       ];
+    const digest = expectedDigest(source);
     return [
       `write ${source.format} ${source.uri}${source.virtualSize ? ` (${formatBytes(source.virtualSize)})` : ''} onto ${target.path} (${formatBytes(target.size)}) from offset 0`,
-      `verify ${objects.deploy!.verify ? expectedDigest(source) : 'off (--no-verify)'}; the first MiB is written last`,
+      `verify ${objects.deploy!.verify && digest ? `${digest.algorithm} ${digest.hex}` : 'off (--no-verify)'}; the first MiB is written last`,
       `zeros ${target.zeroFrom === 0 ? 'skipped (the target reads back zeros)' : target.zeroFrom < target.size ? `skipped from ${formatBytes(target.zeroFrom)} on (the extended part)` : 'written (the target may hold old data)'}`,
       ...(objects.deploy!.grow ? ['grow the last partition and its filesystem to the end of the disk'] : []),
     ];
@@ -412,7 +413,7 @@ export default definePlugin({
       grown = `, partition ${g.partition} grown ${formatBytes(g.from)} → ${formatBytes(g.to)}${g.fs ? ` (${g.fs})` : ''}`;
     }
     const digest = ctx.objects.deploy!.verify && expectedDigest(source);
-    const verified = digest ? `, ${digest.split(' ')[0]} verified` : '';
+    const verified = digest ? `, ${digest.algorithm} verified` : '';
     ctx.setTitle(
       `wrote ${source.format} onto ${target.path}: ${formatBytes(written)}${bmap ? ` (${formatBytes(bmap.mapped)} mapped by its bmap, every range verified${bmap.fromManifest ? ' against the bmap the manifest pins' : verified})` : verified}${grown}`,
     );

@@ -36,9 +36,10 @@ export default definePlugin({
     const mounts = layoutVolumes(layout)
       .filter((p) => p.mount)
       .map((p) => `${p.mount} (${p.fs?.type})`);
+    const digest = expectedDigest(objects.source!);
     return [
       `extract ${objects.source!.format} ${objects.source!.uri} onto ${mounts.join(', ')}`,
-      `verify ${objects.deploy!.verify ? expectedDigest(objects.source!) : objects.profile ? 'no (the stream comes from this build; its sha256 goes into the manifest)' : 'off (--no-verify)'}`,
+      `verify ${objects.deploy!.verify && digest ? `${digest.algorithm} ${digest.hex}` : objects.profile ? 'no (the stream comes from this build; its sha256 goes into the manifest)' : 'off (--no-verify)'}`,
     ];
   },
   async run(ctx) {
@@ -115,8 +116,9 @@ export default definePlugin({
       table: target.geometry!.table,
       partitions: artifactPartitions(target.geometry!),
     });
+    const digest = ctx.objects.deploy!.verify && expectedDigest(source);
     ctx.setTitle(
-      `extracted ${source.format} (${formatBytes(meter.size)}) onto ${target.path}${ctx.objects.deploy!.verify ? `, ${expectedDigest(source)?.split(' ')[0]} verified` : ''}`,
+      `extracted ${source.format} (${formatBytes(meter.size)}) onto ${target.path}${digest ? `, ${digest.algorithm} verified` : ''}`,
     );
   },
 });

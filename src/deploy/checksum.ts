@@ -21,8 +21,8 @@ export function checkSourceDigest(source: DeploySource, verify: boolean, got: { 
   }
 }
 
-/** The digest a source is checked against, as "sha256 HEX" or "sha512 HEX" (undefined: none). */
-export function expectedDigest(source: DeploySource): string | undefined {
-  if (source.sha512) return `sha512 ${source.sha512}`;
-  return source.sha256 ? `sha256 ${source.sha256}` : undefined;
+/** The digest a source is checked against (undefined: none). */
+export function expectedDigest(source: DeploySource): { algorithm: 'sha256' | 'sha512'; hex: string } | undefined {
+  if (source.sha512) return { algorithm: 'sha512', hex: source.sha512 };
+  return source.sha256 ? { algorithm: 'sha256', hex: source.sha256 } : undefined;
 }

@@ -4,9 +4,6 @@ export type DigestAlgorithm = 'sha256' | 'sha512';
 /** Hex digits of each algorithm's digest. */
 const HEX_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 128 };
 
-/** `sha256:HEX` or `sha512:HEX`, as --checksum and a job's checksum: take them. */
-export const CHECKSUM_PATTERN = /^(sha256:[0-9a-fA-F]{64}|sha512:[0-9a-fA-F]{128})$/;
-
 /** What a checksum option asks for, or undefined when it is not ALGORITHM:HEX with the right length. */
 export function parseChecksum(text: string): { algorithm: DigestAlgorithm; hex: string } | undefined {
   const m = /^(sha256|sha512):([0-9a-fA-F]+)$/.exec(text.trim());

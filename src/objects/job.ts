@@ -1,4 +1,4 @@
-import { CHECKSUM_PATTERN } from './checksum.js';
+import { parseChecksum } from './checksum.js';
 import { z } from 'zod';
 import { DiskMatchSchema } from './disk-match.js';
 import { LayoutSchema } from './layout.js';
@@ -15,7 +15,10 @@ export const JobSchema = z
     /** A path on the job disk, an absolute path, or an http(s) URL: a disk image, rootfs tarball, filesystem image or manifest. */
     source: z.string().min(1),
     /** sha256:HEX (or sha512:HEX) of the source as stored; or verify: false. */
-    checksum: z.string().regex(CHECKSUM_PATTERN, 'sha256: and 64 hex digits, or sha512: and 128').optional(),
+    checksum: z
+      .string()
+      .refine((text) => parseChecksum(text) !== undefined, 'sha256: and 64 hex digits, or sha512: and 128')
+      .optional(),
     verify: z.boolean().default(true),
     /** An allowed-signers file: the source must be a manifest signed by one of its keys (it then gives the checksum). */
     trust: z.string().min(1).optional(),
