@@ -1,14 +1,12 @@
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { copyFile, mkdir, mkdtemp, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { REPO } from '../helpers/cli.js';
-import { sha256File } from '../helpers/deploy.js';
+import { blankDisk, sha256File } from '../helpers/deploy.js';
+import { serveFiles } from '../helpers/http-files.js';
 import { runVm } from '../helpers/qemu.js';
 
 const GiB = 2 ** 30;
@@ -30,34 +28,6 @@ async function jobDisk(dir: string, files: Record<string, string>, job: object):
   await execa('mkfs.ext4', ['-q', '-F', '-L', 'bareon-job', '-d', content, img, `${Math.ceil(bytes / 2 ** 20) + 64}M`]);
   await rm(content, { recursive: true });
   return img;
-}
-
-async function blankDisk(file: string, size: number): Promise<string> {
-  await writeFile(file, '');
-  await truncate(file, size);
-  return file;
-}
-
-/** Serves fixed texts and files over HTTP on 127.0.0.1, recording the paths asked for. */
-async function serveFiles(
-  routes: Record<string, string | { file: string }>,
-): Promise<{ port: number; requests: string[]; close(): Promise<void> }> {
-  const requests: string[] = [];
-  const server = http.createServer(async (req, res) => {
-    requests.push(req.url!);
-    const route = routes[req.url!];
-    if (route === undefined) return void res.writeHead(404).end();
-    if (typeof route === 'string')
-      return void res.writeHead(200, { 'content-length': Buffer.byteLength(route) }).end(route);
-    res.writeHead(200, { 'content-length': (await stat(route.file)).size });
-    createReadStream(route.file).pipe(res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    requests,
-    close: () => new Promise((r) => server.close(() => r())),
-  };
 }
 
 const lastLine = (log: string) => /bareon-job: (ok|failed[^\r\n]*)/.exec(log)?.[0];

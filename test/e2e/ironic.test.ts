@@ -1,12 +1,12 @@
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
 import { REPO } from '../helpers/cli.js';
-import { sha256File } from '../helpers/deploy.js';
+import { blankDisk, sha256File } from '../helpers/deploy.js';
 import { IRONIC_PORT, IronicSandbox, SITE } from '../helpers/ironic.js';
 import { runVm, type VmDisk, type VmRun } from '../helpers/qemu.js';
 
@@ -15,12 +15,6 @@ const GiB = 2 ** 30;
 const TEST_TIMEOUT = 40 * 60_000;
 /** Where each agent's API listens in the guest; Ironic dials the advertised address, which QEMU forwards here. */
 const AGENT_PORT = 9999;
-
-async function blankDisk(file: string, size: number): Promise<string> {
-  await writeFile(file, '');
-  await truncate(file, size);
-  return file;
-}
 
 /** Random bytes at the start and at 1 GiB: a disk whose every change a hash would show. */
 async function scribble(file: string): Promise<void> {

@@ -8,6 +8,17 @@ export const BIN = {
   deploy: path.join(REPO, 'dist/src/cli/bareon-deploy.js'),
 };
 
+/** bareon-build PROFILE -o OUT, as the test setups build their images: throws with the output's tail when it fails. */
+export async function buildImage(
+  profile: string,
+  out: string,
+  opts: { args?: string[]; env?: Record<string, string> } = {},
+): Promise<void> {
+  const r = await bareon('build', [profile, '-o', out, ...(opts.args ?? [])], { env: opts.env });
+  if (r.exitCode !== 0)
+    throw new Error(`building ${profile} failed (exit ${r.exitCode}):\n${String(r.all).slice(-4000)}`);
+}
+
 /** Runs a bareon command and returns its result whatever the exit code. */
 export function bareon(
   bin: keyof typeof BIN,

@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, symlink, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Options, Result } from 'execa';
@@ -57,6 +57,13 @@ export async function leftovers(target: string): Promise<string[]> {
 }
 
 /** The sha256 of a file, as sha256sum prints it. */
+/** An empty (sparse) image file of `size` bytes, in place of whatever was there. */
+export async function blankDisk(file: string, size: number): Promise<string> {
+  await writeFile(file, '');
+  await truncate(file, size);
+  return file;
+}
+
 export async function sha256File(file: string): Promise<string> {
   return (await execa('sha256sum', [file])).stdout.split(' ')[0];
 }

@@ -1,10 +1,10 @@
 import { execa, type ResultPromise } from 'execa';
-import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { REPO } from './cli.js';
+import { answerRoute, type Route } from './http-files.js';
 
 /**
  * Where everything meets inside the sandbox's network namespace (on its loopback): Ironic's API
@@ -64,9 +64,6 @@ function request<T>(socketPath: string, method: string, url: string, body?: unkn
     req.end(data);
   });
 }
-
-/** A file or text the image server answers with, by path. */
-export type Route = string | { file: string };
 
 /**
  * A stock Ironic in a container of its own with no network but its loopback, which carries the
@@ -156,15 +153,9 @@ export class IronicSandbox {
     this.routes = { ...this.routes, ...routes };
   }
 
-  private async answer(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  private answer(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     this.requests.push({ method: req.method ?? '', url: req.url ?? '' });
-    const route = this.routes[req.url ?? ''];
-    if (route === undefined) return void res.writeHead(404).end();
-    const length = typeof route === 'string' ? Buffer.byteLength(route) : (await stat(route.file)).size;
-    res.writeHead(200, { 'content-length': length });
-    if (req.method === 'HEAD') return void res.end();
-    if (typeof route === 'string') return void res.end(route);
-    createReadStream(route.file).pipe(res);
+    return answerRoute(this.routes, req, res);
   }
 
   /** A call to Ironic's REST API (version 1.69: deploy_steps on provision). */

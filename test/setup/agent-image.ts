@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { parse, stringify } from 'yaml';
-import { BIN, REPO } from '../helpers/cli.js';
+import { buildImage, REPO } from '../helpers/cli.js';
 import { IMAGES_DIR } from './bootable-images.js';
 
 declare module 'vitest' {
@@ -27,13 +27,7 @@ async function build(
   out: string,
   ...flags: string[]
 ): Promise<{ file(format: string): string; sha256(format: string): string }> {
-  const r = await execa(process.execPath, [BIN.build, profile, '-o', out, ...flags], {
-    reject: false,
-    all: true,
-    env: { BAREON_PLUGIN_PATH: '' },
-  });
-  if (r.exitCode !== 0)
-    throw new Error(`building ${profile} failed (exit ${r.exitCode}):\n${String(r.all).slice(-4000)}`);
+  await buildImage(profile, out, { args: flags });
   const name = (parse(await readFile(profile, 'utf8')) as { name: string }).name;
   const manifest = JSON.parse(await readFile(path.join(out, `${name}.manifest.json`), 'utf8')) as Manifest;
   const artifact = (format: string) => manifest.artifacts.find((a) => a.format === format) ?? { uri: '', sha256: '' };

@@ -2,7 +2,7 @@ import { execa } from 'execa';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { BIN, REPO } from '../helpers/cli.js';
+import { buildImage, REPO } from '../helpers/cli.js';
 import { TEST_EPOCH } from '../helpers/images.js';
 
 /**
@@ -31,13 +31,7 @@ declare module 'vitest' {
 
 async function buildProfile(profile: string, out: string, env: Record<string, string> = {}): Promise<number> {
   const started = Date.now();
-  const r = await execa(process.execPath, [BIN.build, profile, '-o', out], {
-    reject: false,
-    all: true,
-    env: { BAREON_PLUGIN_PATH: '', ...env },
-  });
-  if (r.exitCode !== 0)
-    throw new Error(`building ${profile} failed (exit ${r.exitCode}):\n${String(r.all).slice(-4000)}`);
+  await buildImage(profile, out, { env });
   return (Date.now() - started) / 1000;
 }
 

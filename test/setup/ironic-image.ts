@@ -1,8 +1,7 @@
-import { execa } from 'execa';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { BIN, REPO } from '../helpers/cli.js';
+import { buildImage, REPO } from '../helpers/cli.js';
 import { IMAGES_DIR } from './bootable-images.js';
 
 declare module 'vitest' {
@@ -21,13 +20,7 @@ export default async function buildIronicImage(project: TestProject): Promise<vo
   await mkdir(out, { recursive: true });
   const started = Date.now();
   const profile = path.join(REPO, 'test/fixtures/profiles/ironic-standalone.yaml');
-  const r = await execa(process.execPath, [BIN.build, profile, '-o', out], {
-    reject: false,
-    all: true,
-    env: { BAREON_PLUGIN_PATH: '' },
-  });
-  if (r.exitCode !== 0)
-    throw new Error(`building ${profile} failed (exit ${r.exitCode}):\n${String(r.all).slice(-4000)}`);
+  await buildImage(profile, out);
   const manifest = JSON.parse(await readFile(path.join(out, 'ironic-standalone.manifest.json'), 'utf8')) as {
     image: string;
   };
